@@ -1,0 +1,175 @@
+"""Configuration: JSON-schema validation with clear messages, defaults, instants.
+
+``validate_config`` checks a config mapping against
+``workflow/schemas/config.schema.yaml``, fills in defaults and raises
+:class:`~precipmodes.errors.ConfigError` naming the key path, the bad value and
+the allowed values.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+from pathlib import Path
+from typing import Any, Mapping
+
+import jsonschema
+import numpy as np
+import pandas as pd
+import yaml
+
+from .errors import ConfigError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+
+
+def load_schema() -> dict:
+    with open(SCHEMA_PATH) as handle:
+        return yaml.safe_load(handle)
+
+
+def load_config(path: str | Path) -> dict:
+    """Read a YAML config file, validate it and fill in defaults."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found")
+    with open(path) as handle:
+        try:
+            raw = yaml.safe_load(handle) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    return validate_config(raw, origin=str(path))
+
+
+def validate_config(config: Mapping, origin: str = "config") -> dict:
+    """Return a validated copy of ``config`` with defaults filled in.
+
+    Raises ConfigError listing every violation as ``<key.path>: <problem>``.
+    """
+    config = _stringify_dates(copy.deepcopy(dict(config)))
+    schema = load_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = [_describe(error) for error in errors]
+        raise ConfigError(f"invalid {origin}:\n  " + "\n  ".join(dict.fromkeys(lines)))
+    _fill_defaults(config, schema, schema)
+    _check_semantics(config)
+    return config
+
+
+def _stringify_dates(value: Any) -> Any:
+    """Unquoted YAML dates arrive as date objects; turn them back into ISO strings.
+
+    Dates without a time zone still fail the schema's instant pattern, which asks
+    for an offset, so the user sees which key to quote and complete.
+    """
+    if isinstance(value, dict):
+        return {k: _stringify_dates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_stringify_dates(v) for v in value]
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    key = ".".join(str(p) for p in error.absolute_path) or "<top level>"
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        return f"{key}: unknown key(s) {extra}; allowed keys are {allowed}"
+    if error.validator in ("enum", "const"):
+        allowed = schema.get("enum", [schema.get("const")])
+        return f"{key}: {error.instance!r} is not allowed; allowed values are {allowed}"
+    if error.validator == "propertyNames":
+        return (f"{key}: name {error.instance!r} is not allowed; names must match "
+                f"^[A-Za-z0-9_-]+$ (letters, digits, '_' and '-')")
+    if error.validator == "pattern" and "ISO-8601" in str(schema.get("description", "")):
+        return (f"{key}: {error.instance!r} is not an ISO-8601 instant with a time zone; "
+                f"write it quoted, e.g. \"2006-01-01T00:00+09:00\"")
+    if error.validator == "anyOf" and isinstance(error.instance, str):
+        return (f"{key}: {error.instance!r} is not an ISO-8601 instant with a time zone "
+                f"(e.g. \"2005-12-31T15:00Z\") or 'first'")
+    if error.validator == "required":
+        return f"{key}: {error.message}"
+    description = schema.get("description")
+    hint = f" ({description})" if description else ""
+    return f"{key}: {error.message}{hint}"
+
+
+def _fill_defaults(instance: Any, schema: Mapping, root: Mapping) -> None:
+    """Fill ``default`` values of ``properties`` recursively (also inside matching if/then)."""
+    if not isinstance(instance, dict):
+        return
+    schema = _resolve(schema, root)
+    subschemas = [schema]
+    for clause in schema.get("allOf", []):
+        condition = clause.get("if")
+        if condition is not None and jsonschema.Draft202012Validator(condition).is_valid(instance):
+            subschemas.append(clause.get("then", {}))
+    for sub in subschemas:
+        for name, prop in sub.get("properties", {}).items():
+            prop = _resolve(prop, root)
+            if name not in instance and "default" in prop:
+                instance[name] = copy.deepcopy(prop["default"])
+            if name in instance:
+                _fill_defaults(instance[name], prop, root)
+        extra = sub.get("additionalProperties")
+        if isinstance(extra, dict):
+            declared = sub.get("properties", {})
+            for name, value in instance.items():
+                if name not in declared:
+                    _fill_defaults(value, extra, root)
+
+
+def _resolve(schema: Mapping, root: Mapping) -> Mapping:
+    ref = schema.get("$ref") if isinstance(schema, Mapping) else None
+    if ref and ref.startswith("#/"):
+        node: Any = root
+        for part in ref[2:].split("/"):
+            node = node[part]
+        return node
+    return schema
+
+
+def _check_semantics(config: dict) -> None:
+    problems = []
+    west, east = config["domain"]["lon"]
+    south, north = config["domain"]["lat"]
+    if not west < east:
+        problems.append(f"domain.lon: west {west} must be less than east {east}")
+    if not south < north:
+        problems.append(f"domain.lat: south {south} must be less than north {north}")
+    for name, experiment in config["experiments"].items():
+        for part in ("train", "test"):
+            start, end = (parse_instant(v) for v in experiment[part])
+            if not start < end:
+                problems.append(f"experiments.{name}.{part}: start {experiment[part][0]} must be before "
+                                f"end {experiment[part][1]} (ranges are half-open [start, end))")
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def parse_instant(text: str) -> np.datetime64:
+    """ISO-8601 instant with offset -> naive UTC ``datetime64[ns]``."""
+    stamp = pd.Timestamp(text)
+    if stamp.tzinfo is None:
+        raise ConfigError(f"instant {text!r} has no time zone; add one, e.g. {text}+09:00 or {text}Z")
+    return np.datetime64(stamp.tz_convert("UTC").tz_localize(None).to_datetime64(), "ns")
+
+
+def parse_range(bounds: list[str]) -> tuple[np.datetime64, np.datetime64]:
+    """Half-open ``[start, end)`` as naive UTC datetime64 values."""
+    return parse_instant(bounds[0]), parse_instant(bounds[1])
+
+
+def resolution(config: Mapping) -> tuple[float, float] | None:
+    """``domain.resolution`` as ``(dlon, dlat)`` degrees, or None to keep the source grid."""
+    res = config["domain"].get("resolution")
+    if res is None:
+        return None
+    if isinstance(res, (int, float)):
+        return float(res), float(res)
+    return float(res[0]), float(res[1])

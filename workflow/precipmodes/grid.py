@@ -1,0 +1,67 @@
+"""Land-cell stacking: grid (lat, lon) <-> land cells (cell).
+
+The matrix that SVD and NMF see is (cell, time) over land cells only. Stacked
+arrays carry ``lat(cell)`` and ``lon(cell)`` coordinates so any result can be put
+back onto the grid with :func:`unstack_cells` given the grid's 1-D coordinates.
+Cells are numbered in row-major order of the ascending-lat grid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+
+def stack_land(da: xr.DataArray, land: xr.DataArray) -> xr.DataArray:
+    """Select the land cells of ``da(..., lat, lon)`` into ``da(..., cell)``.
+
+    ``land(lat, lon)`` is boolean. The result has coordinates ``cell`` (0..n-1),
+    ``lat(cell)``, ``lon(cell)`` in degrees; other dimensions keep their order.
+    """
+    land = land.astype(bool)
+    if not (np.array_equal(da["lat"].values, land["lat"].values)
+            and np.array_equal(da["lon"].values, land["lon"].values)):
+        raise ValueError("stack_land: data and land mask are on different lat/lon grids")
+    iy, ix = np.nonzero(land.values)
+    stacked = da.isel(lat=xr.DataArray(iy, dims="cell"), lon=xr.DataArray(ix, dims="cell"))
+    stacked = stacked.assign_coords(cell=np.arange(iy.size, dtype=np.int32))
+    stacked["lat"].attrs = dict(da["lat"].attrs)
+    stacked["lon"].attrs = dict(da["lon"].attrs)
+    stacked["cell"].attrs = {"long_name": "land cell index (row-major over the ascending-lat grid)"}
+    return stacked
+
+
+def unstack_cells(da: xr.DataArray, lat: xr.DataArray, lon: xr.DataArray) -> xr.DataArray:
+    """Put ``da(..., cell)`` with ``lat(cell)``/``lon(cell)`` back on the grid ``(..., lat, lon)``.
+
+    ``lat`` and ``lon`` are the grid's 1-D coordinates (e.g. from the land mask);
+    cells not in ``da`` are NaN.
+    """
+    lat_values = np.asarray(lat.values)
+    lon_values = np.asarray(lon.values)
+    iy = _index_of(lat_values, da["lat"].values, "lat")
+    ix = _index_of(lon_values, da["lon"].values, "lon")
+    other_dims = [d for d in da.dims if d != "cell"]
+    values = da.transpose(*other_dims, "cell").values
+    shape = tuple(da.sizes[d] for d in other_dims) + (lat_values.size, lon_values.size)
+    dtype = np.result_type(values.dtype, np.float32)
+    grid = np.full(shape, np.nan, dtype=dtype)
+    grid[..., iy, ix] = values
+    coords = {d: da[d] for d in other_dims if d in da.coords}
+    coords.update(lat=lat, lon=lon)
+    out = xr.DataArray(grid, dims=other_dims + ["lat", "lon"], coords=coords, name=da.name, attrs=da.attrs)
+    for name, coord in da.coords.items():
+        if name not in out.coords and "cell" not in coord.dims and set(coord.dims) <= set(other_dims):
+            out = out.assign_coords({name: coord})
+    return out
+
+
+def _index_of(axis: np.ndarray, values: np.ndarray, name: str) -> np.ndarray:
+    """Index of each of ``values`` on the 1-D ``axis`` (to 1e-6 degrees)."""
+    index = np.searchsorted(axis, values)
+    index = np.clip(index, 0, axis.size - 1)
+    left = np.clip(index - 1, 0, axis.size - 1)
+    index = np.where(np.abs(axis[left] - values) < np.abs(axis[index] - values), left, index)
+    if np.any(np.abs(axis[index] - values) > 1e-6):
+        raise ValueError(f"unstack_cells: some cell {name} values are not on the grid's {name} axis")
+    return index

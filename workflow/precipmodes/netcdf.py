@@ -1,0 +1,181 @@
+"""NetCDF I/O at the edges: CF metadata, provenance, compression and atomic writes.
+
+Every file the workflow writes goes through :func:`write_netcdf`, which
+
+* sets ``Conventions``, ``title``, ``source``, ``institution`` and appends a
+  timestamped ``history`` line for the step,
+* records provenance attributes (package version, config digest, input digests)
+  and writes the full config and provenance to a JSON sidecar ``<file>.json``,
+* encodes time as float64 "hours since 1970-01-01" (CF-1.8 has no int64),
+  removes ``_FillValue`` from coordinates, compresses data with zlib level 4 +
+  shuffle and chunks it for reading one map or one series,
+* writes to a temporary file in the same folder and renames it into place, so
+  an interrupted write never leaves a truncated file under the final name.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+import xarray as xr
+
+from . import __version__
+from .errors import InputDataError
+
+TIME_UNITS = "hours since 1970-01-01 00:00:00"
+TIME_CALENDAR = "proleptic_gregorian"
+CONVENTIONS = "CF-1.8"
+DIGEST_CHUNK = 4 * 1024 * 1024
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in 4 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(DIGEST_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def config_digest(config: Mapping | None) -> str:
+    """Hex sha256 of the config as canonical JSON (sorted keys)."""
+    text = json.dumps(config or {}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def add_history(ds: xr.Dataset, line: str) -> xr.Dataset:
+    """Return ``ds`` with ``"<UTC timestamp> precipmodes <version>: <line>"`` appended to ``history``."""
+    entry = f"{utc_now()} precipmodes {__version__}: {line}"
+    previous = ds.attrs.get("history", "")
+    out = ds.copy()
+    out.attrs["history"] = f"{previous}\n{entry}" if previous else entry
+    return out
+
+
+def _chunk_sizes(shape: tuple[int, ...], dims: tuple[str, ...]) -> tuple[int, ...]:
+    """Chunks of about 1 MiB (float32) that read one map or one series cheaply.
+
+    Spatial dimensions (lat, lon, cell) are kept in tiles of at most 64 (cell:
+    4096); every other dimension (time, mode, component) in runs of at most 32.
+    """
+    sizes = []
+    for size, dim in zip(shape, dims):
+        if dim in ("lat", "lon", "y", "x"):
+            sizes.append(min(size, 64))
+        elif dim == "cell":
+            sizes.append(min(size, 4096))
+        else:
+            sizes.append(min(size, 32))
+    return tuple(max(1, s) for s in sizes)
+
+
+def encoding_for(ds: xr.Dataset, complevel: int = 4) -> dict:
+    """NetCDF4 encoding: compressed, chunked data; coordinates without _FillValue; CF time."""
+    encoding: dict[str, dict] = {}
+    for name, var in ds.variables.items():
+        enc: dict = {}
+        is_coord = name in ds.coords or name.endswith("_bnds")
+        if np.issubdtype(var.dtype, np.datetime64):
+            enc.update(units=TIME_UNITS, calendar=TIME_CALENDAR, dtype="float64")
+        if is_coord or var.dtype.kind in "OSUb":
+            enc["_FillValue"] = None
+        if var.dtype.kind == "b":
+            enc["dtype"] = "int8"
+        if var.ndim >= 1 and not is_coord and var.dtype.kind in "fiub" and var.size > 0:
+            enc.update(
+                zlib=True,
+                complevel=complevel,
+                shuffle=True,
+                chunksizes=_chunk_sizes(var.shape, var.dims),
+            )
+        if var.dtype.kind == "f" and not is_coord and "_FillValue" not in var.attrs:
+            enc.setdefault("_FillValue", np.float32(np.nan) if var.dtype == np.float32 else np.nan)
+        if enc:
+            encoding[name] = enc
+    return encoding
+
+
+def provenance(config: Mapping | None, inputs: Iterable[str | os.PathLike] = ()) -> dict:
+    """Provenance record: package version, config digest and sha256 of every input file."""
+    return {
+        "precipmodes_version": __version__,
+        "config_digest": config_digest(config),
+        "created": utc_now(),
+        "inputs": {str(p): sha256_file(p) for p in inputs if Path(p).is_file()},
+    }
+
+
+def write_netcdf(
+    ds: xr.Dataset,
+    path: str | os.PathLike,
+    *,
+    title: str | None = None,
+    step: str | None = None,
+    config: Mapping | None = None,
+    inputs: Iterable[str | os.PathLike] = (),
+    complevel: int = 4,
+) -> Path:
+    """Write ``ds`` to ``path`` atomically as compressed NetCDF4 with CF + provenance attributes.
+
+    ``step`` becomes the new ``history`` line; ``config`` and ``inputs`` are digested
+    into attributes (``precipmodes_config_digest``, ``precipmodes_input_digests``) and
+    written in full to the sidecar ``<path>.json``. Returns the final path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = provenance(config, inputs)
+    out = ds.copy()
+    out.attrs = dict(ds.attrs)
+    out.attrs["Conventions"] = CONVENTIONS
+    if title:
+        out.attrs["title"] = title
+    out.attrs.setdefault("title", path.stem)
+    out.attrs.setdefault("institution", "precipmodes workflow")
+    out.attrs.setdefault("source", "precipmodes")
+    out.attrs["precipmodes_version"] = __version__
+    out.attrs["precipmodes_config_digest"] = record["config_digest"]
+    out.attrs["precipmodes_input_digests"] = "; ".join(
+        f"{Path(p).name}:sha256:{d}" for p, d in record["inputs"].items()
+    )
+    out.attrs["precipmodes_provenance_file"] = path.name + ".json"
+    if step:
+        out = add_history(out, step)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    sidecar = path.with_name(path.name + ".json")
+    sidecar_tmp = sidecar.with_name(f".{sidecar.name}.tmp-{os.getpid()}")
+    try:
+        out.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding_for(out, complevel))
+        sidecar_tmp.write_text(
+            json.dumps({**record, "file": path.name, "config": config or {}}, indent=2, default=str)
+        )
+        os.replace(sidecar_tmp, sidecar)
+        os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, sidecar_tmp):
+            if leftover.exists():
+                leftover.unlink()
+    return path
+
+
+def open_netcdf(path: str | os.PathLike, chunks: Mapping | str | None = None) -> xr.Dataset:
+    """Open a NetCDF file written by the workflow (or any NetCDF), with a clear error if unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{path}: file not found; run the rule that makes it or fix the path")
+    try:
+        return xr.open_dataset(path, chunks=chunks, engine="netcdf4")
+    except Exception as exc:  # netCDF4 raises OSError/RuntimeError with terse text
+        raise InputDataError(
+            f"{path}: not a readable NetCDF file ({exc}); it may be truncated or corrupt - "
+            "delete it and rerun the step that makes it"
+        ) from exc

@@ -1,0 +1,5 @@
+# (filled in by its issue)
+
+
+def figure_targets(experiment):
+    return []
