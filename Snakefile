@@ -19,6 +19,7 @@ config.update(_validated)
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/source.smk"
+include: "workflow/rules/landmask.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/decompose.smk"
 include: "workflow/rules/figures.smk"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs, then run it. CI runs exactly this (.ci/run).
+#   bash tests/run_tests.sh [pytest args...]
+# As root (CI, a fresh machine) it also installs Debian packages: CDO (benchmark peer),
+# Chromium (report test) and a one-node SLURM cluster (SLURM tests), and starts SLURM.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ts() { date +%T; }
+
+if [[ $(id -u) -eq 0 ]]; then
+  export DEBIAN_FRONTEND=noninteractive
+  need=()
+  for pkg in cdo chromium; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
+  done
+  if ((${#need[@]})); then
+    echo "[$(ts)] apt-get install ${need[*]}"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+fi
+
+[[ -x .venv/bin/python ]] || python3 -m venv .venv
+echo "[$(ts)] pip install -e .[test]"
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+
+echo "[$(ts)] pytest"
+exec .venv/bin/pytest "$@"
