@@ -7,7 +7,7 @@ from precipmodes.config import validate_config
 from precipmodes.errors import ConfigError
 
 if not config:  # no --configfile / --config given: the default, offline demo
-    configfile: "config/config.yaml"
+    configfile: f"{workflow.basedir}/config/config.yaml"
 
 try:
     _validated = validate_config(config, origin="config (--configfile / config/config.yaml)")
