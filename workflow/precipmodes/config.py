@@ -130,7 +130,7 @@ def _resolve(schema: Mapping, root: Mapping) -> Mapping:
         node: Any = root
         for part in ref[2:].split("/"):
             node = node[part]
-        return node
+        return {**node, **{k: v for k, v in schema.items() if k != "$ref"}}
     return schema
 
 

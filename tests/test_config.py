@@ -1,0 +1,120 @@
+"""Config validation: defaults, and clear errors naming the key path and allowed values."""
+
+import numpy as np
+import pytest
+import yaml
+
+from precipmodes.config import load_config, parse_instant, parse_range, resolution, validate_config
+from precipmodes.errors import ConfigError
+
+MINIMAL = {
+    "source": {"kind": "demo"},
+    "domain": {"lon": [128.0, 148.0], "lat": [30.0, 46.0]},
+    "experiments": {"e1": {"train": ["2006-01-01T00:00+09:00", "2007-01-01T00:00+09:00"],
+                           "test": ["2007-01-01T00:00+09:00", "2008-01-01T00:00+09:00"]}},
+}
+
+
+def with_changes(**sections):
+    config = yaml.safe_load(yaml.safe_dump(MINIMAL))
+    config.update(sections)
+    return config
+
+
+def test_default_config_file_is_valid_and_mirrors_the_seed(repo):
+    config = load_config(repo / "config" / "config.yaml")
+    assert config["source"]["kind"] == "demo"
+    seed = config["experiments"]["seed"]
+    assert seed["n_modes"] == 25
+    assert parse_range(seed["train"]) == (np.datetime64("2005-12-31T15:00"), np.datetime64("2010-12-31T15:00"))
+    assert config["accumulation"] == {"hours": 72, "anchor": "2005-12-31T15:00Z", "min_completeness": 1.0}
+    assert config["threshold"] == {"wet_mm": 0.0, "min_wet_fraction": 0.2}
+
+
+def test_defaults_are_filled_including_kind_specific_ones():
+    config = validate_config(MINIMAL)
+    assert config["source"] == {"kind": "demo", "seed": 20060101, "step_hours": 6,
+                                "start": "2006-01-01T00:00+09:00", "end": "2016-01-01T00:00+09:00"}
+    assert config["land_mask"]["method"] == "auto"
+    assert config["land_mask"]["min_fraction"] == 0.5
+    assert config["experiments"]["e1"]["n_modes"] == 25
+    assert config["svd"]["center"] is False
+    assert config["nmf"]["init"] == "nndsvd"
+    assert config["domain"]["resolution"] is None
+
+
+def test_files_source_defaults():
+    config = validate_config(with_changes(source={"kind": "files", "paths": ["x.nc"], "variable": "pr"}))
+    assert config["source"]["regrid"] == "refuse"
+    assert config["source"]["chunks"] == {"time": 744}
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"source": {"kind": "dem"}}, "source.kind: 'dem' is not allowed; allowed values are ['demo', 'files', 'http', 'seed_binary']"),
+        ({"source": {"kind": "demo", "sed": 3}}, "source: unknown key(s) ['sed']"),
+        ({"source": {"kind": "files", "paths": ["a.nc"]}}, "source: 'variable' is a required property"),
+        ({"svd": {"method": "qr"}}, "svd.method: 'qr' is not allowed; allowed values are ['auto', 'gram', 'tsqr', 'randomized']"),
+        ({"threshold": {"min_wet_fraction": 1.5}}, "threshold.min_wet_fraction: 1.5 is greater than the maximum of 1"),
+        ({"nmf": {"max_iter": "many"}}, "nmf.max_iter: 'many' is not of type 'integer'"),
+        ({"colour": "red"}, "<top level>: unknown key(s) ['colour']"),
+        ({"domain": {"lon": [148, 128], "lat": [30, 46]}}, "domain.lon: west 148 must be less than east 128"),
+    ],
+)
+def test_bad_values_name_the_key(changes, expected):
+    with pytest.raises(ConfigError) as info:
+        validate_config(with_changes(**changes))
+    assert expected in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", "../escape", "x y", ""])
+def test_experiment_names_cannot_escape_results(name):
+    experiment = MINIMAL["experiments"]["e1"]
+    with pytest.raises(ConfigError, match=r"\^\[A-Za-z0-9_-\]\+\$"):
+        validate_config(with_changes(experiments={name: experiment}))
+
+
+def test_missing_experiment_field_and_unquoted_date():
+    bad = {"train": ["2006-01-01", "2007-01-01T00:00+09:00"]}
+    with pytest.raises(ConfigError) as info:
+        validate_config(with_changes(experiments={"e1": bad}))
+    message = str(info.value)
+    assert "experiments.e1: 'test' is a required property" in message
+    assert "experiments.e1.train.0: '2006-01-01' is not an ISO-8601 instant with a time zone" in message
+
+
+def test_yaml_date_objects_are_reported_as_missing_a_time_zone(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "source: {kind: demo}\n"
+        "domain: {lon: [128, 148], lat: [30, 46]}\n"
+        "experiments:\n"
+        "  e1: {train: [2006-01-01, 2007-01-01], test: [2007-01-01, 2008-01-01]}\n"
+    )
+    with pytest.raises(ConfigError, match=r"experiments.e1.train.0: '2006-01-01' is not an ISO-8601 instant"):
+        load_config(path)
+
+
+def test_reversed_range_is_refused():
+    experiment = {"train": ["2007-01-01T00:00Z", "2006-01-01T00:00Z"], "test": MINIMAL["experiments"]["e1"]["test"]}
+    with pytest.raises(ConfigError, match=r"experiments.e1.train: start 2007-01-01T00:00Z must be before end"):
+        validate_config(with_changes(experiments={"e1": experiment}))
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file .*nope.yaml not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_parse_instant_converts_to_naive_utc():
+    assert parse_instant("2006-01-01T00:00+09:00") == np.datetime64("2005-12-31T15:00", "ns")
+    assert parse_instant("2005-12-31T15:00Z") == np.datetime64("2005-12-31T15:00", "ns")
+    with pytest.raises(ConfigError, match="has no time zone"):
+        parse_instant("2006-01-01T00:00")
+
+
+def test_resolution_forms():
+    assert resolution({"domain": {"resolution": 0.5}}) == (0.5, 0.5)
+    assert resolution({"domain": {"resolution": [0.0625, 0.05]}}) == (0.0625, 0.05)
+    assert resolution({"domain": {"resolution": None}}) is None
