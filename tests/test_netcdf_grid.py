@@ -99,3 +99,12 @@ def test_stack_land_refuses_a_different_grid():
                         coords={"lat": ds.lat + 0.25, "lon": ds.lon})
     with pytest.raises(ValueError, match="different lat/lon grids"):
         stack_land(ds["precip"], land)
+
+
+def test_demo_outputs_are_labelled_synthetic(tmp_path):
+    path = write_netcdf(small_dataset(), tmp_path / "x.nc", title="Totals", config={"source": {"kind": "demo"}})
+    attrs = open_netcdf(path).attrs
+    assert attrs["title"] == "Totals (SYNTHETIC demo data)"
+    assert attrs["source"].startswith("SYNTHETIC demo data")
+    other = write_netcdf(small_dataset(), tmp_path / "y.nc", title="Totals", config={"source": {"kind": "files"}})
+    assert open_netcdf(other).attrs["source"] == "precipmodes workflow from source.kind=files"
