@@ -1,0 +1,74 @@
+"""End to end: the default config (the offline synthetic demo) with `snakemake --cores 2`.
+
+The run itself is the session fixture ``demo_run`` (tests/conftest.py), shared with
+every test that inspects its outputs.
+"""
+
+import netCDF4
+import numpy as np
+import pytest
+import xarray as xr
+
+from conftest import run_snakemake
+
+pytestmark = pytest.mark.workflow
+
+PREPARED = ["raw.nc", "land_mask.nc", "totals.nc", "selection.nc", "demo_truth.nc"]
+PER_EXPERIMENT = ["train.nc", "test.nc", "svd.nc", "nmf.nc", "evaluation.nc"]
+
+
+def netcdf_outputs(results):
+    return sorted(results.glob("prepared/*.nc")) + sorted(results.glob("seed/*.nc"))
+
+
+def test_default_pipeline_makes_every_output(demo_run):
+    results = demo_run / "results"
+    for name in PREPARED:
+        assert (results / "prepared" / name).is_file(), name
+    for name in PER_EXPERIMENT:
+        assert (results / "seed" / name).is_file(), name
+    pngs = sorted((results / "seed" / "figures").glob("*.png"))
+    assert len(pngs) >= 5
+    logs = sorted(p.name for p in (results / "logs").rglob("*.log"))
+    for rule in ("raw", "land_mask", "accumulate", "threshold", "svd", "nmf", "evaluate"):
+        assert any(name.startswith(rule) for name in logs), (rule, logs)
+    print(f"default pipeline wall time: {(demo_run / 'wall_seconds.txt').read_text().strip()} s")
+
+
+def test_every_output_is_georeferenced_cf_and_labelled_synthetic(demo_run):
+    files = netcdf_outputs(demo_run / "results")
+    assert len(files) >= len(PREPARED) + len(PER_EXPERIMENT)
+    for path in files:
+        with xr.open_dataset(path) as ds:
+            assert "lat" in ds.coords and "lon" in ds.coords, path.name
+            assert ds["lat"].attrs.get("units") == "degrees_north", path.name
+            assert ds["lon"].attrs.get("units") == "degrees_east", path.name
+            assert ds.attrs["Conventions"] == "CF-1.8", path.name
+            assert "SYNTHETIC" in ds.attrs["source"] and "SYNTHETIC" in ds.attrs["title"], path.name
+            assert ds.attrs["history"].strip(), path.name
+        with netCDF4.Dataset(path) as nc:
+            if "time" in nc.variables:
+                assert nc["time"].dtype == np.float64, path.name
+
+
+def test_time_axes_are_where_expected(demo_run):
+    results = demo_run / "results"
+    with xr.open_dataset(results / "prepared" / "totals.nc") as totals:
+        starts = totals["time"].values
+        assert (starts[0] - np.datetime64("2005-12-31T15:00")) % np.timedelta64(72, "h") == np.timedelta64(0)
+        assert "time_bnds" in totals
+    with xr.open_dataset(results / "seed" / "train.nc") as train, \
+            xr.open_dataset(results / "seed" / "test.nc") as test:
+        assert train["time"].values.max() < np.datetime64("2010-12-31T15:00")
+        assert test["time"].values.min() >= np.datetime64("2010-12-31T15:00")
+        assert set(train["precip"].dims) == {"cell", "time"}
+    with xr.open_dataset(results / "seed" / "svd.nc") as svd:
+        assert svd.sizes["mode"] == 25
+        assert svd["mode"].values.tolist() == list(range(1, 26))
+        assert set(svd["spatial_modes"].dims) == {"mode", "lat", "lon"}
+        assert "time" in svd["temporal_coefficients"].dims
+
+
+def test_rerun_has_nothing_to_do(demo_run):
+    result = run_snakemake(demo_run, "--cores", "1", "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr
