@@ -108,3 +108,27 @@ def test_demo_outputs_are_labelled_synthetic(tmp_path):
     assert attrs["source"].startswith("SYNTHETIC demo data")
     other = write_netcdf(small_dataset(), tmp_path / "y.nc", title="Totals", config={"source": {"kind": "files"}})
     assert open_netcdf(other).attrs["source"] == "precipmodes workflow from source.kind=files"
+
+
+def test_disk_full_gives_a_clear_error_and_leaves_nothing(tmp_path):
+    import subprocess
+
+    from conftest import require
+
+    from precipmodes.errors import OutputError
+
+    small_disk = tmp_path / "small"
+    small_disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small_disk)],
+                             capture_output=True).returncode == 0
+    require(mounted, "mounting a small tmpfs needs root")
+    try:
+        big = xr.Dataset({"precip": (("time", "lat", "lon"),
+                                     np.random.default_rng(0).random((50, 64, 64), dtype=np.float32))},
+                         coords={"time": pd.date_range("2006-01-01", periods=50, freq="h"),
+                                 "lat": np.arange(64.0), "lon": np.arange(64.0)})
+        with pytest.raises(OutputError, match=r"out.nc: no space left on the device"):
+            write_netcdf(big, small_disk / "out.nc")
+        assert list(small_disk.iterdir()) == []
+    finally:
+        subprocess.run(["umount", "--lazy", str(small_disk)], check=True)

@@ -18,3 +18,7 @@ class InputDataError(PrecipModesError):
 
 class DownloadError(PrecipModesError):
     """A remote file could not be fetched or verified (message names the URL)."""
+
+
+class OutputError(PrecipModesError):
+    """An output could not be written (disk full, permissions); nothing partial is left."""

@@ -18,7 +18,9 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import errno
 import os
+import shutil
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -26,12 +28,19 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
-from .errors import InputDataError
+from .errors import InputDataError, OutputError
 
 TIME_UNITS = "hours since 1970-01-01 00:00:00"
 TIME_CALENDAR = "proleptic_gregorian"
 CONVENTIONS = "CF-1.8"
 DIGEST_CHUNK = 4 * 1024 * 1024
+LOW_DISK_BYTES = 16 * 1024 * 1024
+
+
+def _fsync(path: Path) -> None:
+    """Flush a written file to disk before it is renamed into place."""
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -158,8 +167,18 @@ def write_netcdf(
         sidecar_tmp.write_text(
             json.dumps({**record, "file": path.name, "config": config or {}}, indent=2, default=str)
         )
-        os.replace(sidecar_tmp, sidecar)
+        for written in (tmp, sidecar_tmp):
+            _fsync(written)
         os.replace(tmp, path)
+        os.replace(sidecar_tmp, sidecar)
+    except Exception as exc:
+        free = shutil.disk_usage(path.parent).free
+        if getattr(exc, "errno", None) == errno.ENOSPC or free < LOW_DISK_BYTES:
+            raise OutputError(
+                f"{path}: no space left on the device while writing ({free // 1024} KiB free); "
+                "free some space (or point results/ at a larger disk) and rerun - nothing was written"
+            ) from exc
+        raise
     finally:
         for leftover in (tmp, sidecar_tmp):
             if leftover.exists():
