@@ -100,6 +100,8 @@ def encoding_for(ds: xr.Dataset, complevel: int = 4) -> dict:
             enc["_FillValue"] = None
         if var.dtype.kind == "b":
             enc["dtype"] = "int8"
+        if var.dtype in (np.int64, np.uint64):  # CF-1.8 has no 64-bit integers
+            enc["dtype"] = "int32" if _fits_int32(var) else "float64"
         if var.ndim >= 1 and not is_coord and var.dtype.kind in "fiub" and var.size > 0:
             enc.update(
                 zlib=True,
@@ -112,6 +114,42 @@ def encoding_for(ds: xr.Dataset, complevel: int = 4) -> dict:
         if enc:
             encoding[name] = enc
     return encoding
+
+
+def _fits_int32(var: xr.Variable) -> bool:
+    info = np.iinfo(np.int32)
+    return var.size == 0 or (info.min <= int(var.min()) and int(var.max()) <= info.max)
+
+
+#: CF attributes that coordinates named like this get unless the dataset sets them
+COORDINATE_ATTRS = {
+    "time": {"standard_name": "time", "long_name": "time", "axis": "T"},
+    "lat": {"standard_name": "latitude", "long_name": "latitude", "units": "degrees_north", "axis": "Y"},
+    "lon": {"standard_name": "longitude", "long_name": "longitude", "units": "degrees_east", "axis": "X"},
+}
+
+
+def add_cf_attrs(ds: xr.Dataset) -> xr.Dataset:
+    """Fill in missing CF attributes (in place; returns ``ds``).
+
+    ``time``/``lat``/``lon`` get standard_name, long_name, units (axis only where they are
+    dimension coordinates), ``time`` gets ``bounds: time_bnds`` when that variable exists, and
+    any other variable (except ``*_bnds``) without ``long_name`` or ``standard_name`` gets its
+    name as ``long_name``.
+    """
+    for name, var in ds.variables.items():
+        for key, value in COORDINATE_ATTRS.get(str(name), {}).items():
+            if key == "axis" and var.dims != (name,):
+                continue
+            if key == "units" and np.issubdtype(var.dtype, np.datetime64):
+                continue
+            var.attrs.setdefault(key, value)
+        is_bounds = str(name).endswith("_bnds")  # CF: boundary variables inherit their attributes
+        if not is_bounds and "long_name" not in var.attrs and "standard_name" not in var.attrs:
+            var.attrs["long_name"] = str(name).replace("_", " ")
+    if "time" in ds.variables and "time_bnds" in ds.variables:
+        ds["time"].attrs.setdefault("bounds", "time_bnds")
+    return ds
 
 
 def provenance(config: Mapping | None, inputs: Iterable[str | os.PathLike] = ()) -> dict:
@@ -143,7 +181,7 @@ def write_netcdf(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     record = provenance(config, inputs)
-    out = ds.copy()
+    out = add_cf_attrs(ds.copy(deep=False))
     out.attrs = dict(ds.attrs)
     out.attrs["Conventions"] = CONVENTIONS
     if title:

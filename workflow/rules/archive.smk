@@ -1,1 +1,37 @@
-# (filled in by its issue)
+# Archive: each experiment's NetCDF outputs, re-encoded, with a verifiable MANIFEST.json.
+#   snakemake archive --cores 1        (all experiments; then: precipmodes verify archive/<experiment>)
+ARCHIVE_DIR = "archive/{experiment}"
+ARCHIVE_EXPERIMENT_FILES = ["svd.nc", "nmf.nc", "evaluation.nc", "train.nc", "test.nc"]
+ARCHIVE_PREPARED_FILES = ["land_mask.nc", "selection.nc"]
+
+
+def archive_inputs(wildcards):
+    """The files archive/<experiment>/ holds copies of, in manifest order."""
+    return [f"results/{wildcards.experiment}/{name}" for name in ARCHIVE_EXPERIMENT_FILES] + [
+        f"{PREPARED}/{name}" for name in ARCHIVE_PREPARED_FILES
+    ]
+
+
+rule archive_experiment:
+    input:
+        archive_inputs,
+    output:
+        manifest=f"{ARCHIVE_DIR}/MANIFEST.json",
+        files=[f"{ARCHIVE_DIR}/{name}" for name in ARCHIVE_EXPERIMENT_FILES + ARCHIVE_PREPARED_FILES],
+    params:
+        experiment=experiment_config,
+    log:
+        f"{LOGS}/archive_experiment/{{experiment}}.log",
+    threads: rule_resources("archive_experiment", "threads", 1)
+    resources:
+        mem_mb=rule_resources("archive_experiment", "mem_mb", 4000),
+        runtime=rule_resources("archive_experiment", "runtime", 60),
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/archive.py"
+
+
+rule archive:
+    input:
+        expand(f"{ARCHIVE_DIR}/MANIFEST.json", experiment=EXPERIMENTS),

@@ -1,0 +1,49 @@
+"""The ``precipmodes`` console script.
+
+    precipmodes verify archive/<experiment> [more folders...]   # exit 1 if anything is missing/extra/altered
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from . import __version__
+from .archive import verify_archive
+from .errors import PrecipModesError
+
+
+def _verify(args: argparse.Namespace) -> int:
+    status = 0
+    for folder in args.archive_dirs:
+        result = verify_archive(folder)
+        print(result.report())
+        status = status or (0 if result.ok else 1)
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="precipmodes", description="precipmodes workflow tools")
+    parser.add_argument("--version", action="version", version=f"precipmodes {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    verify = commands.add_parser(
+        "verify", help="re-check every sha256 and size in an archive's MANIFEST.json",
+        description="Re-check every file of an archive folder against its MANIFEST.json; reports "
+                    "missing, extra and altered files and exits 1 if there are any.")
+    verify.add_argument("archive_dirs", nargs="+", metavar="ARCHIVE_DIR", help="e.g. archive/seed")
+    verify.set_defaults(func=_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PrecipModesError as exc:
+        print(f"precipmodes {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
