@@ -1,1 +1,62 @@
-# (filled in by its issue)
+# Preprocessing: window totals -> wet-area threshold -> per-experiment train/test matrices.
+# accumulate and threshold depend only on the data sections of the config (source, domain,
+# land_mask, upscale, accumulation, threshold); split reads one experiment's entry through
+# experiment_config, so changing or adding an experiment reruns only split and what follows.
+TOTALS = f"{PREPARED}/totals.nc"
+SELECTION = f"{PREPARED}/selection.nc"
+LAND_MASK_NC = f"{PREPARED}/land_mask.nc"
+
+
+rule accumulate:
+    input:
+        gridded_input() if "gridded_input" in globals() else RAW,
+    output:
+        TOTALS,
+    params:
+        accumulation=section("accumulation"),
+    log:
+        f"{LOGS}/accumulate.log",
+    threads: rule_resources("accumulate", "threads", 2)
+    resources:
+        mem_mb=rule_resources("accumulate", "mem_mb", 4000),
+        runtime=rule_resources("accumulate", "runtime", 120),
+    script:
+        "../scripts/accumulate.py"
+
+
+rule threshold:
+    input:
+        totals=TOTALS,
+        land_mask=LAND_MASK_NC,
+    output:
+        SELECTION,
+    params:
+        threshold=section("threshold"),
+    log:
+        f"{LOGS}/threshold.log",
+    threads: rule_resources("threshold", "threads", 2)
+    resources:
+        mem_mb=rule_resources("threshold", "mem_mb", 2000),
+        runtime=rule_resources("threshold", "runtime", 30),
+    script:
+        "../scripts/threshold.py"
+
+
+rule split:
+    input:
+        totals=TOTALS,
+        land_mask=LAND_MASK_NC,
+        selection=SELECTION,
+    output:
+        train=f"{EXPERIMENT_DIR}/train.nc",
+        test=f"{EXPERIMENT_DIR}/test.nc",
+    params:
+        experiment=experiment_config,
+    log:
+        f"{LOGS}/split_{{experiment}}.log",
+    threads: rule_resources("split", "threads", 2)
+    resources:
+        mem_mb=rule_resources("split", "mem_mb", 4000),
+        runtime=rule_resources("split", "runtime", 30),
+    script:
+        "../scripts/split.py"

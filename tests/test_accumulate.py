@@ -1,0 +1,201 @@
+"""accumulate: exact totals on hand-made series, gaps, completeness, anchors, real data, streaming."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import given, settings, strategies as st
+
+from precipmodes.accumulate import ALREADY_ACCUMULATED_ATTR, accumulate, accumulate_file
+from precipmodes.errors import InputDataError
+from precipmodes.netcdf import open_netcdf, write_netcdf
+from preprocess_cases import canonical, from_real
+
+H72 = np.timedelta64(72, "h")
+
+
+def test_known_hourly_series_exact_totals():
+    ds = canonical(np.arange(216))  # step i holds i mm; starts at the anchor
+    out = accumulate(ds, 72, "2005-12-31T15:00Z").compute()
+    np.testing.assert_array_equal(out["precip"].values[:, 0, 0], [2556, 7740, 12924])  # sums of 0..71 etc.
+    np.testing.assert_array_equal(out["time"].values, np.datetime64("2005-12-31T15:00") + np.arange(3) * H72)
+    np.testing.assert_array_equal(out["time_bnds"].values[:, 1] - out["time_bnds"].values[:, 0], [H72] * 3)
+    np.testing.assert_array_equal(out["completeness"].values, [1, 1, 1])
+    assert out["precip"].attrs["cell_methods"] == "time: sum (interval: 72 hours)"
+    assert out["precip"].dtype == np.float32
+    assert out.attrs["n_windows_dropped"] == 0
+
+
+def test_seed_anchor_drops_the_partial_first_window():
+    # record starts 2006-01-01 00:00 UTC; windows start 15:00 UTC (00:00 JST)
+    ds = canonical(np.ones(24 * 10), start="2006-01-01T00:00")
+    out = accumulate(ds, 72, "2005-12-31T15:00Z").compute()
+    starts = out["time"].values
+    assert np.all((starts - np.datetime64("2005-12-31T15:00")) % H72 == np.timedelta64(0))
+    assert str(starts[0]) .startswith("2006-01-03T15:00")
+    assert out.attrs["n_windows_dropped"] == 2  # first (57/72 steps) and last (15/72 steps)
+    np.testing.assert_array_equal(out["precip"].values[:, 0, 0], [72, 72])
+    # the anchor in JST gives the same windows
+    jst = accumulate(ds, 72, "2006-01-01T00:00+09:00").compute()
+    np.testing.assert_array_equal(jst["time"].values, starts)
+
+
+def test_gap_splits_windows_and_is_never_filled():
+    values = np.full(72 * 4, 2.0)
+    ds = canonical(values, drop=np.arange(100, 105))  # a 5-hour gap inside the second window
+    out = accumulate(ds, 72, "first").compute()
+    assert out.attrs["n_windows_dropped"] == 1
+    np.testing.assert_array_equal(out["time"].values, np.datetime64("2005-12-31T15:00") + np.array([0, 2, 3]) * H72)
+    np.testing.assert_array_equal(out["precip"].values[:, 0, 0], [144, 144, 144])
+    bnds = out["time_bnds"].values
+    present = ds["time"].values
+    for start, end in bnds:  # every kept window's steps are all in the record
+        assert np.count_nonzero((present >= start) & (present < end)) == 72
+
+
+def test_window_at_99_percent_completeness():
+    ds = canonical(np.full(144 * 2, 0.5), step="30min", drop=[150])  # second window: 143 of 144 steps
+    strict = accumulate(ds, 72, "first", min_completeness=1.0).compute()
+    assert strict.sizes["time"] == 1 and strict.attrs["n_windows_dropped"] == 1
+    np.testing.assert_array_equal(strict["precip"].values[:, 0, 0], [72.0])
+    lenient = accumulate(ds, 72, "first", min_completeness=0.95).compute()
+    assert lenient.sizes["time"] == 2 and lenient.attrs["n_windows_dropped"] == 0
+    np.testing.assert_allclose(lenient["completeness"].values, [1.0, 143 / 144], rtol=1e-6)
+    # incomplete windows are totalled as sum of present steps / completeness
+    np.testing.assert_allclose(lenient["precip"].values[:, 0, 0], [72.0, 71.5 * 144 / 143], rtol=1e-6)
+
+
+def test_daily_input():
+    ds = canonical(np.arange(1, 10), start="2000-01-01", step="1D")
+    out = accumulate(ds, 72, "2000-01-01T00:00Z").compute()
+    np.testing.assert_array_equal(out["precip"].values[:, 0, 0], [6, 15, 24])
+    assert out.attrs["input_step_hours"] == 24
+
+
+def test_nan_cell_gives_nan_total_only_there():
+    values = np.ones((144, 2, 2))
+    values[:, 0, 0] = np.nan  # sea
+    values[10, 1, 1] = np.nan  # one missing value on land in the first window
+    out = accumulate(canonical(values), 72, "first").compute()["precip"].values
+    assert np.isnan(out[:, 0, 0]).all()
+    assert np.isnan(out[0, 1, 1]) and out[1, 1, 1] == 72
+    assert (out[:, 0, 1] == 72).all()
+
+
+def test_already_accumulated_totals_pass_through():
+    ds = canonical(np.array([3.0, 5.0, 7.0]), step="72h")
+    ds.attrs[ALREADY_ACCUMULATED_ATTR] = 72
+    out = accumulate(ds, 72, "2005-12-31T15:00Z").compute()
+    np.testing.assert_array_equal(out["precip"].values[:, 0, 0], [3, 5, 7])
+    np.testing.assert_array_equal(out["completeness"].values, [1, 1, 1])
+    with pytest.raises(InputDataError, match="accumulation.hours: 72"):
+        accumulate(ds, 24, "first")
+
+
+def test_hours_not_a_multiple_of_the_step():
+    ds = canonical(np.ones(10), step="1D")
+    with pytest.raises(InputDataError, match=r"accumulation.hours: 36 h is not a multiple of the input step 1 days"):
+        accumulate(ds, 36, "first")
+
+
+def test_anchor_not_aligned_with_the_steps():
+    ds = canonical(np.ones(100), start="2006-01-01T00:00", step="1h")
+    with pytest.raises(InputDataError, match=r"accumulation.anchor: 2005-12-31T15:30:00 UTC is not aligned"):
+        accumulate(ds, 72, "2005-12-31T15:30Z")
+    daily = canonical(np.ones(10), start="2006-01-01", step="1D")
+    with pytest.raises(InputDataError, match="accumulation.anchor"):
+        accumulate(daily, 72, "2005-12-31T15:00Z")
+
+
+def test_uneven_steps_are_refused():
+    ds = canonical(np.ones(10))
+    bnds = ds["time_bnds"].values.copy()
+    bnds[3, 1] += np.timedelta64(30, "m")
+    ds["time_bnds"] = (("time", "nv"), bnds)
+    with pytest.raises(InputDataError, match="constant input step"):
+        accumulate(ds, 72, "first")
+
+
+def test_streaming_file_matches_in_memory(tmp_path):
+    rng = np.random.default_rng(0)
+    values = rng.gamma(0.3, 2.0, size=(72 * 12, 5, 6)).astype(np.float32)
+    values[:, 0, :] = np.nan
+    ds = canonical(values, drop=np.r_[300:310])
+    raw = write_netcdf(ds, tmp_path / "raw.nc")
+    expected = accumulate(ds, 72, "first").compute()
+    out = accumulate_file(raw, tmp_path / "totals.nc",
+                          {"hours": 72, "anchor": "first", "min_completeness": 1.0}, block_mb=0.0005)
+    got = open_netcdf(out)
+    assert got["precip"].encoding["zlib"]
+    xr.testing.assert_allclose(got["precip"], expected["precip"])
+    xr.testing.assert_equal(got["time_bnds"], expected["time_bnds"])
+    assert got.attrs["n_windows_dropped"] == 1 and got.attrs["min_completeness"] == 1.0
+    assert got["precip"].attrs["cell_methods"] == "time: sum (interval: 72 hours)"
+    assert "accumulate: 72-hour totals" in got.attrs["history"]
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_blocks_do_not_change_the_result():
+    rng = np.random.default_rng(1)
+    ds = canonical(rng.random((72 * 9, 3, 4)), drop=np.r_[80:90, 400:401])
+    one = accumulate(ds, 72, "first", block_mb=1000)
+    many = accumulate(ds, 72, "first", block_mb=0.0001)
+    assert len(one["precip"].chunks[0]) == 1 and len(many["precip"].chunks[0]) == many.sizes["time"] == 7
+    # block edges only change the order of float32 additions (reshape-sum vs reduceat)
+    xr.testing.assert_allclose(one.compute(), many.compute(), rtol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(st.floats(0, 50, width=32), min_size=24, max_size=200),
+       gaps=st.sets(st.integers(0, 199), max_size=20), hours=st.sampled_from([3, 6, 24]))
+def test_property_totals_conserve_precipitation_over_complete_windows(values, gaps, hours):
+    ds = canonical(np.array(values), drop=sorted(g for g in gaps if g < len(values)))
+    out = accumulate(ds, hours, "first").compute()
+    series = ds["precip"].values[:, 0, 0].astype(np.float64)
+    time = ds["time"].values
+    for (start, end), total in zip(out["time_bnds"].values, out["precip"].values[:, 0, 0]):
+        inside = (time >= start) & (time < end)
+        assert inside.sum() == hours  # complete windows only
+        assert total == pytest.approx(series[inside].sum(), rel=1e-5, abs=1e-4)
+    complete = sum(1 for k in range(-1, len(values) // hours + 1)
+                   if np.count_nonzero((time >= time[0] + np.timedelta64(k * hours, "h"))
+                                       & (time < time[0] + np.timedelta64((k + 1) * hours, "h"))) == hours)
+    assert out.sizes["time"] == complete
+
+
+def test_eobs_winters_no_window_spans_the_gap(shared_data):
+    raw = from_real(xr.open_dataset(shared_data / "eobs_iberia_pr_djf_1982-2002.nc"), "pr")
+    out = accumulate(raw, 72, "first").compute()
+    days = raw["time"].values
+    starts, ends = out["time_bnds"].values.T
+    # every kept window is 3 consecutive days of one winter, all present in the record
+    assert np.all(np.isin(starts + np.timedelta64(1, "D"), days) & np.isin(starts + np.timedelta64(2, "D"), days))
+    months = {int(str(t)[5:7]) for t in np.concatenate([starts, ends - np.timedelta64(1, "D")])}
+    assert months <= {12, 1, 2}
+    assert out.attrs["n_windows_dropped"] > 0  # windows cut by the ends of winters
+    # land from the NaN pattern: sea stays NaN in every total, land (328 cells) has data
+    land = raw["precip"].notnull().any("time").values
+    assert land.sum() == 328
+    totals = out["precip"].values
+    assert np.isnan(totals[:, ~land]).all()
+    # conservation: each window total is the sum of its three days (NaN where any day is missing)
+    values = raw["precip"].values.astype(np.float64)
+    expected = np.stack([values[(days >= start) & (days < end)].sum(axis=0) for start, end in zip(starts, ends)])
+    np.testing.assert_allclose(totals, expected, rtol=1e-6, atol=1e-4, equal_nan=True)
+    assert np.isfinite(totals[:, land]).mean() > 0.99
+
+
+def test_mhm_62_years_daily_count_and_conservation(shared_data):
+    mhm = xr.open_dataset(shared_data / "mhm_pre_daily_1950-2011.nc")
+    grid = mhm.drop_vars(["lat", "lon"]).rename({"yc": "lat", "xc": "lon"})
+    grid = grid.assign_coords(lat=np.arange(grid.sizes["lat"], dtype=float),
+                              lon=np.arange(grid.sizes["lon"], dtype=float))
+    raw = from_real(grid, "pre")
+    assert raw.sizes["time"] == 22645
+    out = accumulate(raw, 72, "first").compute()
+    assert out.sizes["time"] == 22645 // 3 == 7548
+    assert out.attrs["n_windows_dropped"] == 1  # the last day alone
+    full = raw["precip"].values[: 7548 * 3].astype(np.float64)
+    np.testing.assert_allclose(out["precip"].values.astype(np.float64).sum(axis=0), full.sum(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(out["precip"].values[5], full[15:18].sum(axis=0), rtol=1e-6)

@@ -1,0 +1,101 @@
+"""Wet-area threshold: keep the windows where enough of the land is wet.
+
+A land cell is *wet* in a window when its total exceeds ``threshold.wet_mm``
+(default 0: "rain occurred", as the seed). The wet-area fraction of a window is
+(wet land cells) / (land cells with data in that window); a window is kept when
+the fraction is >= ``threshold.min_wet_fraction``. A window without any land
+data has fraction NaN and is not kept. The totals are read in blocks of windows
+(dask), so memory is flat in the record length.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import xarray as xr
+
+from .errors import InputDataError
+from .logs import log, timed
+from .netcdf import open_netcdf, write_netcdf
+
+TIME_CHUNK = 64
+
+
+def land_of(mask: xr.Dataset, data: xr.Dataset, mask_origin: str = "land mask",
+            data_origin: str = "totals") -> xr.DataArray:
+    """Boolean ``land(lat, lon)`` of ``mask``, checked to be on the grid of ``data``."""
+    if "land" not in mask:
+        raise InputDataError(f"{mask_origin}: no variable 'land'; rerun the land_mask rule")
+    for axis in ("lat", "lon"):
+        a, b = mask[axis].values, data[axis].values
+        if a.shape != b.shape or not np.allclose(a, b, atol=1e-6):
+            raise InputDataError(
+                f"{mask_origin}: its {axis} axis ({a.size} values) does not match the {axis} axis of "
+                f"{data_origin} ({b.size} values); rebuild the land mask from the same grid"
+            )
+    return mask["land"].astype(bool).assign_coords(lat=data["lat"], lon=data["lon"])
+
+
+def wet_area_fraction(precip: xr.DataArray, land: xr.DataArray, wet_mm: float) -> xr.DataArray:
+    """Fraction (0..1) of land cells with data whose total exceeds ``wet_mm``, per window.
+
+    ``precip(time, lat, lon)`` in mm (numpy or dask), ``land(lat, lon)`` boolean.
+    Returns ``wet_area_fraction(time)`` float64 (lazy if ``precip`` is); NaN without land data.
+    """
+    valid = (precip.notnull() & land).sum(("lat", "lon"))
+    wet = ((precip > wet_mm) & land).sum(("lat", "lon"))
+    fraction = (wet / valid.where(valid > 0)).rename("wet_area_fraction")
+    fraction.attrs = {"long_name": f"fraction of land cells with data whose total exceeds {wet_mm} mm",
+                      "units": "1"}
+    return fraction
+
+
+def select_windows(totals: xr.Dataset, land: xr.DataArray, wet_mm: float = 0.0,
+                   min_wet_fraction: float = 0.2, origin: str = "totals") -> xr.Dataset:
+    """``wet_area_fraction(time)`` for every window and ``kept(time)`` (int8 0/1).
+
+    Raises InputDataError naming both thresholds and the best fraction seen when
+    no window is kept.
+    """
+    fraction = wet_area_fraction(totals["precip"], land, wet_mm).compute()
+    kept = (fraction >= min_wet_fraction).fillna(False)
+    n_kept = int(kept.sum())
+    if n_kept == 0:
+        best = float(fraction.max()) if fraction.notnull().any() else float("nan")
+        raise InputDataError(
+            f"{origin}: no window passes the threshold: threshold.min_wet_fraction={min_wet_fraction} of land "
+            f"wetter than threshold.wet_mm={wet_mm} mm; the best wet-area fraction seen is {best:.4f} "
+            f"(of {fraction.size} windows); lower threshold.min_wet_fraction or threshold.wet_mm"
+        )
+    out = xr.Dataset(
+        {
+            "wet_area_fraction": fraction.astype(np.float32),
+            "kept": kept.astype(np.int8).assign_attrs(
+                long_name=f"1 where wet_area_fraction >= {min_wet_fraction}", flag_values=np.int8([0, 1]),
+                flag_meanings="dropped kept"),
+        },
+        coords={"time": totals["time"]},
+    )
+    if "time_bnds" in totals:
+        out["time_bnds"] = totals["time_bnds"]
+    out.attrs.update(threshold_wet_mm=float(wet_mm), threshold_min_wet_fraction=float(min_wet_fraction),
+                     n_windows=int(fraction.size), n_kept=n_kept, n_land_cells=int(land.sum()))
+    return out
+
+
+def threshold_file(totals_path: str | os.PathLike, land_mask_path: str | os.PathLike,
+                   output_path: str | os.PathLike, threshold: Mapping, config: Mapping | None = None) -> Path:
+    """Rule threshold: totals.nc + land_mask.nc -> selection.nc."""
+    with timed("threshold"):
+        totals = open_netcdf(totals_path, chunks={"time": TIME_CHUNK})
+        land = land_of(open_netcdf(land_mask_path), totals, str(land_mask_path), str(totals_path))
+        selection = select_windows(totals, land, float(threshold["wet_mm"]),
+                                   float(threshold["min_wet_fraction"]), origin=str(totals_path))
+        log.info("threshold: %d of %d windows kept (wet > %s mm on >= %s of %d land cells)",
+                 selection.attrs["n_kept"], selection.attrs["n_windows"], threshold["wet_mm"],
+                 threshold["min_wet_fraction"], selection.attrs["n_land_cells"])
+        return write_netcdf(selection, output_path, inputs=[totals_path, land_mask_path], config=config,
+                            step="threshold: wet-area fraction and kept windows")
