@@ -5,16 +5,10 @@ ARCHIVE_EXPERIMENT_FILES = ["svd.nc", "nmf.nc", "evaluation.nc", "train.nc", "te
 ARCHIVE_PREPARED_FILES = ["land_mask.nc", "selection.nc"]
 
 
-def archive_inputs(wildcards):
-    """The files archive/<experiment>/ holds copies of, in manifest order."""
-    return [f"results/{wildcards.experiment}/{name}" for name in ARCHIVE_EXPERIMENT_FILES] + [
-        f"{PREPARED}/{name}" for name in ARCHIVE_PREPARED_FILES
-    ]
-
-
 rule archive_experiment:
     input:
-        archive_inputs,
+        [f"{EXPERIMENT_DIR}/{name}" for name in ARCHIVE_EXPERIMENT_FILES]
+        + [f"{PREPARED}/{name}" for name in ARCHIVE_PREPARED_FILES],
     output:
         manifest=f"{ARCHIVE_DIR}/MANIFEST.json",
         files=[f"{ARCHIVE_DIR}/{name}" for name in ARCHIVE_EXPERIMENT_FILES + ARCHIVE_PREPARED_FILES],

@@ -1,0 +1,125 @@
+"""CF-1.8 compliance (IOOS compliance-checker, offline) of every NetCDF the workflow writes.
+
+Small datasets shaped like each file of the data contract are written with
+``write_netcdf`` and must pass ``compliance-checker -t cf:1.8`` with no failed check
+(high or medium priority); the outputs of the shared end-to-end run (``demo_run``)
+and of the archive must have no failed high-priority check (the checker's errors).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from precipmodes.netcdf import write_netcdf
+
+compliance_runner = pytest.importorskip("compliance_checker.runner")
+compliance_runner.CheckSuite.load_all_available_checkers()
+LEVELS = ("high_priorities", "medium_priorities", "low_priorities")
+
+
+def cf_failures(path, levels=("high_priorities",)) -> list[str]:
+    """Failed cf:1.8 checks of ``path`` at the given priority levels, as readable lines."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "report.json"
+        compliance_runner.ComplianceChecker.run_checker(str(path), ["cf:1.8"], 0, "normal",
+                                                        output_filename=str(out), output_format="json")
+        report = json.loads(out.read_text())["cf:1.8"]
+    return [f"{path.name}: {level.split('_')[0]}: {check['name']}: {check['msgs']}"
+            for level in levels for check in report[level] if check["value"][0] < check["value"][1]]
+
+
+def contract_datasets(n_time: int = 6) -> dict[str, xr.Dataset]:
+    """Small datasets shaped like the contract files (names as in results/), with producer-style attrs."""
+    rng = np.random.default_rng(0)
+    lat = xr.DataArray([30.0, 31.0, 32.0], dims="lat", attrs={"units": "degrees_north"})
+    lon = xr.DataArray([130.0, 131.0], dims="lon", attrs={"units": "degrees_east"})
+    start = pd.date_range("2006-01-01T15:00", periods=n_time, freq="72h")
+    bounds = np.stack([start.values, (start + pd.Timedelta("72h")).values], axis=1)
+    precip_attrs = {"units": "mm", "standard_name": "lwe_thickness_of_precipitation_amount",
+                    "cell_methods": "time: sum (interval: 72 hours)"}
+    land = np.array([[1, 0], [1, 1], [0, 1]], dtype="int8")
+    cells = dict(cell=np.arange(4, dtype=np.int32), lat=("cell", [30.0, 31.0, 31.0, 32.0]),
+                 lon=("cell", [130.0, 130.0, 131.0, 131.0]), time=start)
+    mode = np.arange(1, 4, dtype=np.int64)  # int64 on purpose: write_netcdf must store int32
+    series = {"time_bnds": (("time", "nv"), bounds)}
+    return {
+        "totals.nc": xr.Dataset(
+            {"precip": (("time", "lat", "lon"), rng.random((n_time, 3, 2), dtype=np.float32), precip_attrs),
+             "completeness": ("time", np.ones(n_time), {"units": "1"}), **series},
+            coords={"time": start, "lat": lat, "lon": lon}, attrs={"n_dropped_windows": 0}),
+        "land_mask.nc": xr.Dataset(
+            {"land_fraction": (("lat", "lon"), rng.random((3, 2)), {"units": "1"}),
+             "land": (("lat", "lon"), land, {"flag_values": np.array([0, 1], dtype="int8"),
+                                             "flag_meanings": "sea land"})},
+            coords={"lat": lat, "lon": lon}, attrs={"method": "global_land_mask"}),
+        "selection.nc": xr.Dataset(
+            {"wet_area_fraction": ("time", rng.random(n_time), {"units": "1"}),
+             "kept": ("time", np.array([1, 0] * (n_time // 2), dtype="int8")), **series},
+            coords={"time": start}),
+        "train.nc": xr.Dataset(
+            {"precip": (("cell", "time"), rng.random((4, n_time), dtype=np.float32), precip_attrs), **series},
+            coords=cells),
+        "svd.nc": xr.Dataset(
+            {"spatial_modes": (("mode", "lat", "lon"), rng.random((3, 3, 2)), {"units": "1"}),
+             "singular_values": ("mode", rng.random(3), {"units": "mm"}),
+             "temporal_coefficients": (("mode", "time"), rng.random((3, n_time)), {"units": "mm"}),
+             "separated": ("mode", np.array([True, False, True]))},
+            coords={"mode": mode, "lat": lat, "lon": lon, "time": start}),
+        "nmf.nc": xr.Dataset(
+            {"basis": (("component", "lat", "lon"), rng.random((3, 3, 2)), {"units": "1"}),
+             "activations": (("component", "time"), rng.random((3, n_time)), {"units": "mm"}),
+             "reconstruction_error": ((), 1.5, {"units": "mm"})},
+            coords={"component": mode, "lat": lat, "lon": lon, "time": start},
+            attrs={"solver": "hals", "n_iter": 10, "seed": 0}),
+        "demo_truth.nc": xr.Dataset(
+            {"patterns": (("pattern", "lat", "lon"), rng.random((2, 3, 2)), {"units": "1"}),
+             "pattern_name": ("pattern", np.array(["baiu", "typhoon"], dtype=object)),
+             "seasonal_cycle": (("pattern", "month"), rng.random((2, 12)), {"units": "1"})},
+            coords={"pattern": np.arange(2), "month": np.arange(1, 13), "lat": lat, "lon": lon}),
+    }
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cf")
+    return [write_netcdf(ds, folder / name, step="cf test", config={"source": {"kind": "demo"}})
+            for name, ds in contract_datasets().items()]
+
+
+def test_contract_shaped_files_pass_cf_checker_at_every_level(written):
+    failures = [line for path in written for line in cf_failures(path, LEVELS)]
+    assert failures == []
+
+
+def test_checker_catches_what_write_netcdf_prevents(tmp_path):
+    """The check can fail: a plain xarray write (int64 time, no history/attrs) has errors."""
+    ds = contract_datasets()["svd.nc"]
+    path = tmp_path / "plain.nc"
+    ds.to_netcdf(path, encoding={"time": {"dtype": "int64", "units": "hours since 1970-01-01"}})
+    failures = cf_failures(path)
+    assert any("int64" in line for line in failures), failures
+
+
+def test_command_line_checker_agrees(written):
+    """The documented command (compliance-checker -t cf:1.8) exits 0 on a written file."""
+    checker = Path(sys.executable).with_name("compliance-checker")
+    result = subprocess.run([str(checker), "-t", "cf:1.8", "-c", "normal", str(written[0])],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+@pytest.mark.workflow
+def test_every_end_to_end_output_passes_cf_checker(demo_run):
+    files = sorted((demo_run / "results").rglob("*.nc"))
+    assert len(files) >= 10
+    failures = [line for path in files for line in cf_failures(path)]
+    assert failures == []
