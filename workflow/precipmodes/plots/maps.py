@@ -1,0 +1,153 @@
+"""Map figures: SVD modes, NMF bases, land mask, test reconstructions, demo truth match.
+
+Every function takes xarray objects with their lat/lon (and mode/component/time)
+coordinates and returns a matplotlib Figure; saving is :func:`base.save_figure`.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .base import (FigureOptions, draw_map, first_panels, map_axes, map_panels, new_figure, PANEL_WIDTH_IN,
+                   symmetric_limit)
+
+
+def svd_modes_figure(svd: xr.Dataset, options: FigureOptions) -> plt.Figure:
+    """Panel grid of ``svd.spatial_modes(mode, lat, lon)``: diverging colours, symmetric limits.
+
+    Titles give the singular value σ and the explained variance (% of the total).
+    """
+    modes, note = first_panels(svd["spatial_modes"], "mode", options)
+    sigma = svd["singular_values"].sel(mode=modes["mode"])
+    ratio = svd["explained_variance_ratio"].sel(mode=modes["mode"])
+    titles = [f"Mode {int(m)} (σ = {compact(float(s))}, {100 * float(r):.1f}% var)"
+              for m, s, r in zip(modes["mode"].values, sigma.values, ratio.values)]
+    limit = symmetric_limit(modes)
+    units = svd["spatial_modes"].attrs.get("units", "1")
+    return map_panels(modes, "mode", titles, options, cmap="RdBu_r", vmin=-limit, vmax=limit,
+                      colorbar_label=f"loading of the unit-norm mode ({units})",
+                      suptitle=options.title(f"SVD spatial modes{note}"))
+
+
+def compact(value: float) -> str:
+    """A short number: 3 significant digits, no exponent below 1e6."""
+    if abs(value) >= 1e6 or (value != 0 and abs(value) < 1e-3):
+        return f"{value:.2e}"
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+
+
+def nmf_scale(nmf: xr.Dataset) -> xr.DataArray:
+    """Scale of each NMF component (mm): its mean activation, i.e. the mean amount at the basis peak."""
+    return nmf["activations"].mean("time")
+
+
+def nmf_bases_figure(nmf: xr.Dataset, options: FigureOptions) -> plt.Figure:
+    """Panel grid of ``nmf.basis(component, lat, lon)`` (max 1) in a sequential colormap."""
+    basis, note = first_panels(nmf["basis"], "component", options)
+    scale = nmf_scale(nmf).sel(component=basis["component"])
+    units = nmf["activations"].attrs.get("units", "mm")
+    titles = [f"Component {int(c)} (scale: {compact(float(s))} {units})"
+              for c, s in zip(basis["component"].values, scale.values)]
+    return map_panels(basis, "component", titles, options, cmap="YlGnBu", vmin=0.0, vmax=1.0,
+                      colorbar_label="basis (normalised to max 1; scale = mean activation)",
+                      suptitle=options.title(f"NMF bases{note}"))
+
+
+def land_mask_figure(land_mask: xr.Dataset, options: FigureOptions, min_fraction: float) -> plt.Figure:
+    """Map of ``land_fraction(lat, lon)`` with the outline of the land cells (fraction >= ``min_fraction``)."""
+    fig = new_figure(PANEL_WIDTH_IN * 2.2 + 0.6, PANEL_WIDTH_IN * 2.2 * options.aspect + 1.2)
+    ax = map_axes(fig, 111, options, left=True, bottom=True)
+    mesh = draw_map(ax, land_mask["land_fraction"], cmap="Greens", vmin=0.0, vmax=1.0)
+    land = land_mask["land"].astype(float)
+    ax.contour(land["lon"].values, land["lat"].values, land.values, levels=[0.5], colors="tab:red",
+               linewidths=0.7, transform=ax.projection)
+    n_land = int(land_mask["land"].sum())
+    method = land_mask.attrs.get("method", "?")
+    ax.set_title(f"{n_land} land cells (red outline: fraction ≥ {min_fraction:g}); method: {method}")
+    fig.colorbar(mesh, ax=ax, orientation="horizontal", shrink=0.7, pad=0.03).set_label("land fraction (1)")
+    fig.suptitle(options.title("Land mask"))
+    return fig
+
+
+def window_label(time) -> str:
+    """A window start as 'YYYY-MM-DD HH:MM UTC'."""
+    return pd.Timestamp(time).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def reconstruction_figure(
+    original: xr.DataArray,
+    reconstructions: dict[str, xr.DataArray],
+    rmse: dict[str, xr.DataArray],
+    options: FigureOptions,
+) -> plt.Figure:
+    """Original vs reconstructed maps for a few test windows: one row per window.
+
+    ``original(time, lat, lon)`` and each ``reconstructions[name](time, lat, lon)`` in mm over the
+    same chosen windows; ``rmse[name](time)`` in mm goes into the panel titles. One colour scale
+    (0 .. 99th percentile of the originals) for the whole figure.
+    """
+    names = list(reconstructions)
+    nrows, ncols = original.sizes["time"], 1 + len(names)
+    panel_h = PANEL_WIDTH_IN * options.aspect + 0.35
+    fig = new_figure(PANEL_WIDTH_IN * ncols + 0.4, panel_h * nrows + 1.1)
+    grid = fig.add_gridspec(nrows, ncols)
+    vmax = float(np.nanquantile(original.values, 0.99)) or 1.0
+    axes, mesh = [], None
+    for row, time in enumerate(original["time"].values):
+        panels = [(f"Original {window_label(time)}", original.sel(time=time))]
+        panels += [(f"{name} (RMSE {float(rmse[name].sel(time=time)):.2f} mm)",
+                    reconstructions[name].sel(time=time)) for name in names]
+        for col, (title, field) in enumerate(panels):
+            ax = map_axes(fig, grid[row, col], options, left=col == 0, bottom=row == nrows - 1)
+            mesh = draw_map(ax, field, cmap="viridis", vmin=0.0, vmax=vmax)
+            ax.set_title(title)
+            axes.append(ax)
+    fig.colorbar(mesh, ax=axes, orientation="horizontal", shrink=0.6, aspect=40, pad=0.02).set_label(
+        f"72-hour total ({original.attrs.get('units', 'mm')})")
+    fig.suptitle(options.title("Test windows: original vs reconstructions"))
+    return fig
+
+
+def demo_match_figure(
+    truth: xr.DataArray,
+    basis: xr.DataArray,
+    matched_component: xr.DataArray,
+    correlation: xr.DataArray,
+    options: FigureOptions,
+    pattern_names: Sequence[str] | None = None,
+) -> plt.Figure:
+    """True demo patterns (top row) beside their matched NMF components (bottom row).
+
+    ``truth(pattern, lat, lon)`` and ``basis(component, lat, lon)`` both max 1;
+    ``matched_component(pattern)`` is the component label matched to each pattern and
+    ``correlation(pattern)`` its match score.
+    """
+    n = truth.sizes["pattern"]
+    panel_h = PANEL_WIDTH_IN * options.aspect + 0.35
+    fig = new_figure(PANEL_WIDTH_IN * n + 0.4, panel_h * 2 + 1.1)
+    grid = fig.add_gridspec(2, n)
+    axes, mesh = [], None
+    for i, pattern in enumerate(truth["pattern"].values):
+        name = pattern_names[i] if pattern_names is not None else f"pattern {pattern}"
+        component = matched_component.sel(pattern=pattern)
+        ax = map_axes(fig, grid[0, i], options, left=i == 0, bottom=False)
+        mesh = draw_map(ax, truth.sel(pattern=pattern), cmap="YlGnBu", vmin=0.0, vmax=1.0)
+        ax.set_title(f"True: {name}")
+        axes.append(ax)
+        ax = map_axes(fig, grid[1, i], options, left=i == 0, bottom=True)
+        if np.isfinite(float(component)):
+            draw_map(ax, basis.sel(component=int(component)), cmap="YlGnBu", vmin=0.0, vmax=1.0)
+            ax.set_title(f"Component {int(component)} (r = {float(correlation.sel(pattern=pattern)):.2f})")
+        else:
+            ax.set_title("no component matched")
+        axes.append(ax)
+    fig.colorbar(mesh, ax=axes, orientation="horizontal", shrink=0.6, aspect=40, pad=0.02).set_label(
+        "pattern / basis (normalised to max 1)")
+    fig.suptitle(options.title("Demo: true patterns (top) vs recovered NMF components (bottom)"))
+    return fig
+

@@ -1,0 +1,197 @@
+"""File edge of the figures: open the workflow's NetCDF outputs, draw, save PNGs; key-number summary.
+
+One function per figure rule; each takes input paths, output paths and
+:class:`~.base.FigureOptions` and writes PNGs of exactly figsize x dpi pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from ..config import parse_range
+from ..errors import InputDataError
+from ..grid import unstack_cells
+from ..logs import log, timed
+from ..netcdf import open_netcdf
+from .base import FigureOptions, new_figure, require_vars, save_figure, use_offline_coastlines
+from .maps import demo_match_figure, land_mask_figure, nmf_bases_figure, reconstruction_figure, svd_modes_figure
+from .series import (coefficients_figure, rmse_figure, spectrum_figure, wet_fraction_figure,
+                     window_coefficients_figure, with_gaps)
+
+# evaluation.nc variables the figures read (written by precipmodes.evaluate)
+METHODS = {"SVD": "svd", "NMF": "nmf", "climatology": "climatology"}
+EVALUATION_VARS = ["svd_coefficients", "nmf_coefficients", "svd_reconstruction", "nmf_reconstruction",
+                   "svd_rmse", "nmf_rmse", "climatology_rmse"]
+
+
+def _open(path, names: Sequence[str]) -> xr.Dataset:
+    ds = open_netcdf(path)
+    require_vars(ds, names, str(path))
+    return ds
+
+
+def draw_modes(svd_path, nmf_path, outputs: Mapping[str, str], options: FigureOptions) -> None:
+    """svd_modes.png, nmf_bases.png and spectrum.png from svd.nc and nmf.nc."""
+    use_offline_coastlines(options.coastline_resolution)
+    svd = _open(svd_path, ["spatial_modes", "singular_values", "explained_variance_ratio", "north_error", "separated"])
+    nmf = _open(nmf_path, ["basis", "activations"])
+    with timed("figures: modes"):
+        save_figure(svd_modes_figure(svd, options), outputs["svd_modes"], options.dpi)
+        save_figure(nmf_bases_figure(nmf, options), outputs["nmf_bases"], options.dpi)
+        save_figure(spectrum_figure(svd, options), outputs["spectrum"], options.dpi)
+
+
+def draw_series(svd_path, nmf_path, selection_path, outputs: Mapping[str, str], options: FigureOptions,
+                train: Sequence[str]) -> None:
+    """svd_coefficients.png and nmf_activations.png over the training period ``train`` (config range),
+    with NaN gaps for the windows selection.nc lists as dropped."""
+    svd = _open(svd_path, ["temporal_coefficients"])
+    nmf = _open(nmf_path, ["activations"])
+    selection = _open(selection_path, ["wet_area_fraction", "kept"])
+    start, end = parse_range(list(train))
+    with timed("figures: series"):
+        coefficients = with_gaps(svd["temporal_coefficients"], selection["time"], start, end)
+        activations = with_gaps(nmf["activations"], selection["time"], start, end)
+        save_figure(coefficients_figure(coefficients, "mode", "mode", "SVD temporal coefficients", options),
+                    outputs["svd_coefficients"], options.dpi)
+        save_figure(coefficients_figure(activations, "component", "comp.", "NMF activations", options),
+                    outputs["nmf_activations"], options.dpi)
+
+
+def draw_selection(land_mask_path, selection_path, outputs: Mapping[str, str], options: FigureOptions,
+                   min_fraction: float, min_wet_fraction: float, periods: Mapping[str, Sequence[str]]) -> None:
+    """land_mask.png and wet_fraction.png (threshold line, ``periods`` name -> config range shaded)."""
+    use_offline_coastlines(options.coastline_resolution)
+    land_mask = _open(land_mask_path, ["land_fraction", "land"])
+    selection = _open(selection_path, ["wet_area_fraction", "kept"])
+    with timed("figures: selection"):
+        save_figure(land_mask_figure(land_mask, options, min_fraction), outputs["land_mask"], options.dpi)
+        ranges = {name: parse_range(list(bounds)) for name, bounds in periods.items()}
+        save_figure(wet_fraction_figure(selection, min_wet_fraction, options, ranges), outputs["wet_fraction"],
+                    options.dpi)
+
+
+def chosen_windows(times: xr.DataArray, indices: Sequence[int], key: str) -> np.ndarray:
+    """The window starts at ``indices`` of the test period; out-of-range indices are skipped with a warning."""
+    valid = [i for i in indices if 0 <= i < times.size]
+    if len(valid) < len(indices):
+        log.warning("%s: indices %s are outside the %d test windows; skipped", key,
+                    sorted(set(indices) - set(valid)), times.size)
+    if not valid:
+        raise InputDataError(f"{key}: none of {list(indices)} is a test window index (0..{times.size - 1}); "
+                             "choose indices inside the test period")
+    return times.values[valid]
+
+
+def draw_test(evaluation_path, test_path, land_mask_path, selection_path, outputs: Mapping[str, str],
+              options: FigureOptions, test_windows: Sequence[int]) -> None:
+    """test_reconstructions.png, test_coefficients.png and test_rmse.png from evaluation.nc and test.nc
+    (``test_windows``: indices of the test windows to map; RMSE series gapped with selection.nc)."""
+    use_offline_coastlines(options.coastline_resolution)
+    evaluation = _open(evaluation_path, EVALUATION_VARS)
+    test = _open(test_path, ["precip"])
+    land_mask = _open(land_mask_path, ["land"])
+    key = f"experiments.{options.experiment}.test_windows"
+    with timed("figures: test period"):
+        times = chosen_windows(evaluation["time"], test_windows, key)
+        original = unstack_cells(test["precip"].sel(time=times), land_mask["lat"], land_mask["lon"])
+        reconstructions = {name: evaluation[f"{var}_reconstruction"].sel(time=times)
+                           for name, var in METHODS.items() if f"{var}_reconstruction" in evaluation}
+        rmse = {name: evaluation[f"{var}_rmse"] for name, var in METHODS.items()}
+        save_figure(reconstruction_figure(original.transpose("time", "lat", "lon"), reconstructions, rmse, options),
+                    outputs["test_reconstructions"], options.dpi)
+        save_figure(window_coefficients_figure(evaluation["svd_coefficients"].sel(time=times),
+                                               evaluation["nmf_coefficients"].sel(time=times), options),
+                    outputs["test_coefficients"], options.dpi)
+        overall = {name: overall_rmse(evaluation, var) for name, var in METHODS.items()}
+        selection = _open(selection_path, ["kept"])
+        start, end = evaluation["time"].values.min(), evaluation["time"].values.max()
+        rmse = {name: with_gaps(series, selection["time"], start, end + np.timedelta64(1, "ns"))
+                for name, series in rmse.items()}
+        save_figure(rmse_figure(rmse, overall, options), outputs["test_rmse"], options.dpi)
+
+
+def overall_rmse(evaluation: xr.Dataset, var: str) -> float:
+    """Overall test RMSE (mm) of a method: ``<var>_rmse_overall`` if present, else from the per-window RMSE."""
+    name = f"{var}_rmse_overall"
+    if name in evaluation:
+        return float(evaluation[name])
+    return float(np.sqrt(np.nanmean(evaluation[f"{var}_rmse"].values ** 2)))
+
+
+def draw_demo(nmf_path, truth_path, evaluation_path, output: str, options: FigureOptions) -> None:
+    """demo_match.png: the demo's true patterns beside the matched NMF components and their scores."""
+    use_offline_coastlines(options.coastline_resolution)
+    nmf = _open(nmf_path, ["basis"])
+    truth = _open(truth_path, ["patterns"])
+    evaluation = _open(evaluation_path, ["truth_match_component", "truth_match_correlation"])
+    names = [str(v) for v in truth["pattern_name"].values] if "pattern_name" in truth else None
+    with timed("figures: demo truth match"):
+        figure = demo_match_figure(truth["patterns"], nmf["basis"], evaluation["truth_match_component"],
+                                   evaluation["truth_match_correlation"], options, names)
+        save_figure(figure, output, options.dpi)
+
+
+def summary(svd: xr.Dataset, nmf: xr.Dataset, evaluation: xr.Dataset) -> dict:
+    """Key numbers of an experiment: explained variance, NMF error, overall test RMSE (mm)."""
+    ratio = svd["explained_variance_ratio"].values.astype(float)
+    return {
+        "n_modes": int(ratio.size),
+        "explained_variance_percent": {int(m): round(100 * float(r), 3) for m, r in zip(svd["mode"].values, ratio)},
+        "cumulative_explained_variance_percent": round(100 * float(ratio.sum()), 3),
+        "n_training_windows": int(svd.sizes["time"]),
+        "nmf_relative_reconstruction_error": float(nmf["reconstruction_error"]),
+        "nmf_solver": str(nmf["reconstruction_error"].attrs.get("solver", nmf.attrs.get("solver", ""))),
+        "nmf_iterations": _int_attr(nmf, "n_iter"),
+        "n_test_windows": int(evaluation.sizes["time"]),
+        "test_rmse_mm": {name: round(overall_rmse(evaluation, var), 4) for name, var in METHODS.items()},
+    }
+
+
+def _int_attr(ds: xr.Dataset, name: str) -> int | None:
+    value = ds["reconstruction_error"].attrs.get(name, ds.attrs.get(name))
+    return None if value is None else int(value)
+
+
+def summary_figure(numbers: Mapping, options: FigureOptions) -> "object":
+    """A table figure of the key numbers (for the HTML report)."""
+    ratio = numbers["explained_variance_percent"]
+    rows = [
+        ("SVD modes", f"{numbers['n_modes']}"),
+        ("explained variance, modes 1-3", ", ".join(f"{ratio[m]:.1f}%" for m in sorted(ratio)[:3])),
+        (f"cumulative explained variance ({numbers['n_modes']} modes)",
+         f"{numbers['cumulative_explained_variance_percent']:.1f}%"),
+        ("training / test windows", f"{numbers['n_training_windows']} / {numbers['n_test_windows']}"),
+        ("NMF relative reconstruction error", f"{numbers['nmf_relative_reconstruction_error']:.4f}"),
+        ("NMF solver / iterations", f"{numbers['nmf_solver'] or '?'} / {numbers['nmf_iterations']}"),
+    ]
+    rows += [(f"test RMSE, {name}", f"{value:.3f} mm") for name, value in numbers["test_rmse_mm"].items()]
+    fig = new_figure(7.0, 0.32 * len(rows) + 0.9)
+    ax = fig.subplots()
+    ax.axis("off")
+    table = ax.table(cellText=rows, colLabels=["quantity", "value"], loc="center", cellLoc="left",
+                     colWidths=[0.65, 0.35])
+    table.scale(1, 1.3)
+    fig.suptitle(options.title("Key numbers"))
+    return fig
+
+
+def write_summary(svd_path, nmf_path, evaluation_path, json_path, png_path, options: FigureOptions) -> dict:
+    """summary.json (key numbers, machine-readable) and summary.png (the same as a table)."""
+    svd = _open(svd_path, ["explained_variance_ratio"])
+    nmf = _open(nmf_path, ["reconstruction_error"])
+    evaluation = _open(evaluation_path, ["svd_rmse", "nmf_rmse", "climatology_rmse"])
+    numbers = summary(svd, nmf, evaluation)
+    json_path = Path(json_path)
+    tmp = json_path.with_name(f".{json_path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps({"experiment": options.experiment, "synthetic": options.synthetic, **numbers},
+                              indent=2))
+    os.replace(tmp, json_path)
+    save_figure(summary_figure(numbers, options), png_path, options.dpi)
+    return numbers

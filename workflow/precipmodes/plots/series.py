@@ -1,0 +1,173 @@
+"""Time-series and spectrum figures: coefficients with gaps, spectrum, wet-area fraction, RMSE, bar charts.
+
+Every function takes xarray objects with coordinates (``time`` as naive UTC
+datetime64, ``mode``/``component`` labels) and returns a matplotlib Figure.
+"""
+
+from __future__ import annotations
+
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .base import FigureOptions, first_panels, new_figure
+from .maps import window_label
+
+
+def window_step(times: xr.DataArray) -> np.timedelta64:
+    """The regular spacing of window starts: the smallest positive difference of ``times``."""
+    diffs = np.diff(np.unique(times.values))
+    if diffs.size == 0:
+        return np.timedelta64(72, "h")
+    return diffs[diffs > np.timedelta64(0, "ns")].min()
+
+
+def with_gaps(series: xr.DataArray, all_windows: xr.DataArray, start=None, end=None) -> xr.DataArray:
+    """``series(..., time)`` on the regular window axis of ``all_windows`` (e.g. selection.nc ``time``),
+    restricted to ``[start, end)``, with NaN wherever a window was dropped (threshold or completeness).
+    """
+    step = window_step(all_windows)
+    first = all_windows.values.min()
+    last = all_windows.values.max()
+    axis = pd.date_range(first, last, freq=pd.Timedelta(step))
+    if start is not None:
+        axis = axis[axis >= pd.Timestamp(start)]
+    if end is not None:
+        axis = axis[axis < pd.Timestamp(end)]
+    return series.reindex(time=axis.values)
+
+
+def _time_axis(ax) -> None:
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def coefficients_figure(coefficients: xr.DataArray, dim: str, label: str, ylabel: str,
+                        options: FigureOptions) -> plt.Figure:
+    """One small line panel per mode/component of ``coefficients(dim, time)`` (already gapped with NaN)."""
+    shown, note = first_panels(coefficients, dim, options)
+    n = shown.sizes[dim]
+    fig = new_figure(9.0, 0.62 * n + 1.3)
+    axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
+    times = shown["time"].values
+    for ax, index in zip(axes, shown[dim].values):
+        ax.plot(times, shown.sel({dim: index}).values, lw=0.7, color="tab:blue")
+        ax.axhline(0.0, color="0.6", lw=0.4)
+        ax.set_ylabel(f"{label} {int(index)}", rotation=0, ha="right", va="center")
+        ax.tick_params(axis="y", labelsize=6)
+        ax.margins(x=0)
+    _time_axis(axes[-1])
+    axes[-1].set_xlabel("window start (UTC); gaps = windows dropped by the threshold or completeness")
+    dropped = int(np.isnan(shown.isel({dim: 0}).values).sum())
+    fig.suptitle(options.title(f"{ylabel} over the training period{note}\n"
+                               f"{dropped} of {times.size} windows dropped (gaps)"))
+    return fig
+
+
+def spectrum_figure(svd: xr.Dataset, options: FigureOptions) -> plt.Figure:
+    """Singular values with North et al. (1982) error bars, and per-mode + cumulative explained variance.
+
+    ``north_error(mode)`` is the standard error of the eigenvalue λ = σ²; it is drawn on σ as
+    δσ = δλ / (2σ) and on the variance ratio in proportion. Modes not separated from a neighbour
+    (``separated(mode)`` false) are drawn in red.
+    """
+    mode = svd["mode"].values
+    sigma = svd["singular_values"].values.astype(float)
+    ratio = 100 * svd["explained_variance_ratio"].values.astype(float)
+    relative = svd["north_error"].values.astype(float) / sigma**2
+    separated = svd["separated"].values.astype(bool)
+    fig = new_figure(10.0, 4.0)
+    left, right = fig.subplots(1, 2)
+    for mask, colour, label in ((separated, "tab:blue", "separated"), (~separated, "tab:red", "not separated (North)")):
+        if mask.any():
+            left.errorbar(mode[mask], sigma[mask], yerr=sigma[mask] * relative[mask] / 2, fmt="o", ms=3,
+                          capsize=2, color=colour, label=label)
+    left.set_yscale("log")
+    left.set_xlabel("mode")
+    left.set_ylabel(f"singular value σ ({svd['singular_values'].attrs.get('units', 'mm')})")
+    left.set_title("Singular value spectrum with North error bars")
+    left.legend()
+    right.bar(mode, ratio, yerr=ratio * relative, color=np.where(separated, "tab:blue", "tab:red"),
+              capsize=1.5, error_kw={"lw": 0.6}, label="per mode")
+    right.set_ylabel("explained variance per mode (%)")
+    right.set_xlabel("mode")
+    twin = right.twinx()
+    twin.plot(mode, np.cumsum(ratio), "k.-", lw=1, label="cumulative")
+    twin.set_ylabel("cumulative explained variance (%)")
+    twin.set_ylim(0, 100)
+    right.set_title(f"Explained variance: {np.sum(ratio):.1f}% by {mode.size} modes")
+    handles = right.get_legend_handles_labels()
+    twin_handles = twin.get_legend_handles_labels()
+    right.legend(handles[0] + twin_handles[0], handles[1] + twin_handles[1], loc="center right")
+    fig.suptitle(options.title("SVD spectrum"))
+    return fig
+
+
+def wet_fraction_figure(selection: xr.Dataset, min_wet_fraction: float, options: FigureOptions,
+                        periods: dict[str, tuple] | None = None) -> plt.Figure:
+    """``wet_area_fraction(time)`` of every window, kept windows vs dropped, the threshold line,
+    and the ``periods`` (name -> (start, end)) shaded."""
+    time = selection["time"].values
+    fraction = selection["wet_area_fraction"].values
+    kept = selection["kept"].values.astype(bool)
+    fig = new_figure(10.0, 3.6)
+    ax = fig.subplots()
+    ax.plot(time, fraction, color="0.75", lw=0.5, zorder=1)
+    ax.scatter(time[kept], fraction[kept], s=3, color="tab:blue", label=f"kept ({kept.sum()})", zorder=2)
+    ax.scatter(time[~kept], fraction[~kept], s=5, color="tab:red", label=f"dropped ({(~kept).sum()})", zorder=3)
+    ax.axhline(min_wet_fraction, color="k", ls="--", lw=1, label=f"threshold {min_wet_fraction:g}")
+    for (name, (start, end)), colour in zip((periods or {}).items(), ("tab:green", "tab:orange", "tab:purple")):
+        ax.axvspan(pd.Timestamp(start), pd.Timestamp(end), color=colour, alpha=0.08, label=f"{name} period")
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("wet fraction of land cells (1)")
+    ax.set_xlabel("window start (UTC)")
+    _time_axis(ax)
+    fig.legend(loc="outside lower center", ncols=5)
+    fig.suptitle(options.title("Wet-area fraction of each window"))
+    return fig
+
+
+def rmse_figure(rmse: dict[str, xr.DataArray], overall: dict[str, float], options: FigureOptions) -> plt.Figure:
+    """Per-window RMSE series ``rmse[name](time)`` (mm, gapped with NaN) for each method, overall RMSE in the legend."""
+    fig = new_figure(10.0, 3.6)
+    ax = fig.subplots()
+    for (name, series), colour in zip(rmse.items(), ("tab:blue", "tab:orange", "0.4")):
+        ax.plot(series["time"].values, series.values, lw=0.8, color=colour,
+                label=f"{name} (overall {overall[name]:.2f} mm)")
+    ax.set_ylabel("RMSE per window (mm)")
+    ax.set_xlabel("window start (UTC); gaps = windows dropped")
+    ax.set_ylim(bottom=0)
+    _time_axis(ax)
+    ax.legend(loc="upper right")
+    fig.suptitle(options.title("Test period: reconstruction RMSE per window"))
+    return fig
+
+
+def window_coefficients_figure(svd_coefficients: xr.DataArray, nmf_coefficients: xr.DataArray,
+                             options: FigureOptions) -> plt.Figure:
+    """Bar charts of the projection coefficients of the chosen test windows:
+    ``svd_coefficients(mode, time)`` (left) and ``nmf_coefficients(component, time)`` (right), one row per window."""
+    times = svd_coefficients["time"].values
+    fig = new_figure(10.0, 1.9 * times.size + 0.8)
+    axes = fig.subplots(times.size, 2, squeeze=False)
+    for row, time in enumerate(times):
+        a = svd_coefficients.sel(time=time)
+        h = nmf_coefficients.sel(time=time)
+        left, right = axes[row]
+        left.bar(a["mode"].values, a.values, color=np.where(a.values >= 0, "tab:red", "tab:blue"))
+        left.axhline(0, color="k", lw=0.5)
+        left.set_title(f"SVD coefficients a = Uᵀx, {window_label(time)}")
+        right.bar(h["component"].values, h.values, color="tab:green")
+        for ax in (left, right):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        right.set_title(f"NMF activations h, {window_label(time)}")
+        left.set_ylabel(svd_coefficients.attrs.get("units", "mm"))
+        right.set_ylabel(nmf_coefficients.attrs.get("units", "mm"))
+    axes[-1, 0].set_xlabel("mode")
+    axes[-1, 1].set_xlabel("component")
+    fig.suptitle(options.title("Test windows: projection coefficients"))
+    return fig

@@ -1,0 +1,35 @@
+"""Figure rules (figures_modes, _series, _selection, _test, _demo, _summary): draw an experiment's PNGs."""
+import json
+
+from precipmodes import logs
+from precipmodes.plots import FigureOptions, render
+
+
+def main(smk):
+    logs.configure(smk.log[0])
+    params, inputs, outputs = smk.params, smk.input, dict(smk.output.items())
+    experiment = json.loads(params.experiment)
+    options = FigureOptions.from_config(json.loads(params.figures), json.loads(params.domain),
+                                        params.source_kind, smk.wildcards.experiment)
+    if smk.rule == "figures_modes":
+        render.draw_modes(inputs.svd, inputs.nmf, outputs, options)
+    elif smk.rule == "figures_series":
+        render.draw_series(inputs.svd, inputs.nmf, inputs.selection, outputs, options, experiment["train"])
+    elif smk.rule == "figures_selection":
+        render.draw_selection(inputs.land_mask, inputs.selection, outputs, options,
+                              json.loads(params.land_mask)["min_fraction"],
+                              json.loads(params.threshold)["min_wet_fraction"],
+                              {"train": experiment["train"], "test": experiment["test"]})
+    elif smk.rule == "figures_test":
+        render.draw_test(inputs.evaluation, inputs.test, inputs.land_mask, inputs.selection, outputs, options,
+                         experiment["test_windows"])
+    elif smk.rule == "figures_demo":
+        render.draw_demo(inputs.nmf, inputs.truth, inputs.evaluation, outputs["demo_match"], options)
+    elif smk.rule == "figures_summary":
+        render.write_summary(inputs.svd, inputs.nmf, inputs.evaluation, outputs["json"], outputs["summary"], options)
+    else:
+        raise ValueError(f"figures.py: no figure rule named {smk.rule!r}")
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 (injected by Snakemake)
