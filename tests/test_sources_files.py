@@ -1,0 +1,318 @@
+"""Source `files` and the shared canonicalisation: real files from ../shared/data, synthetic edge cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from precipmodes.config import validate_config
+from precipmodes.errors import ConfigError, InputDataError
+from precipmodes.sources import build_raw, check_canonical
+from precipmodes.sources.canonical import parse_units, standardise, time_bounds
+from precipmodes.sources.files import open_files
+
+EOBS = "eobs_iberia_pr_djf_1982-2002.nc"
+MHM = "mhm_pre_daily_1950-2011.nc"
+STAGEIV = "stageiv_hourly_2018-09-13.nc"
+STAGEIV_VAR = "Total_precipitation_surface_1_Hour_Accumulation"
+GPCP = "gpcp_1dd_2025-01-01.nc"
+IBERIA = {"lon": [-10.0, 5.0], "lat": [35.0, 45.0]}
+JAPAN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0]}
+
+
+def files_source(path, variable, **extra):
+    return {"kind": "files", "paths": [str(path)], "variable": variable, **extra}
+
+
+def synthetic(values, units, hours=3, lon=(10.0, 11.0), lat=(40.0, 41.0)):
+    """precip(time, lat, lon) with len(values) steps every ``hours`` h; values[i] fills map i."""
+    time = pd.date_range("2001-01-01", periods=len(values), freq=f"{hours}h")
+    data = np.broadcast_to(np.asarray(values, float)[:, None, None], (len(values), len(lat), len(lon)))
+    return xr.DataArray(data.copy(), dims=("time", "lat", "lon"),
+                        coords={"time": time, "lat": list(lat), "lon": list(lon)},
+                        attrs={"units": units}, name="rain")
+
+
+def assert_no_output(out_dir):
+    assert not out_dir.exists() or sorted(p.name for p in out_dir.iterdir()) == []
+
+
+# --- units and time steps ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("units, value, expected", [
+    ("mm", 2.5, 2.5),
+    ("m", 0.0025, 2.5),
+    ("kg m-2", 2.5, 2.5),
+    ("kg m^-2", 2.5, 2.5),
+    ("kg/m2", 2.5, 2.5),
+    ("kg m-2 s-1", 1e-3, 10.8),          # 3-hour step = 10800 s
+    ("kg m**-2 s**-1", 1e-3, 10.8),
+    ("mm/h", 2.0, 6.0),
+    ("mm/hr", 2.0, 6.0),
+    ("mm h-1", 2.0, 6.0),
+    ("mm/day", 8.0, 1.0),
+    ("mm d-1", 8.0, 1.0),
+    ("mm day-1", 8.0, 1.0),
+    ("m/s", 1e-6, 10.8),
+])
+def test_unit_conversion_to_mm_per_step(units, value, expected):
+    ds = standardise(synthetic([value, value], units), {"lon": [0, 20], "lat": [30, 50]})
+    assert ds["precip"].attrs["units"] == "mm"
+    np.testing.assert_allclose(ds["precip"].values, expected, rtol=1e-6)
+    assert ds["precip"].dtype == np.float32
+
+
+def test_parse_units_values():
+    assert parse_units("mm/day") == (1.0, 86400.0)
+    assert parse_units("kg m-2 s-1") == (1.0, 1.0)
+    assert parse_units("m") == (1000.0, None)
+
+
+@pytest.mark.parametrize("units", ["furlongs", "mm/3h", "K", "kg m-3"])
+def test_unknown_units_say_to_set_source_units(units):
+    with pytest.raises(InputDataError, match="unknown precipitation units.*source.units"):
+        parse_units(units, "x.nc")
+
+
+def test_missing_units_say_to_set_source_units():
+    da = synthetic([1.0, 1.0], "mm")
+    da.attrs = {}
+    with pytest.raises(InputDataError, match="no units attribute; set source.units"):
+        standardise(da, {"lon": [0, 20], "lat": [30, 50]}, origin="x.nc")
+    ds = standardise(da, {"lon": [0, 20], "lat": [30, 50]}, units="mm/h")
+    np.testing.assert_allclose(ds["precip"].values, 3.0)
+
+
+def test_end_labelled_stamps_are_shifted_to_the_step_start():
+    time = pd.date_range("2018-09-13T19:00", periods=3, freq="h").values
+    bnds = time_bounds(time, time_label="end")
+    assert str(bnds[0, 0])[:16] == "2018-09-13T18:00" and str(bnds[0, 1])[:16] == "2018-09-13T19:00"
+    start = time_bounds(time, time_label="start")
+    assert str(start[0, 0])[:16] == "2018-09-13T19:00"
+
+
+def test_single_step_without_bounds_needs_step_hours():
+    with pytest.raises(InputDataError, match="source.step_hours"):
+        time_bounds(np.array(["2001-01-01"], "datetime64[ns]"), origin="one.nc")
+    bnds = time_bounds(np.array(["2001-01-01"], "datetime64[ns]"), step_hours=24)
+    assert bnds[0, 1] - bnds[0, 0] == np.timedelta64(24, "h")
+
+
+def test_duplicate_and_unsorted_time_are_errors():
+    t = np.array(["2001-01-01", "2001-01-02", "2001-01-02"], "datetime64[ns]")
+    with pytest.raises(InputDataError, match="duplicate time stamp 2001-01-02"):
+        time_bounds(t, origin="x.nc")
+    with pytest.raises(InputDataError, match="not monotonic"):
+        time_bounds(t[[1, 0]], origin="x.nc")
+
+
+def test_small_negative_noise_clipped_larger_negative_refused():
+    domain = {"lon": [0, 20], "lat": [30, 50]}
+    ds = standardise(synthetic([-1e-6, 1.0], "mm"), domain)
+    assert float(ds["precip"].min()) == 0.0
+    with pytest.raises(InputDataError, match="negative precipitation.*-0.5"):
+        standardise(synthetic([-0.5, 1.0], "mm"), domain, origin="neg.nc")
+
+
+def test_longitudes_0_360_become_minus180_180_sorted():
+    da = synthetic([1.0], "mm", lon=(0.0, 90.0, 180.0, 270.0, 350.0), lat=(10.0,))
+    da[:, :, 4] = 7.0
+    ds = standardise(da, {"lon": [-180, 180], "lat": [0, 20]}, step_hours=1)
+    np.testing.assert_array_equal(ds["lon"].values, [-180.0, -90.0, -10.0, 0.0, 90.0])
+    assert float(ds["precip"].sel(lon=-10.0)[0, 0]) == 7.0
+    with pytest.raises(InputDataError, match="source.lon_convention is '-180..180'"):
+        standardise(da, {"lon": [-180, 180], "lat": [0, 20]}, step_hours=1, lon_convention="-180..180")
+
+
+def test_lat_order_descending_is_sorted_and_checked():
+    da = synthetic([1.0, 2.0], "mm", lat=(41.0, 40.0))
+    ds = standardise(da, {"lon": [0, 20], "lat": [30, 50]}, lat_order="descending")
+    np.testing.assert_array_equal(ds["lat"].values, [40.0, 41.0])
+    with pytest.raises(InputDataError, match="source.lat_order is 'ascending'"):
+        standardise(da, {"lon": [0, 20], "lat": [30, 50]}, lat_order="ascending")
+
+
+def test_schema_accepts_files_keys_and_rejects_a_typo():
+    base = {"domain": JAPAN, "experiments": {"e": {"train": ["2001-01-01T00:00Z", "2002-01-01T00:00Z"],
+                                                    "test": ["2002-01-01T00:00Z", "2003-01-01T00:00Z"]}}}
+    config = validate_config({**base, "source": files_source("x.nc", "pr", time_label="end", step_hours=1)})
+    assert config["source"]["regrid"] == "refuse" and config["source"]["chunks"] == {"time": 744}
+    with pytest.raises(ConfigError, match="source"):
+        validate_config({**base, "source": files_source("x.nc", "pr", regird="nearest")})
+
+
+# --- real files ---------------------------------------------------------------------------------------
+
+def test_eobs_iberia_keeps_nan_sea_daily_winters(shared_data, tmp_path):
+    source = files_source(shared_data / EOBS, "pr", chunks={"time": 500})
+    ds = open_files(source, IBERIA)
+    check_canonical(ds)
+    assert ds["precip"].chunks[0][0] == 500  # lazy, chunked as configured
+    original = xr.open_dataset(shared_data / EOBS)["pr"]
+    np.testing.assert_array_equal(ds["precip"].values, original.values)  # mm stays mm, NaN sea stays NaN
+    land = int(np.isfinite(ds["precip"].isel(time=0).values).sum())
+    assert land == 328
+    assert (ds["time_bnds"][:, 1] - ds["time_bnds"][:, 0] == np.timedelta64(1, "D")).all()
+    assert set(ds["time"].dt.month.values) == {12, 1, 2}
+    out = build_raw(source, IBERIA, tmp_path / "raw.nc")
+    written = xr.open_dataset(out)
+    check_canonical(written)
+    assert written["precip"].encoding["chunksizes"][0] <= 32  # written map by map, not one block
+    np.testing.assert_array_equal(written["precip"].values, original.values)
+
+
+def test_eobs_two_files_through_a_glob_equal_one(shared_data, tmp_path):
+    original = xr.open_dataset(shared_data / EOBS)
+    original.sel(time=slice(None, "1991-12-31")).to_netcdf(tmp_path / "eobs_a.nc")
+    original.sel(time=slice("1992-01-01", None)).to_netcdf(tmp_path / "eobs_b.nc")
+    ds = open_files(files_source(tmp_path / "eobs_*.nc", "pr"), IBERIA)
+    np.testing.assert_array_equal(ds["time"].values, original["time"].values)
+    np.testing.assert_array_equal(ds["precip"].values, original["pr"].values)
+    with pytest.raises(InputDataError, match="eobs_a.nc and .*eobs_iberia.* overlap in time"):
+        open_files({"kind": "files", "paths": [str(tmp_path / "eobs_a.nc"), str(shared_data / EOBS)],
+                    "variable": "pr"}, IBERIA)
+
+
+def test_gpcp_0_360_longitudes_japan_subset(shared_data):
+    ds = open_files(files_source(shared_data / GPCP, "precip"), JAPAN)
+    check_canonical(ds)
+    np.testing.assert_array_equal(ds["lon"].values, np.arange(128.0, 149.0))
+    np.testing.assert_array_equal(ds["lat"].values, np.arange(30.0, 47.0))
+    original = xr.open_dataset(shared_data / GPCP)["precip"]
+    expected = original.sel(latitude=slice(30, 46), longitude=slice(128, 148)).values  # mm/day x 1 day
+    np.testing.assert_allclose(ds["precip"].values, expected)
+    assert ds["time_bnds"].values[0, 1] - ds["time_bnds"].values[0, 0] == np.timedelta64(1, "D")
+
+
+def test_gpcp_domain_across_greenwich(shared_data):
+    ds = open_files(files_source(shared_data / GPCP, "precip"), {"lon": [-10.0, 10.0], "lat": [35.0, 60.0]})
+    np.testing.assert_array_equal(ds["lon"].values, np.arange(-10.0, 11.0))
+    original = xr.open_dataset(shared_data / GPCP)["precip"]
+    np.testing.assert_allclose(ds["precip"].sel(lon=-10.0).values,
+                               original.sel(longitude=350.0, latitude=slice(35, 60)).values)
+
+
+def _nearest_source(lat2d, lon2d, lat, lon):
+    """Index of the source point nearest (great circle) to (lat, lon), brute force."""
+    p1, p2, dl = np.radians(lat2d), np.radians(lat), np.radians(lon2d - lon)
+    cos = np.sin(p1) * np.sin(p2) + np.cos(p1) * np.cos(p2) * np.cos(dl)
+    return np.unravel_index(np.nanargmax(cos), lat2d.shape)
+
+
+def test_mhm_curvilinear_refused_then_regridded(shared_data, tmp_path):
+    domain = {"lon": [13.0, 15.5], "lat": [45.0, 47.0], "resolution": 0.05}
+    source = files_source(shared_data / MHM, "pre")
+    with pytest.raises(InputDataError, match="curvilinear grid.*cdo remapbil.*source.regrid: nearest"):
+        build_raw(source, domain, tmp_path / "out" / "raw.nc")
+    assert_no_output(tmp_path / "out")
+    with pytest.raises(InputDataError, match="domain.resolution"):
+        open_files({**source, "regrid": "nearest"}, {**domain, "resolution": None})
+    ds = open_files({**source, "regrid": "nearest"}, domain)
+    check_canonical(ds)
+    assert ds.sizes["time"] == 22645 and ds.sizes["lat"] == 40 and ds.sizes["lon"] == 50
+    original = xr.open_dataset(shared_data / MHM)
+    lat2d, lon2d = original["lat"].values, original["lon"].values
+    series = ds["precip"].sel(lat=46.025, lon=14.325, method="nearest")
+    iy, ix = _nearest_source(lat2d, lon2d, float(series["lat"]), float(series["lon"]))
+    np.testing.assert_allclose(series.values, original["pre"].values[:, iy, ix].astype(np.float32))
+    assert np.isnan(ds["precip"].sel(lat=45.025, lon=13.025, method="nearest")).all()  # outside the footprint
+    inside = np.isfinite(ds["precip"].isel(time=0)).values
+    assert 0.2 < inside.mean() < 0.6
+
+
+def test_stageiv_end_labelled_kg_m2_hourly(shared_data, tmp_path):
+    domain = {"lon": [-81.0, -74.0], "lat": [32.0, 38.0], "resolution": 0.04}
+    source = files_source(shared_data / STAGEIV, STAGEIV_VAR)
+    with pytest.raises(InputDataError, match="curvilinear grid"):
+        open_files(source, domain)
+    ds = open_files({**source, "regrid": "nearest"}, domain)
+    check_canonical(ds)
+    assert str(ds["time"].values[0])[:16] == "2018-09-13T18:00"   # stamp 19:00 marks the END of the hour
+    assert (ds["time_bnds"][:, 1] - ds["time_bnds"][:, 0] == np.timedelta64(1, "h")).all()
+    original = xr.open_dataset(shared_data / STAGEIV)
+    cell = ds["precip"].sel(lat=34.5, lon=-77.9, method="nearest")
+    iy, ix = _nearest_source(original["lat"].values, original["lon"].values, float(cell["lat"]),
+                             float(cell["lon"]))
+    np.testing.assert_allclose(cell.values, original[STAGEIV_VAR].values[:, iy, ix])
+    assert float(ds["precip"].max()) <= float(original[STAGEIV_VAR].max())
+
+
+# --- other formats --------------------------------------------------------------------------------------
+
+def test_zarr_store_reads_like_netcdf(tmp_path):
+    da = synthetic(np.arange(6.0), "mm/h", hours=1)
+    da.to_dataset(name="tp").to_zarr(tmp_path / "rain.zarr")
+    ds = open_files(files_source(tmp_path / "rain.zarr", "tp"), {"lon": [0, 20], "lat": [30, 50]})
+    np.testing.assert_allclose(ds["precip"].values[:, 0, 0], np.arange(6.0))
+    assert ds["precip"].chunks is not None
+
+
+def test_grib_accumulation_valid_time_marks_the_end(tmp_path):
+    eccodes = pytest.importorskip("eccodes")
+    path = tmp_path / "tp.grib"
+    with open(path, "wb") as handle:
+        for hour in range(3):
+            msg = eccodes.codes_grib_new_from_samples("regular_ll_sfc_grib1")
+            for key, value in [("Ni", 4), ("Nj", 3), ("latitudeOfFirstGridPointInDegrees", 40.0),
+                               ("latitudeOfLastGridPointInDegrees", 38.0),
+                               ("longitudeOfFirstGridPointInDegrees", 0.0),
+                               ("longitudeOfLastGridPointInDegrees", 3.0),
+                               ("iDirectionIncrementInDegrees", 1.0), ("jDirectionIncrementInDegrees", 1.0),
+                               ("dataDate", 20200101), ("dataTime", hour * 100), ("shortName", "tp"),
+                               ("stepType", "accum"), ("startStep", 0), ("endStep", 1)]:
+                eccodes.codes_set(msg, key, value)
+            eccodes.codes_set_values(msg, np.full(12, 0.001 * (hour + 1)))
+            eccodes.codes_write(msg, handle)
+            eccodes.codes_release(msg)
+    ds = open_files(files_source(path, "tp"), {"lon": [0, 3], "lat": [38, 40]})
+    check_canonical(ds)
+    assert str(ds["time"].values[0])[:16] == "2020-01-01T00:00"  # valid 01:00 = end of hour 00-01
+    np.testing.assert_array_equal(ds["lat"].values, [38.0, 39.0, 40.0])
+    np.testing.assert_allclose(ds["precip"].values[:, 1, 1], [1.0, 2.0, 3.0], rtol=1e-3)  # m -> mm
+    assert not list(tmp_path.glob("*.idx"))  # no cfgrib index written beside the data
+
+
+# --- bad input: clear errors, nothing written -----------------------------------------------------------
+
+def _raw_fails(source, domain, tmp_path, match):
+    out = tmp_path / "out"
+    with pytest.raises(InputDataError, match=match):
+        build_raw(source, domain, out / "raw.nc")
+    assert_no_output(out)
+
+
+def test_missing_file_and_empty_glob(tmp_path):
+    _raw_fails(files_source(tmp_path / "nope.nc", "pr"), IBERIA, tmp_path, r"nope.nc' matches no file")
+    _raw_fails(files_source(tmp_path / "*.grib", "pr"), IBERIA, tmp_path, r"\*.grib' matches no file")
+
+
+def test_unknown_variable_lists_available(shared_data, tmp_path):
+    _raw_fails(files_source(shared_data / EOBS, "precip"), IBERIA, tmp_path,
+               r"no variable 'precip' \(source.variable\); the file has: \['pr'\]")
+
+
+def test_domain_outside_the_data(shared_data, tmp_path):
+    _raw_fails(files_source(shared_data / EOBS, "pr"), JAPAN, tmp_path,
+               r"domain outside the data: domain.lon=\[128.0, 148.0\].*lon -9.75..4.25, lat 35.25..44.25")
+
+
+def test_truncated_and_garbage_netcdf(shared_data, tmp_path):
+    cut = tmp_path / "cut.nc"
+    cut.write_bytes((shared_data / EOBS).read_bytes()[:300_000])
+    _raw_fails(files_source(cut, "pr"), IBERIA, tmp_path, "cut.nc.*truncated or corrupt")
+    junk = tmp_path / "junk.nc"
+    junk.write_bytes(b"this is not netcdf" * 100)
+    _raw_fails(files_source(junk, "pr"), IBERIA, tmp_path, "junk.nc: cannot be opened.*truncated or corrupt")
+
+
+def test_negative_and_nan_only_files(tmp_path):
+    neg = tmp_path / "neg.nc"
+    synthetic([1.0, -2.0], "mm").to_dataset().to_netcdf(neg)
+    _raw_fails(files_source(neg, "rain"), {"lon": [0, 20], "lat": [30, 50]}, tmp_path,
+               "neg.nc: negative precipitation")
+    empty = tmp_path / "empty.nc"
+    synthetic([np.nan, np.nan], "mm").to_dataset().to_netcdf(empty)
+    _raw_fails(files_source(empty, "rain"), {"lon": [0, 20], "lat": [30, 50]}, tmp_path,
+               "empty.nc: the precipitation inside the domain is all NaN")
