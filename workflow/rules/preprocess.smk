@@ -4,12 +4,11 @@
 # experiment_config, so changing or adding an experiment reruns only split and what follows.
 TOTALS = f"{PREPARED}/totals.nc"
 SELECTION = f"{PREPARED}/selection.nc"
-LAND_MASK_NC = f"{PREPARED}/land_mask.nc"
 
 
 rule accumulate:
     input:
-        gridded_input() if "gridded_input" in globals() else RAW,
+        gridded_input,
     output:
         TOTALS,
     params:
@@ -27,7 +26,7 @@ rule accumulate:
 rule threshold:
     input:
         totals=TOTALS,
-        land_mask=LAND_MASK_NC,
+        land_mask=LAND_MASK,
     output:
         SELECTION,
     params:
@@ -45,7 +44,7 @@ rule threshold:
 rule split:
     input:
         totals=TOTALS,
-        land_mask=LAND_MASK_NC,
+        land_mask=LAND_MASK,
         selection=SELECTION,
     output:
         train=f"{EXPERIMENT_DIR}/train.nc",
