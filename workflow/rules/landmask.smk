@@ -1,1 +1,53 @@
-# (filled in by its issue)
+# Land mask and optional upscaling (issue 3). Included before preprocess.smk.
+#   results/prepared/upscaled.nc   block means of raw.nc (only when upscale.enabled)
+#   results/prepared/land_mask.nc  land_fraction(lat, lon), land(lat, lon) on the prepared grid
+UPSCALED = f"{PREPARED}/upscaled.nc"
+LAND_MASK = f"{PREPARED}/land_mask.nc"
+# The gridded dataset every downstream stage reads: upscaled.nc when upscale.enabled, else raw.nc.
+PREPARED_GRID = UPSCALED if config["upscale"]["enabled"] else RAW
+
+
+def gridded_input(wildcards=None):
+    """Path of the gridded precip(time, lat, lon) that downstream rules read (see PREPARED_GRID)."""
+    return PREPARED_GRID
+
+
+def land_mask_inputs(wildcards):
+    inputs = {"grid": PREPARED_GRID}
+    if config["land_mask"]["method"] == "file" and config["land_mask"]["path"]:
+        inputs["mask_file"] = config["land_mask"]["path"]
+    return inputs
+
+
+rule upscale:
+    input:
+        RAW,
+    output:
+        UPSCALED,
+    params:
+        upscale=section("upscale"),
+    log:
+        f"{LOGS}/upscale.log",
+    threads: rule_resources("upscale", "threads", 2)
+    resources:
+        mem_mb=rule_resources("upscale", "mem_mb", 4000),
+        runtime=rule_resources("upscale", "runtime", 60),
+    script:
+        "../scripts/upscale.py"
+
+
+rule land_mask:
+    input:
+        unpack(land_mask_inputs),
+    output:
+        LAND_MASK,
+    params:
+        land_mask=section("land_mask"),
+    log:
+        f"{LOGS}/land_mask.log",
+    threads: rule_resources("land_mask", "threads", 1)
+    resources:
+        mem_mb=rule_resources("land_mask", "mem_mb", 4000),
+        runtime=rule_resources("land_mask", "runtime", 30),
+    script:
+        "../scripts/land_mask.py"

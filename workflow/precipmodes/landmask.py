@@ -1,0 +1,245 @@
+"""Land mask on the data grid: ``land_fraction(lat, lon)`` in [0, 1] and ``land(lat, lon)`` 0/1.
+
+Methods (config ``land_mask.method``):
+
+``global_land_mask``
+    GLOBE 1/120 deg land/water grid shipped by the PyPI package global-land-mask
+    (no internet at run time), sampled at ``subsamples`` x ``subsamples`` points
+    per cell; the fraction of land points is the cell's land fraction.
+``data_nan``
+    Sea = cells that are NaN at every time step of the gridded input (streamed
+    over time chunks); land_fraction is 1 on land and 0 on sea.
+``file``
+    A NetCDF file with ``land_fraction`` (or ``land``) on the data grid, or the
+    seed's 320 x 320 ``mask_x5_y6.npy`` on the 0.0625 x 0.05 deg grid over
+    128-148E, 30-46N with row 0 at the north edge (the seed plots it with
+    ``imshow(extent=[128, 148, 30, 46])``, origin upper). NaN counts as sea.
+``auto``
+    ``seed_land(lat, lon)`` of the input when present (written by the
+    seed_binary source), else ``data_nan`` when some cells are NaN at all
+    times, else ``global_land_mask``.
+
+``land`` is ``land_fraction >= min_fraction``.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import xarray as xr
+
+from .errors import ConfigError, InputDataError
+from .logs import log, timed
+from .netcdf import open_netcdf, write_netcdf
+
+SEED_MASK_SHAPE = (320, 320)
+SEED_MASK_LON = (128.0, 148.0)
+SEED_MASK_LAT = (30.0, 46.0)
+GRID_ATOL = 1e-4  # degrees: grids that agree this well are the same grid
+CHUNK_VALUES = 16_000_000  # values per dask chunk when streaming the input (64 MB float32)
+MAX_POINTS = 4_000_000  # global-land-mask points looked up at once
+
+
+def cell_edges(centres: np.ndarray) -> np.ndarray:
+    """Edges (n + 1) of cells with the given ascending centres (midpoints; ends extrapolated)."""
+    centres = np.asarray(centres, dtype=float)
+    if centres.size == 1:
+        return np.array([centres[0] - 0.5, centres[0] + 0.5])
+    mid = (centres[1:] + centres[:-1]) / 2
+    return np.concatenate([[2 * centres[0] - mid[0]], mid, [2 * centres[-1] - mid[-1]]])
+
+
+def _subsample_points(centres: np.ndarray, subsamples: int) -> np.ndarray:
+    """Points ``(n, subsamples)`` evenly inside each cell (cell-centred sub-cells)."""
+    edges = cell_edges(centres)
+    offsets = (np.arange(subsamples) + 0.5) / subsamples
+    return edges[:-1, None] + offsets[None, :] * np.diff(edges)[:, None]
+
+
+def globe_source(subsamples: int) -> str:
+    version = importlib.metadata.version("global-land-mask")
+    return (f"GLOBE 1/120 deg land/water grid (NOAA NGDC) via global-land-mask {version}, "
+            f"{subsamples} x {subsamples} points per cell")
+
+
+def globe_land_fraction(lat: xr.DataArray, lon: xr.DataArray, subsamples: int = 6) -> xr.DataArray:
+    """Land fraction ``(lat, lon)`` in [0, 1] from global-land-mask, sub-sampling each cell.
+
+    ``lat``/``lon`` are the grid's 1-D ascending cell centres in degrees.
+    """
+    from global_land_mask import globe
+
+    sub_lat = np.clip(_subsample_points(lat.values, subsamples), -90.0, 90.0)
+    sub_lon = (_subsample_points(lon.values, subsamples) + 180.0) % 360.0 - 180.0
+    flat_lon = sub_lon.ravel()
+    fraction = np.empty((lat.size, lon.size), dtype=np.float32)
+    rows = max(1, MAX_POINTS // (flat_lon.size * subsamples))
+    for start in range(0, lat.size, rows):
+        block = sub_lat[start:start + rows].ravel()
+        points = globe.is_land(np.repeat(block, flat_lon.size), np.tile(flat_lon, block.size))
+        points = points.reshape(-1, subsamples, lon.size, subsamples)
+        fraction[start:start + rows] = points.mean(axis=(1, 3))
+    return xr.DataArray(fraction, dims=("lat", "lon"), coords={"lat": lat, "lon": lon})
+
+
+def data_nan_fraction(precip: xr.DataArray, steps: int | None = None) -> xr.DataArray:
+    """1 where ``precip(time, lat, lon)`` has any valid value, 0 where it is NaN at every time.
+
+    Reads ``steps`` time steps at a time (default: about 64 MB) and stops as soon as
+    every cell has had a valid value, so memory stays flat in record length.
+    """
+    if steps is None:
+        steps = max(1, CHUNK_VALUES // (precip.sizes["lat"] * precip.sizes["lon"]))
+    valid = np.zeros((precip.sizes["lat"], precip.sizes["lon"]), dtype=bool)
+    precip = precip.transpose("time", "lat", "lon")
+    for start in range(0, precip.sizes["time"], steps):
+        valid |= precip.isel(time=slice(start, start + steps)).notnull().any("time").values
+        if valid.all():
+            break
+    return xr.DataArray(valid.astype(np.float32), dims=("lat", "lon"),
+                        coords={"lat": precip["lat"], "lon": precip["lon"]})
+
+
+def _grid_text(lat: np.ndarray, lon: np.ndarray) -> str:
+    return (f"{lat.size} lat x {lon.size} lon, lat {lat.min():.5g}..{lat.max():.5g}, "
+            f"lon {lon.min():.5g}..{lon.max():.5g} (cell centres)")
+
+
+def _check_same_grid(mask: xr.DataArray, lat: xr.DataArray, lon: xr.DataArray, path: Path) -> xr.DataArray:
+    """``mask`` on the data grid (coordinates replaced by the data's), or InputDataError naming ``path``."""
+    mlat, mlon = mask["lat"].values, mask["lon"].values
+    same = (mlat.size == lat.size and mlon.size == lon.size
+            and np.allclose(mlat, lat.values, atol=GRID_ATOL) and np.allclose(mlon, lon.values, atol=GRID_ATOL))
+    if not same:
+        raise InputDataError(
+            f"{path}: the mask's grid ({_grid_text(mlat, mlon)}) does not match the data grid "
+            f"({_grid_text(lat.values, lon.values)}); make the mask on the data grid, or use "
+            f"land_mask.method: global_land_mask or data_nan")
+    return mask.assign_coords(lat=lat, lon=lon)
+
+
+def seed_mask_grid() -> tuple[np.ndarray, np.ndarray]:
+    """Ascending cell centres (lat, lon) of the seed's 320 x 320 0.05 x 0.0625 deg grid."""
+    (south, north), (west, east) = SEED_MASK_LAT, SEED_MASK_LON
+    nlat, nlon = SEED_MASK_SHAPE
+    lat = south + (np.arange(nlat) + 0.5) * (north - south) / nlat
+    lon = west + (np.arange(nlon) + 0.5) * (east - west) / nlon
+    return lat, lon
+
+
+def read_seed_npy(path: str | os.PathLike) -> xr.DataArray:
+    """The seed's ``mask_x5_y6.npy`` (320 x 320, row 0 = north) as land fraction ``(lat, lon)``, lat ascending."""
+    path = Path(path)
+    try:
+        values = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputDataError(f"{path}: not a readable .npy array ({exc}); land_mask.path must be the "
+                             f"seed's mask_x5_y6.npy or a NetCDF file") from exc
+    if values.shape != SEED_MASK_SHAPE:
+        raise InputDataError(f"{path}: shape {values.shape}, but the seed's mask layout is "
+                             f"{SEED_MASK_SHAPE} (0.0625 x 0.05 deg over 128-148E, 30-46N); "
+                             f"give a NetCDF mask with lat/lon for other grids")
+    lat, lon = seed_mask_grid()
+    fraction = np.nan_to_num(values.astype(np.float32)[::-1], nan=0.0)  # row 0 = north -> ascending lat
+    return xr.DataArray(fraction, dims=("lat", "lon"), coords={"lat": lat, "lon": lon})
+
+
+def read_netcdf_mask(path: str | os.PathLike) -> xr.DataArray:
+    """``land_fraction`` (or ``land``) of a NetCDF mask file as ``(lat, lon)``, lat ascending, lon in -180..180."""
+    path = Path(path)
+    with open_netcdf(path) as ds:
+        ds = ds.rename({old: new for old, new in (("latitude", "lat"), ("longitude", "lon")) if old in ds.variables})
+        name = next((n for n in ("land_fraction", "land") if n in ds.data_vars), None)
+        if name is None:
+            raise InputDataError(f"{path}: no variable 'land_fraction' or 'land' (variables: "
+                                 f"{sorted(ds.data_vars)}); rename the mask variable to one of them")
+        mask = ds[name].squeeze(drop=True)
+        if set(mask.dims) != {"lat", "lon"}:
+            raise InputDataError(f"{path}: variable {name} has dims {mask.dims}; a land mask needs (lat, lon)")
+        mask = mask.assign_coords(lon=(mask["lon"] + 180.0) % 360.0 - 180.0).sortby(["lat", "lon"])
+        return mask.transpose("lat", "lon").astype(np.float32).fillna(0.0).load()
+
+
+def read_mask_file(path: str | os.PathLike | None, lat: xr.DataArray, lon: xr.DataArray) -> xr.DataArray:
+    """Land fraction from a user file (NetCDF or the seed's .npy), checked against the data grid."""
+    if not path:
+        raise ConfigError("land_mask.path: method 'file' needs a path (a NetCDF mask or the seed's "
+                          "mask_x5_y6.npy)")
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{path}: land mask file (land_mask.path) not found; fix the path")
+    mask = read_seed_npy(path) if path.suffix == ".npy" else read_netcdf_mask(path)
+    values = mask.values
+    if np.nanmin(values) < 0 or np.nanmax(values) > 1:
+        raise InputDataError(f"{path}: land mask values range {np.nanmin(values):g}..{np.nanmax(values):g}; "
+                             f"expected a land fraction in [0, 1] or 0/1 flags")
+    return _check_same_grid(mask, lat, lon, path)
+
+
+def land_fraction_for(grid: xr.Dataset, settings: Mapping, origin: str = "input") -> tuple[xr.DataArray, str, str]:
+    """Land fraction on the grid of ``grid`` (a canonical dataset) by ``settings['method']``.
+
+    Returns ``(land_fraction(lat, lon), method used, source description)``.
+    """
+    method = settings.get("method", "auto")
+    subsamples = int(settings.get("subsamples", 6))
+    lat, lon = grid["lat"], grid["lon"]
+    if method == "file":
+        return read_mask_file(settings.get("path"), lat, lon), "file", f"file {settings.get('path')}"
+    if method == "auto" and "seed_land" in grid:
+        seed = grid["seed_land"].astype(np.float32).fillna(0.0).transpose("lat", "lon").load()
+        return seed.clip(0, 1), "seed_land", f"variable seed_land of {origin} (the seed's land mask)"
+    if method in ("auto", "data_nan"):
+        fraction = data_nan_fraction(grid["precip"])
+        if not fraction.any():
+            raise InputDataError(f"{origin}: precip is NaN at every cell and time step; there is no data "
+                                 f"to mask (check the source)")
+        if method == "data_nan" or not fraction.all():
+            return fraction, "data_nan", f"NaN pattern of {origin}: sea = cells missing at every time step"
+    if method in ("auto", "global_land_mask"):
+        return globe_land_fraction(lat, lon, subsamples), "global_land_mask", globe_source(subsamples)
+    raise ConfigError(f"land_mask.method: unknown method {method!r}; use auto, data_nan, global_land_mask or file")
+
+
+def land_mask_dataset(fraction: xr.DataArray, min_fraction: float, method: str, source: str,
+                      requested: str) -> xr.Dataset:
+    """The land-mask dataset: ``land_fraction`` float32 in [0, 1] and ``land`` int8 (fraction >= min_fraction)."""
+    fraction = fraction.astype(np.float32).clip(0.0, 1.0)
+    land = (fraction >= min_fraction).astype(np.int8)
+    if not land.any():
+        raise InputDataError(f"land mask ({method}): no cell has land_fraction >= land_mask.min_fraction "
+                             f"= {min_fraction} (largest fraction {float(fraction.max()):.3f}); lower "
+                             f"land_mask.min_fraction or check the domain")
+    fraction.attrs = {"standard_name": "land_area_fraction", "long_name": "fraction of the cell that is land",
+                      "units": "1", "valid_range": np.array([0.0, 1.0], dtype=np.float32), "source": source}
+    land.attrs = {"standard_name": "land_binary_mask", "long_name": f"land (land_fraction >= {min_fraction})",
+                  "units": "1", "flag_values": np.array([0, 1], dtype=np.int8), "flag_meanings": "sea land",
+                  "source": source}
+    ds = xr.Dataset({"land_fraction": fraction, "land": land})
+    ds.attrs = {"title": "precipmodes land mask", "method": method, "requested_method": requested,
+                "source": source, "land_mask_source": source, "min_fraction": float(min_fraction),
+                "n_land_cells": int(land.sum()), "n_cells": int(land.size)}
+    return ds
+
+
+def build_land_mask(input_path: str | os.PathLike, output: str | os.PathLike, settings: Mapping,
+                    config: Mapping | None = None) -> Path:
+    """Rule land_mask: read the gridded input (streamed), make the mask, write ``output`` (NetCDF)."""
+    input_path = Path(input_path)
+    with timed(f"land_mask ({settings.get('method', 'auto')})"):
+        with open_netcdf(input_path) as probe:
+            ncell = probe.sizes["lat"] * probe.sizes["lon"]
+        with open_netcdf(input_path, chunks={"time": max(1, CHUNK_VALUES // ncell)}) as grid:
+            fraction, method, source = land_fraction_for(grid, settings, origin=input_path.name)
+            ds = land_mask_dataset(fraction, float(settings.get("min_fraction", 0.5)), method, source,
+                                   settings.get("method", "auto"))
+            ds["lat"].attrs, ds["lon"].attrs = dict(grid["lat"].attrs), dict(grid["lon"].attrs)
+        log.info("land mask: %d of %d cells are land (method %s)", ds.attrs["n_land_cells"], ds.attrs["n_cells"],
+                 method)
+        inputs = [input_path] + ([settings["path"]] if method == "file" else [])
+        return write_netcdf(ds, output, step=f"land_mask: method {method} ({source})", config=config,
+                            inputs=inputs)

@@ -1,0 +1,312 @@
+"""The ``demo`` source: SYNTHETIC precipitation over Japan (synthetic demo data, not observations).
+
+Precipitation over Japan's real land and sea (land from global-land-mask) on
+the configured grid, built from known non-negative spatial patterns ``P_k``
+(see :data:`PATTERNS`), each with its own seasonal cycle::
+
+    precip(t, y, x) = sum_k a_k(t) * P_k(y, x) * eps(t, y, x)        [mm per step]
+
+* ``P_k`` >= 0, max 1 on the grid, exactly 0 away from the pattern (so most
+  of the domain is dry in most steps);
+* ``a_k(t)`` (mm per step at the pattern's maximum) is a sum of events: an
+  event starts in a step with probability ``events_per_day * step/24 *
+  cycle_k(month) * diurnal_k(hour)``, lasts a geometric number of steps (mean
+  ``duration_h``), has a gamma-distributed amplitude (mean ``mm_per_h``) and a
+  gamma factor (mean 1) per step; most steps of most patterns are dry;
+* ``eps`` is small multiplicative log-normal noise (mean 1, ``NOISE_SIGMA``).
+
+72-hour totals are therefore sums of the same patterns with gamma activations
+plus noise, which NMF can recover; the true patterns, their seasonal cycles
+and activations go to ``demo_truth.nc`` (:func:`write_truth`).
+
+The activations ``a`` (small) are drawn eagerly from ``numpy.random.default_rng(seed)``;
+the field is generated lazily in blocks of :data:`BLOCK_STEPS` steps, each
+block's noise from ``default_rng([seed, block index])``, so the result is
+deterministic and ``build_raw`` streams it to disk without holding it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import dask
+import dask.array as dsa
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.ndimage import uniform_filter
+
+from ..config import parse_instant
+from ..errors import ConfigError
+from ..landmask import globe_land_fraction
+from ..logs import log, timed
+from ..netcdf import write_netcdf
+from . import STANDARD_NAME, UNITS
+
+GENERATOR = "precipmodes.sources.demo v1"
+TITLE = "precipmodes SYNTHETIC demo precipitation over Japan"
+SYNTHETIC = "synthetic demo data, not observations"
+SEED_RESOLUTION = (0.0625, 0.05)  # used when domain.resolution is null
+BLOCK_STEPS = 1024  # time steps per generated block (a multiple of the NetCDF time chunk, 32)
+NOISE_SIGMA = 0.35  # sigma of the log-normal multiplicative noise
+CUTOFF = 0.05  # pattern values below this (relative to the maximum) are set to 0
+LAND_SUBSAMPLES = 6  # global-land-mask points per cell side for the demo's land
+LOCAL_UTC_OFFSET_H = 9  # JST, for the diurnal cycle of afternoon convection
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """One synthetic precipitation pattern and its event statistics."""
+
+    name: str
+    description: str
+    cycle: tuple[float, ...]  # relative event rate per calendar month (Jan..Dec), max 1
+    events_per_day: float  # event starts per day at cycle 1
+    duration_h: float  # mean event duration (hours)
+    mm_per_h: float  # mean intensity at the pattern's maximum (mm/h)
+    afternoon: bool = False  # events start in the local afternoon only
+
+
+PATTERNS = (
+    Pattern("baiu_early", "Baiu/Meiyu front, early stage: SW-NE band over southern Kyushu, Shikoku and Kii",
+            (0, 0, 0, 0, 0.15, 1.0, 0.35, 0, 0, 0, 0, 0), 0.45, 30, 1.6),
+    Pattern("baiu_late", "Baiu/Meiyu front after its northward migration: northern Kyushu, Chugoku to Tohoku",
+            (0, 0, 0, 0, 0, 0.3, 1.0, 0.15, 0, 0, 0, 0), 0.45, 30, 1.6),
+    Pattern("typhoon_pacific", "typhoon swaths along the Pacific side from Kyushu to Kanto and Tohoku",
+            (0, 0, 0, 0, 0, 0.1, 0.35, 0.8, 1.0, 0.6, 0.1, 0), 0.12, 24, 4.0),
+    Pattern("winter_monsoon", "Sea-of-Japan-side winter monsoon: San'in, Hokuriku, Tohoku west coast, Hokkaido",
+            (1.0, 0.85, 0.4, 0.05, 0, 0, 0, 0, 0, 0.05, 0.45, 0.9), 0.5, 42, 0.8),
+    Pattern("summer_convection", "convective summer afternoons over inland mountains",
+            (0, 0, 0, 0.05, 0.2, 0.45, 0.9, 1.0, 0.45, 0.05, 0, 0), 0.5, 5, 1.8, afternoon=True),
+    Pattern("frontal_spring_autumn", "spring and autumn frontal systems along the whole archipelago",
+            (0.25, 0.35, 0.8, 1.0, 0.7, 0.2, 0, 0, 0.35, 0.85, 0.6, 0.3), 0.3, 36, 1.0),
+    Pattern("hokkaido_late_summer", "late-summer lows and fronts over Hokkaido",
+            (0.05, 0.05, 0.1, 0.2, 0.25, 0.35, 0.55, 0.9, 1.0, 0.6, 0.3, 0.1), 0.25, 24, 1.0),
+)
+
+# Polylines (lon, lat) of the band-shaped patterns and their Gaussian half-widths (degrees).
+_BANDS = {
+    "baiu_early": ([(127, 30.3), (131, 31.6), (135, 33.0), (140, 34.4), (148, 36.0)], 0.75),
+    "baiu_late": ([(127, 33.0), (131, 34.0), (135, 35.3), (139, 37.0), (143, 38.8), (148, 40.2)], 0.75),
+    "typhoon_pacific": ([(129, 30.0), (131.5, 31.8), (134, 33.1), (136.5, 33.7), (139, 34.8), (141, 35.9),
+                         (142.3, 38.5), (144, 42.6)], 0.85),
+    "winter_monsoon": ([(131.5, 35.0), (134.5, 35.7), (136.3, 36.3), (137.8, 37.1), (139.5, 38.5), (140.1, 40.0),
+                        (140.2, 41.3), (141.2, 42.8), (141.8, 44.0), (142.0, 45.6)], 0.55),
+    "frontal_spring_autumn": ([(127, 30.5), (134, 33.0), (140, 35.5), (148, 39.0)], 2.0),
+}
+
+
+def demo_grid(domain: Mapping) -> tuple[np.ndarray, np.ndarray]:
+    """Ascending cell centres ``(lat, lon)`` of the demo grid (``domain.resolution``, default the seed's)."""
+    res = domain.get("resolution") or SEED_RESOLUTION
+    dlon, dlat = (float(res), float(res)) if isinstance(res, (int, float)) else (float(res[0]), float(res[1]))
+    axes = []
+    for key, (lo, hi), step in (("lat", domain["lat"], dlat), ("lon", domain["lon"], dlon)):
+        count = int(round((hi - lo) / step))
+        if count < 1 or abs(count * step - (hi - lo)) > 1e-6 * max(1.0, hi - lo):
+            raise ConfigError(f"domain.resolution: {step} does not divide domain.{key} {[lo, hi]} into whole "
+                              f"cells; choose a resolution that does (e.g. {(hi - lo) / max(1, count):g})")
+        axes.append(np.round(lo + (np.arange(count) + 0.5) * step, 10))
+    return axes[0], axes[1]
+
+
+def demo_times(source: Mapping) -> np.ndarray:
+    """Step starts (naive UTC datetime64[ns]) from ``source.start`` to ``source.end`` (exclusive)."""
+    start, end = parse_instant(source["start"]), parse_instant(source["end"])
+    if not start < end:
+        raise ConfigError(f"source.start {source['start']} must be before source.end {source['end']}")
+    return np.arange(start, end, np.timedelta64(int(source["step_hours"]), "h")).astype("datetime64[ns]")
+
+
+def _polyline_distance(lon: np.ndarray, lat: np.ndarray, points: list[tuple[float, float]]) -> np.ndarray:
+    """Distance (degrees, lon scaled by cos 38N) from each grid point to a polyline."""
+    scale = np.cos(np.deg2rad(38.0))
+    px, py = lon * scale, lat
+    best = np.full(lon.shape, np.inf)
+    for (x0, y0), (x1, y1) in zip(points[:-1], points[1:]):
+        ax, ay, bx, by = x0 * scale, y0, x1 * scale, y1
+        t = np.clip(((px - ax) * (bx - ax) + (py - ay) * (by - ay)) / ((bx - ax) ** 2 + (by - ay) ** 2), 0, 1)
+        best = np.minimum(best, np.hypot(px - ax - t * (bx - ax), py - ay - t * (by - ay)))
+    return best
+
+
+def demo_patterns(lat: np.ndarray, lon: np.ndarray, land: np.ndarray) -> np.ndarray:
+    """True patterns ``(pattern, lat, lon)``: non-negative, max 1, 0 below :data:`CUTOFF`.
+
+    ``land(lat, lon)`` is the land fraction in [0, 1]; it enhances precipitation over
+    land (orography) and defines the inland area of summer convection.
+    """
+    lon2, lat2 = np.meshgrid(lon, lat)
+    cells = max(1, int(round(0.6 / max(np.diff(lon).mean() if lon.size > 1 else 0.6, 1e-6))))
+    inland = uniform_filter(land.astype(float), size=2 * (cells // 2) + 1, mode="nearest")
+    shapes = []
+    for pattern in PATTERNS:
+        if pattern.name in _BANDS:
+            points, width = _BANDS[pattern.name]
+            shape = np.exp(-(_polyline_distance(lon2, lat2, points) / width) ** 2)
+        if pattern.name == "typhoon_pacific":
+            shape = shape * (0.5 + 0.5 * land)
+        elif pattern.name == "winter_monsoon":
+            shape = shape * (0.3 + 0.7 * inland)
+        elif pattern.name == "summer_convection":
+            shape = np.clip((inland - 0.55) / 0.45, 0, 1) * land * np.clip(1.2 - (lat2 - 31) / 20, 0, 1)
+        elif pattern.name == "hokkaido_late_summer":
+            shape = np.exp(-(np.hypot((lon2 - 142.8) * 0.72, lat2 - 43.4) / 1.4) ** 2) * (0.4 + 0.6 * land)
+        if shape.max() <= 0:
+            raise ConfigError(f"domain: the demo pattern {pattern.name!r} lies outside domain.lon/domain.lat; "
+                              f"the demo needs a domain over Japan (e.g. lon [128, 148], lat [30, 46])")
+        shape = shape / shape.max()
+        shapes.append(np.where(shape >= CUTOFF, shape, 0.0))
+    return np.stack(shapes).astype(np.float32)
+
+
+def _diurnal(times: np.ndarray, step_hours: int) -> np.ndarray:
+    """Afternoon factor per step (daily mean 1 over the step's hours of day; peak 15 local)."""
+    def raw(hour_utc):
+        local = (hour_utc + LOCAL_UTC_OFFSET_H + step_hours / 2) % 24
+        return np.maximum(np.cos(2 * np.pi * (local - 15) / 24), 0) ** 2
+    hours = pd.DatetimeIndex(times).hour.values + pd.DatetimeIndex(times).minute.values / 60
+    daily = raw(np.arange(hours[0] % step_hours, 24, step_hours)).mean()
+    return raw(hours) / daily if daily > 0 else np.ones(times.size)
+
+
+def demo_activations(times: np.ndarray, step_hours: int, seed: int) -> np.ndarray:
+    """Activations ``(pattern, time)`` in mm per step at each pattern's maximum (float32)."""
+    rng = np.random.default_rng(seed)
+    month = pd.DatetimeIndex(times).month.values - 1
+    afternoon = _diurnal(times, step_hours)
+    activity = np.zeros((len(PATTERNS), times.size), dtype=np.float64)
+    for k, pattern in enumerate(PATTERNS):
+        rate = pattern.events_per_day * step_hours / 24 * np.asarray(pattern.cycle)[month]
+        if pattern.afternoon:
+            rate = rate * afternoon
+        starts = np.nonzero(rng.random(times.size) < np.minimum(rate, 1.0))[0]
+        steps = rng.geometric(min(1.0, step_hours / pattern.duration_h), size=starts.size)
+        amplitude = rng.gamma(1.5, pattern.mm_per_h * step_hours / 1.5, size=starts.size)
+        within = rng.gamma(3.0, 1 / 3.0, size=int(steps.sum()))
+        offset = np.arange(steps.sum()) - np.repeat(np.cumsum(steps) - steps, steps)
+        where = np.repeat(starts, steps) + offset
+        inside = where < times.size
+        np.add.at(activity[k], where[inside], (np.repeat(amplitude, steps) * within)[inside])
+    return activity.astype(np.float32)
+
+
+def _block(activity: np.ndarray, patterns: np.ndarray, seed: int, index: int) -> np.ndarray:
+    """Precipitation ``(step, lat, lon)`` float32 of one block: activations x patterns x noise."""
+    rng = np.random.default_rng([seed, index])
+    nlat, nlon = patterns.shape[1:]
+    mean = activity.T @ patterns.reshape(len(patterns), -1)
+    noise = rng.standard_normal(mean.shape, dtype=np.float32)
+    np.multiply(noise, np.float32(NOISE_SIGMA), out=noise)
+    noise -= np.float32(NOISE_SIGMA ** 2 / 2)
+    np.exp(noise, out=noise)
+    return (mean * noise).reshape(-1, nlat, nlon)
+
+
+def _model(source: Mapping, domain: Mapping):
+    """Grid, times, land fraction, patterns and activations of the demo (all small, eager)."""
+    lat, lon = demo_grid(domain)
+    times = demo_times(source)
+    land = globe_land_fraction(xr.DataArray(lat, dims="lat"), xr.DataArray(lon, dims="lon"), LAND_SUBSAMPLES)
+    patterns = demo_patterns(lat, lon, land.values)
+    activity = demo_activations(times, int(source["step_hours"]), int(source["seed"]))
+    return lat, lon, times, land.values, patterns, activity
+
+
+def _coords(lat: np.ndarray, lon: np.ndarray) -> dict:
+    return {
+        "lat": ("lat", lat, {"standard_name": "latitude", "long_name": "latitude of cell centre",
+                             "units": "degrees_north", "axis": "Y"}),
+        "lon": ("lon", lon, {"standard_name": "longitude", "long_name": "longitude of cell centre",
+                             "units": "degrees_east", "axis": "X"}),
+    }
+
+
+def _synthetic_attrs(source: Mapping, what: str) -> dict:
+    return {
+        "source": f"{SYNTHETIC}: {GENERATOR}, seed {int(source['seed'])}",
+        "comment": (f"SYNTHETIC demo data, not observations. {what} Built from {len(PATTERNS)} known "
+                    f"non-negative patterns ({', '.join(p.name for p in PATTERNS)}) with seasonal cycles, "
+                    f"gamma event intensities and log-normal noise over real land and sea "
+                    f"(global-land-mask); the true patterns are in demo_truth.nc."),
+        "demo_generator": GENERATOR,
+        "demo_seed": int(source["seed"]),
+    }
+
+
+def demo_dataset(source: Mapping, domain: Mapping) -> xr.Dataset:
+    """The canonical raw dataset of the demo: ``precip(time, lat, lon)`` float32 mm per step, dask-backed."""
+    lat, lon, times, _, patterns, activity = _model(source, domain)
+    step = np.timedelta64(int(source["step_hours"]), "h")
+    blocks = []
+    for index, first in enumerate(range(0, times.size, BLOCK_STEPS)):
+        part = activity[:, first:first + BLOCK_STEPS]
+        task = dask.delayed(_block, pure=True)(part, patterns, int(source["seed"]), index)
+        blocks.append(dsa.from_delayed(task, shape=(part.shape[1], lat.size, lon.size), dtype=np.float32))
+    precip = xr.DataArray(
+        dsa.concatenate(blocks, axis=0), dims=("time", "lat", "lon"),
+        attrs={"standard_name": STANDARD_NAME, "long_name": "SYNTHETIC precipitation amount per time step",
+               "units": UNITS, "cell_methods": "time: sum", "comment": SYNTHETIC},
+    )
+    ds = xr.Dataset(
+        {"precip": precip, "time_bnds": (("time", "nv"), np.stack([times, times + step], axis=1))},
+        coords={"time": ("time", times, {"standard_name": "time", "long_name": "start of the time step (UTC)",
+                                         "axis": "T", "bounds": "time_bnds"}), **_coords(lat, lon)},
+    )
+    ds.attrs = {"title": TITLE, **_synthetic_attrs(source, f"{int(source['step_hours'])}-hourly amounts.")}
+    log.info("demo: %d steps of %d h, %d x %d cells, %d patterns (seed %d)", times.size,
+             int(source["step_hours"]), lat.size, lon.size, len(PATTERNS), int(source["seed"]))
+    return ds
+
+
+def truth_dataset(source: Mapping, domain: Mapping) -> xr.Dataset:
+    """The demo's truth: ``patterns(pattern, lat, lon)`` (max 1), ``pattern_name``, ``seasonal_cycle(pattern,
+    month)`` (expected mean activity per calendar month, max 1), ``realised_seasonal_cycle`` (the same
+    measured from this record's activations), ``activity(pattern, time)`` (mm per step at the pattern's
+    maximum, before noise) and the ``land_fraction(lat, lon)`` the generator used."""
+    lat, lon, times, land, patterns, activity = _model(source, domain)
+    month = pd.DatetimeIndex(times).month.values
+    realised = np.full((len(PATTERNS), 12), np.nan)
+    for m in np.unique(month):
+        realised[:, m - 1] = activity[:, month == m].mean(axis=1)
+    peak = np.nanmax(realised, axis=1, keepdims=True)
+    realised = realised / np.where(peak > 0, peak, 1)
+    number = np.arange(1, len(PATTERNS) + 1, dtype=np.int32)
+    ds = xr.Dataset(
+        {
+            "patterns": (("pattern", "lat", "lon"), patterns,
+                         {"long_name": "true spatial pattern of the SYNTHETIC demo (max 1)", "units": "1"}),
+            "pattern_name": ("pattern", np.array([p.name for p in PATTERNS], dtype=object),
+                             {"long_name": "name of the pattern"}),
+            "pattern_description": ("pattern", np.array([p.description for p in PATTERNS], dtype=object)),
+            "seasonal_cycle": (("pattern", "month"), np.array([p.cycle for p in PATTERNS], dtype=np.float32),
+                               {"long_name": "expected mean activity per calendar month relative to the "
+                                             "most active month (the event rate's seasonal cycle)", "units": "1"}),
+            "realised_seasonal_cycle": (("pattern", "month"), realised.astype(np.float32),
+                                        {"long_name": "mean activity per calendar month in this record relative "
+                                                      "to its most active month (NaN: month not in the record)",
+                                         "units": "1"}),
+            "activity": (("pattern", "time"), activity,
+                         {"long_name": "activation: precipitation at the pattern's maximum before noise",
+                          "units": "mm"}),
+            "land_fraction": (("lat", "lon"), land.astype(np.float32),
+                              {"standard_name": "land_area_fraction", "units": "1"}),
+        },
+        coords={"pattern": ("pattern", number, {"long_name": "pattern number"}),
+                "month": ("month", np.arange(1, 13, dtype=np.int32), {"long_name": "calendar month (UTC)"}),
+                "time": ("time", times, {"standard_name": "time", "long_name": "start of the time step (UTC)"}),
+                **_coords(lat, lon)},
+    )
+    ds.attrs = {"title": "precipmodes SYNTHETIC demo: true patterns and seasonal cycles",
+                **_synthetic_attrs(source, "True patterns of the demo precipitation."),
+                "noise_sigma": NOISE_SIGMA, "pattern_cutoff": CUTOFF}
+    return ds
+
+
+def write_truth(source: Mapping, domain: Mapping, path: str | Path, config: Mapping | None = None) -> Path:
+    """Rule demo_truth: write :func:`truth_dataset` to ``path`` (NetCDF, atomic)."""
+    with timed("demo_truth"):
+        return write_netcdf(truth_dataset(source, domain), path, config=config,
+                            step=f"demo_truth: true patterns of the SYNTHETIC demo (seed {int(source['seed'])})")

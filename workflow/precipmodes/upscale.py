@@ -1,0 +1,79 @@
+"""Block-mean coarsening of a fine grid (the seed's x5 / x6 upscaling of a 1 km grid to 0.0625 x 0.05 deg).
+
+Each output cell is the mean of a block of ``factor = [lon, lat]`` input cells;
+its ``lat``/``lon`` are the means of the block's cell centres. Missing values:
+a block's value is the mean of its valid (non-NaN) cells, and NaN only when all
+of its cells are NaN at that time step. So coastal blocks keep the mean of
+their land cells, and a block is sea (NaN at every step) only when it has no
+valid cell; this matches the seed, which averaged the land cells of each block.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import xarray as xr
+
+from .errors import ConfigError
+from .logs import log, timed
+from .netcdf import open_netcdf, write_netcdf
+
+CHUNK_VALUES = 16_000_000  # input values per dask chunk (64 MB float32)
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def check_factor(nlon: int, nlat: int, factor: Sequence[int], origin: str = "input") -> tuple[int, int]:
+    """``(fx, fy)`` if they divide the grid, else ConfigError naming the factors that would."""
+    fx, fy = (int(f) for f in factor)
+    if nlon % fx or nlat % fy:
+        raise ConfigError(
+            f"upscale.factor {[fx, fy]}: the grid of {origin} has {nlon} lon x {nlat} lat cells, which are "
+            f"not multiples of [{fx}, {fy}]; factors that divide the grid are lon {_divisors(nlon)} and "
+            f"lat {_divisors(nlat)}")
+    return fx, fy
+
+
+def upscale(ds: xr.Dataset, factor: Sequence[int], origin: str = "input") -> xr.Dataset:
+    """Block means of every ``(..., lat, lon)`` variable of ``ds`` over ``factor = [lon, lat]`` cells.
+
+    Lazy (dask) when ``ds`` is; variables without lat/lon (``time_bnds``) are kept.
+    Returns the dataset on the coarse grid (lat/lon = block-centre means, degrees).
+    """
+    fx, fy = check_factor(ds.sizes["lon"], ds.sizes["lat"], factor, origin)
+    gridded = [name for name, var in ds.data_vars.items() if {"lat", "lon"} <= set(var.dims)]
+    coarse = ds[gridded].coarsen(lon=fx, lat=fy, boundary="exact").mean(skipna=True, keep_attrs=True)
+    coarse = coarse.assign_coords(lat=np.round(coarse["lat"].values, 10), lon=np.round(coarse["lon"].values, 10))
+    out = xr.merge([coarse, ds.drop_vars(gridded + ["lat", "lon"])], combine_attrs="override")
+    for name in gridded:
+        out[name] = out[name].astype(ds[name].dtype)
+        out[name].attrs = dict(ds[name].attrs)
+    for name in ("lat", "lon"):
+        out[name].attrs = dict(ds[name].attrs)
+    if "precip" in out:
+        out["precip"].attrs["cell_methods"] = (
+            f"{ds['precip'].attrs.get('cell_methods', 'time: sum')} area: mean "
+            f"(comment: block mean of {fx} lon x {fy} lat cells, ignoring missing cells)")
+    out.attrs = dict(ds.attrs)
+    out.attrs["upscale_factor_lon_lat"] = np.array([fx, fy], dtype=np.int32)
+    return out
+
+
+def build_upscaled(input_path: str | os.PathLike, output: str | os.PathLike, factor: Sequence[int],
+                   config: dict | None = None) -> Path:
+    """Rule upscale: block-mean ``input_path`` (streamed in time chunks) to ``output`` (NetCDF)."""
+    input_path = Path(input_path)
+    with timed(f"upscale {list(factor)}"):
+        with open_netcdf(input_path) as probe:
+            ncell = probe.sizes["lat"] * probe.sizes["lon"]
+        with open_netcdf(input_path, chunks={"time": max(1, CHUNK_VALUES // ncell)}) as ds:
+            out = upscale(ds, factor, origin=str(input_path))
+            log.info("upscale: %d x %d -> %d x %d cells (lat x lon)", ds.sizes["lat"], ds.sizes["lon"],
+                     out.sizes["lat"], out.sizes["lon"])
+            return write_netcdf(out, output, config=config, inputs=[input_path],
+                                step=f"upscale: block mean of {factor[0]} lon x {factor[1]} lat cells")
