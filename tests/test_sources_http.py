@@ -1,0 +1,201 @@
+"""Source `http` against a real http.server on 127.0.0.1 serving real files copied from ../shared/data."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from precipmodes.errors import DownloadError
+from precipmodes.netcdf import sha256_file
+from precipmodes.sources import build_raw
+from precipmodes.sources.http import PRESETS, download, open_http, period_urls, resolve
+
+GPCP = "gpcp_1dd_2025-01-01.nc"
+JAPAN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0]}
+
+
+class Server:
+    """State of the test server: files it serves, requests it saw, failures to inject."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.requests: list[tuple[str, str | None]] = []
+        self.drop: dict[str, int] = {}      # name -> how many responses to cut in half
+        self.range_support = True
+        self.url = ""
+
+
+@pytest.fixture
+def server(tmp_path, shared_data):
+    root = tmp_path / "served"
+    root.mkdir()
+    shutil.copy(shared_data / GPCP, root / "gpcp_2025.nc")
+    (root / "gpcp_2025.nc").chmod(0o644)
+    state = Server(root)
+
+    class Handler(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            name = self.path.lstrip("/")
+            state.requests.append((name, self.headers.get("Range")))
+            if name.startswith("page"):
+                body = b"<!DOCTYPE html><html><body>Please log in</body></html>"
+                ctype = "text/html; charset=utf-8" if name == "page.nc" else "application/octet-stream"
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            path = state.root / name
+            if not path.is_file():
+                self.send_error(404, "Not Found")
+                return
+            data = path.read_bytes()
+            start = 0
+            ranged = self.headers.get("Range")
+            if ranged and state.range_support:
+                start = int(ranged.split("=")[1].split("-")[0])
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            else:
+                self.send_response(200)
+            body = data[start:]
+            self.send_header("Content-Type", "application/x-netcdf")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if state.drop.get(name, 0) > 0:
+                state.drop[name] -= 1
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(timeout=5)
+
+
+def http_source(server, tmp_path, name="gpcp_{year}.nc", **extra):
+    return {"kind": "http", "url_template": f"{server.url}/{name}", "years": [2025, 2025],
+            "variable": "precip", "cache_dir": str(tmp_path / "cache"), "retries": 0, "backoff_s": 0.0,
+            "timeout_s": 10, **extra}
+
+
+def test_download_then_cache_hit(server, tmp_path, shared_data, capsys):
+    source = http_source(server, tmp_path, checksums={"gpcp_2025.nc": sha256_file(shared_data / GPCP)})
+    ds = open_http(source, JAPAN)
+    assert len(server.requests) == 1
+    assert "gpcp_2025.nc" in capsys.readouterr().err  # tqdm progress bar on stderr
+    original = xr.open_dataset(shared_data / GPCP)["precip"]
+    np.testing.assert_allclose(ds["precip"].values, original.sel(latitude=slice(30, 46),
+                                                                   longitude=slice(128, 148)).values)
+    assert sha256_file(tmp_path / "cache" / "gpcp_2025.nc") == sha256_file(shared_data / GPCP)
+    again = open_http(source, JAPAN)
+    assert len(server.requests) == 1  # the second call made no request
+    np.testing.assert_array_equal(again["precip"].values, ds["precip"].values)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["gpcp_2025.nc"]
+
+
+def test_checksum_mismatch_removes_partial_and_names_digests(server, tmp_path, shared_data):
+    wrong = "0" * 64
+    source = http_source(server, tmp_path, checksums={"gpcp_2025.nc": wrong})
+    out = tmp_path / "out"
+    with pytest.raises(DownloadError) as info:
+        build_raw(source, JAPAN, out / "raw.nc")
+    message = str(info.value)
+    assert "checksum mismatch for gpcp_2025.nc" in message
+    assert wrong in message and sha256_file(shared_data / GPCP) in message
+    assert list((tmp_path / "cache").iterdir()) == []
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_404_names_the_url_without_retrying(server, tmp_path):
+    source = http_source(server, tmp_path, name="missing_{year}.nc", retries=3)
+    out = tmp_path / "out"
+    with pytest.raises(DownloadError, match=rf"{server.url}/missing_2025.nc: HTTP 404"):
+        build_raw(source, JAPAN, out / "raw.nc")
+    assert len(server.requests) == 1
+    assert list((tmp_path / "cache").iterdir()) == []
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_connection_refused_names_the_url(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/precip.2025.nc"
+    with pytest.raises(DownloadError, match=rf"{url}: download failed after 2 attempt\(s\): cannot connect"):
+        download(url, tmp_path / "cache", retries=1, backoff=0.0, timeout=5)
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_html_instead_of_netcdf_is_refused(server, tmp_path):
+    with pytest.raises(DownloadError, match="page.nc: the server sent an HTML page"):
+        download(f"{server.url}/page.nc", tmp_path / "cache", retries=0)
+    with pytest.raises(DownloadError, match="page_octet.nc: the downloaded file is an HTML/XML page"):
+        download(f"{server.url}/page_octet.nc", tmp_path / "cache", retries=0)
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_dropped_connection_then_rerun_resumes_and_verifies(server, tmp_path, shared_data):
+    digest = sha256_file(shared_data / GPCP)
+    url = f"{server.url}/gpcp_2025.nc"
+    server.drop["gpcp_2025.nc"] = 1
+    with pytest.raises(DownloadError, match="connection .* the partial file .*gpcp_2025.nc.part is kept"):
+        download(url, tmp_path / "cache", checksum=digest, retries=0)
+    part = tmp_path / "cache" / "gpcp_2025.nc.part"
+    size = part.stat().st_size
+    assert 0 < size < (shared_data / GPCP).stat().st_size
+    final = download(url, tmp_path / "cache", checksum=digest, retries=0)
+    assert server.requests[-1] == ("gpcp_2025.nc", f"bytes={size}-")  # resumed with a Range request
+    assert sha256_file(final) == digest and not part.exists()
+
+
+def test_retry_within_one_call_and_server_without_range(server, tmp_path, shared_data):
+    digest = sha256_file(shared_data / GPCP)
+    server.drop["gpcp_2025.nc"] = 1
+    server.range_support = False          # the server answers 200 with the whole file: refetch
+    final = download(f"{server.url}/gpcp_2025.nc", tmp_path / "cache", checksum=digest, retries=1, backoff=0.0)
+    assert len(server.requests) == 2 and server.requests[1][1] is not None
+    assert sha256_file(final) == digest
+
+
+def test_presets_and_period_urls():
+    cpc = resolve({"preset": "cpc_global_daily", "years": [2006, 2007]})
+    assert period_urls(cpc["url_template"], cpc["period"], [2006, 2007]) == [
+        "https://downloads.psl.noaa.gov/Datasets/cpc_global_precip/precip.2006.nc",
+        "https://downloads.psl.noaa.gov/Datasets/cpc_global_precip/precip.2007.nc"]
+    assert (cpc["variable"], cpc["units"]) == ("precip", "mm")
+    chirps = resolve({"preset": "chirps_daily", "years": [1981, 1981]})
+    assert period_urls(chirps["url_template"], "year", [1981, 1981]) == [
+        "https://data.chc.ucsb.edu/products/CHIRPS-2.0/global_daily/netcdf/p05/chirps-v2.0.1981.days_p05.nc"]
+    assert chirps["units"] == "mm/day" and PRESETS["chirps_daily"]["opendap_template"] is None
+    assert len(period_urls("x/{year}{month:02d}.nc", "month", [2001, 2002])) == 24
+    assert len(period_urls("x/{year}{month:02d}{day:02d}.nc", "day", [2000, 2000])) == 366
+    with pytest.raises(DownloadError, match="source.years"):
+        resolve({"preset": "cpc_global_daily"})
+    with pytest.raises(DownloadError, match="no OPeNDAP endpoint"):
+        open_http({"preset": "chirps_daily", "years": [2001, 2001], "opendap": True}, JAPAN)
+
+
+def test_opendap_unreachable_names_the_url(server, tmp_path):
+    source = http_source(server, tmp_path, name="nothing_{year}.nc", opendap=True)
+    with pytest.raises(DownloadError, match=rf"{server.url}/nothing_2025.nc: cannot be opened"):
+        open_http(source, JAPAN)
