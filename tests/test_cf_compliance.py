@@ -100,6 +100,18 @@ def test_contract_shaped_files_pass_cf_checker_at_every_level(written):
     assert failures == []
 
 
+def test_files_derived_from_lazily_opened_inputs_stay_clean(written, tmp_path):
+    """A step that opens its input with dask chunks and copies time_bnds (threshold, split) keeps
+    bounds and time consistent (dask-backed datetimes used to keep other units than time)."""
+    from precipmodes.netcdf import open_netcdf
+
+    totals = open_netcdf(written[0], chunks={})
+    assert totals["time_bnds"].chunks is not None
+    derived = xr.Dataset({"wet_area_fraction": totals["completeness"], "time_bnds": totals["time_bnds"]})
+    path = write_netcdf(derived, tmp_path / "selection.nc", step="derived")
+    assert cf_failures(path, LEVELS) == []
+
+
 def test_checker_catches_what_write_netcdf_prevents(tmp_path):
     """The check can fail: a plain xarray write (int64 time, no history/attrs) has errors."""
     ds = contract_datasets()["svd.nc"]

@@ -182,6 +182,9 @@ def write_netcdf(
     path.parent.mkdir(parents=True, exist_ok=True)
     record = provenance(config, inputs)
     out = add_cf_attrs(ds.copy(deep=False))
+    for var in out.variables.values():  # dask-backed datetimes (time_bnds) would get other units than time
+        if np.issubdtype(var.dtype, np.datetime64) and var.chunks is not None:
+            var.load()
     out.attrs = dict(ds.attrs)
     out.attrs["Conventions"] = CONVENTIONS
     if title:
