@@ -24,5 +24,14 @@ fi
 echo "[$(ts)] pip install -e .[test]"
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
 
+# The SLURM tests (tests/test_slurm.py) need a running one-node cluster: munge, MariaDB, slurmdbd
+# (accounting, so sacct works), slurmctld and slurmd, installed from Debian and started without
+# systemd by tests/slurm/start_local_slurm.sh (idempotent; ~75 s the first time, seconds after).
+# It stays up for the whole pytest session and after it (stop: bash tests/slurm/stop_local_slurm.sh).
+if [[ $(id -u) -eq 0 ]]; then
+  echo "[$(ts)] start the local SLURM cluster"
+  bash tests/slurm/start_local_slurm.sh
+fi
+
 echo "[$(ts)] pytest"
 exec .venv/bin/pytest "$@"
