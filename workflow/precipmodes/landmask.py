@@ -180,6 +180,18 @@ def read_mask_file(path: str | os.PathLike | None, lat: xr.DataArray, lon: xr.Da
     return _check_same_grid(mask, lat, lon, path)
 
 
+def open_streamed(path: str | os.PathLike, variable: str = "precip") -> xr.Dataset:
+    """Open a gridded NetCDF lazily in time chunks of about ``CHUNK_VALUES`` values of ``variable``,
+    a multiple of the file's own time chunking (so each stored chunk is read once)."""
+    with open_netcdf(path) as probe:
+        var = probe[variable] if variable in probe else None
+        cells = int(np.prod([probe.sizes[d] for d in ("lat", "lon") if d in probe.sizes]))
+        stored = (var.encoding.get("chunksizes") or [1])[0] if var is not None and var.dims[:1] == ("time",) else 1
+    steps = max(1, CHUNK_VALUES // max(cells, 1))
+    steps = max(int(stored), steps // int(stored) * int(stored))
+    return open_netcdf(path, chunks={"time": steps})
+
+
 def land_fraction_for(grid: xr.Dataset, settings: Mapping, origin: str = "input") -> tuple[xr.DataArray, str, str]:
     """Land fraction on the grid of ``grid`` (a canonical dataset) by ``settings['method']``.
 
@@ -231,9 +243,7 @@ def build_land_mask(input_path: str | os.PathLike, output: str | os.PathLike, se
     """Rule land_mask: read the gridded input (streamed), make the mask, write ``output`` (NetCDF)."""
     input_path = Path(input_path)
     with timed(f"land_mask ({settings.get('method', 'auto')})"):
-        with open_netcdf(input_path) as probe:
-            ncell = probe.sizes["lat"] * probe.sizes["lon"]
-        with open_netcdf(input_path, chunks={"time": max(1, CHUNK_VALUES // ncell)}) as grid:
+        with open_streamed(input_path) as grid:
             fraction, method, source = land_fraction_for(grid, settings, origin=input_path.name)
             ds = land_mask_dataset(fraction, float(settings.get("min_fraction", 0.5)), method, source,
                                    settings.get("method", "auto"))

@@ -11,6 +11,7 @@ valid cell; this matches the seed, which averaged the land cells of each block.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -19,9 +20,8 @@ import xarray as xr
 
 from .errors import ConfigError
 from .logs import log, timed
-from .netcdf import open_netcdf, write_netcdf
-
-CHUNK_VALUES = 16_000_000  # input values per dask chunk (64 MB float32)
+from .landmask import open_streamed
+from .netcdf import write_netcdf
 
 
 def _divisors(n: int) -> list[int]:
@@ -47,7 +47,9 @@ def upscale(ds: xr.Dataset, factor: Sequence[int], origin: str = "input") -> xr.
     """
     fx, fy = check_factor(ds.sizes["lon"], ds.sizes["lat"], factor, origin)
     gridded = [name for name, var in ds.data_vars.items() if {"lat", "lon"} <= set(var.dims)]
-    coarse = ds[gridded].coarsen(lon=fx, lat=fy, boundary="exact").mean(skipna=True, keep_attrs=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)  # all-NaN blocks
+        coarse = ds[gridded].coarsen(lon=fx, lat=fy, boundary="exact").mean(keep_attrs=True)  # NaN skipped
     coarse = coarse.assign_coords(lat=np.round(coarse["lat"].values, 10), lon=np.round(coarse["lon"].values, 10))
     out = xr.merge([coarse, ds.drop_vars(gridded + ["lat", "lon"])], combine_attrs="override")
     for name in gridded:
@@ -69,9 +71,8 @@ def build_upscaled(input_path: str | os.PathLike, output: str | os.PathLike, fac
     """Rule upscale: block-mean ``input_path`` (streamed in time chunks) to ``output`` (NetCDF)."""
     input_path = Path(input_path)
     with timed(f"upscale {list(factor)}"):
-        with open_netcdf(input_path) as probe:
-            ncell = probe.sizes["lat"] * probe.sizes["lon"]
-        with open_netcdf(input_path, chunks={"time": max(1, CHUNK_VALUES // ncell)}) as ds:
+        with open_streamed(input_path) as ds, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)  # all-NaN blocks
             out = upscale(ds, factor, origin=str(input_path))
             log.info("upscale: %d x %d -> %d x %d cells (lat x lon)", ds.sizes["lat"], ds.sizes["lon"],
                      out.sizes["lat"], out.sizes["lon"])
