@@ -1,0 +1,39 @@
+"""The SLURM profile and the large-run resources file (no scheduler needed)."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from conftest import REPO
+
+from precipmodes.config import load_config, validate_config
+
+PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
+LARGE = REPO / "profiles" / "slurm" / "resources-1km-20y.yaml"
+
+
+def resource_keys_used() -> set[str]:
+    """Keys rules look up with rule_resources("<key>", ...) in workflow/rules/*.smk."""
+    text = "".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
+    return set(re.findall(r'rule_resources\("(\w+)"', text))
+
+
+def test_profile_uses_the_slurm_executor_with_the_measured_settings():
+    profile = yaml.safe_load(PROFILE.read_text())
+    assert profile["executor"] == "slurm"
+    assert profile["slurm-init-seconds-before-status-checks"] <= 5  # the default 40 s slows short jobs
+    assert {"slurm_partition", "slurm_account", "mem_mb", "runtime"} <= set(profile["default-resources"])
+    assert profile["max-threads"] >= 1 and profile["latency-wait"] >= 5
+
+
+def test_large_run_resources_validate_and_fit_the_profile():
+    base = load_config(REPO / "config" / "config.yaml")
+    large = yaml.safe_load(LARGE.read_text())
+    config = validate_config({**base, **large}, origin=str(LARGE))
+    table = config["resources"]
+    assert set(table) - {"default"} <= resource_keys_used(), "resources for rules that do not exist"
+    assert {"accumulate", "svd", "nmf"} <= set(table)
+    max_threads = yaml.safe_load(PROFILE.read_text())["max-threads"]
+    assert all(entry.get("threads", 1) <= max_threads for entry in table.values())
