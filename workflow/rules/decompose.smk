@@ -1,1 +1,103 @@
-# (filled in by its issue)
+# Decomposition (issue 4): SVD modes, NMF components, test-period evaluation, optional rank choice.
+#   results/<experiment>/svd.nc             spatial_modes(mode, lat, lon), singular values, North errors, ...
+#   results/<experiment>/nmf.nc             basis(component, lat, lon), activations(component, time), ...
+#   results/<experiment>/evaluation.nc      test projections, reconstructions, RMSE, pattern correlation
+#   results/<experiment>/rank_selection.nc  only when experiments.<name>.rank_selection is non-empty
+# The matrices are loaded into memory when they take at most a third of the rule's mem_mb,
+# else streamed from train.nc in dask chunks of <section>.cell_chunk cells.
+DECOMPOSE_PARAMS = dict(experiment=experiment_config, dask=section("dask"))
+
+
+def decompose_targets(experiment):
+    """Extra targets of an experiment beyond svd/nmf/evaluation (rank_selection.nc when asked for)."""
+    if config["experiments"][experiment].get("rank_selection"):
+        return [f"results/{experiment}/rank_selection.nc"]
+    return []
+
+
+def evaluate_inputs(wildcards):
+    inputs = dict(
+        train=f"results/{wildcards.experiment}/train.nc",
+        test=f"results/{wildcards.experiment}/test.nc",
+        svd=f"results/{wildcards.experiment}/svd.nc",
+        nmf=f"results/{wildcards.experiment}/nmf.nc",
+        land_mask=LAND_MASK,
+    )
+    if is_demo():
+        inputs["truth"] = DEMO_TRUTH
+    return inputs
+
+
+rule svd:
+    input:
+        train=f"{EXPERIMENT_DIR}/train.nc",
+        land_mask=LAND_MASK,
+    output:
+        f"{EXPERIMENT_DIR}/svd.nc",
+    params:
+        svd=section("svd"),
+        **DECOMPOSE_PARAMS,
+    log:
+        f"{LOGS}/svd_{{experiment}}.log",
+    threads: rule_resources("svd", "threads", 2)
+    resources:
+        mem_mb=rule_resources("svd", "mem_mb", 4000),
+        runtime=rule_resources("svd", "runtime", 60),
+    script:
+        "../scripts/svd.py"
+
+
+rule nmf:
+    input:
+        train=f"{EXPERIMENT_DIR}/train.nc",
+        land_mask=LAND_MASK,
+    output:
+        f"{EXPERIMENT_DIR}/nmf.nc",
+    params:
+        nmf=section("nmf"),
+        **DECOMPOSE_PARAMS,
+    log:
+        f"{LOGS}/nmf_{{experiment}}.log",
+    threads: rule_resources("nmf", "threads", 2)
+    resources:
+        mem_mb=rule_resources("nmf", "mem_mb", 4000),
+        runtime=rule_resources("nmf", "runtime", 120),
+    script:
+        "../scripts/nmf.py"
+
+
+rule evaluate:
+    input:
+        unpack(evaluate_inputs),
+    output:
+        f"{EXPERIMENT_DIR}/evaluation.nc",
+    params:
+        evaluation=section("evaluation"),
+        experiment=experiment_config,
+    log:
+        f"{LOGS}/evaluate_{{experiment}}.log",
+    threads: rule_resources("evaluate", "threads", 1)
+    resources:
+        mem_mb=rule_resources("evaluate", "mem_mb", 4000),
+        runtime=rule_resources("evaluate", "runtime", 30),
+    script:
+        "../scripts/evaluate.py"
+
+
+rule rank_selection:
+    input:
+        train=f"{EXPERIMENT_DIR}/train.nc",
+        land_mask=LAND_MASK,
+    output:
+        f"{EXPERIMENT_DIR}/rank_selection.nc",
+    params:
+        nmf=section("nmf"),
+        experiment=experiment_config,
+    log:
+        f"{LOGS}/rank_selection_{{experiment}}.log",
+    threads: rule_resources("rank_selection", "threads", 2)
+    resources:
+        mem_mb=rule_resources("rank_selection", "mem_mb", 4000),
+        runtime=rule_resources("rank_selection", "runtime", 120),
+    script:
+        "../scripts/rank_selection.py"

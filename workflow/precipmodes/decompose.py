@@ -1,0 +1,98 @@
+"""File-level steps of the rules svd, nmf, evaluate and rank_selection (I/O at the edges).
+
+Each reads the split matrices (``results/<experiment>/train.nc``, ``test.nc``) and the
+land mask's 1-D ``lat``/``lon`` axes, calls the estimators, and writes NetCDF with
+:func:`precipmodes.netcdf.write_netcdf` (atomic, with provenance).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+from .evaluate import evaluate
+from .grid import stack_land
+from .logs import timed
+from .matrix import open_matrix
+from .netcdf import open_netcdf, write_netcdf
+from .nmf import NMF
+from .rank import cross_validate_ranks
+from .svd import SVD
+
+PathLike = str | os.PathLike
+
+
+def _grid(land_mask_path: PathLike):
+    mask = open_netcdf(land_mask_path)
+    return mask, mask["lat"], mask["lon"]
+
+
+def svd_files(train_path: PathLike, land_mask_path: PathLike, output: PathLike, svd_config: Mapping,
+              name: str, experiment: Mapping, config: Mapping | None = None,
+              max_in_memory_mb: float | None = None) -> Path:
+    """Rule svd: train.nc -> svd.nc (modes on the land mask's grid)."""
+    with timed(f"svd ({name})"):
+        _, X = open_matrix(train_path, svd_config.get("cell_chunk", 20000), max_in_memory_mb)
+        model = SVD.from_config(svd_config, experiment.get("n_modes", 25))
+        model.fit(X, label=f"experiment '{name}': {train_path}", source=str(train_path))
+        _, lat, lon = _grid(land_mask_path)
+        ds = model.to_dataset(lat, lon)
+        ds.attrs["experiment"] = name
+        return write_netcdf(ds, output, title=f"SVD modes of experiment {name}", config=config,
+                            inputs=[train_path, land_mask_path], step=f"svd: {ds.attrs['method']} route, "
+                            f"{ds.sizes['mode']} modes of experiment {name}")
+
+
+def nmf_files(train_path: PathLike, land_mask_path: PathLike, output: PathLike, nmf_config: Mapping,
+              name: str, experiment: Mapping, config: Mapping | None = None,
+              max_in_memory_mb: float | None = None) -> Path:
+    """Rule nmf: train.nc -> nmf.nc (basis on the land mask's grid)."""
+    with timed(f"nmf ({name})"):
+        _, X = open_matrix(train_path, nmf_config.get("cell_chunk", 20000), max_in_memory_mb)
+        model = NMF.from_config(nmf_config, experiment.get("n_modes", 25))
+        model.fit(X, label=f"experiment '{name}': {train_path}", source=str(train_path))
+        _, lat, lon = _grid(land_mask_path)
+        ds = model.to_dataset(lat, lon)
+        ds.attrs["experiment"] = name
+        return write_netcdf(ds, output, title=f"NMF components of experiment {name}", config=config,
+                            inputs=[train_path, land_mask_path],
+                            step=f"nmf: {model.solver} solver, {model.n_components} components of experiment {name}")
+
+
+def evaluate_files(train_path: PathLike, test_path: PathLike, svd_path: PathLike, nmf_path: PathLike,
+                   land_mask_path: PathLike, output: PathLike, evaluation_config: Mapping, name: str,
+                   truth_path: PathLike | None = None, config: Mapping | None = None) -> Path:
+    """Rule evaluate: project test.nc on svd.nc/nmf.nc -> evaluation.nc (+ demo truth match)."""
+    with timed(f"evaluate ({name})"):
+        _, train = open_matrix(train_path)
+        test_ds, test = open_matrix(test_path)
+        mask, lat, lon = _grid(land_mask_path)
+        svd = SVD.from_dataset(open_netcdf(svd_path), train)
+        nmf = NMF.from_dataset(open_netcdf(nmf_path), train)
+        truth = None
+        inputs = [train_path, test_path, svd_path, nmf_path, land_mask_path]
+        if truth_path:
+            patterns = open_netcdf(truth_path)["patterns"]
+            truth = stack_land(patterns, mask["land"]).sel(cell=train["cell"])
+            inputs.append(truth_path)
+        ds = evaluate(train, test, svd, nmf, lat, lon, evaluation_config.get("nmf_projection", "nnls"), truth,
+                      label=f"experiment '{name}' ({test_path})")
+        if "time_bnds" in test_ds:
+            ds["time_bnds"] = test_ds["time_bnds"].load()
+            ds["time"].attrs["bounds"] = "time_bnds"
+        ds.attrs["experiment"] = name
+        return write_netcdf(ds, output, title=f"Test-period evaluation of experiment {name}", config=config,
+                            inputs=inputs, step=f"evaluate: test windows of experiment {name} projected")
+
+
+def rank_selection_files(train_path: PathLike, land_mask_path: PathLike, output: PathLike, ranks: list[int],
+                         nmf_config: Mapping, name: str, config: Mapping | None = None) -> Path:
+    """Rule rank_selection: cross-validated error over ranks -> rank_selection.nc."""
+    with timed(f"rank selection ({name})"):
+        _, X = open_matrix(train_path)
+        ds = cross_validate_ranks(X, ranks, seed=nmf_config.get("seed", 0),
+                                  label=f"experiment '{name}': {train_path}")
+        ds.attrs["experiment"] = name
+        return write_netcdf(ds, output, title=f"Rank selection of experiment {name}", config=config,
+                            inputs=[train_path, land_mask_path], step=f"rank_selection: ranks {ranks} of {name}")

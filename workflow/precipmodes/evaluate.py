@@ -1,0 +1,160 @@
+"""Evaluation of the test period: projections, reconstructions, RMSE, pattern correlation.
+
+Test windows ``x (cell)`` are projected on the training modes -- SVD ``a = U^T w (x - m)``,
+NMF by NNLS (exact, non-negative) and by ``pinv(W) x`` (the seed's) -- and
+reconstructed on the land cells. Methods in ``evaluation.nc`` (variable prefix):
+
+* ``svd``: SVD reconstruction with all modes.
+* ``nmf``: NMF with ``evaluation.nmf_projection`` (default ``nnls``); the other
+  projection is scored as ``nmf_pinv`` (or ``nmf_nnls``) without maps.
+* ``climatology``: baseline, the training mean of each cell per calendar month of the
+  window start; a month without training windows uses the overall training mean.
+
+Per method: ``<m>_rmse(time)`` = sqrt(mean over land cells of (x - x_hat)^2) mm,
+``<m>_rmse_overall`` = the same over all cells and windows, ``<m>_pattern_correlation(time)``
+= Pearson correlation over land cells (NaN for a constant field),
+``<m>_reconstruction(time, lat, lon)`` (maps; svd, nmf, climatology).
+On the demo, ``truth_correlation(pattern, component)`` on land and the Hungarian matching
+(``scipy.optimize.linear_sum_assignment`` maximising total correlation) give
+``truth_match_component(pattern)`` and ``truth_match_correlation(pattern)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.optimize
+import xarray as xr
+
+from .errors import InputDataError
+from .grid import unstack_cells
+from .matrix import as_cell_time
+from .nmf import NMF
+from .svd import SVD
+
+OTHER_PROJECTION = {"nnls": "pinv", "pinv": "nnls"}
+
+
+def climatology(train: xr.DataArray) -> xr.DataArray:
+    """Training mean per cell and calendar month of window start: ``(cell, month)`` mm (months 1..12)."""
+    train = as_cell_time(train, "training matrix")
+    values = np.asarray(train.values, dtype=np.float64)
+    months = train["time"].dt.month.values
+    overall = values.mean(axis=1)
+    clim = np.empty((values.shape[0], 12))
+    for month in range(1, 13):
+        chosen = months == month
+        clim[:, month - 1] = values[:, chosen].mean(axis=1) if chosen.any() else overall
+    return xr.DataArray(clim, dims=("cell", "month"), coords={
+        "cell": train["cell"], "lat": train["lat"], "lon": train["lon"], "month": np.arange(1, 13)})
+
+
+def predict_climatology(clim: xr.DataArray, times: xr.DataArray) -> np.ndarray:
+    """Climatology values for each window of ``times``: ``(cell, time)`` mm."""
+    return clim.values[:, times.dt.month.values - 1]
+
+
+def rmse(observed: np.ndarray, reconstructed: np.ndarray) -> tuple[np.ndarray, float]:
+    """RMSE per window (over cells) and overall, for ``(cell, time)`` arrays in mm."""
+    squared = (np.asarray(observed, dtype=np.float64) - reconstructed) ** 2
+    return np.sqrt(squared.mean(axis=0)), float(np.sqrt(squared.mean()))
+
+
+def pattern_correlation(observed: np.ndarray, reconstructed: np.ndarray) -> np.ndarray:
+    """Pearson correlation over cells for each window of ``(cell, time)`` arrays (NaN if constant)."""
+    a = np.asarray(observed, dtype=np.float64)
+    b = np.asarray(reconstructed, dtype=np.float64)
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    denom = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, (a * b).sum(axis=0) / np.where(denom > 0, denom, 1), np.nan)
+
+
+def match_truth(basis: xr.DataArray, truth: xr.DataArray) -> xr.Dataset:
+    """Match components of ``basis(cell, component)`` to ``truth(pattern, cell)`` (both on the same cells).
+
+    Correlation over cells, then the Hungarian assignment maximising total correlation.
+    Patterns left without a component (more patterns than components) get component 0, NaN.
+    """
+    B = basis.transpose("cell", "component").values
+    T = truth.transpose("pattern", "cell").values.astype(np.float64)
+    Bc = B - B.mean(axis=0)
+    Tc = T - T.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(Tc, axis=1)[:, None] * np.linalg.norm(Bc, axis=0)[None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.where(norm > 0, (Tc @ Bc) / np.where(norm > 0, norm, 1), 0.0)
+    rows, cols = scipy.optimize.linear_sum_assignment(-corr)
+    component = np.zeros(T.shape[0], dtype=np.int32)
+    score = np.full(T.shape[0], np.nan)
+    component[rows] = basis["component"].values[cols]
+    score[rows] = corr[rows, cols]
+    coords = {"pattern": truth["pattern"], "component": basis["component"]}
+    return xr.Dataset({
+        "truth_correlation": (("pattern", "component"), corr, {
+            "long_name": "correlation over land cells of true pattern and NMF basis", "units": "1"}),
+        "truth_match_component": ("pattern", component, {
+            "long_name": "NMF component matched to the true pattern (Hungarian assignment; 0 = none)"}),
+        "truth_match_correlation": ("pattern", score, {
+            "long_name": "correlation of the true pattern with its matched NMF component", "units": "1"}),
+    }, coords=coords)
+
+
+def evaluate(train: xr.DataArray, test: xr.DataArray, svd: SVD, nmf: NMF, lat: xr.DataArray, lon: xr.DataArray,
+             nmf_projection: str = "nnls", truth: xr.DataArray | None = None,
+             label: str = "experiment") -> xr.Dataset:
+    """``evaluation.nc`` content for ``test(cell, time)`` given fitted models on ``train``'s cells.
+
+    ``lat``/``lon`` are the grid's 1-D axes for the maps; ``truth(pattern, cell)`` (demo only)
+    adds the truth-match scores. ``label`` names the experiment in errors.
+    """
+    test = as_cell_time(test, f"{label}: test matrix")
+    if test.sizes["time"] == 0:
+        raise InputDataError(f"{label}: the test period has no kept windows; widen the test range or lower "
+                             "threshold.min_wet_fraction")
+    if not np.array_equal(test["cell"].values, train["cell"].values):
+        raise InputDataError(f"{label}: test and training matrices have different land cells; rerun split")
+    observed = np.asarray(test.values, dtype=np.float64)
+    if not np.isfinite(observed).all():
+        raise InputDataError(f"{label}: the test matrix has NaN values; windows with gaps must be dropped upstream "
+                             "(accumulation.min_completeness) - rerun accumulate and split")
+    svd_coeffs = svd.transform(test)
+    alternative = OTHER_PROJECTION[nmf_projection]
+    nmf_coeffs = nmf.transform(test, method=nmf_projection)
+    alt_coeffs = nmf.transform(test, method=alternative)
+    predictions = {
+        "svd": svd.inverse_transform(svd_coeffs).values,
+        "nmf": nmf.inverse_transform(nmf_coeffs).values,
+        f"nmf_{alternative}": nmf.inverse_transform(alt_coeffs).values,
+        "climatology": predict_climatology(climatology(train), test["time"]),
+    }
+    coords = {"cell": test["cell"], "lat": test["lat"], "lon": test["lon"], "time": test["time"]}
+    out: dict = {
+        "svd_coefficients": svd_coeffs.assign_attrs(long_name="SVD coefficients a = U^T x of test windows",
+                                                    units="mm"),
+        "nmf_coefficients": nmf_coeffs.assign_attrs(
+            long_name=f"NMF activations of test windows ({nmf_projection})", units="mm"),
+        f"nmf_{alternative}_coefficients": alt_coeffs.assign_attrs(
+            long_name=f"NMF activations of test windows ({alternative})", units="mm"),
+    }
+    for name, values in predictions.items():
+        per_window, overall = rmse(observed, values)
+        out[f"{name}_rmse"] = xr.DataArray(per_window, dims="time", attrs={
+            "long_name": f"{name} reconstruction RMSE over land cells per test window", "units": "mm"})
+        out[f"{name}_rmse_overall"] = xr.DataArray(overall, attrs={
+            "long_name": f"{name} reconstruction RMSE over all land cells and test windows", "units": "mm"})
+        correlation = pattern_correlation(observed, values)
+        out[f"{name}_pattern_correlation"] = xr.DataArray(correlation, dims="time", attrs={
+            "long_name": f"{name}: Pearson correlation over land cells of test window and reconstruction",
+            "units": "1"})
+        if name in ("svd", "nmf", "climatology"):
+            field = xr.DataArray(values.astype(np.float32), dims=("cell", "time"), coords=coords)
+            out[f"{name}_reconstruction"] = unstack_cells(field, lat, lon).transpose("time", "lat", "lon").assign_attrs(
+                long_name=f"{name} reconstruction of the test windows", units="mm")
+    ds = xr.Dataset(out)
+    if truth is not None:
+        ds = ds.merge(match_truth(nmf.components, truth))
+    ds.attrs.update(
+        nmf_projection=nmf_projection,
+        climatology="training mean per cell and calendar month of window start (overall mean for empty months)",
+        n_test_windows=int(test.sizes["time"]), n_train_windows=int(train.sizes["time"]))
+    return ds

@@ -1,0 +1,183 @@
+"""The land-cell x window matrix that SVD and NMF see: checks and chunked passes.
+
+A matrix is an ``xarray.DataArray`` ``(cell, time)`` with coordinates ``lat(cell)``,
+``lon(cell)`` and ``time`` (see :mod:`precipmodes.grid`), backed by numpy or by dask
+(e.g. ``open_netcdf(path, chunks={"cell": 20000})``). :class:`CellBlocks` walks it in
+chunks of whole rows (cells x all windows): with numpy data it slices views, with dask
+data every chunk is loaded by one task and all tasks of a pass run under the current
+dask scheduler (threads, a local or a distributed cluster). Only one pass's per-chunk
+results are held at once, so memory stays near ``chunk size x workers``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from .errors import InputDataError
+from .netcdf import open_netcdf
+
+
+def as_cell_time(X: xr.DataArray, label: str) -> xr.DataArray:
+    """``X`` transposed to ``(cell, time)``; InputDataError naming ``label`` when dims differ."""
+    if not isinstance(X, xr.DataArray) or set(X.dims) != {"cell", "time"}:
+        dims = getattr(X, "dims", None)
+        raise InputDataError(
+            f"{label}: expected a (cell, time) matrix of land cells x windows, got dims {dims}; "
+            "build it with precipmodes.grid.stack_land (rule split)"
+        )
+    return X.transpose("cell", "time")
+
+
+class CellBlocks:
+    """Chunks of whole rows of a ``(cell, time)`` matrix, for passes over the data.
+
+    ``cell_chunk`` is the number of cells per chunk for numpy data; dask data keep
+    their own cell chunks (rechunked to whole rows when the time axis is split).
+    """
+
+    def __init__(self, X: xr.DataArray, cell_chunk: int = 20000):
+        data = X.data
+        self.shape = X.shape
+        self.dtype = X.dtype
+        if isinstance(data, da.Array):
+            if len(data.chunks[1]) > 1:
+                data = data.rechunk({0: data.chunks[0], 1: -1})
+            self.lazy = True
+            self._delayed = list(data.to_delayed()[:, 0])
+            bounds = np.cumsum((0,) + data.chunks[0])
+        else:
+            self.lazy = False
+            self._array = np.asarray(data)
+            bounds = np.append(np.arange(0, self.shape[0], max(1, cell_chunk)), self.shape[0])
+        self.slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+    def __len__(self) -> int:
+        return len(self.slices)
+
+    def map(self, func: Callable, *per_block: Sequence) -> list:
+        """``[func(block_i, *(arg[i] for arg in per_block)) for each chunk i]``.
+
+        ``block_i`` is the chunk as a numpy array ``(cells_i, time)``; each entry of
+        ``per_block`` is a list with one argument per chunk (e.g. that chunk's rows of a
+        factor). Dask chunks are loaded and processed by parallel tasks.
+        """
+        if not self.lazy:
+            return [func(self._array[s], *(arg[i] for arg in per_block)) for i, s in enumerate(self.slices)]
+        tasks = [
+            dask.delayed(func, pure=False)(block, *(arg[i] for arg in per_block))
+            for i, block in enumerate(self._delayed)
+        ]
+        return list(dask.compute(*tasks))
+
+    def split(self, array: np.ndarray) -> list[np.ndarray]:
+        """Rows of ``array`` (leading dimension = cells) cut like the chunks."""
+        return [array[s] for s in self.slices]
+
+
+@dataclass
+class MatrixScan:
+    """What one pass over a matrix finds (all per cell unless stated)."""
+
+    nonfinite_cells: np.ndarray  # bool (cell,): some NaN/inf in the row
+    nonfinite_windows: np.ndarray  # bool (time,)
+    negative_cells: np.ndarray  # bool (cell,)
+    negative_windows: np.ndarray  # bool (time,)
+    nonzero_cells: np.ndarray  # bool (cell,): some value != 0
+    row_sum: np.ndarray  # float64 (cell,) (NaN-free rows only meaningful)
+    sum_squares: float  # float64 squared Frobenius norm
+
+
+def _scan_block(block: np.ndarray) -> tuple:
+    finite = np.isfinite(block)
+    negative = block < 0
+    values = np.where(finite, block, 0).astype(np.float64, copy=False)
+    return (
+        ~finite.all(axis=1),
+        ~finite.all(axis=0),
+        negative.any(axis=1),
+        negative.any(axis=0),
+        (block != 0).any(axis=1),
+        values.sum(axis=1),
+        float(np.einsum("ij,ij->", values, values)),
+    )
+
+
+def scan(blocks: CellBlocks) -> MatrixScan:
+    """One pass: non-finite and negative cells/windows, all-zero cells, row sums, ||X||_F^2."""
+    parts = blocks.map(_scan_block)
+    return MatrixScan(
+        nonfinite_cells=np.concatenate([p[0] for p in parts]),
+        nonfinite_windows=np.logical_or.reduce([p[1] for p in parts]),
+        negative_cells=np.concatenate([p[2] for p in parts]),
+        negative_windows=np.logical_or.reduce([p[3] for p in parts]),
+        nonzero_cells=np.concatenate([p[4] for p in parts]),
+        row_sum=np.concatenate([p[5] for p in parts]),
+        sum_squares=float(sum(p[6] for p in parts)),
+    )
+
+
+def describe_cells(X: xr.DataArray, flags: np.ndarray, limit: int = 3) -> str:
+    """``"N cells (first: lat=.. lon=.., ...)"`` for the flagged rows of ``X``."""
+    idx = np.flatnonzero(flags)
+    shown = ", ".join(
+        f"lat={float(X['lat'].values[i]):.4g} lon={float(X['lon'].values[i]):.4g}"
+        if "lat" in X.coords and "lon" in X.coords
+        else f"cell {i}"
+        for i in idx[:limit]
+    )
+    return f"{idx.size} cells (first: {shown})"
+
+
+def describe_windows(X: xr.DataArray, flags: np.ndarray, limit: int = 3) -> str:
+    """``"N windows (first: <time>, ...)"`` for the flagged columns of ``X``."""
+    idx = np.flatnonzero(flags)
+    times = X["time"].values if "time" in X.coords else np.arange(X.sizes["time"])
+    shown = ", ".join(str(times[i])[:16] for i in idx[:limit])
+    return f"{idx.size} windows (first: {shown})"
+
+
+def require_finite(X: xr.DataArray, found: MatrixScan, label: str, source: str) -> None:
+    """InputDataError naming where NaN/inf sit and the upstream file they came from."""
+    if found.nonfinite_cells.any():
+        raise InputDataError(
+            f"{label}: NaN or infinite values in {describe_cells(X, found.nonfinite_cells)} and "
+            f"{describe_windows(X, found.nonfinite_windows)}; they came from {source}: "
+            "windows with missing data must be dropped upstream (accumulation.min_completeness) "
+            "and sea cells masked (land_mask); rerun those steps"
+        )
+
+
+def require_rank(n: int, n_cells: int, n_windows: int, label: str, key: str) -> None:
+    """InputDataError when ``n`` modes exceed min(cells, windows)."""
+    if n > min(n_cells, n_windows):
+        raise InputDataError(
+            f"{label}: {key} = {n} is larger than min(cells, windows) = min({n_cells}, {n_windows}); "
+            f"lower {key} or widen the training period"
+        )
+
+
+def area_weights(lat: np.ndarray) -> np.ndarray:
+    """sqrt(cos(lat)) weights (float64, cell), so squared weighted values scale with cell area."""
+    return np.sqrt(np.clip(np.cos(np.deg2rad(np.asarray(lat, dtype=np.float64))), 1e-12, None))
+
+
+def open_matrix(path, cell_chunk: int = 20000, max_in_memory_mb: float | None = None) -> tuple[xr.Dataset, xr.DataArray]:
+    """``(dataset, precip(cell, time))`` of a split file (train.nc/test.nc).
+
+    The matrix is loaded into memory when it is at most ``max_in_memory_mb`` (None: always),
+    else left as dask chunks of ``cell_chunk`` cells (read again on every pass).
+    """
+    ds = open_netcdf(path, chunks={"cell": cell_chunk})
+    if "precip" not in ds:
+        raise InputDataError(f"{path}: variable 'precip' (cell, time) not found (has {sorted(ds.data_vars)}); "
+                             "rerun the split rule")
+    X = as_cell_time(ds["precip"], f"{path} variable precip")
+    if max_in_memory_mb is None or X.nbytes <= max_in_memory_mb * 1e6:
+        X = X.load()
+    return ds, X

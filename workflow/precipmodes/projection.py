@@ -1,0 +1,68 @@
+"""Projection of windows on fitted modes: exact NNLS from Gram matrices, and gap filling.
+
+Gap filling (the seed's NMF inpainting; DINEOF-like for SVD): a window with missing
+cells is projected using only its observed cells -- least squares on the observed
+rows of the SVD modes, or non-negative least squares on the observed rows of the NMF
+basis -- and the reconstruction ``basis @ coefficients`` fills the missing cells.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.optimize
+import xarray as xr
+
+from .matrix import as_cell_time
+
+
+def nnls_gram(D: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """Exact NNLS ``argmin_{h>=0} ||W h - x||`` for every column, from ``D = W^T W`` and ``C = W^T X``.
+
+    ``D (k, k)``, ``C (k, n)`` -> ``H (k, n)``. With ``D = Q L Q^T`` the problem equals
+    ``min ||R h - y||`` with ``R = L^1/2 Q^T`` and ``y = L^-1/2 Q^T c`` (k x k), so each
+    window costs a k x k NNLS instead of a cells x k one.
+    """
+    evals, Q = np.linalg.eigh(np.asarray(D, dtype=np.float64))
+    keep = evals > max(evals.max(), 0) * 1e-12
+    root = np.sqrt(evals[keep])
+    R = root[:, None] * Q[:, keep].T
+    Y = (Q[:, keep].T @ np.asarray(C, dtype=np.float64)) / root[:, None]
+    H = np.empty((D.shape[0], C.shape[1]))
+    for t in range(C.shape[1]):
+        H[:, t] = scipy.optimize.nnls(R, Y[:, t], maxiter=50 * D.shape[0])[0]
+    return H
+
+
+def fill_gaps(model, X: xr.DataArray, nonnegative: bool | None = None) -> xr.DataArray:
+    """Reconstruct every window of ``X(cell, time)`` from its observed (non-NaN) cells only.
+
+    ``model`` is a fitted :class:`~precipmodes.svd.SVD` or :class:`~precipmodes.nmf.NMF`
+    on the same cells; SVD windows are solved by least squares (respecting centring and
+    weighting), NMF windows by NNLS. Returns the full reconstruction ``(cell, time)`` mm
+    (observed cells included, as reconstructed). A window with no observed cell is NaN.
+    """
+    X = as_cell_time(X, "gap-filling input")
+    if hasattr(model, "basis_for_projection"):
+        basis, mean, weights = model.basis_for_projection()
+        nonnegative = False if nonnegative is None else nonnegative
+    else:
+        basis, mean, weights = model.fitted["W"], None, None
+        nonnegative = True if nonnegative is None else nonnegative
+    values = np.asarray(X.values, dtype=np.float64)
+    w = np.ones(values.shape[0]) if weights is None else weights
+    m = np.zeros(values.shape[0]) if mean is None else mean
+    target = (values - m[:, None]) * w[:, None]
+    out = np.full(values.shape, np.nan)
+    observed = np.isfinite(values)
+    for t in range(values.shape[1]):
+        obs = observed[:, t]
+        if not obs.any():
+            continue
+        B = basis[obs]
+        x = target[obs, t]
+        if nonnegative:
+            coef = nnls_gram(B.T @ B, (B.T @ x)[:, None])[:, 0]
+        else:
+            coef = np.linalg.lstsq(B, x, rcond=None)[0]
+        out[:, t] = (basis @ coef) / w + m
+    return X.copy(data=out.astype(np.float64))
