@@ -209,7 +209,7 @@ def test_mhm_curvilinear_refused_then_regridded(shared_data, tmp_path):
     assert_no_output(tmp_path / "out")
     with pytest.raises(InputDataError, match="domain.resolution"):
         open_files({**source, "regrid": "nearest"}, {**domain, "resolution": None})
-    ds = open_files({**source, "regrid": "nearest"}, domain)
+    ds = open_files({**source, "regrid": "nearest"}, domain).load()
     check_canonical(ds)
     assert ds.sizes["time"] == 22645 and ds.sizes["lat"] == 40 and ds.sizes["lon"] == 50
     original = xr.open_dataset(shared_data / MHM)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from precipmodes.errors import DownloadError
+from precipmodes.config import validate_config
+from precipmodes.errors import ConfigError, DownloadError
 from precipmodes.netcdf import sha256_file
 from precipmodes.sources import build_raw
 from precipmodes.sources.http import PRESETS, download, open_http, period_urls, resolve
@@ -193,6 +194,15 @@ def test_presets_and_period_urls():
         resolve({"preset": "cpc_global_daily"})
     with pytest.raises(DownloadError, match="no OPeNDAP endpoint"):
         open_http({"preset": "chirps_daily", "years": [2001, 2001], "opendap": True}, JAPAN)
+
+
+def test_schema_fills_http_defaults_and_rejects_unknown_preset():
+    base = {"domain": JAPAN, "experiments": {"e": {"train": ["2006-01-01T00:00Z", "2007-01-01T00:00Z"],
+                                                    "test": ["2007-01-01T00:00Z", "2008-01-01T00:00Z"]}}}
+    config = validate_config({**base, "source": {"kind": "http", "preset": "cpc_global_daily", "years": [2006, 2007]}})
+    assert config["source"]["cache_dir"] == "results/downloads" and config["source"]["backoff_s"] == 2.0
+    with pytest.raises(ConfigError, match="source.preset: 'cpc' is not allowed"):
+        validate_config({**base, "source": {"kind": "http", "preset": "cpc", "years": [2006, 2007]}})
 
 
 def test_opendap_unreachable_names_the_url(server, tmp_path):

@@ -105,6 +105,11 @@ def open_one(path: str | Path, source: Mapping, error=InputDataError) -> tuple[x
     label = "start" if label == "auto" else label
     space = [d for d in da.dims if d != time_dim]
     extra = [d for d in space if d not in ds[lat].dims + ds[lon].dims]
+    if da.sizes.get("step", 1) > 1:
+        raise InputDataError(f"{path}: variable {variable!r} has a forecast 'step' dimension of "
+                             f"{da.sizes['step']} (GRIB accumulations per forecast step); write one time axis "
+                             "first, e.g. `cdo -f nc4 copy in.grib out.nc` or `grib_copy`, or download ERA5 as "
+                             "NetCDF (one valid_time axis)")
     if any(da.sizes[d] > 1 for d in extra):
         raise InputDataError(f"{path}: variable {variable!r} has extra dimensions "
                              f"{ {d: da.sizes[d] for d in extra} } besides time, lat, lon; select one level/"
