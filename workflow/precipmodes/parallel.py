@@ -49,6 +49,8 @@ SLURM_DEFAULTS: dict[str, Any] = {
 }
 #: keys of ``dask.slurm`` that are ours, not SLURMCluster keyword arguments
 SLURM_OWN_KEYS = {"jobs": 1, "wait_timeout_s": 300}
+#: seconds to wait for a running scheduler (dask.cluster: address)
+CONNECT_TIMEOUT_S = 30
 
 
 def slurm_cluster_kwargs(slurm_config: Mapping | None) -> tuple[dict, int, float]:
@@ -114,7 +116,7 @@ def dask_cluster(dask_config: Mapping | None, threads: int = 1, mem_mb: int | No
             )
         log.info("dask: attaching to the scheduler at %s", address)
         try:
-            client = Client(address, timeout=30)
+            client = Client(address, timeout=CONNECT_TIMEOUT_S)
         except OSError as exc:
             raise PrecipModesError(
                 f"dask.scheduler_address: cannot reach the dask scheduler at {address} ({exc}); "
