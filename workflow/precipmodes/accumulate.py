@@ -13,9 +13,10 @@ the fraction of its steps present in the record:
   steps times the window length, an estimate of the full-window amount;
 * a cell that is NaN in any present step is NaN in the window total (sea stays NaN).
 
-The computation streams: the record is cut into blocks of whole windows (a few
-hundred MB each, ``block_mb``), each block is read once, summed with
-``numpy.add.reduceat`` and written; the result is a dask-backed dataset, so
+The computation streams: the record is cut into blocks of whole windows (about
+``block_mb`` = 128 MB of input each), each block is read once and summed (a
+reshape-sum for back-to-back complete windows, ``numpy.add.reduceat`` across
+gaps); the result is a dask-backed dataset, so
 :func:`precipmodes.netcdf.write_netcdf` writes it block by block with memory
 flat in the record length.
 """
@@ -111,7 +112,7 @@ def plan_windows(time: np.ndarray, step: np.timedelta64, hours: int, anchor: np.
 
 
 def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "2005-12-31T15:00Z",
-               min_completeness: float = 1.0, block_mb: float = 256.0,
+               min_completeness: float = 1.0, block_mb: float = 128.0,
                origin: str = "raw dataset") -> xr.Dataset:
     """Window totals of canonical ``ds.precip(time, lat, lon)`` (mm per step).
 
@@ -263,7 +264,7 @@ class _Progress:
 
 
 def accumulate_file(input_path: str | os.PathLike, output_path: str | os.PathLike,
-                    accumulation: Mapping, config: Mapping | None = None, block_mb: float = 256.0) -> Path:
+                    accumulation: Mapping, config: Mapping | None = None, block_mb: float = 128.0) -> Path:
     """Rule accumulate: ``input_path`` (canonical raw/upscaled NetCDF) -> totals NetCDF."""
     hours = int(accumulation["hours"])
     with timed(f"accumulate ({hours} h)"):
