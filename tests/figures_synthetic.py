@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import pandas as pd
 import xarray as xr
 
@@ -181,3 +182,68 @@ def config(experiment: str = "small") -> dict:
         "experiments": {experiment: {"train": TRAIN, "test": TEST, "n_modes": N_MODES, "test_windows": [0, 3]}},
         "figures": {"dpi": 60, "coastline_resolution": "50m"},
     }
+
+
+FIGURE_RULES = ["figures_modes", "figures_series", "figures_selection", "figures_test", "figures_demo",
+                "figures_summary"]
+FIGURE_NAMES = ["svd_modes", "nmf_bases", "spectrum", "svd_coefficients", "nmf_activations", "land_mask",
+                "wet_fraction", "test_reconstructions", "test_coefficients", "test_rmse", "demo_match", "summary"]
+SOCKET_GUARD = '''
+"""Injected by the figure tests: any connection to a non-local address raises."""
+import socket
+
+_connect = socket.socket.connect
+
+
+def _guarded(self, address):
+    host = address[0] if isinstance(address, tuple) else address
+    if self.family != socket.AF_UNIX and host not in ("127.0.0.1", "::1", "localhost"):
+        raise OSError(f"network blocked by the figure tests: connect to {address!r}")
+    return _connect(self, address)
+
+
+socket.socket.connect = _guarded
+'''
+
+
+def offline_env(folder: Path) -> dict:
+    """Environment whose Python processes cannot connect to non-local addresses (sitecustomize guard)."""
+    import os
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(SOCKET_GUARD)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH", "")]))
+    env.pop("CARTOPY_DATA_DIR", None)
+    return env
+
+
+def run_figure_rules(workdir: Path, *extra: str):
+    """Run only the figure rules of the workflow in ``workdir`` with the network blocked twice over:
+    a fresh network namespace (``unshare -n``, where permitted) and the socket guard."""
+    import subprocess
+    import sys
+
+    import yaml
+    from conftest import REPO, offline_prefix
+
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config()))
+    targets = [f"results/small/figures/{name}.png" for name in FIGURE_NAMES]
+    command = offline_prefix() + [
+        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+        "--configfile", str(workdir / "config.yaml"), "--cores", "2", "--allowed-rules", *FIGURE_RULES,
+        *extra, "--", *targets]
+    return subprocess.run(command, capture_output=True, text=True, timeout=900,
+                          env=offline_env(workdir / "guard"))
+
+
+@pytest.fixture(scope="session")
+def figure_run(tmp_path_factory) -> Path:
+    """The figure rules run once, offline, on :func:`build`'s synthetic inputs; returns the workdir."""
+    workdir = tmp_path_factory.mktemp("figure_run")
+    build(workdir)
+    result = run_figure_rules(workdir)
+    if result.returncode != 0:
+        pytest.fail(f"figure rules failed offline ({result.returncode}):\n{result.stdout[-3000:]}\n"
+                    f"{result.stderr[-6000:]}")
+    return workdir
