@@ -203,3 +203,18 @@ def test_mhm_62_years_daily_count_and_conservation(shared_data):
     full = raw["precip"].values[: 7548 * 3].astype(np.float64)
     np.testing.assert_allclose(out["precip"].values.astype(np.float64).sum(axis=0), full.sum(axis=0), rtol=1e-5)
     np.testing.assert_allclose(out["precip"].values[5], full[15:18].sum(axis=0), rtol=1e-6)
+
+
+def test_accumulate_file_on_process_workers(tmp_path):
+    """The blocks also run on a distributed LocalCluster (process workers), as with dask.cluster: local."""
+    from precipmodes import parallel
+
+    rng = np.random.default_rng(2)
+    ds = canonical(rng.random((72 * 6, 3, 4)), drop=np.r_[100:103])
+    raw = write_netcdf(ds, tmp_path / "raw.nc")
+    with parallel.dask_cluster({"cluster": "local"}, threads=2, mem_mb=2000):
+        out = accumulate_file(raw, tmp_path / "totals.nc", {"hours": 72, "anchor": "first", "min_completeness": 1.0},
+                              block_mb=0.0002)
+    got = open_netcdf(out)
+    xr.testing.assert_allclose(got["precip"], accumulate(ds, 72, "first")["precip"].compute())
+    assert got.sizes["time"] == 5 and got.attrs["n_windows_dropped"] == 1

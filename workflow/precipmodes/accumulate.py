@@ -253,6 +253,12 @@ class _Progress:
         self.done, self.lock = 0, threading.Lock()
         self.t0 = self.last = _time.perf_counter()
 
+    def __getstate__(self) -> dict:  # process workers (dask.cluster: local/slurm) get a copy without the lock
+        return {key: value for key, value in self.__dict__.items() if key != "lock"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, lock=threading.Lock())
+
     def __call__(self, windows: int) -> None:
         with self.lock:
             self.done += windows
