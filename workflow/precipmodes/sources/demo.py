@@ -84,6 +84,8 @@ PATTERNS = (
             (0.25, 0.35, 0.8, 1.0, 0.7, 0.2, 0, 0, 0.35, 0.85, 0.6, 0.3), 0.3, 36, 1.0),
     Pattern("hokkaido_late_summer", "late-summer lows and fronts over Hokkaido",
             (0.05, 0.05, 0.1, 0.2, 0.25, 0.35, 0.55, 0.9, 1.0, 0.6, 0.3, 0.1), 0.25, 24, 1.0),
+    Pattern("continental_lows", "lows along the continental coast: Korea, Primorye and the Sea of Japan's west",
+            (0.45, 0.5, 0.75, 1.0, 0.8, 0.45, 0.3, 0.3, 0.5, 0.8, 0.7, 0.5), 0.25, 30, 0.8),
 )
 
 # Polylines (lon, lat) of the band-shaped patterns and their Gaussian half-widths (degrees).
@@ -94,7 +96,9 @@ _BANDS = {
                          (142.3, 38.5), (144, 42.6)], 0.85),
     "winter_monsoon": ([(131.5, 35.0), (134.5, 35.7), (136.3, 36.3), (137.8, 37.1), (139.5, 38.5), (140.1, 40.0),
                         (140.2, 41.3), (141.2, 42.8), (141.8, 44.0), (142.0, 45.6)], 0.55),
-    "frontal_spring_autumn": ([(127, 30.5), (134, 33.0), (140, 35.5), (148, 39.0)], 2.0),
+    "frontal_spring_autumn": ([(127, 30.5), (134, 33.0), (140, 35.8), (143, 39.5), (148, 45.0)], 2.0),
+    "continental_lows": ([(126.5, 34.5), (129.3, 36.5), (130.5, 40.0), (132.5, 42.8), (136.0, 44.5),
+                          (139.0, 46.5)], 1.0),
 }
 
 
@@ -153,7 +157,7 @@ def demo_patterns(lat: np.ndarray, lon: np.ndarray, land: np.ndarray) -> np.ndar
         elif pattern.name == "summer_convection":
             shape = np.clip((inland - 0.55) / 0.45, 0, 1) * land * np.clip(1.2 - (lat2 - 31) / 20, 0, 1)
         elif pattern.name == "hokkaido_late_summer":
-            shape = np.exp(-(np.hypot((lon2 - 142.8) * 0.72, lat2 - 43.4) / 1.4) ** 2) * (0.4 + 0.6 * land)
+            shape = np.exp(-(np.hypot((lon2 - 142.9) * 0.72, lat2 - 43.4) / 1.5) ** 2) * (0.4 + 0.6 * land)
         if shape.max() <= 0:
             raise ConfigError(f"domain: the demo pattern {pattern.name!r} lies outside domain.lon/domain.lat; "
                               f"the demo needs a domain over Japan (e.g. lon [128, 148], lat [30, 46])")
