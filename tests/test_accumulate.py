@@ -33,7 +33,7 @@ def test_seed_anchor_drops_the_partial_first_window():
     out = accumulate(ds, 72, "2005-12-31T15:00Z").compute()
     starts = out["time"].values
     assert np.all((starts - np.datetime64("2005-12-31T15:00")) % H72 == np.timedelta64(0))
-    assert str(starts[0]) .startswith("2006-01-03T15:00")
+    assert str(starts[0]).startswith("2006-01-03T15:00")
     assert out.attrs["n_windows_dropped"] == 2  # first (57/72 steps) and last (15/72 steps)
     np.testing.assert_array_equal(out["precip"].values[:, 0, 0], [72, 72])
     # the anchor in JST gives the same windows

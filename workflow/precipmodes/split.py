@@ -54,6 +54,7 @@ def split_experiment(totals: xr.Dataset, land: xr.DataArray, selection: xr.Datas
         raise InputDataError("selection.nc and totals.nc have different windows; rerun the threshold rule")
     bounds = totals["time_bnds"].values
     extent = (bounds[:, 0].min(), bounds[:, 1].max())
+    window = bounds[0, 1] - bounds[0, 0]
     kept = selection["kept"].values.astype(bool)
     parts = {}
     for part, (start, end) in ranges.items():
@@ -63,7 +64,7 @@ def split_experiment(totals: xr.Dataset, land: xr.DataArray, selection: xr.Datas
                 f"{key}: {experiment[part]} lies outside the data, which covers {iso_utc(extent[0])} .. "
                 f"{iso_utc(extent[1])} UTC; choose a range inside it"
             )
-        if start < extent[0] or end > extent[1]:
+        if start < extent[0] - window or end > extent[1] + window:  # more than a window's rounding
             log.warning("%s: %s reaches beyond the data (%s .. %s UTC); using the windows inside it",
                         key, experiment[part], iso_utc(extent[0]), iso_utc(extent[1]))
         inside = (bounds[:, 0] >= start) & (bounds[:, 1] <= end)

@@ -193,15 +193,18 @@ def _regular(da: xr.DataArray, domain: Mapping, lon_convention: str, lat_order: 
                              f"{lon.min()}; set source.lon_convention: auto or '-180..180'")
     if lon_convention == "0..360" or lon.max() > 180:
         lon = (lon + 180.0) % 360.0 - 180.0
-    da = da.assign_coords(lat=lat, lon=lon).sortby("lat").sortby("lon")
     west, east = normalise_domain_lon(*domain["lon"])
     south, north = domain["lat"]
     eps = 1e-6
-    keep_lat = (da["lat"] >= south - eps) & (da["lat"] <= north + eps)
-    keep_lon = (da["lon"] >= west - eps) & (da["lon"] <= east + eps)
-    if not bool(keep_lat.any()) or not bool(keep_lon.any()):
-        raise _outside(origin, domain, lat, lon)
-    return da.isel(lat=np.flatnonzero(keep_lat.values), lon=np.flatnonzero(keep_lon.values))
+    index = {}
+    for name, values, low, high in (("lat", lat, south, north), ("lon", lon, west, east)):
+        order = np.argsort(values, kind="stable")
+        order = order[(values[order] >= low - eps) & (values[order] <= high + eps)]
+        if order.size == 0:
+            raise _outside(origin, domain, lat, lon)
+        contiguous = order.size == 1 or np.all(np.diff(order) == 1)
+        index[name] = slice(order[0], order[-1] + 1) if contiguous else order  # a slice avoids copying
+    return da.assign_coords(lat=lat, lon=lon).isel(index)
 
 
 def _unit_xyz(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -289,7 +292,9 @@ def standardise(precip: xr.DataArray, domain: Mapping, *, units: str | None = No
         precip = _regular(precip.transpose("time", "lat", "lon"), domain, lon_convention, lat_order, origin)
     seconds = (tb[:, 1] - tb[:, 0]) / np.timedelta64(1, "s")
     scale = factor * (seconds / rate_seconds if rate_seconds else np.ones_like(seconds))
-    amount = precip * xr.DataArray(scale, dims="time", coords={"time": precip["time"]})
+    amount = precip.astype(np.float32)
+    if np.any(scale != 1):
+        amount = amount * xr.DataArray(scale.astype(np.float32), dims="time", coords={"time": precip["time"]})
     try:
         lowest, count = dask.compute(amount.min(skipna=True), amount.count())
     except (OSError, RuntimeError, ValueError) as exc:
@@ -306,11 +311,10 @@ def standardise(precip: xr.DataArray, domain: Mapping, *, units: str | None = No
     if lowest < 0:
         log.info("%s: clipping negative noise down to %.3g mm to 0", origin, lowest)
         amount = amount.clip(min=0)
-    out = amount.astype(np.float32)
-    out.attrs = {"standard_name": STANDARD_NAME, "long_name": "precipitation amount per time step",
+    amount.attrs = {"standard_name": STANDARD_NAME, "long_name": "precipitation amount per time step",
                  "units": "mm", "cell_methods": "time: sum",
                  "source_units": str(units), "source_variable": str(precip.name)}
-    ds = xr.Dataset({"precip": out})
+    ds = xr.Dataset({"precip": amount})
     ds["time_bnds"] = xr.DataArray(tb, dims=("time", "nv"), coords={"time": ds["time"]})
     ds["time"].attrs = {"standard_name": "time", "long_name": "start of the accumulation step (UTC)",
                         "bounds": "time_bnds"}
