@@ -183,11 +183,13 @@ class NMF:
         else:
             Wt, H, n_iter, history = self._fit_hals(Xk, dtype, found.sum_squares, found.row_sum.sum(), start)
         elapsed = _time.perf_counter() - start
-        Wt, H = self._normalise(Wt.astype(np.float64), H.astype(np.float64))
+        Wt, H = Wt.astype(np.float64), H.astype(np.float64)
+        objective = 0.5 * history[-1][1] ** 2 * found.sum_squares + self._penalty(Wt, H)
+        Wt, H = self._normalise(Wt, H)
         W_full = np.zeros((n_cells, k))
         W_full[keep] = Wt.T
         self.fitted = dict(
-            W=W_full, H=H, error=history[-1][1] if history else np.nan, n_iter=n_iter, history=history,
+            W=W_full, H=H, error=history[-1][1], objective=objective, n_iter=n_iter, history=history,
             elapsed=elapsed, n_zero_cells=n_zero, cells=X["cell"], lat=X["lat"], lon=X["lon"], time=X["time"])
         log.info("nmf: %s solver, %d iterations, relative error %.6f, %.1f s",
                  self.solver, n_iter, self.fitted["error"], elapsed)
@@ -258,6 +260,13 @@ class NMF:
         norm = np.linalg.norm(values.astype(np.float64))
         error = float(np.linalg.norm(values - W @ H) / norm) if norm > 0 else 0.0
         return W.T, H, int(model.n_iter_), [(np.nan, error)]
+
+    def _penalty(self, Wt: np.ndarray, H: np.ndarray) -> float:
+        """scikit-learn's regularisation terms of the objective for factors ``W^T (k, cells)``, ``H (k, time)``."""
+        n_cells, n_windows = Wt.shape[1], H.shape[1]
+        r = self.l1_ratio
+        return float(self.alpha_W * n_windows * (r * Wt.sum() + 0.5 * (1 - r) * (Wt ** 2).sum())
+                     + self.alpha_H * n_cells * (r * H.sum() + 0.5 * (1 - r) * (H ** 2).sum()))
 
     @staticmethod
     def _normalise(Wt: np.ndarray, H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,123 @@
+"""SVD estimator: exactness against numpy, invariants, options, bad input, NetCDF round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg
+from hypothesis import given, settings, strategies as st
+
+from decompose_cases import grid_axes, matrix, wrap
+from precipmodes.errors import InputDataError
+from precipmodes.netcdf import open_netcdf, write_netcdf
+from precipmodes.svd import SVD, sign_convention
+
+
+def numpy_svd(values, k):
+    U, s, Vt = np.linalg.svd(values, full_matrices=False)
+    flip = sign_convention(U[:, :k])
+    return U[:, :k] * flip, s, Vt[:k] * flip[:, None]
+
+
+@pytest.mark.parametrize("method", ["gram", "tsqr", "randomized"])
+def test_matches_numpy(method):
+    X = matrix(400, 90, rank=8, noise=0.5)
+    k = 8
+    model = SVD(n_modes=k, method=method, cell_chunk=128, power_iterations=6).fit(X)
+    f = model.fitted
+    U, s, Vt = numpy_svd(X.values, k)
+    np.testing.assert_allclose(f["s"], s[:k], rtol=1e-10)
+    np.testing.assert_allclose(f["U"], U, atol=1e-8)  # same signs: the convention is deterministic
+    np.testing.assert_allclose(f["coeffs"], s[:k, None] * Vt, rtol=1e-8, atol=1e-8 * s[0])
+    assert f["total"] == pytest.approx(np.sum(s ** 2), rel=1e-12)
+    angles = scipy.linalg.subspace_angles(f["U"], U)
+    assert angles.max() < 1e-8
+
+
+def test_center_and_area_weighting_match_numpy_on_the_transformed_matrix():
+    X = matrix(250, 70, seed=3)
+    model = SVD(n_modes=5, center=True, area_weighting=True).fit(X)
+    w = np.sqrt(np.cos(np.deg2rad(X["lat"].values)))[:, None]
+    Xt = (X.values - X.values.mean(axis=1, keepdims=True)) * w
+    U, s, _ = numpy_svd(Xt, 5)
+    np.testing.assert_allclose(model.fitted["s"], s[:5], rtol=1e-10)
+    np.testing.assert_allclose(model.fitted["U"], U, atol=1e-9)
+    ds = model.to_dataset(*grid_axes(X))
+    np.testing.assert_allclose(ds["explained_variance_ratio"], s[:5] ** 2 / np.sum(s ** 2), rtol=1e-10)
+    # transform/inverse_transform respect centring and weighting: full rank reconstructs exactly
+    full = SVD(n_modes=70, center=True, area_weighting=True).fit(X)
+    back = full.inverse_transform(full.transform(X))
+    np.testing.assert_allclose(back.values, X.values, atol=1e-8)
+    assert back.dims == ("cell", "time") and np.array_equal(back["lat"], X["lat"])
+
+
+@settings(max_examples=15, deadline=None)
+@given(n_cells=st.integers(20, 120), n_windows=st.integers(8, 60), seed=st.integers(0, 10_000),
+       float32=st.booleans())
+def test_modes_orthonormal_and_ordered(n_cells, n_windows, seed, float32):
+    X = matrix(n_cells, n_windows, rank=4, noise=1.0, seed=seed, dtype=np.float32 if float32 else np.float64)
+    k = min(5, n_cells, n_windows)
+    f = SVD(n_modes=k, cell_chunk=17).fit(X).fitted
+    np.testing.assert_allclose(f["U"].T @ f["U"], np.eye(k), atol=1e-10)
+    assert np.all(np.diff(f["s"]) <= 0)
+    assert np.all(sign_convention(f["U"]) == 1)
+
+
+def test_dask_chunks_give_the_numpy_result():
+    X = matrix(500, 80)
+    eager = SVD(n_modes=6).fit(X).fitted
+    lazy = SVD(n_modes=6).fit(X.chunk(cell=77)).fitted
+    np.testing.assert_allclose(lazy["s"], eager["s"], rtol=1e-12)
+    np.testing.assert_allclose(lazy["U"], eager["U"], atol=1e-12)
+
+
+def test_all_zero_cells_are_left_out_with_zero_loading(caplog):
+    X = matrix(200, 60)
+    values = X.values.copy()
+    values[[3, 50, 51]] = 0
+    Xz = X.copy(data=values)
+    with caplog.at_level("INFO", logger="precipmodes"):
+        model = SVD(n_modes=4).fit(Xz)
+    assert "3 of 200 cells are zero" in caplog.text
+    assert np.all(model.fitted["U"][[3, 50, 51]] == 0)
+    U, s, _ = numpy_svd(values, 4)
+    np.testing.assert_allclose(model.fitted["s"], s[:4], rtol=1e-10)
+    assert model.to_dataset(*grid_axes(Xz)).attrs["n_zero_cells"] == 3
+
+
+def test_too_many_modes_names_both_sizes():
+    X = matrix(30, 12)
+    with pytest.raises(InputDataError, match=r"n_modes = 13 .*min\(30, 12\)"):
+        SVD(n_modes=13).fit(X, label="experiment 'seed'")
+
+
+def test_nan_is_refused_naming_cells_windows_and_file():
+    X = matrix(40, 20)
+    values = X.values.copy()
+    values[7, 4] = np.nan
+    with pytest.raises(InputDataError, match=r"1 cells \(first: lat=.* and 1 windows .*results/x/train.nc"):
+        SVD(n_modes=3).fit(X.copy(data=values), source="results/x/train.nc")
+
+
+def test_north_errors_and_separation():
+    X = matrix(300, 100, rank=3, noise=1.0)
+    ds = SVD(n_modes=5).fit(X).to_dataset(*grid_axes(X))
+    eig = ds["singular_values"].values ** 2 / 100
+    np.testing.assert_allclose(ds["north_error"], eig * np.sqrt(2 / 100))
+    # three strong modes well apart, then noise modes close together
+    assert ds["separated"].values[0] == 1
+    assert ds["separated"].values[4] == 0
+
+
+def test_dataset_round_trip_through_netcdf(tmp_path):
+    X = matrix(150, 40).astype(np.float32)
+    model = SVD(n_modes=4, center=True).fit(X)
+    lat, lon = grid_axes(X)
+    path = write_netcdf(model.to_dataset(lat, lon), tmp_path / "svd.nc", step="test")
+    ds = open_netcdf(path)
+    assert set(ds["spatial_modes"].dims) == {"mode", "lat", "lon"}
+    assert ds["mode"].values.tolist() == [1, 2, 3, 4]
+    assert np.isnan(ds["spatial_modes"].values).any()  # cells off the matrix are NaN on the grid
+    again = SVD.from_dataset(ds, X)
+    np.testing.assert_allclose(again.transform(X).values, model.transform(X).values, rtol=1e-10, atol=1e-8)
+    np.testing.assert_allclose(ds["temporal_coefficients"].values, model.transform(X).values, rtol=1e-6, atol=1e-4)
