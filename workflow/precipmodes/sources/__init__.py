@@ -11,6 +11,12 @@ Canonical raw dataset (checked by :func:`check_canonical`)::
     lat(lat)                degrees_north, ascending
     lon(lon)                degrees_east, ascending, in -180..180
 
+The ``seed_binary`` source delivers 72-hour totals already: its ``precip`` has
+``cell_methods = "time: sum (interval: 72 hours)"``, the dataset the global
+attribute ``precipmodes_already_accumulated_hours = 72`` (accumulate passes such
+totals through) and the seed's land mask as ``seed_land(lat, lon)`` int8 (used by
+``land_mask.method: auto``).
+
 Kinds (``source.kind``): ``demo``, ``files``, ``http``, ``seed_binary``.
 """
 
