@@ -16,6 +16,7 @@ import xarray as xr
 
 from precipmodes.grid import stack_land, unstack_cells
 from precipmodes.netcdf import write_netcdf
+from precipmodes.plots import FIGURE_RULES
 
 DOMAIN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0]}
 TRAIN = ["2006-01-01T00:00+09:00", "2007-01-01T00:00+09:00"]
@@ -89,15 +90,16 @@ def decompositions(train: xr.DataArray, mask: xr.Dataset) -> tuple[xr.Dataset, x
     mode = np.arange(1, k + 1)
     modes = xr.DataArray(u[:, :k].T, dims=("mode", "cell"), coords={"mode": mode, "lat": train["lat"],
                                                                       "lon": train["lon"]})
-    north = s[:k] ** 2 * np.sqrt(2.0 / x.shape[1])
-    lam = s[:k] ** 2
+    lam = s[:k] ** 2 / x.shape[1]
+    north = lam * np.sqrt(2.0 / x.shape[1])
     gaps = np.minimum(np.r_[np.inf, lam[:-1] - lam[1:]], np.r_[lam[:-1] - lam[1:], np.inf])
     svd = xr.Dataset({
         "spatial_modes": unstack_cells(modes, mask["lat"], mask["lon"]),
         "singular_values": ("mode", s[:k], {"units": "mm"}),
         "explained_variance_ratio": ("mode", s[:k] ** 2 / np.sum(s**2)),
         "temporal_coefficients": (("mode", "time"), (s[:k, None] * vt[:k]), {"units": "mm"}),
-        "north_error": ("mode", north),
+        "eigenvalues": ("mode", lam, {"units": "mm2"}),
+        "north_error": ("mode", north, {"units": "mm2"}),
         "separated": ("mode", (gaps > north).astype(np.int8)),
     }, coords={"mode": mode, "time": train["time"]})
     from sklearn.decomposition import NMF
@@ -184,10 +186,7 @@ def config(experiment: str = "small") -> dict:
     }
 
 
-FIGURE_RULES = ["figures_modes", "figures_series", "figures_selection", "figures_test", "figures_demo",
-                "figures_summary"]
-FIGURE_NAMES = ["svd_modes", "nmf_bases", "spectrum", "svd_coefficients", "nmf_activations", "land_mask",
-                "wet_fraction", "test_reconstructions", "test_coefficients", "test_rmse", "demo_match", "summary"]
+FIGURE_NAMES = [name for names in FIGURE_RULES.values() for name in names]
 SOCKET_GUARD = '''
 """Injected by the figure tests: any connection to a non-local address raises."""
 import socket

@@ -16,7 +16,8 @@ import xarray as xr
 import figures_synthetic as fs
 from precipmodes.errors import ConfigError, InputDataError
 from precipmodes.netcdf import open_netcdf
-from precipmodes.plots import FigureOptions, render, save_figure, use_offline_coastlines
+from precipmodes.plots import render
+from precipmodes.plots.base import FigureOptions, save_figure, use_offline_coastlines
 from precipmodes.plots.maps import (demo_match_figure, land_mask_figure, nmf_bases_figure, reconstruction_figure,
                                     svd_modes_figure)
 from precipmodes.plots.series import (coefficients_figure, rmse_figure, spectrum_figure, wet_fraction_figure,

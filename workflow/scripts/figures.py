@@ -2,7 +2,8 @@
 import json
 
 from precipmodes import logs
-from precipmodes.plots import FigureOptions, render
+from precipmodes.plots import render
+from precipmodes.plots.base import FigureOptions
 
 
 def main(smk):

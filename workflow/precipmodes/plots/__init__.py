@@ -4,9 +4,24 @@
 * :mod:`.maps`   - SVD modes, NMF bases, land mask, test reconstructions, demo truth match
 * :mod:`.series` - coefficients with gaps, spectrum with North errors, wet-area fraction, RMSE, bar charts
 * :mod:`.render` - the file edge used by the figure rules (open NetCDF, draw, save) and summary.json
+
+This module itself stays light (no matplotlib/cartopy import): the Snakefile reads :data:`FIGURE_RULES`.
 """
 
-from . import render
-from .base import FigureOptions, save_figure, use_offline_coastlines
+__all__ = ["FIGURE_RULES", "figure_files"]
 
-__all__ = ["render", "FigureOptions", "save_figure", "use_offline_coastlines"]
+# figure rule (workflow/rules/figures.smk) -> the PNGs it draws under results/<experiment>/figures/
+FIGURE_RULES = {
+    "figures_selection": ["land_mask", "wet_fraction"],
+    "figures_modes": ["svd_modes", "nmf_bases", "spectrum"],
+    "figures_series": ["svd_coefficients", "nmf_activations"],
+    "figures_test": ["test_reconstructions", "test_coefficients", "test_rmse"],
+    "figures_summary": ["summary"],
+    "figures_demo": ["demo_match"],
+}
+
+
+def figure_files(experiment: str, demo: bool) -> list[str]:
+    """Paths of an experiment's PNGs and summary.json (demo_match.png only for the demo source)."""
+    names = [name for rule, names in FIGURE_RULES.items() for name in names if demo or rule != "figures_demo"]
+    return [f"results/{experiment}/figures/{name}.png" for name in names] + [f"results/{experiment}/summary.json"]

@@ -124,8 +124,8 @@ def demo_match_figure(
     """True demo patterns (top row) beside their matched NMF components (bottom row).
 
     ``truth(pattern, lat, lon)`` and ``basis(component, lat, lon)`` both max 1;
-    ``matched_component(pattern)`` is the component label matched to each pattern and
-    ``correlation(pattern)`` its match score.
+    ``matched_component(pattern)`` is the component label matched to each pattern (0 or NaN: none)
+    and ``correlation(pattern)`` its match score.
     """
     n = truth.sizes["pattern"]
     panel_h = PANEL_WIDTH_IN * options.aspect + 0.35
@@ -140,7 +140,7 @@ def demo_match_figure(
         ax.set_title(f"True: {name}")
         axes.append(ax)
         ax = map_axes(fig, grid[1, i], options, left=i == 0, bottom=True)
-        if np.isfinite(float(component)):
+        if np.isfinite(float(component)) and int(component) in basis["component"].values:
             draw_map(ax, basis.sel(component=int(component)), cmap="YlGnBu", vmin=0.0, vmax=1.0)
             ax.set_title(f"Component {int(component)} (r = {float(correlation.sel(pattern=pattern)):.2f})")
         else:

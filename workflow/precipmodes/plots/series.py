@@ -71,14 +71,16 @@ def coefficients_figure(coefficients: xr.DataArray, dim: str, label: str, ylabel
 def spectrum_figure(svd: xr.Dataset, options: FigureOptions) -> plt.Figure:
     """Singular values with North et al. (1982) error bars, and per-mode + cumulative explained variance.
 
-    ``north_error(mode)`` is the standard error of the eigenvalue λ = σ²; it is drawn on σ as
-    δσ = δλ / (2σ) and on the variance ratio in proportion. Modes not separated from a neighbour
+    ``north_error(mode)`` is the sampling error of the eigenvalue ``eigenvalues(mode)`` (λ = σ²/N with N
+    training windows when the file has no ``eigenvalues``); its relative size δλ/λ is drawn on σ as
+    δσ/σ = δλ/(2λ) and on the variance ratio as δλ/λ. Modes not separated from a neighbour
     (``separated(mode)`` false) are drawn in red.
     """
     mode = svd["mode"].values
     sigma = svd["singular_values"].values.astype(float)
     ratio = 100 * svd["explained_variance_ratio"].values.astype(float)
-    relative = svd["north_error"].values.astype(float) / sigma**2
+    eigenvalues = svd["eigenvalues"] if "eigenvalues" in svd else svd["singular_values"] ** 2 / svd.sizes["time"]
+    relative = svd["north_error"].values.astype(float) / eigenvalues.values.astype(float)
     separated = svd["separated"].values.astype(bool)
     fig = new_figure(10.0, 4.0)
     left, right = fig.subplots(1, 2)
