@@ -110,7 +110,7 @@ def test_profile_runs_every_rule_as_its_own_slurm_job(slurm, tmp_path):
     config.write_text(yaml.safe_dump(SMALL_CONFIG))
     command = ["timeout", "-k", "10", "900", sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
                "--directory", str(tmp_path), "--configfile", str(config), "--profile", str(REPO / "profiles/slurm"),
-               "--jobs", "4", "--latency-wait", "5", "--max-threads", str(slurm["cpus"]),
+               "--jobs", "4", "--latency-wait", "5", "--retries", "0", "--max-threads", str(slurm["cpus"]),
                "--default-resources", f"slurm_partition={slurm['partition']}", "slurm_account=root",
                "--", "all", "archive"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=960)

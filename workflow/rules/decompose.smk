@@ -43,6 +43,8 @@ rule svd:
     resources:
         mem_mb=rule_resources("svd", "mem_mb", 4000),
         runtime=rule_resources("svd", "runtime", 60),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../scripts/svd.py"
 
@@ -62,6 +64,8 @@ rule nmf:
     resources:
         mem_mb=rule_resources("nmf", "mem_mb", 4000),
         runtime=rule_resources("nmf", "runtime", 120),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../scripts/nmf.py"
 
@@ -80,6 +84,8 @@ rule evaluate:
     resources:
         mem_mb=rule_resources("evaluate", "mem_mb", 4000),
         runtime=rule_resources("evaluate", "runtime", 30),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../scripts/evaluate.py"
 
@@ -99,5 +105,7 @@ rule rank_selection:
     resources:
         mem_mb=rule_resources("rank_selection", "mem_mb", 4000),
         runtime=rule_resources("rank_selection", "runtime", 120),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../scripts/rank_selection.py"

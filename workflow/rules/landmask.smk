@@ -32,6 +32,8 @@ rule upscale:
     resources:
         mem_mb=rule_resources("upscale", "mem_mb", 4000),
         runtime=rule_resources("upscale", "runtime", 60),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../scripts/upscale.py"
 
@@ -49,5 +51,7 @@ rule land_mask:
     resources:
         mem_mb=rule_resources("land_mask", "mem_mb", 4000),
         runtime=rule_resources("land_mask", "runtime", 30),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../scripts/land_mask.py"

@@ -19,6 +19,8 @@ rule accumulate:
     resources:
         mem_mb=rule_resources("accumulate", "mem_mb", 4000),
         runtime=rule_resources("accumulate", "runtime", 120),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../scripts/accumulate.py"
 
@@ -37,6 +39,8 @@ rule threshold:
     resources:
         mem_mb=rule_resources("threshold", "mem_mb", 2000),
         runtime=rule_resources("threshold", "runtime", 30),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../scripts/threshold.py"
 
@@ -57,5 +61,7 @@ rule split:
     resources:
         mem_mb=rule_resources("split", "mem_mb", 4000),
         runtime=rule_resources("split", "runtime", 30),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../scripts/split.py"

@@ -15,6 +15,8 @@ rule raw:
     resources:
         mem_mb=rule_resources("raw", "mem_mb", 4000),
         runtime=rule_resources("raw", "runtime", 60),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../scripts/raw.py"
 
@@ -27,9 +29,11 @@ rule demo_truth:
         domain=section("domain"),
     log:
         f"{LOGS}/demo_truth.log",
-    threads: 1
+    threads: rule_resources("demo_truth", "threads", 1)
     resources:
         mem_mb=rule_resources("demo_truth", "mem_mb", 1000),
         runtime=rule_resources("demo_truth", "runtime", 10),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../scripts/demo_truth.py"
