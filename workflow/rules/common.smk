@@ -1,4 +1,4 @@
-# Paths and helpers shared by every rule file. All outputs live under results/:
+# Paths and helpers shared by all .smk files (Snakemake's lint wants functions here); outputs
 #   results/prepared/...        shared preparation (raw data, land mask, totals, selection)
 #   results/<experiment>/...    per experiment (split, svd.nc, nmf.nc, evaluation.nc, figures/)
 import json
@@ -36,9 +36,45 @@ def rule_resources(rule_name, key, fallback):
 
 
 def final_outputs(wildcards):
-    """Everything `snakemake` (rule all) builds: each experiment's NetCDF and figures."""
+    """Everything `snakemake` builds by default (target all): each experiment's NetCDF and figures."""
     targets = []
     for name in EXPERIMENTS:
         targets += [f"results/{name}/svd.nc", f"results/{name}/nmf.nc", f"results/{name}/evaluation.nc"]
         targets += figure_targets(name)
     return targets
+
+
+# used by landmask.smk
+def gridded_input(wildcards=None):
+    """Path of the gridded precip(time, lat, lon) that downstream rules read (see PREPARED_GRID)."""
+    return PREPARED_GRID
+
+
+# used by landmask.smk
+def land_mask_inputs(wildcards):
+    inputs = {"grid": PREPARED_GRID}
+    if config["land_mask"]["method"] == "file" and config["land_mask"]["path"]:
+        inputs["mask_file"] = config["land_mask"]["path"]
+    return inputs
+
+
+# used by decompose.smk
+def decompose_targets(experiment):
+    """Extra targets of an experiment beyond svd/nmf/evaluation (rank_selection.nc when asked for)."""
+    if config["experiments"][experiment].get("rank_selection"):
+        return [f"results/{experiment}/rank_selection.nc"]
+    return []
+
+
+# used by decompose.smk
+def evaluate_inputs(wildcards):
+    inputs = dict(
+        train=f"results/{wildcards.experiment}/train.nc",
+        test=f"results/{wildcards.experiment}/test.nc",
+        svd=f"results/{wildcards.experiment}/svd.nc",
+        nmf=f"results/{wildcards.experiment}/nmf.nc",
+        land_mask=LAND_MASK,
+    )
+    if is_demo():
+        inputs["truth"] = DEMO_TRUTH
+    return inputs

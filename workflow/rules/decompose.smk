@@ -8,26 +8,6 @@
 DECOMPOSE_PARAMS = dict(experiment=experiment_config, dask=section("dask"))
 
 
-def decompose_targets(experiment):
-    """Extra targets of an experiment beyond svd/nmf/evaluation (rank_selection.nc when asked for)."""
-    if config["experiments"][experiment].get("rank_selection"):
-        return [f"results/{experiment}/rank_selection.nc"]
-    return []
-
-
-def evaluate_inputs(wildcards):
-    inputs = dict(
-        train=f"results/{wildcards.experiment}/train.nc",
-        test=f"results/{wildcards.experiment}/test.nc",
-        svd=f"results/{wildcards.experiment}/svd.nc",
-        nmf=f"results/{wildcards.experiment}/nmf.nc",
-        land_mask=LAND_MASK,
-    )
-    if is_demo():
-        inputs["truth"] = DEMO_TRUTH
-    return inputs
-
-
 rule svd:
     input:
         train=f"{EXPERIMENT_DIR}/train.nc",

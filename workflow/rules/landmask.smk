@@ -7,18 +7,6 @@ LAND_MASK = f"{PREPARED}/land_mask.nc"
 PREPARED_GRID = UPSCALED if config["upscale"]["enabled"] else RAW
 
 
-def gridded_input(wildcards=None):
-    """Path of the gridded precip(time, lat, lon) that downstream rules read (see PREPARED_GRID)."""
-    return PREPARED_GRID
-
-
-def land_mask_inputs(wildcards):
-    inputs = {"grid": PREPARED_GRID}
-    if config["land_mask"]["method"] == "file" and config["land_mask"]["path"]:
-        inputs["mask_file"] = config["land_mask"]["path"]
-    return inputs
-
-
 rule upscale:
     input:
         RAW,
