@@ -60,7 +60,7 @@ def upscale(ds: xr.Dataset, factor: Sequence[int], origin: str = "input") -> xr.
     if "precip" in out:
         out["precip"].attrs["cell_methods"] = (
             f"{ds['precip'].attrs.get('cell_methods', 'time: sum')} area: mean "
-            f"(comment: block mean of {fx} lon x {fy} lat cells, ignoring missing cells)")
+            f"(block mean of {fx} lon x {fy} lat cells, ignoring missing cells)")
     out.attrs = dict(ds.attrs)
     out.attrs["upscale_factor_lon_lat"] = np.array([fx, fy], dtype=np.int32)
     return out
