@@ -72,3 +72,25 @@ def test_enabling_upscale_inserts_the_rule_before_the_mask(tmp_path, repo):
     assert counts == {"raw": 1, "upscale": 1, "land_mask": 1, "accumulate": 1}
     default = run_snakemake(tmp_path, "results/prepared/land_mask.nc", "-n")  # upscale is off by default
     assert "upscale" not in (default.stdout + default.stderr).split("Job stats")[1]
+
+
+@pytest.mark.workflow
+def test_workflow_upscales_the_seed_grid_and_masks_the_coarse_grid(tmp_path, repo):
+    """Demo on the seed's 320 x 320 grid for one week, upscale 4 x 4 to 80 x 80, then land_mask on it."""
+    config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    config["source"].update(start="2006-01-01T00:00+09:00", end="2006-01-08T00:00+09:00")
+    config["domain"]["resolution"] = None  # the demo's default: the seed's 0.0625 x 0.05 grid
+    config["upscale"] = {"enabled": True, "factor": [4, 4]}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    run_snakemake(tmp_path, "results/prepared/land_mask.nc", "--cores", "2", "--configfile",
+                  str(tmp_path / "config.yaml"), offline=True)
+    prepared = tmp_path / "results" / "prepared"
+    with xr.open_dataset(prepared / "raw.nc") as raw, xr.open_dataset(prepared / "upscaled.nc") as up, \
+            xr.open_dataset(prepared / "land_mask.nc") as mask:
+        assert raw.sizes["lat"] == raw.sizes["lon"] == 320 and up.sizes["lat"] == up.sizes["lon"] == 80
+        expected = raw["precip"].values.reshape(28, 80, 4, 80, 4).mean(axis=(2, 4))
+        np.testing.assert_allclose(up["precip"].values, expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(up["lat"], np.arange(80) * 0.2 + 30.1)
+        np.testing.assert_array_equal(mask["lat"].values, up["lat"].values)
+        assert mask.attrs["method"] == "global_land_mask" and 1300 < int(mask["land"].sum()) < 1600
+        assert "SYNTHETIC" in up.attrs["title"]
