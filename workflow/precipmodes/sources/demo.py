@@ -78,7 +78,7 @@ PATTERNS = (
             (0, 0, 0, 0, 0, 0.1, 0.35, 0.8, 1.0, 0.6, 0.1, 0), 0.12, 24, 4.0),
     Pattern("winter_monsoon", "Sea-of-Japan-side winter monsoon: San'in, Hokuriku, Tohoku west coast, Hokkaido",
             (1.0, 0.85, 0.4, 0.05, 0, 0, 0, 0, 0, 0.05, 0.45, 0.9), 0.5, 42, 0.8),
-    Pattern("summer_convection", "convective summer afternoons over inland mountains",
+    Pattern("summer_convection", "convective summer afternoons inland (Japan's interior and the continent)",
             (0, 0, 0, 0.05, 0.2, 0.45, 0.9, 1.0, 0.45, 0.05, 0, 0), 0.5, 5, 1.8, afternoon=True),
     Pattern("frontal_spring_autumn", "spring and autumn frontal systems along the whole archipelago",
             (0.25, 0.35, 0.8, 1.0, 0.7, 0.2, 0, 0, 0.35, 0.85, 0.6, 0.3), 0.3, 36, 1.0),
