@@ -146,17 +146,15 @@ def demo_patterns(lat: np.ndarray, lon: np.ndarray, land: np.ndarray) -> np.ndar
     cells = max(1, int(round(0.6 / max(np.diff(lon).mean() if lon.size > 1 else 0.6, 1e-6))))
     inland = uniform_filter(land.astype(float), size=2 * (cells // 2) + 1, mode="nearest")
     shapes = []
+    orography = {"typhoon_pacific": 0.5 + 0.5 * land, "winter_monsoon": 0.3 + 0.7 * inland}
     for pattern in PATTERNS:
-        if pattern.name in _BANDS:
+        if pattern.name in _BANDS:  # Gaussian band around a polyline, heavier over land for some
             points, width = _BANDS[pattern.name]
             shape = np.exp(-(_polyline_distance(lon2, lat2, points) / width) ** 2)
-        if pattern.name == "typhoon_pacific":
-            shape = shape * (0.5 + 0.5 * land)
-        elif pattern.name == "winter_monsoon":
-            shape = shape * (0.3 + 0.7 * inland)
-        elif pattern.name == "summer_convection":
+            shape = shape * orography.get(pattern.name, 1.0)
+        elif pattern.name == "summer_convection":  # land away from the coast, a little more in the south
             shape = np.clip((inland - 0.55) / 0.45, 0, 1) * land * np.clip(1.2 - (lat2 - 31) / 20, 0, 1)
-        elif pattern.name == "hokkaido_late_summer":
+        else:  # hokkaido_late_summer: a blob over Hokkaido
             shape = np.exp(-(np.hypot((lon2 - 142.9) * 0.72, lat2 - 43.4) / 1.5) ** 2) * (0.4 + 0.6 * land)
         if shape.max() <= 0:
             raise ConfigError(f"domain: the demo pattern {pattern.name!r} lies outside domain.lon/domain.lat; "
