@@ -21,8 +21,13 @@ def is_demo():
 
 
 def section(name):
-    """A config section as a JSON string, for params: (Snakemake reruns a rule when it changes)."""
-    return json.dumps(config.get(name, {}), sort_keys=True)
+    """A config section as a JSON string, for params: (Snakemake reruns a rule when it changes).
+
+    Returned through a function of the wildcards: Snakemake would read braces in a plain string
+    (source.url_template's {year}) as wildcards and refuse the rule.
+    """
+    text = json.dumps(config.get(name, {}), sort_keys=True)
+    return lambda wildcards: text
 
 
 def experiment_config(wildcards):
@@ -41,6 +46,7 @@ def final_outputs(wildcards):
     for name in EXPERIMENTS:
         targets += [f"results/{name}/svd.nc", f"results/{name}/nmf.nc", f"results/{name}/evaluation.nc"]
         targets += figure_targets(name)
+        targets += decompose_targets(name)
     return targets
 
 
