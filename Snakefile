@@ -5,6 +5,7 @@ from pathlib import Path
 
 from precipmodes.config import validate_config
 from precipmodes.errors import ConfigError
+from precipmodes.netcdf import remove_orphan_sidecars
 
 if not config:  # no --configfile / --config given: the default, offline demo
     configfile: f"{workflow.basedir}/config/config.yaml"
@@ -24,6 +25,15 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/decompose.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/archive.smk"
+
+
+# provenance sidecars (<file>.nc.json) of outputs that a failed or rerun job removed
+onstart:
+    remove_orphan_sidecars("results")
+
+
+onerror:
+    remove_orphan_sidecars("results")
 
 
 rule all:

@@ -83,7 +83,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator in ("enum", "const"):
         allowed = schema.get("enum", [schema.get("const")])
         return f"{key}: {error.instance!r} is not allowed; allowed values are {allowed}"
-    if error.validator == "propertyNames":
+    if error.validator == "propertyNames" or "propertyNames" in error.absolute_schema_path:
         return (f"{key}: name {error.instance!r} is not allowed; names must match "
                 f"^[A-Za-z0-9_-]+$ (letters, digits, '_' and '-')")
     if error.validator == "pattern" and "ISO-8601" in str(schema.get("description", "")):
@@ -143,11 +143,16 @@ def _check_semantics(config: dict) -> None:
     if not south < north:
         problems.append(f"domain.lat: south {south} must be less than north {north}")
     for name, experiment in config["experiments"].items():
-        for part in ("train", "test"):
-            start, end = (parse_instant(v) for v in experiment[part])
+        ranges = {part: parse_range(experiment[part]) for part in ("train", "test")}
+        for part, (start, end) in ranges.items():
             if not start < end:
                 problems.append(f"experiments.{name}.{part}: start {experiment[part][0]} must be before "
                                 f"end {experiment[part][1]} (ranges are half-open [start, end))")
+        (a, b), (c, d) = ranges["train"], ranges["test"]
+        if a < b and c < d and a < d and c < b:  # caught here, before any rule runs (split checks again)
+            problems.append(f"experiments.{name}: train {experiment['train']} and test {experiment['test']} "
+                            "overlap; ranges are half-open [start, end): make them disjoint "
+                            "(e.g. train end = test start)")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 

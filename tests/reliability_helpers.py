@@ -1,0 +1,185 @@
+"""Helpers shared by the reliability tests (test_bad_inputs, test_faults, test_determinism).
+
+A tiny demo configuration (3 months, 1-degree grid over Japan, one experiment), a
+Snakemake runner that writes it to the workdir, a synthetic files-source writer,
+a local HTTP server with injectable failures and the check that a failed run
+left nothing partial behind.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+import yaml
+
+from conftest import run_snakemake
+
+JST = "+09:00"
+TINY = {
+    "source": {"kind": "demo", "start": f"2006-01-01T00:00{JST}", "end": f"2006-04-01T00:00{JST}"},
+    "domain": {"lon": [128.0, 148.0], "lat": [30.0, 46.0], "resolution": [1.0, 1.0]},
+    "experiments": {"e1": {"train": [f"2006-01-01T00:00{JST}", f"2006-03-01T00:00{JST}"],
+                           "test": [f"2006-03-01T00:00{JST}", f"2006-04-01T00:00{JST}"], "n_modes": 3}},
+    "figures": {"coastline_resolution": "110m", "max_panels": 3, "dpi": 60},
+}
+
+
+def tiny(**sections) -> dict:
+    """A deep copy of TINY with whole top-level sections replaced (``None`` removes one)."""
+    config = copy.deepcopy(TINY)
+    for key, value in sections.items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    return config
+
+
+def snakemake(workdir: Path, config: dict, targets: list[str], *extra: str, check: bool = True,
+              cores: int = 1, timeout: int = 600):
+    """Write ``config`` to ``workdir/config.yaml`` and run the workflow for ``targets`` there."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    return run_snakemake(workdir, *targets, "--configfile", str(workdir / "config.yaml"),
+                         "--cores", str(cores), *extra, check=check, timeout=timeout)
+
+
+def output_text(result) -> str:
+    """What the user sees on the terminal: snakemake's stdout and stderr together."""
+    return result.stdout + result.stderr
+
+
+def leftovers(results: Path) -> list[Path]:
+    """Temporary files of interrupted writes (write_netcdf's ``.<name>.tmp-<pid>``)."""
+    return sorted(p for p in results.rglob("*") if ".tmp-" in p.name) if results.exists() else []
+
+
+def assert_nothing_partial(workdir: Path, failed: list[str]) -> None:
+    """No output of the failed rule, no temporary file, and every NetCDF left in results/ opens and reads."""
+    results = workdir / "results"
+    for target in failed:
+        assert not (workdir / target).exists(), f"{target} was left behind by a failed run"
+        assert not (workdir / (target + ".json")).exists(), f"{target}.json was left behind"
+    assert leftovers(results) == [], f"temporary files left: {leftovers(results)}"
+    for path in sorted(results.rglob("*.nc")) if results.exists() else []:
+        with xr.open_dataset(path) as ds:  # a truncated file would fail here
+            ds.load()
+
+
+def data_vars(path: Path) -> dict[str, np.ndarray]:
+    """Every data variable (and coordinate) of a NetCDF file as numpy arrays (attributes ignored)."""
+    with xr.open_dataset(path) as ds:
+        return {str(name): var.values.copy() for name, var in ds.variables.items()}
+
+
+def assert_same_data(a: Path, b: Path, rtol: float = 0.0, atol: float = 0.0) -> None:
+    """Same variables, shapes and values (NaN == NaN); exact unless tolerances are given."""
+    left, right = data_vars(a), data_vars(b)
+    assert sorted(left) == sorted(right), f"{a.name}: variables differ"
+    for name in left:
+        x, y = left[name], right[name]
+        assert x.shape == y.shape and x.dtype == y.dtype, f"{a.name}:{name} shape/dtype differs"
+        if x.dtype.kind in "fc" and (rtol or atol):
+            np.testing.assert_allclose(x, y, rtol=rtol, atol=atol, equal_nan=True, err_msg=f"{a.name}:{name}")
+        else:
+            np.testing.assert_array_equal(x, y, err_msg=f"{a.name}:{name}")
+
+
+def precip_file(path: Path, *, days: int = 12, variable: str = "precip", units: str | None = "mm",
+                values=None, times=None, lat=None, lon=None) -> Path:
+    """A small daily precipitation NetCDF over the TINY domain (1-degree cell centres)."""
+    lat = np.arange(30.5, 46.0, 1.0) if lat is None else np.asarray(lat)
+    lon = np.arange(128.5, 148.0, 1.0) if lon is None else np.asarray(lon)
+    times = pd.date_range("2006-01-01", periods=days, freq="D").values if times is None else np.asarray(times)
+    if values is None:
+        values = np.random.default_rng(0).gamma(0.6, 4.0, (len(times), lat.size, lon.size))
+    da = xr.DataArray(np.asarray(values, dtype=np.float32), dims=("time", "lat", "lon"),
+                      coords={"time": times, "lat": lat, "lon": lon}, name=variable)
+    if units is not None:
+        da.attrs["units"] = units
+    path.parent.mkdir(parents=True, exist_ok=True)
+    da.to_dataset().to_netcdf(path)
+    return path
+
+
+def files_source(*paths: Path | str, variable: str = "precip", **extra) -> dict:
+    return {"kind": "files", "paths": [str(p) for p in paths], "variable": variable, **extra}
+
+
+class FileServer:
+    """HTTP server on 127.0.0.1 (in a thread) serving ``files``; failures are injected per name.
+
+    ``html``: names answered with an HTML page; ``drop``: name -> number of responses cut off
+    after half the body (Content-Length promises the whole file). ``requests`` records
+    (name, Range header) of every GET.
+    """
+
+    def __init__(self, files: dict[str, bytes]):
+        self.files = dict(files)
+        self.html: set[str] = set()
+        self.drop: dict[str, int] = {}
+        self.requests: list[tuple[str, str | None]] = []
+        self.url = ""
+
+
+@contextmanager
+def file_server(files: dict[str, bytes]):
+    state = FileServer(files)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            name = self.path.lstrip("/")
+            ranged = self.headers.get("Range")
+            state.requests.append((name, ranged))
+            if name in state.html:
+                body = b"<!DOCTYPE html><html><body>Please log in</body></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            if name not in state.files:
+                self.send_error(404, "Not Found")
+                return
+            data = state.files[name]
+            start = int(ranged.split("=")[1].split("-")[0]) if ranged else 0
+            self.send_response(206 if ranged else 200)
+            if ranged:
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            body = data[start:]
+            self.send_header("Content-Type", "application/x-netcdf")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if state.drop.get(name, 0) > 0:
+                state.drop[name] -= 1
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def http_source(url_template: str, **extra) -> dict:
+    return {"kind": "http", "url_template": url_template, "years": [2006, 2006], "variable": "precip",
+            "retries": 0, "backoff_s": 0, "timeout_s": 10, **extra}

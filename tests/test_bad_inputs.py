@@ -1,0 +1,230 @@
+"""Bad inputs, run through Snakemake: each case names the input, the message the user must see, and
+checks that the failed run left nothing partial in results/.
+
+One table (CASES). Each case builds its input in a temporary folder, runs snakemake for the
+smallest target that exercises it and checks that
+
+* snakemake fails and its terminal output (stdout + stderr, where the script's exception text
+  lands) matches the expected message (a regular expression naming the key/file and the fix),
+* the failed rule's outputs, sidecars and write_netcdf temporary files are absent, every NetCDF
+  left in results/ opens and reads, and the complete upstream outputs of a prepared workdir are
+  byte-for-byte intact.
+
+Cases on the data's later stages start from a copy of one prepared tiny demo workdir (module
+fixture), so only the rule under test runs.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reliability_helpers import (JST, TINY, assert_nothing_partial, data_vars, file_server, files_source, http_source,
+                                 output_text, precip_file, snakemake, tiny)
+
+pytestmark = pytest.mark.workflow
+
+RAW = "results/prepared/raw.nc"
+LAND_MASK = "results/prepared/land_mask.nc"
+TOTALS = "results/prepared/totals.nc"
+SELECTION = "results/prepared/selection.nc"
+SPLIT = ["results/e1/train.nc", "results/e1/test.nc"]
+SVD = "results/e1/svd.nc"
+PREPARED_TARGETS = SPLIT
+
+
+@dataclass
+class Case:
+    """``make(tmp)`` returns the config; ``targets`` are asked for and must not exist afterwards."""
+    name: str
+    make: Callable[[Path], dict]
+    message: str                       # regular expression the terminal output must match
+    targets: list[str] = field(default_factory=lambda: [RAW])
+    prepared: bool = False             # start from a copy of the prepared tiny demo workdir
+    failed: list[str] | None = None    # outputs that must not exist (default: targets)
+
+
+def experiment(**changes) -> dict:
+    e1 = {**TINY["experiments"]["e1"], **changes}
+    return {k: v for k, v in e1.items() if v is not None}
+
+
+def with_files(tmp: Path, **kwargs) -> dict:
+    return tiny(source=files_source(precip_file(tmp / "in.nc", **kwargs)))
+
+
+def raw_bytes(tmp: Path, name: str, data: bytes) -> dict:
+    (tmp / name).write_bytes(data)
+    return tiny(source=files_source(tmp / name))
+
+
+def truncated(tmp: Path) -> dict:
+    good = precip_file(tmp / "good.nc", days=60).read_bytes()
+    return raw_bytes(tmp, "cut.nc", good[: len(good) * 2 // 3])
+
+
+def mismatched_mask(tmp: Path) -> dict:
+    import xarray as xr
+
+    lat, lon = np.arange(30.25, 46.0, 0.5), np.arange(128.25, 148.0, 0.5)   # 0.5-degree grid, data is 1-degree
+    fraction = xr.DataArray(np.ones((lat.size, lon.size), np.float32), dims=("lat", "lon"),
+                            coords={"lat": lat, "lon": lon}, name="land_fraction")
+    fraction.to_dataset().to_netcdf(tmp / "mask.nc")
+    return tiny(land_mask={"method": "file", "path": str(tmp / "mask.nc")})
+
+
+SERVED: dict[str, str] = {}  # url of the module's test server (set by the server fixture)
+DAYS = pd.date_range("2006-01-01", periods=12, freq="D").values
+
+CASES = [
+    # --- configuration (refused before any rule runs) ---
+    Case("config wrong type: experiments.e1.n_modes 'three'",
+         lambda tmp: tiny(experiments={"e1": experiment(n_modes="three")}),
+         r"experiments\.e1\.n_modes: 'three' is not of type 'integer'"),
+    Case("config unknown key: top-level colour",
+         lambda tmp: {**tiny(), "colour": "blue"},
+         r"<top level>: unknown key\(s\) \['colour'\]; allowed keys are"),
+    Case("config unknown key inside source (demo)",
+         lambda tmp: tiny(source={**TINY["source"], "paths": ["x.nc"]}),
+         r"source: unknown key\(s\) \['paths'\]"),
+    Case("config missing experiment field: e1 without test",
+         lambda tmp: tiny(experiments={"e1": experiment(test=None)}),
+         r"experiments\.e1: 'test' is a required property"),
+    Case("config experiment name with '/'",
+         lambda tmp: tiny(experiments={"../escape/e1": experiment()}),
+         r"name '\.\./escape/e1' is not allowed; names must match"),
+    Case("config experiment name '..'",
+         lambda tmp: tiny(experiments={"..": experiment()}),
+         r"name '\.\.' is not allowed; names must match"),
+    Case("config instant without time zone",
+         lambda tmp: tiny(experiments={"e1": experiment(train=["2006-01-01", f"2006-03-01T00:00{JST}"])}),
+         r"experiments\.e1\.train\.0: '2006-01-01' is not an ISO-8601 instant with a time zone"),
+    Case("config train/test overlap (refused at validation)",
+         lambda tmp: tiny(experiments={"e1": experiment(test=[f"2006-02-01T00:00{JST}",
+                                                              f"2006-04-01T00:00{JST}"])}),
+         r"experiments\.e1: train .* and test .* overlap"),
+    # --- files source ---
+    Case("missing file in source.paths",
+         lambda tmp: tiny(source=files_source(tmp / "missing.nc")),
+         r"source\.paths: '.*missing\.nc' matches no file; check the path"),
+    Case("empty glob in source.paths",
+         lambda tmp: tiny(source=files_source(tmp / "none" / "*.nc")),
+         r"source\.paths: '.*none/\*\.nc' matches no file"),
+    Case("empty file (0 bytes)", lambda tmp: raw_bytes(tmp, "empty.nc", b""),
+         r"empty\.nc: cannot be opened as netcdf4 .*truncated"),
+    Case("corrupt NetCDF (random bytes)",
+         lambda tmp: raw_bytes(tmp, "corrupt.nc", b"CDF\x01" + np.random.default_rng(1).bytes(4000)),
+         r"corrupt\.nc: cannot be opened as netcdf4"),
+    Case("truncated NetCDF (first 2/3 of a valid file)", truncated,
+         r"cut\.nc: (cannot be opened as netcdf4|the data cannot be read)"),
+    Case("wrong variable (lists the available ones)",
+         lambda tmp: {**with_files(tmp, variable="pr"), "source": files_source(tmp / "in.nc", variable="rain")},
+         r"in\.nc: no variable 'rain' \(source\.variable\); the file has: .*pr"),
+    Case("unknown units", lambda tmp: with_files(tmp, units="furlongs"),
+         r"unknown precipitation units 'furlongs'; set source\.units"),
+    Case("negative precipitation", lambda tmp: with_files(tmp, values=np.full((12, 16, 20), -3.0)),
+         r"negative precipitation \(minimum -3 mm per step\)"),
+    Case("NaN everywhere (no data on land or sea)", lambda tmp: with_files(tmp, values=np.full((12, 16, 20), np.nan)),
+         r"the precipitation inside the domain is all NaN"),
+    Case("time axis not monotonic",
+         lambda tmp: with_files(tmp, times=DAYS[[0, 1, 2, 4, 3, 5, 6, 7, 8, 9, 10, 11]]),
+         r"time is not monotonic"),
+    Case("time axis with a duplicate",
+         lambda tmp: with_files(tmp, times=DAYS[[0, 1, 2, 3, 3, 4, 5, 6, 7, 8, 9, 10]]),
+         r"duplicate time stamp 2006-01-04"),
+    Case("domain outside the data",
+         lambda tmp: {**with_files(tmp), "domain": {"lon": [0.0, 20.0], "lat": [0.0, 16.0], "resolution": [1.0, 1.0]}},
+         r"domain outside the data: domain\.lon=\[0\.0, 20\.0\]"),
+    # --- http source (local server) ---
+    Case("http 404", lambda tmp: tiny(source=http_source(f"{SERVED['url']}/absent_{{year}}.nc")),
+         r"absent_2006\.nc: HTTP 404 Not Found; check the URL"),
+    Case("http HTML page instead of NetCDF",
+         lambda tmp: tiny(source=http_source(f"{SERVED['url']}/login_{{year}}.nc")),
+         r"login_2006\.nc: the server sent an HTML page .* instead of a data file"),
+    Case("http checksum mismatch",
+         lambda tmp: tiny(source=http_source(f"{SERVED['url']}/good_{{year}}.nc",
+                                             checksums={"good_2006.nc": "0" * 64})),
+         r"checksum mismatch for good_2006\.nc: expected sha256 0{64}, got [0-9a-f]{64}"),
+    # --- later stages, from the prepared tiny demo ---
+    Case("land mask file on another grid (land_mask.method: file)", mismatched_mask,
+         r"mask\.nc: the mask's grid .* does not match the data grid", targets=[LAND_MASK], prepared=True),
+    Case("accumulation.hours not a multiple of the 6 h step",
+         lambda tmp: tiny(accumulation={"hours": 10}),
+         r"accumulation\.hours: 10 h is not a multiple of the input step 06:00:00", targets=[TOTALS],
+         prepared=True),
+    Case("no window passes the threshold",
+         lambda tmp: tiny(threshold={"wet_mm": 1.0e6, "min_wet_fraction": 0.2}),
+         r"no window passes the threshold: threshold\.min_wet_fraction=0\.2 .* threshold\.wet_mm=1000000\.0",
+         targets=[SELECTION], prepared=True),
+    Case("empty train period (shorter than one window)",
+         lambda tmp: tiny(experiments={"e1": experiment(train=[f"2006-01-01T00:00{JST}", f"2006-01-02T00:00{JST}"])}),
+         r"experiments\.e1\.train: .* holds no kept window \(0 windows lie inside", targets=SPLIT, prepared=True),
+    Case("train period outside the data",
+         lambda tmp: tiny(experiments={"e1": experiment(train=[f"2007-01-01T00:00{JST}", f"2007-03-01T00:00{JST}"])}),
+         r"experiments\.e1\.train: .* lies outside the data", targets=SPLIT, prepared=True),
+    Case("n_modes larger than the training matrix",
+         lambda tmp: tiny(experiments={"e1": experiment(n_modes=500)}),
+         r"n_modes = 500 is larger than min\(cells, windows\)", targets=[SVD], prepared=True, failed=[SVD]),
+]
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    """The tiny demo run up to train/test (raw, land mask, totals, selection, split)."""
+    workdir = tmp_path_factory.mktemp("prepared")
+    snakemake(workdir, tiny(), PREPARED_TARGETS)
+    shutil.rmtree(workdir / ".snakemake" / "locks", ignore_errors=True)
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    good = precip_file(tmp_path_factory.mktemp("served") / "good.nc").read_bytes()
+    with file_server({"good_2006.nc": good}) as state:
+        state.html.add("login_2006.nc")
+        SERVED["url"] = state.url
+        yield state
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input(case: Case, tmp_path, request, server):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    workdir = tmp_path / "work"
+    before = {}
+    if case.prepared:
+        shutil.copytree(request.getfixturevalue("prepared"), workdir, symlinks=True)
+        before = {p: data_vars(p) for p in (workdir / "results").rglob("*.nc")}
+    config = case.make(inputs)
+
+    result = snakemake(workdir, config, case.targets, check=False)
+
+    text = output_text(result)
+    assert result.returncode != 0, f"snakemake accepted {case.name}:\n{text[-3000:]}"
+    assert re.search(case.message, text), f"expected /{case.message}/ in the output:\n{text[-5000:]}"
+    failed = case.failed if case.failed is not None else case.targets
+    assert_nothing_partial(workdir, failed)
+    downloads = workdir / "results" / "downloads"
+    assert not (downloads.exists() and list(downloads.glob("*.nc"))), "a bad download was kept"
+    for path, variables in before.items():
+        if _upstream_of(path, failed):  # complete outputs before the failed step stay, with the same data
+            assert path.exists(), f"{path} was removed"
+            now = data_vars(path)
+            for name, values in variables.items():
+                np.testing.assert_array_equal(now[name], values, err_msg=f"{path}:{name}")
+
+
+ORDER = [RAW, LAND_MASK, TOTALS, SELECTION, *SPLIT, SVD]
+
+
+def _upstream_of(path: Path, failed: list[str]) -> bool:
+    """True when ``path`` comes before every failed target in the pipeline order (raw .. svd)."""
+    position = next((i for i, name in enumerate(ORDER) if str(path).endswith(name)), len(ORDER))
+    return all(position < ORDER.index(name) for name in failed)
