@@ -1,0 +1,111 @@
+"""Determinism of svd.nc and nmf.nc: same config and seed -> identical data variables on rerun; 1 vs 2
+threads / dask workers -> equal within a stated tolerance.
+
+Tolerances: a rerun with the same resources must be bit-identical (rtol = atol = 0). 1 vs 2 worker
+threads or dask workers may change the order of floating-point reductions (BLAS threads, dask block
+sums), so they must agree to rtol = 1e-6 with atol = 1e-9 x the largest magnitude of the variable;
+mode/component counts, coordinates and integer variables must be equal. Measured on the tiny config
+(2 cores): 1 vs 2 workers gave bit-identical svd.nc and nmf.nc data (threaded scheduler and
+LocalCluster alike), so the tolerance is headroom for other BLAS builds, not a known difference.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from precipmodes import parallel
+from precipmodes.decompose import nmf_files, svd_files
+from reliability_helpers import TINY, assert_same_data, data_vars, snakemake, tiny
+
+pytestmark = pytest.mark.workflow
+
+RTOL = 1e-6
+ATOL_OF_MAX = 1e-9
+OUTPUTS = ("svd.nc", "nmf.nc")
+
+
+def assert_close_data(a: Path, b: Path) -> None:
+    """Same variables, shapes, dtypes; floats within RTOL and ATOL_OF_MAX x max|a|; the rest exact."""
+    left, right = data_vars(a), data_vars(b)
+    assert sorted(left) == sorted(right)
+    for name, x in left.items():
+        y = right[name]
+        assert x.shape == y.shape and x.dtype == y.dtype, f"{a.name}:{name}"
+        if x.dtype.kind == "f":
+            scale = float(np.nanmax(np.abs(x))) if np.isfinite(x).any() else 0.0
+            np.testing.assert_allclose(y, x, rtol=RTOL, atol=ATOL_OF_MAX * scale, equal_nan=True,
+                                       err_msg=f"{a.name}:{name}")
+        else:
+            np.testing.assert_array_equal(x, y, err_msg=f"{a.name}:{name}")
+
+
+def with_threads(threads: int, experiments: dict | None = None) -> dict:
+    return tiny(resources={"svd": {"threads": threads}, "nmf": {"threads": threads}},
+                **({"experiments": experiments} if experiments else {}))
+
+
+@pytest.fixture(scope="module")
+def two_experiments(tmp_path_factory) -> Path:
+    """e1 (3 modes) and e2 (2 modes, same periods) built in parallel with --cores 2, rule threads 1."""
+    workdir = tmp_path_factory.mktemp("determinism")
+    experiments = {"e1": TINY["experiments"]["e1"], "e2": {**TINY["experiments"]["e1"], "n_modes": 2}}
+    targets = [f"results/{e}/{name}" for e in ("e1", "e2") for name in OUTPUTS]
+    snakemake(workdir, with_threads(1, experiments), targets, cores=2)
+    return workdir
+
+
+def test_parallel_experiments_keep_their_own_outputs(two_experiments):
+    for experiment, n in (("e1", 3), ("e2", 2)):
+        svd, nmf = (data_vars(two_experiments / f"results/{experiment}/{name}") for name in OUTPUTS)
+        assert svd["mode"].tolist() == list(range(1, n + 1))
+        assert nmf["component"].tolist() == list(range(1, n + 1))
+    # e2's leading modes are the same SVD of the same matrix: the parallel runs did not mix inputs
+    e1, e2 = (data_vars(two_experiments / f"results/{e}/svd.nc") for e in ("e1", "e2"))
+    np.testing.assert_allclose(e2["singular_values"], e1["singular_values"][:2], rtol=1e-5)
+
+
+def test_rerun_is_identical_and_two_threads_agree_within_tolerance(two_experiments, tmp_path):
+    workdir = two_experiments
+    first = tmp_path / "first"
+    first.mkdir()
+    for name in OUTPUTS:
+        shutil.copy2(workdir / "results/e1" / name, first / name)
+    experiments = {"e1": TINY["experiments"]["e1"], "e2": {**TINY["experiments"]["e1"], "n_modes": 2}}
+    targets = [f"results/e1/{name}" for name in OUTPUTS]
+
+    snakemake(workdir, with_threads(1, experiments), targets, "--forcerun", "svd", "nmf")
+    for name in OUTPUTS:
+        assert_same_data(first / name, workdir / "results/e1" / name)
+
+    snakemake(workdir, with_threads(2, experiments), targets, "--forcerun", "svd", "nmf", cores=2)
+    log = (workdir / "results/logs/nmf_e1.log").read_text()
+    assert "2 worker thread(s)" in log, log
+    for name in OUTPUTS:
+        assert_close_data(first / name, workdir / "results/e1" / name)
+
+
+@pytest.mark.parametrize("cluster", ["threads", "local"])
+def test_streamed_decomposition_one_vs_two_dask_workers(two_experiments, tmp_path, cluster):
+    """The tiny train.nc streamed in 40-cell dask blocks (max_in_memory_mb=0) under 1 and 2 dask workers
+    (threaded scheduler, or a LocalCluster of process workers): equal within the stated tolerance,
+    and bit-identical when repeated with the same number of workers."""
+    prepared = two_experiments / "results"
+    train, mask = prepared / "e1/train.nc", prepared / "prepared/land_mask.nc"
+    experiment = {**TINY["experiments"]["e1"]}
+    settings = {"svd": {"method": "gram", "cell_chunk": 40}, "nmf": {"max_iter": 200, "cell_chunk": 40, "seed": 0}}
+    runs = {}
+    for workers in (1, 2, 2) if cluster == "threads" else (1, 2):
+        folder = tmp_path / f"{workers}-{len(runs)}"
+        with parallel.dask_cluster({"cluster": cluster}, workers, 2000):
+            svd_files(train, mask, folder / "svd.nc", settings["svd"], "e1", experiment, max_in_memory_mb=0)
+            nmf_files(train, mask, folder / "nmf.nc", settings["nmf"], "e1", experiment, max_in_memory_mb=0)
+        runs[folder.name] = folder
+    one, two = runs["1-0"], runs["2-1"]
+    for name in OUTPUTS:
+        assert_close_data(one / name, two / name)
+        if "2-2" in runs:
+            assert_same_data(two / name, runs["2-2"] / name)
