@@ -171,8 +171,7 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "2005-12-31T15:00Z
                 "lat": ds["lat"], "lon": ds["lon"]},
         attrs={key: value for key, value in ds.attrs.items() if key in ("source", "title", "history")},
     )
-    partial = plan.count > 0
-    dropped = int(np.count_nonzero(partial & ~plan.kept))
+    dropped = int(np.count_nonzero(~plan.kept))  # windows touched by the record but too incomplete
     out.attrs.update(
         accumulation_hours=hours,
         accumulation_anchor=iso_utc(anchor_time) + "Z",
