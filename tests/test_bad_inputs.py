@@ -49,6 +49,7 @@ class Case:
     targets: list[str] = field(default_factory=lambda: [RAW])
     prepared: bool = False             # start from a copy of the prepared tiny demo workdir
     failed: list[str] | None = None    # outputs that must not exist (default: targets)
+    damage: str | None = None          # a prepared output cut to half its bytes before the run
 
 
 def experiment(**changes) -> dict:
@@ -169,6 +170,9 @@ CASES = [
     Case("train period outside the data",
          lambda tmp: tiny(experiments={"e1": experiment(train=[f"2007-01-01T00:00{JST}", f"2007-03-01T00:00{JST}"])}),
          r"experiments\.e1\.train: .* lies outside the data", targets=SPLIT, prepared=True),
+    Case("truncated intermediate under its final name (totals.nc cut in half)",
+         lambda tmp: tiny(), r"totals\.nc: not a readable NetCDF file .*truncated or corrupt - delete it and rerun",
+         targets=[SELECTION], prepared=True, damage=TOTALS),
     Case("n_modes larger than the training matrix",
          lambda tmp: tiny(experiments={"e1": experiment(n_modes=500)}),
          r"n_modes = 500 is larger than min\(cells, windows\)", targets=[SVD], prepared=True, failed=[SVD]),
@@ -202,6 +206,10 @@ def test_bad_input(case: Case, tmp_path, request, server):
     if case.prepared:
         shutil.copytree(request.getfixturevalue("prepared"), workdir, symlinks=True)
         before = {p: data_vars(p) for p in (workdir / "results").rglob("*.nc")}
+    if case.damage:
+        damaged = workdir / case.damage
+        damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
+        before.pop(damaged)
     config = case.make(inputs)
 
     result = snakemake(workdir, config, case.targets, check=False)
@@ -210,7 +218,7 @@ def test_bad_input(case: Case, tmp_path, request, server):
     assert result.returncode != 0, f"snakemake accepted {case.name}:\n{text[-3000:]}"
     assert re.search(case.message, text), f"expected /{case.message}/ in the output:\n{text[-5000:]}"
     failed = case.failed if case.failed is not None else case.targets
-    assert_nothing_partial(workdir, failed)
+    assert_nothing_partial(workdir, failed, damaged=[case.damage] if case.damage else [])
     downloads = workdir / "results" / "downloads"
     assert not (downloads.exists() and list(downloads.glob("*.nc"))), "a bad download was kept"
     for path, variables in before.items():
