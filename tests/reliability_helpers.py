@@ -9,6 +9,7 @@ left nothing partial behind.
 from __future__ import annotations
 
 import copy
+import shutil
 import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,6 +50,35 @@ def snakemake(workdir: Path, config: dict, targets: list[str], *extra: str, chec
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     return run_snakemake(workdir, *targets, "--configfile", str(workdir / "config.yaml"),
                          "--cores", str(cores), *extra, check=check, timeout=timeout)
+
+
+TWO_EXPERIMENTS = {"e1": TINY["experiments"]["e1"], "e2": {**TINY["experiments"]["e1"], "n_modes": 2}}
+_TINY_RUN: dict[str, Path] = {}
+
+
+def with_threads(threads: int, experiments: dict | None = None, **sections) -> dict:
+    """TINY with svd/nmf rule threads set (resources section) and optionally other experiments."""
+    return tiny(resources={"svd": {"threads": threads}, "nmf": {"threads": threads}},
+                **({"experiments": experiments} if experiments else {}), **sections)
+
+
+def tiny_run(tmp_path_factory) -> Path:
+    """One tiny demo run shared by the reliability tests (built once per pytest process): e1 (3 modes)
+    and e2 (2 modes, same periods) up to svd.nc and nmf.nc with --cores 2 and rule threads 1.
+    Read-only: tests that run snakemake on it work on a copy (:func:`copy_run`)."""
+    if "workdir" not in _TINY_RUN:
+        workdir = tmp_path_factory.mktemp("tiny_run")
+        targets = [f"results/{e}/{name}" for e in TWO_EXPERIMENTS for name in ("svd.nc", "nmf.nc")]
+        snakemake(workdir, with_threads(1, TWO_EXPERIMENTS), targets, cores=2)
+        _TINY_RUN["workdir"] = workdir
+    return _TINY_RUN["workdir"]
+
+
+def copy_run(source: Path, destination: Path) -> Path:
+    """Copy a finished workdir (results and Snakemake's metadata, not its locks), keeping mtimes."""
+    shutil.copytree(source, destination, symlinks=True,
+                    ignore=lambda folder, names: ["locks"] if folder.endswith(".snakemake") else [])
+    return destination
 
 
 def output_text(result) -> str:

@@ -17,7 +17,6 @@ fixture), so only the rule under test runs.
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -26,8 +25,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reliability_helpers import (JST, TINY, assert_nothing_partial, data_vars, file_server, files_source, http_source,
-                                 output_text, precip_file, snakemake, tiny)
+from reliability_helpers import (JST, TINY, assert_nothing_partial, copy_run, data_vars, file_server,
+                                 files_source, http_source, output_text, precip_file, snakemake, tiny, tiny_run)
 
 pytestmark = pytest.mark.workflow
 
@@ -37,7 +36,6 @@ TOTALS = "results/prepared/totals.nc"
 SELECTION = "results/prepared/selection.nc"
 SPLIT = ["results/e1/train.nc", "results/e1/test.nc"]
 SVD = "results/e1/svd.nc"
-PREPARED_TARGETS = SPLIT
 
 
 @dataclass
@@ -181,11 +179,8 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory) -> Path:
-    """The tiny demo run up to train/test (raw, land mask, totals, selection, split)."""
-    workdir = tmp_path_factory.mktemp("prepared")
-    snakemake(workdir, tiny(), PREPARED_TARGETS)
-    shutil.rmtree(workdir / ".snakemake" / "locks", ignore_errors=True)
-    return workdir
+    """The shared tiny demo run (raw, land mask, totals, selection, split, svd, nmf); cases copy it."""
+    return tiny_run(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +199,7 @@ def test_bad_input(case: Case, tmp_path, request, server):
     workdir = tmp_path / "work"
     before = {}
     if case.prepared:
-        shutil.copytree(request.getfixturevalue("prepared"), workdir, symlinks=True)
+        copy_run(request.getfixturevalue("prepared"), workdir)
         before = {p: data_vars(p) for p in (workdir / "results").rglob("*.nc")}
     if case.damage:
         damaged = workdir / case.damage

@@ -19,7 +19,8 @@ import pytest
 
 from precipmodes import parallel
 from precipmodes.decompose import nmf_files, svd_files
-from reliability_helpers import TINY, assert_same_data, data_vars, snakemake, tiny
+from reliability_helpers import (TINY, TWO_EXPERIMENTS, assert_same_data, copy_run, data_vars, snakemake, tiny_run,
+                                 with_threads)
 
 pytestmark = pytest.mark.workflow
 
@@ -43,19 +44,11 @@ def assert_close_data(a: Path, b: Path) -> None:
             np.testing.assert_array_equal(x, y, err_msg=f"{a.name}:{name}")
 
 
-def with_threads(threads: int, experiments: dict | None = None) -> dict:
-    return tiny(resources={"svd": {"threads": threads}, "nmf": {"threads": threads}},
-                **({"experiments": experiments} if experiments else {}))
-
-
 @pytest.fixture(scope="module")
 def two_experiments(tmp_path_factory) -> Path:
-    """e1 (3 modes) and e2 (2 modes, same periods) built in parallel with --cores 2, rule threads 1."""
-    workdir = tmp_path_factory.mktemp("determinism")
-    experiments = {"e1": TINY["experiments"]["e1"], "e2": {**TINY["experiments"]["e1"], "n_modes": 2}}
-    targets = [f"results/{e}/{name}" for e in ("e1", "e2") for name in OUTPUTS]
-    snakemake(workdir, with_threads(1, experiments), targets, cores=2)
-    return workdir
+    """A copy of the shared tiny run: e1 (3 modes) and e2 (2 modes, same periods) built in parallel
+    with --cores 2 and rule threads 1."""
+    return copy_run(tiny_run(tmp_path_factory), tmp_path_factory.mktemp("determinism") / "work")
 
 
 def test_parallel_experiments_keep_their_own_outputs(two_experiments):
@@ -74,14 +67,13 @@ def test_rerun_is_identical_and_two_threads_agree_within_tolerance(two_experimen
     first.mkdir()
     for name in OUTPUTS:
         shutil.copy2(workdir / "results/e1" / name, first / name)
-    experiments = {"e1": TINY["experiments"]["e1"], "e2": {**TINY["experiments"]["e1"], "n_modes": 2}}
     targets = [f"results/e1/{name}" for name in OUTPUTS]
 
-    snakemake(workdir, with_threads(1, experiments), targets, "--forcerun", "svd", "nmf")
+    snakemake(workdir, with_threads(1, TWO_EXPERIMENTS), targets, "--forcerun", "svd", "nmf")
     for name in OUTPUTS:
         assert_same_data(first / name, workdir / "results/e1" / name)
 
-    snakemake(workdir, with_threads(2, experiments), targets, "--forcerun", "svd", "nmf", cores=2)
+    snakemake(workdir, with_threads(2, TWO_EXPERIMENTS), targets, "--forcerun", "svd", "nmf", cores=2)
     log = (workdir / "results/logs/nmf_e1.log").read_text()
     assert "2 worker thread(s)" in log, log
     for name in OUTPUTS:
