@@ -150,7 +150,8 @@ class FileServer:
     """HTTP server on 127.0.0.1 (in a thread) serving ``files``; failures are injected per name.
 
     ``html``: names answered with an HTML page; ``drop``: name -> number of responses cut off
-    after half the body (Content-Length promises the whole file). ``requests`` records
+    after half the body (Content-Length promises the whole file, unless the name is in
+    ``no_length``: then the cut looks like a normal end of a close-delimited HTTP/1.0 body). ``requests`` records
     (name, Range header) of every GET.
     """
 
@@ -158,6 +159,7 @@ class FileServer:
         self.files = dict(files)
         self.html: set[str] = set()
         self.drop: dict[str, int] = {}
+        self.no_length: set[str] = set()   # names sent without Content-Length (end = connection close)
         self.requests: list[tuple[str, str | None]] = []
         self.url = ""
 
@@ -192,7 +194,8 @@ def file_server(files: dict[str, bytes]):
                 self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
             body = data[start:]
             self.send_header("Content-Type", "application/x-netcdf")
-            self.send_header("Content-Length", str(len(body)))
+            if name not in state.no_length:
+                self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if state.drop.get(name, 0) > 0:
                 state.drop[name] -= 1

@@ -154,6 +154,28 @@ def test_interrupted_download_is_never_used_and_the_rerun_resumes_and_verifies(t
         assert float(raw["precip"].sum()) == pytest.approx(float(original["precip"].sum()), rel=1e-6)
 
 
+def test_download_cut_short_without_content_length_is_refused_and_fetched_again(tmp_path):
+    """Without Content-Length a cut connection looks like a complete body: the file fails to open, is
+    removed (never cached, never used) and the rerun downloads it whole."""
+    data = precip_file(tmp_path / "src" / "good.nc", days=150).read_bytes()
+    workdir = tmp_path / "work"
+    with file_server({"good_2006.nc": data}) as server:
+        server.drop["good_2006.nc"] = 1
+        server.no_length.add("good_2006.nc")
+        config = tiny(source=http_source(f"{server.url}/good_{{year}}.nc"))
+        failed = snakemake(workdir, config, [RAW], check=False)
+        text = output_text(failed)
+        assert failed.returncode != 0
+        assert re.search(r"good_2006\.nc: the downloaded file cannot be opened as NetCDF .* probably truncated; "
+                         r"the download was removed, rerun to fetch it again", text), text[-3000:]
+        assert list((workdir / "results" / "downloads").iterdir()) == []
+        assert_nothing_partial(workdir, [RAW])
+
+        snakemake(workdir, config, [RAW])
+        assert (workdir / "results/downloads/good_2006.nc").read_bytes() == data
+    assert (workdir / RAW).is_file()
+
+
 def _sha(path: Path) -> str:
     return sha256_file(path)
 

@@ -153,9 +153,23 @@ def _verify(path: Path, name: str, url: str, expected: str | None) -> None:
     if problem is None and not head.startswith(SIGNATURES):
         kind = "an HTML/XML page" if head.lstrip().startswith(b"<") else "not a NetCDF, HDF5 or GRIB file"
         problem = f"the downloaded file is {kind} (starts with {head!r}); check the URL"
+    if problem is None and not head.startswith(b"GRIB"):
+        problem = _unreadable(path)
     if problem:
         path.unlink()
         raise DownloadError(f"{url}: {problem}; the download was removed, rerun to fetch it again")
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why a downloaded NetCDF/HDF5 file cannot be opened (e.g. cut short by a server that sent no
+    Content-Length, so the transfer looked complete), or None when it opens."""
+    import netCDF4
+
+    try:
+        netCDF4.Dataset(path).close()
+    except OSError as exc:
+        return f"the downloaded file cannot be opened as NetCDF ({exc}); it is probably truncated"
+    return None
 
 
 def download(url: str, cache_dir: str | os.PathLike, *, checksum: str | None = None, retries: int = 3,
