@@ -51,6 +51,11 @@ def slurm() -> dict:
     info = subprocess.run(["sinfo", "-h", "-o", "%P|%c|%m|%t"], capture_output=True, text=True, timeout=30)
     partition, cpus, memory, state = info.stdout.split()[0].split("|")
     require(state in ("idle", "mix", "alloc"), f"SLURM node is {state}, not usable")
+    # the executor plugin asks sacct for job states and hangs when accounting is down
+    accounting = subprocess.run(["sacct", "-n", "-X", "-S", "now-1minutes"], capture_output=True, text=True,
+                                timeout=60)
+    require(accounting.returncode == 0, f"SLURM accounting (slurmdbd/MariaDB) is down: "
+            f"{accounting.stderr.strip()[-300:]}; rerun tests/slurm/start_local_slurm.sh")
     return {"partition": partition.rstrip("*"), "cpus": int(cpus), "mem_mb": int(memory)}
 
 
