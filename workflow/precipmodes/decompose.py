@@ -28,36 +28,38 @@ def _grid(land_mask_path: PathLike):
     return mask, mask["lat"], mask["lon"]
 
 
-def svd_files(train_path: PathLike, land_mask_path: PathLike, output: PathLike, svd_config: Mapping,
-              name: str, experiment: Mapping, config: Mapping | None = None,
-              max_in_memory_mb: float | None = None) -> Path:
-    """Rule svd: train.nc -> svd.nc (modes on the land mask's grid)."""
-    with timed(f"svd ({name})"):
-        _, X = open_matrix(train_path, svd_config.get("cell_chunk", 20000), max_in_memory_mb)
-        model = SVD.from_config(svd_config, experiment.get("n_modes", 25))
+def _fit_to_file(estimator, key: str, train_path: PathLike, land_mask_path: PathLike, output: PathLike,
+                 section: Mapping, name: str, experiment: Mapping, config: Mapping | None,
+                 max_in_memory_mb: float | None, title: str, describe) -> Path:
+    """Fit ``estimator`` (SVD or NMF) on train.nc and write its dataset on the land mask's grid."""
+    with timed(f"{key} ({name})"):
+        _, X = open_matrix(train_path, section.get("cell_chunk", 20000), max_in_memory_mb)
+        model = estimator.from_config(section, experiment.get("n_modes", 25))
         model.fit(X, label=f"experiment '{name}': {train_path}", source=str(train_path))
         _, lat, lon = _grid(land_mask_path)
         ds = model.to_dataset(lat, lon)
         ds.attrs["experiment"] = name
-        return write_netcdf(ds, output, title=f"SVD modes of experiment {name}", config=config,
-                            inputs=[train_path, land_mask_path], step=f"svd: {ds.attrs['method']} route, "
-                            f"{ds.sizes['mode']} modes of experiment {name}")
+        return write_netcdf(ds, output, title=f"{title} of experiment {name}", config=config,
+                            inputs=[train_path, land_mask_path],
+                            step=f"{key}: {describe(model, ds)} of experiment {name}")
+
+
+def svd_files(train_path: PathLike, land_mask_path: PathLike, output: PathLike, svd_config: Mapping,
+              name: str, experiment: Mapping, config: Mapping | None = None,
+              max_in_memory_mb: float | None = None) -> Path:
+    """Rule svd: train.nc -> svd.nc (modes on the land mask's grid)."""
+    return _fit_to_file(SVD, "svd", train_path, land_mask_path, output, svd_config, name, experiment, config,
+                        max_in_memory_mb, "SVD modes",
+                        lambda model, ds: f"{ds.attrs['method']} route, {ds.sizes['mode']} modes")
 
 
 def nmf_files(train_path: PathLike, land_mask_path: PathLike, output: PathLike, nmf_config: Mapping,
               name: str, experiment: Mapping, config: Mapping | None = None,
               max_in_memory_mb: float | None = None) -> Path:
     """Rule nmf: train.nc -> nmf.nc (basis on the land mask's grid)."""
-    with timed(f"nmf ({name})"):
-        _, X = open_matrix(train_path, nmf_config.get("cell_chunk", 20000), max_in_memory_mb)
-        model = NMF.from_config(nmf_config, experiment.get("n_modes", 25))
-        model.fit(X, label=f"experiment '{name}': {train_path}", source=str(train_path))
-        _, lat, lon = _grid(land_mask_path)
-        ds = model.to_dataset(lat, lon)
-        ds.attrs["experiment"] = name
-        return write_netcdf(ds, output, title=f"NMF components of experiment {name}", config=config,
-                            inputs=[train_path, land_mask_path],
-                            step=f"nmf: {model.solver} solver, {model.n_components} components of experiment {name}")
+    return _fit_to_file(NMF, "nmf", train_path, land_mask_path, output, nmf_config, name, experiment, config,
+                        max_in_memory_mb, "NMF components",
+                        lambda model, ds: f"{model.solver} solver, {model.n_components} components")
 
 
 def evaluate_files(train_path: PathLike, test_path: PathLike, svd_path: PathLike, nmf_path: PathLike,
