@@ -29,11 +29,11 @@ include: "workflow/rules/archive.smk"
 
 # provenance sidecars (<file>.nc.json) of outputs that a failed or rerun job removed
 onstart:
-    remove_orphan_sidecars("results")
+    remove_orphan_sidecars(config["results_dir"])
 
 
 onerror:
-    remove_orphan_sidecars("results")
+    remove_orphan_sidecars(config["results_dir"])
 
 
 rule all:

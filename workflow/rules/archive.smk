@@ -1,6 +1,6 @@
 # Archive: each experiment's NetCDF outputs, re-encoded, with a verifiable MANIFEST.json.
-#   snakemake archive --cores 1        (all experiments; then: precipmodes verify archive/<experiment>)
-ARCHIVE_DIR = "archive/{experiment}"
+#   snakemake archive --cores 1   (all experiments -> <archive_dir>/<experiment>; then: precipmodes verify DIR)
+ARCHIVE_DIR = f"{config['archive_dir'].rstrip('/')}/{{experiment}}"
 ARCHIVE_EXPERIMENT_FILES = ["svd.nc", "nmf.nc", "evaluation.nc", "train.nc", "test.nc"]
 ARCHIVE_PREPARED_FILES = ["land_mask.nc", "selection.nc"]
 

