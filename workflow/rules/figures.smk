@@ -8,6 +8,8 @@ FIGURE_SELECTION = f"{PREPARED}/selection.nc"
 report: "../report/workflow.rst"
 
 # Output path of a figure, marked for the report with its caption workflow/report/<name>.rst.
+# Subcategories are listed in alphabetical order: Data selection, Key numbers, Modes, Test period,
+# Time series, Truth (demo).
 figure = lambda name, subcategory: report(f"{FIGURES_DIR}/{name}.png", caption=f"../report/{name}.rst",
                                           category="{experiment}", subcategory=subcategory)
 
@@ -24,9 +26,9 @@ rule figures_modes:
         svd=f"{EXPERIMENT_DIR}/svd.nc",
         nmf=f"{EXPERIMENT_DIR}/nmf.nc",
     output:
-        svd_modes=figure("svd_modes", "1 modes"),
-        nmf_bases=figure("nmf_bases", "1 modes"),
-        spectrum=figure("spectrum", "1 modes"),
+        svd_modes=figure("svd_modes", "Modes"),
+        nmf_bases=figure("nmf_bases", "Modes"),
+        spectrum=figure("spectrum", "Modes"),
     params:
         **FIGURE_PARAMS,
     log:
@@ -47,8 +49,8 @@ rule figures_series:
         nmf=f"{EXPERIMENT_DIR}/nmf.nc",
         selection=FIGURE_SELECTION,
     output:
-        svd_coefficients=figure("svd_coefficients", "2 time series"),
-        nmf_activations=figure("nmf_activations", "2 time series"),
+        svd_coefficients=figure("svd_coefficients", "Time series"),
+        nmf_activations=figure("nmf_activations", "Time series"),
     params:
         **FIGURE_PARAMS,
     log:
@@ -68,8 +70,8 @@ rule figures_selection:
         land_mask=FIGURE_LAND_MASK,
         selection=FIGURE_SELECTION,
     output:
-        land_mask=figure("land_mask", "0 data selection"),
-        wet_fraction=figure("wet_fraction", "0 data selection"),
+        land_mask=figure("land_mask", "Data selection"),
+        wet_fraction=figure("wet_fraction", "Data selection"),
     params:
         **FIGURE_PARAMS,
         land_mask=section("land_mask"),
@@ -93,9 +95,9 @@ rule figures_test:
         land_mask=FIGURE_LAND_MASK,
         selection=FIGURE_SELECTION,
     output:
-        test_reconstructions=figure("test_reconstructions", "3 test period"),
-        test_coefficients=figure("test_coefficients", "3 test period"),
-        test_rmse=figure("test_rmse", "3 test period"),
+        test_reconstructions=figure("test_reconstructions", "Test period"),
+        test_coefficients=figure("test_coefficients", "Test period"),
+        test_rmse=figure("test_rmse", "Test period"),
     params:
         **FIGURE_PARAMS,
     log:
@@ -116,7 +118,7 @@ rule figures_demo:
         truth=DEMO_TRUTH,
         evaluation=f"{EXPERIMENT_DIR}/evaluation.nc",
     output:
-        demo_match=figure("demo_match", "4 demo truth"),
+        demo_match=figure("demo_match", "Truth (demo)"),
     params:
         **FIGURE_PARAMS,
     log:
@@ -137,7 +139,7 @@ rule figures_summary:
         nmf=f"{EXPERIMENT_DIR}/nmf.nc",
         evaluation=f"{EXPERIMENT_DIR}/evaluation.nc",
     output:
-        summary=figure("summary", "0 key numbers"),
+        summary=figure("summary", "Key numbers"),
         json=f"{EXPERIMENT_DIR}/summary.json",
     params:
         **FIGURE_PARAMS,
