@@ -74,3 +74,22 @@ def test_experiment_changes_rerun_only_split(repo, tmp_path):
     wetter["threshold"] = {"min_wet_fraction": 0.3}
     jobs = planned_jobs(repo, tmp_path, wetter, targets("e1"))
     assert jobs == {"threshold": 1, "split": 1}
+
+    # n_modes and test_windows are not split's business: neither reruns it
+    for field, value in (("n_modes", 2), ("test_windows", [0])):
+        changed = yaml.safe_load(yaml.safe_dump(BASE))
+        changed["experiments"]["e1"][field] = value
+        assert planned_jobs(repo, tmp_path, changed, targets("e1")) == {}, field
+
+
+def test_n_modes_reruns_the_decomposition_not_the_data_selection(repo, tmp_path):
+    """Each rule's params carry only what it uses: n_modes reruns svd/nmf and what reads them,
+    not split or figures_selection; a dask cluster change (where blocks run) reruns nothing."""
+    selection_figures = [f"results/e1/figures/{name}.png" for name in ("land_mask", "wet_fraction")]
+    wanted = ["results/e1/svd.nc", "results/e1/nmf.nc", *selection_figures]
+    snakemake(repo, tmp_path, BASE, wanted)
+    changed = yaml.safe_load(yaml.safe_dump(BASE))
+    changed["experiments"]["e1"]["n_modes"] = 2
+    assert planned_jobs(repo, tmp_path, changed, wanted) == {"svd": 1, "nmf": 1}
+    moved = {**BASE, "dask": {"cluster": "local"}}
+    assert planned_jobs(repo, tmp_path, moved, wanted) == {}

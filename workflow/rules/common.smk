@@ -34,8 +34,17 @@ def section(name):
     return lambda wildcards: text
 
 
-def experiment_config(wildcards):
-    return json.dumps(config["experiments"][wildcards.experiment], sort_keys=True)
+def experiment_fields(*keys):
+    """For params: a function of the wildcards giving the JSON of the named fields of experiments.<name>.
+
+    Each rule names only the fields it uses, so changing another field (n_modes, test_windows) does
+    not rerun it. Optional fields that the experiment leaves out are left out.
+    """
+    def fields(wildcards):
+        entry = config["experiments"][wildcards.experiment]
+        return json.dumps({key: entry[key] for key in keys if key in entry}, sort_keys=True)
+
+    return fields
 
 
 def rule_resources(rule_name, key, fallback):

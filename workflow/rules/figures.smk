@@ -17,7 +17,6 @@ FIGURE_PARAMS = dict(
     figures=section("figures"),
     domain=section("domain"),
     source_kind=config["source"]["kind"],
-    experiment=experiment_config,
 )
 
 
@@ -53,6 +52,7 @@ rule figures_series:
         nmf_activations=figure("nmf_activations", "Time series"),
     params:
         **FIGURE_PARAMS,
+        experiment=experiment_fields("train"),
     log:
         f"{LOGS}/figures_series/{{experiment}}.log",
     threads: rule_resources("figures", "threads", 1)
@@ -74,6 +74,7 @@ rule figures_selection:
         wet_fraction=figure("wet_fraction", "Data selection"),
     params:
         **FIGURE_PARAMS,
+        experiment=experiment_fields("train", "test"),
         land_mask=section("land_mask"),
         threshold=section("threshold"),
     log:
@@ -100,6 +101,7 @@ rule figures_test:
         test_rmse=figure("test_rmse", "Test period"),
     params:
         **FIGURE_PARAMS,
+        experiment=experiment_fields("test_windows"),
     log:
         f"{LOGS}/figures_test/{{experiment}}.log",
     threads: rule_resources("figures", "threads", 1)

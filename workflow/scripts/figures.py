@@ -9,7 +9,7 @@ from precipmodes.plots.base import FigureOptions
 def main(smk):
     logs.configure(smk.log[0])
     params, inputs, outputs = smk.params, smk.input, dict(smk.output.items())
-    experiment = json.loads(params.experiment)
+    experiment = json.loads(params.experiment) if hasattr(params, "experiment") else {}  # only the fields it uses
     options = FigureOptions.from_config(json.loads(params.figures), json.loads(params.domain),
                                         params.source_kind, smk.wildcards.experiment)
     if smk.rule == "figures_modes":
