@@ -29,7 +29,10 @@ def config_keys(name: str) -> dict[str, str]:
     """Config key of each estimator parameter, for experiment ``name``."""
     return {"n_modes": f"experiments.{name}.n_modes", "n_components": f"experiments.{name}.n_modes",
             "method": "svd.method", "gap_max_iter": "svd.gaps.max_iter", "gap_tol": "svd.gaps.tol",
-            "solver": "nmf.solver", "init": "nmf.init", "ranks": f"experiments.{name}.rank_selection"}
+            "solver": "nmf.solver", "init": "nmf.init", "ranks": f"experiments.{name}.rank_selection",
+            "rotation_method": "svd.rotation.method", "rotation_n_modes": "svd.rotation.n_modes",
+            "power": "svd.rotation.power", "n_resamples": "svd.bootstrap.n",
+            "block_windows": "svd.bootstrap.block_windows", "holdout_fraction": "evaluation.holdout_fraction"}
 
 
 @contextlib.contextmanager
@@ -50,8 +53,10 @@ def _grid(land_mask_path: PathLike):
 
 def _fit_to_file(estimator, key: str, train_path: PathLike, land_mask_path: PathLike, output: PathLike,
                  section: Mapping, name: str, experiment: Mapping, config: Mapping | None,
-                 max_in_memory_mb: float | None, title: str, describe) -> Path:
-    """Fit ``estimator`` (SVD or NMF) on train.nc and write its dataset on the land mask's grid."""
+                 max_in_memory_mb: float | None, title: str, describe, extend=None) -> Path:
+    """Fit ``estimator`` (SVD or NMF) on train.nc and write its dataset on the land mask's grid.
+
+    ``extend(model, X, ds, lat, lon)`` (optional) returns variables to add to the dataset."""
     with timed(f"{key} ({name})"):
         _, X = open_matrix(train_path, section.get("cell_chunk", 20000), max_in_memory_mb)
         with naming_config_keys(config_keys(name)):
@@ -59,6 +64,9 @@ def _fit_to_file(estimator, key: str, train_path: PathLike, land_mask_path: Path
             model.fit(X, label=f"experiment '{name}': {train_path}", source=str(train_path))
         _, lat, lon = _grid(land_mask_path)
         ds = model.to_dataset(lat, lon)
+        if extend is not None:
+            with naming_config_keys(config_keys(name)):
+                ds = ds.merge(extend(model, X, ds, lat, lon), combine_attrs="no_conflicts")
         ds.attrs["experiment"] = name
         return write_netcdf(ds, output, title=f"{title} of experiment {name}", config=config,
                             inputs=[train_path, land_mask_path],
@@ -71,7 +79,30 @@ def svd_files(train_path: PathLike, land_mask_path: PathLike, output: PathLike, 
     """Rule svd: train.nc -> svd.nc (modes on the land mask's grid)."""
     return _fit_to_file(SVD, "svd", train_path, land_mask_path, output, svd_config, name, experiment, config,
                         max_in_memory_mb, "SVD modes",
-                        lambda model, ds: f"{ds.attrs['method']} route, {ds.sizes['mode']} modes")
+                        lambda model, ds: f"{ds.attrs['method']} route, {ds.sizes['mode']} modes",
+                        lambda model, X, ds, lat, lon: svd_extras(model, X, svd_config, lat, lon))
+
+
+def svd_extras(model: SVD, X, svd_config: Mapping, lat, lon):
+    """Rotated modes (``svd.rotation``) and bootstrap significance (``svd.bootstrap``) for svd.nc."""
+    import xarray as xr
+
+    from .rotation import rotate, rotation_dataset
+    from .significance import bootstrap_svd
+
+    parts = []
+    rotation = svd_config.get("rotation", {})
+    if rotation.get("method", "none") != "none":
+        with timed(f"svd rotation ({rotation['method']})"):
+            rotated = rotate(model.spatial_modes_, model.singular_values_, model.temporal_coefficients_,
+                             model.n_windows_, model.total_sum_of_squares_, rotation["method"],
+                             rotation.get("n_modes", 10), rotation.get("power", 4), rotation.get("kaiser", True))
+            parts.append(rotation_dataset(rotated, lambda da: model._on_grid(da, lat, lon)))
+    bootstrap = svd_config.get("bootstrap", {})
+    if bootstrap.get("n", 0):
+        parts.append(bootstrap_svd(model, X, bootstrap["n"], bootstrap.get("block_windows", 10),
+                                   bootstrap.get("seed", 0)))
+    return xr.merge(parts, combine_attrs="no_conflicts") if parts else xr.Dataset()
 
 
 def nmf_files(train_path: PathLike, land_mask_path: PathLike, output: PathLike, nmf_config: Mapping,
@@ -101,7 +132,10 @@ def evaluate_files(train_path: PathLike, test_path: PathLike, svd_path: PathLike
             inputs.append(truth_path)
         with naming_config_keys({**config_keys(name), "method": "evaluation.nmf_projection"}):
             ds = evaluate(train, test, svd, nmf, lat, lon, evaluation_config.get("nmf_projection", "nnls"), truth,
-                          label=f"experiment '{name}' ({test_path})")
+                          label=f"experiment '{name}' ({test_path})",
+                          holdout_fraction=evaluation_config.get("holdout_fraction", 0.2),
+                          holdout_seed=evaluation_config.get("holdout_seed", 0),
+                          clip_negative=evaluation_config.get("clip_negative", True))
         if "time_bnds" in test_ds:
             ds["time_bnds"] = test_ds["time_bnds"].load()
             ds["time"].attrs["bounds"] = "time_bnds"

@@ -34,6 +34,7 @@ from .errors import InputDataError
 from .grid import unstack_cells
 from .matrix import as_cell_time, describe_windows
 from .nmf import NMF
+from .skill import clipped_variable, predictive_scores, svd_reconstruction
 from .svd import SVD
 
 OTHER_PROJECTION = {"nnls": "pinv", "pinv": "nnls"}
@@ -140,11 +141,14 @@ def match_truth(basis: xr.DataArray, truth: xr.DataArray) -> xr.Dataset:
 
 def evaluate(train: xr.DataArray, test: xr.DataArray, svd: SVD, nmf: NMF, lat: xr.DataArray, lon: xr.DataArray,
              nmf_projection: str = "nnls", truth: xr.DataArray | None = None,
-             label: str = "experiment") -> xr.Dataset:
+             label: str = "experiment", holdout_fraction: float = 0.2, holdout_seed: int = 0,
+             clip_negative: bool = True) -> xr.Dataset:
     """``evaluation.nc`` content for ``test(cell, time)`` given fitted models on ``train``'s cells.
 
     ``lat``/``lon`` are the grid's 1-D axes for the maps; ``truth(pattern, cell)`` (demo only)
-    adds the truth-match scores. ``label`` names the experiment in errors.
+    adds the truth-match scores. ``label`` names the experiment in errors. ``clip_negative`` sets negative
+    SVD reconstructions to 0 (``svd_clipped_entries`` counts them); the hold-out skill scores and
+    ``rank_optimum_rmse_overall`` (``holdout_fraction``, ``holdout_seed``) come from :mod:`precipmodes.skill`.
     """
     test = as_cell_time(test, f"{label}: test matrix")
     if test.sizes["time"] == 0:
@@ -164,8 +168,9 @@ def evaluate(train: xr.DataArray, test: xr.DataArray, svd: SVD, nmf: NMF, lat: x
     alternative = OTHER_PROJECTION[nmf_projection]
     nmf_coeffs = nmf.transform(test, method=nmf_projection)
     alt_coeffs = nmf.transform(test, method=alternative)
+    svd_values, n_clipped = svd_reconstruction(svd, svd_coeffs, clip_negative)
     predictions = {
-        "svd": svd.inverse_transform(svd_coeffs).values,
+        "svd": svd_values,
         "nmf": nmf.inverse_transform(nmf_coeffs).values,
         f"nmf_{alternative}": nmf.inverse_transform(alt_coeffs).values,
         "climatology": predict_climatology(climatology(train), test["time"]),
@@ -195,7 +200,9 @@ def evaluate(train: xr.DataArray, test: xr.DataArray, svd: SVD, nmf: NMF, lat: x
                 long_name=f"{name} reconstruction of the test windows", units="mm")
     out["observed_fraction"] = xr.DataArray(present.mean(axis=0), dims="time", attrs={
         "long_name": "fraction of land cells observed (not missing) in the test window", "units": "1"})
-    ds = xr.Dataset(out)
+    ds = xr.Dataset(out).merge(predictive_scores(test, svd, nmf, nmf_projection, predictions["climatology"],
+                                                 holdout_fraction, holdout_seed, clip_negative))
+    ds["svd_clipped_entries"] = clipped_variable(n_clipped, int(present.sum()), clip_negative)
     if truth is not None:
         ds = ds.merge(match_truth(nmf.basis_, truth))
     ds.attrs.update(

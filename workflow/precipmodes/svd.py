@@ -50,8 +50,10 @@ Eigenvalues: ``lambda_k = s_k^2 / N`` here (mean square per window); eofs and xe
 divide by ``N - 1`` (their ``eigenvalues()`` = ours ``* N / (N - 1)``).
 North et al. (1982): eigenvalue ``lambda_k = s_k^2 / N`` (mm^2, mean square per
 window), its sampling error ``lambda_k sqrt(2 / N)`` with ``N`` the number of training
-windows (no correction for autocorrelation: an optimistic error), and
-``separated(mode)`` is 1 when the gaps to both neighbours exceed that error.
+windows (no correction for autocorrelation: an optimistic error) and beside it
+``north_error_effective`` from the effective sample size ``N (1 - r1) / (1 + r1)``
+(:mod:`precipmodes.significance`); ``separated(mode)`` is 1 when the gaps to both
+neighbours exceed the effective errors.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ import xarray as xr
 from .base import Decomposition
 from .errors import ParameterError
 from .matrix import CellBlocks, MatrixScan, area_weights, missing_indices
+from .significance import north_test
 
 log = logging.getLogger("precipmodes")
 
@@ -388,11 +391,8 @@ class SVD(Decomposition):
                             attrs={"long_name": "mode number (1 = largest singular value)"})
         s = self.singular_values_.values
         N = self.n_windows_
-        eig = s ** 2 / N
-        err = eig * np.sqrt(2.0 / N)
-        upper = np.concatenate([[np.inf], eig[:-1]])
-        lower = np.concatenate([eig[1:], [self.next_singular_value_ ** 2 / N]])
-        separated = ((upper - eig) > err) & ((eig - np.nan_to_num(lower, nan=-np.inf)) > err)
+        north = north_test(s, self.next_singular_value_, N, self.temporal_coefficients_)
+        eig, err = north["eigenvalues"], north["north_error"]
         modes = self._on_grid(self.spatial_modes_.transpose("mode", "cell"), lat, lon)
         ds = xr.Dataset(
             {
@@ -409,8 +409,17 @@ class SVD(Decomposition):
                 "north_error": ("mode", err, {
                     "long_name": "North et al. (1982) sampling error of the eigenvalue, lambda sqrt(2/N)",
                     "units": "mm2", "comment": f"N = {N} training windows, no autocorrelation correction"}),
-                "separated": ("mode", separated.astype(np.int8), {
-                    "long_name": "1 when the gaps to both neighbouring eigenvalues exceed north_error",
+                "lag1_autocorrelation": ("mode", north["lag1_autocorrelation"], {
+                    "long_name": "lag-1 autocorrelation of the temporal coefficients (windows one step apart)",
+                    "units": "1"}),
+                "n_effective": ("mode", north["n_effective"], {
+                    "long_name": "effective number of independent windows N (1 - r1) / (1 + r1)", "units": "1"}),
+                "north_error_effective": ("mode", north["north_error_effective"], {
+                    "long_name": "North et al. (1982) sampling error with the effective sample size, "
+                                 "lambda sqrt(2/n_effective)", "units": "mm2"}),
+                "separated": ("mode", north["separated"].astype(np.int8), {
+                    "long_name": "1 when the gaps to both neighbouring eigenvalues exceed north_error_effective "
+                                 "(of the mode and of the neighbour)",
                     "flag_values": np.array([0, 1], dtype=np.int8), "flag_meanings": "not_separated separated"}),
                 "temporal_coefficients": (("mode", "time"), self.temporal_coefficients_.values, {
                     "long_name": "projection U^T x of each training window (S V^T)", "units": "mm"}),
