@@ -17,11 +17,13 @@ import xarray as xr
 from precipmodes.grid import stack_land, unstack_cells
 from precipmodes.netcdf import write_netcdf
 from precipmodes.plots import FIGURE_RULES
+from precipmodes.rotation import rotate, rotation_dataset
 
 DOMAIN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0]}
 TRAIN = ["2006-01-01T00:00+09:00", "2007-01-01T00:00+09:00"]
 TEST = ["2007-01-01T00:00+09:00", "2008-01-01T00:00+09:00"]
 N_MODES = 6
+ROTATED_MODES = 3
 
 
 def grid(nlon: int = 40, nlat: int = 32) -> tuple[xr.DataArray, xr.DataArray]:
@@ -102,6 +104,9 @@ def decompositions(train: xr.DataArray, mask: xr.Dataset) -> tuple[xr.Dataset, x
         "north_error": ("mode", north, {"units": "mm2"}),
         "separated": ("mode", (gaps > north).astype(np.int8)),
     }, coords={"mode": mode, "time": train["time"]})
+    rotated = rotate(modes.transpose("cell", "mode"), svd["singular_values"], svd["temporal_coefficients"],
+                     x.shape[1], float(np.sum(s ** 2)), "varimax", ROTATED_MODES)
+    svd = svd.merge(rotation_dataset(rotated, lambda da: unstack_cells(da, mask["lat"], mask["lon"])))
     from sklearn.decomposition import NMF
 
     model = NMF(4, init="nndsvd", max_iter=300, random_state=0)
@@ -183,6 +188,7 @@ def config(experiment: str = "small") -> dict:
         "domain": {**DOMAIN, "resolution": [0.5, 0.5]},
         "experiments": {experiment: {"train": TRAIN, "test": TEST, "n_modes": N_MODES, "test_windows": [0, 3]}},
         "figures": {"dpi": 60, "coastline_resolution": "50m"},
+        "svd": {"rotation": {"method": "varimax", "n_modes": ROTATED_MODES}},
     }
 
 

@@ -24,6 +24,11 @@ def is_demo():
     return config["source"]["kind"] == "demo"
 
 
+def is_rotated():
+    """svd.rotation is on: svd.nc has rotated modes and rotated_modes.png is drawn."""
+    return config["svd"]["rotation"]["method"] != "none"
+
+
 def section(name):
     """A config section as a JSON string, for params: (Snakemake reruns a rule when it changes).
 
@@ -58,7 +63,7 @@ def final_outputs(wildcards):
     targets = []
     for name in EXPERIMENTS:
         targets += [f"{RESULTS}/{name}/{output}" for output in ("svd.nc", "nmf.nc", "evaluation.nc")]
-        targets += figure_files(RESULTS, name, is_demo())
+        targets += figure_files(RESULTS, name, is_demo(), is_rotated())
         targets += decompose_targets(name)
     return targets
 

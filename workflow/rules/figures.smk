@@ -42,6 +42,25 @@ rule figures_modes:
         "../scripts/figures.py"
 
 
+rule figures_rotated:
+    input:
+        svd=f"{EXPERIMENT_DIR}/svd.nc",
+    output:
+        rotated_modes=figure("rotated_modes", "Modes"),
+    params:
+        **FIGURE_PARAMS,
+    log:
+        f"{LOGS}/figures_rotated/{{experiment}}.log",
+    threads: rule_resources("figures", "threads", 1)
+    resources:
+        mem_mb=rule_resources("figures", "mem_mb", 2000),
+        runtime=rule_resources("figures", "runtime", 20),
+    conda:
+        "../../envs/figures.yaml"
+    script:
+        "../scripts/figures.py"
+
+
 rule figures_series:
     input:
         svd=f"{EXPERIMENT_DIR}/svd.nc",

@@ -1,7 +1,7 @@
 """Figures of the workflow (maps with offline coastlines, series, spectra) and the report's key numbers.
 
 * :mod:`.base`   - offline coastlines, :class:`FigureOptions`, map panel grids, atomic PNG saving
-* :mod:`.maps`   - SVD modes, NMF bases, land mask, test reconstructions, demo truth match
+* :mod:`.maps`   - SVD modes (also rotated), NMF bases, land mask, test reconstructions, demo truth match
 * :mod:`.series` - coefficients with gaps, spectrum with North errors, wet-area fraction, RMSE, bar charts
 * :mod:`.render` - the file edge used by the figure rules (open NetCDF, draw, save) and summary.json
 
@@ -18,11 +18,17 @@ FIGURE_RULES = {
     "figures_test": ["test_reconstructions", "test_coefficients", "test_rmse"],
     "figures_summary": ["summary"],
     "figures_demo": ["demo_match"],
+    "figures_rotated": ["rotated_modes"],
 }
+# figure rules drawn only when their condition holds (figure_files' flags of the same name)
+CONDITIONAL_RULES = {"figures_demo": "demo", "figures_rotated": "rotated"}
 
 
-def figure_files(results_dir: str, experiment: str, demo: bool) -> list[str]:
-    """Paths of an experiment's PNGs and summary.json under ``results_dir`` (demo_match.png only for the demo)."""
-    names = [name for rule, names in FIGURE_RULES.items() for name in names if demo or rule != "figures_demo"]
+def figure_files(results_dir: str, experiment: str, demo: bool, rotated: bool = False) -> list[str]:
+    """Paths of an experiment's PNGs and summary.json under ``results_dir`` (demo_match.png only for the demo,
+    rotated_modes.png only when ``svd.rotation.method`` is not ``none``)."""
+    flags = {"demo": demo, "rotated": rotated}
+    names = [name for rule, names in FIGURE_RULES.items() for name in names
+             if flags.get(CONDITIONAL_RULES.get(rule), True)]
     folder = f"{results_dir}/{experiment}"
     return [f"{folder}/figures/{name}.png" for name in names] + [f"{folder}/summary.json"]

@@ -34,6 +34,24 @@ def svd_modes_figure(svd: xr.Dataset, options: FigureOptions) -> plt.Figure:
                       suptitle=options.title(f"SVD spatial modes{note}"))
 
 
+def rotated_modes_figure(svd: xr.Dataset, options: FigureOptions) -> plt.Figure:
+    """Panel grid of ``svd.rotated_modes(rotated_mode, lat, lon)`` (varimax/promax), as :func:`svd_modes_figure`.
+
+    Titles give the rotated mode's share of the total variance.
+    """
+    modes, note = first_panels(svd["rotated_modes"], "rotated_mode", options)
+    ratio = svd["rotated_explained_variance_ratio"].sel(rotated_mode=modes["rotated_mode"])
+    titles = [f"Rotated {int(m)} ({100 * float(r):.1f}% var)" for m, r in zip(modes["rotated_mode"].values,
+                                                                             ratio.values)]
+    limit = symmetric_limit(modes)
+    method = svd.attrs.get("rotation_method", "rotated")
+    kaiser = "Kaiser-normalised" if svd.attrs.get("rotation_kaiser", 1) else "raw"
+    return map_panels(modes, "rotated_mode", titles, options, cmap="RdBu_r", vmin=-limit, vmax=limit,
+                      colorbar_label="loading of the unit-norm rotated mode (1)",
+                      suptitle=options.title(f"SVD modes after {kaiser} {method} rotation of the leading "
+                                             f"{svd.sizes['rotated_mode']}{note}"))
+
+
 def compact(value: float) -> str:
     """A short number: 3 significant digits, no exponent below 1e6."""
     if abs(value) >= 1e6 or (value != 0 and abs(value) < 1e-3):

@@ -20,7 +20,8 @@ from ..grid import unstack_cells
 from ..logs import log, timed
 from ..netcdf import open_netcdf
 from .base import FigureOptions, new_figure, require_vars, save_figure, use_offline_coastlines
-from .maps import demo_match_figure, land_mask_figure, nmf_bases_figure, reconstruction_figure, svd_modes_figure
+from .maps import (demo_match_figure, land_mask_figure, nmf_bases_figure, reconstruction_figure,
+                   rotated_modes_figure, svd_modes_figure)
 from .series import (coefficients_figure, rmse_figure, spectrum_figure, wet_fraction_figure,
                      window_coefficients_figure, with_gaps)
 
@@ -45,6 +46,14 @@ def draw_modes(svd_path, nmf_path, outputs: Mapping[str, str], options: FigureOp
         save_figure(svd_modes_figure(svd, options), outputs["svd_modes"], options.dpi)
         save_figure(nmf_bases_figure(nmf, options), outputs["nmf_bases"], options.dpi)
         save_figure(spectrum_figure(svd, options), outputs["spectrum"], options.dpi)
+
+
+def draw_rotated(svd_path, output: str, options: FigureOptions) -> None:
+    """rotated_modes.png from svd.nc (written when ``svd.rotation.method`` is not ``none``)."""
+    use_offline_coastlines(options.coastline_resolution)
+    svd = _open(svd_path, ["rotated_modes", "rotated_explained_variance_ratio"])
+    with timed("figures: rotated modes"):
+        save_figure(rotated_modes_figure(svd, options), output, options.dpi)
 
 
 def draw_series(svd_path, nmf_path, selection_path, outputs: Mapping[str, str], options: FigureOptions,
@@ -139,8 +148,43 @@ def draw_demo(nmf_path, truth_path, evaluation_path, output: str, options: Figur
 
 
 def summary(svd: xr.Dataset, nmf: xr.Dataset, evaluation: xr.Dataset) -> dict:
-    """Key numbers of an experiment: explained variance, NMF error, overall test RMSE (mm)."""
+    """Key numbers of an experiment: explained variance, NMF error, overall test RMSE (mm), and where the files
+    have them the hold-out skill scores, hold-out RMSE, rank-k optimum, clipped SVD entries, rotation and
+    bootstrap pattern stability."""
     ratio = svd["explained_variance_ratio"].values.astype(float)
+    return {**_basic_numbers(svd, nmf, evaluation, ratio), **_science_numbers(svd, evaluation)}
+
+
+def _science_numbers(svd: xr.Dataset, evaluation: xr.Dataset) -> dict:
+    """The predictive-skill and significance numbers present in the files (none from older files)."""
+    out: dict = {}
+    skill = {name: round(float(evaluation[f"{var}_skill"]), 4) for name, var in METHODS.items()
+             if f"{var}_skill" in evaluation}
+    if skill:
+        out["holdout_skill"] = skill
+        out["holdout_fraction"] = float(evaluation.attrs.get("holdout_fraction", np.nan))
+        out["holdout_rmse_mm"] = {name: round(float(evaluation[f"{var}_holdout_rmse_overall"]), 4)
+                                  for name, var in METHODS.items() if f"{var}_holdout_rmse_overall" in evaluation}
+    if "rank_optimum_rmse_overall" in evaluation:
+        out["rank_optimum_rmse_mm"] = round(float(evaluation["rank_optimum_rmse_overall"]), 4)
+    if "svd_clipped_entries" in evaluation:
+        clipped = evaluation["svd_clipped_entries"]
+        out["svd_clipped_entries"] = int(clipped)
+        out["svd_clipped_percent"] = round(100 * float(clipped.attrs.get("fraction_of_entries", np.nan)), 3)
+    if "rotated_explained_variance_ratio" in svd:
+        out["rotation"] = {"method": str(svd.attrs.get("rotation_method")), "kaiser": bool(svd.attrs.get(
+            "rotation_kaiser", 1)), "explained_variance_percent": {
+            int(m): round(100 * float(r), 3) for m, r in zip(svd["rotated_mode"].values,
+                                                             svd["rotated_explained_variance_ratio"].values)}}
+    if "pattern_stability" in svd:
+        out["pattern_stability"] = {int(m): round(float(v), 3) for m, v in zip(svd["mode"].values,
+                                                                               svd["pattern_stability"].values)}
+    if "separated" in svd:
+        out["n_separated_modes"] = int(svd["separated"].sum())
+    return out
+
+
+def _basic_numbers(svd: xr.Dataset, nmf: xr.Dataset, evaluation: xr.Dataset, ratio: np.ndarray) -> dict:
     return {
         "n_modes": int(ratio.size),
         "explained_variance_percent": {int(m): round(100 * float(r), 3) for m, r in zip(svd["mode"].values, ratio)},
@@ -172,6 +216,19 @@ def summary_figure(numbers: Mapping, options: FigureOptions) -> "object":
         ("NMF solver / iterations", f"{numbers['nmf_solver'] or '?'} / {numbers['nmf_iterations']}"),
     ]
     rows += [(f"test RMSE, {name}", f"{value:.3f} mm") for name, value in numbers["test_rmse_mm"].items()]
+    if "holdout_skill" in numbers:
+        rows.append(("hold-out: observed cells hidden per test window", f"{100 * numbers['holdout_fraction']:g}%"))
+        rows += [(f"hold-out skill 1 - MSE/MSE_clim, {name}", f"{value:.3f}")
+                 for name, value in numbers["holdout_skill"].items()]
+        rows += [(f"hold-out RMSE, {name}", f"{value:.3f} mm") for name, value in numbers["holdout_rmse_mm"].items()]
+    if "rank_optimum_rmse_mm" in numbers:
+        rows.append((f"best rank-{numbers['n_modes']} fit of the test matrix (RMSE floor)",
+                     f"{numbers['rank_optimum_rmse_mm']:.3f} mm"))
+    if "svd_clipped_entries" in numbers:
+        rows.append(("SVD reconstruction entries < 0 (clipped)",
+                     f"{numbers['svd_clipped_entries']} ({numbers['svd_clipped_percent']:.2f}%)"))
+    if "n_separated_modes" in numbers:
+        rows.append(("modes separated (North, effective N)", f"{numbers['n_separated_modes']}"))
     fig = new_figure(7.0, 0.32 * len(rows) + 0.9)
     ax = fig.subplots()
     ax.axis("off")
