@@ -104,8 +104,12 @@ def test_clip_negative_in_evaluate_counts_the_negative_reconstructions():
     unclipped = svd.inverse_transform(svd.transform(test)).values
     n_negative = int((unclipped < 0).sum())
     assert n_negative > 0
-    assert int(clipped["svd_clipped_entries"]) == n_negative and int(raw["svd_clipped_entries"]) == 0
+    assert int(clipped["svd_clipped_entries"]) == n_negative == int(raw["svd_clipped_entries"])
+    assert (clipped["svd_clipped_entries"].attrs["clip_negative"], raw["svd_clipped_entries"].attrs["clip_negative"]) == (1, 0)
     assert clipped["svd_clipped_entries"].attrs["fraction_of_entries"] == pytest.approx(n_negative / test.size)
+    assert clipped["svd_clipped_entries"].attrs["fraction_below_minus_half_mm"] == pytest.approx(
+        (unclipped < -0.5).sum() / test.size)
+    assert float(raw["svd_reconstruction"].min()) < 0
     assert float(clipped["svd_reconstruction"].min()) >= 0
     # clipping at 0 moves every negative estimate of a non-negative amount closer: the RMSE cannot grow
     assert float(clipped["svd_rmse_overall"]) <= float(raw["svd_rmse_overall"])

@@ -168,7 +168,7 @@ def evaluate(train: xr.DataArray, test: xr.DataArray, svd: SVD, nmf: NMF, lat: x
     alternative = OTHER_PROJECTION[nmf_projection]
     nmf_coeffs = nmf.transform(test, method=nmf_projection)
     alt_coeffs = nmf.transform(test, method=alternative)
-    svd_values, n_clipped = svd_reconstruction(svd, svd_coeffs, clip_negative)
+    svd_values, n_clipped, n_below_half_mm = svd_reconstruction(svd, svd_coeffs, clip_negative)
     predictions = {
         "svd": svd_values,
         "nmf": nmf.inverse_transform(nmf_coeffs).values,
@@ -201,8 +201,9 @@ def evaluate(train: xr.DataArray, test: xr.DataArray, svd: SVD, nmf: NMF, lat: x
     out["observed_fraction"] = xr.DataArray(present.mean(axis=0), dims="time", attrs={
         "long_name": "fraction of land cells observed (not missing) in the test window", "units": "1"})
     ds = xr.Dataset(out).merge(predictive_scores(test, svd, nmf, nmf_projection, predictions["climatology"],
-                                                 holdout_fraction, holdout_seed, clip_negative))
-    ds["svd_clipped_entries"] = clipped_variable(n_clipped, int(present.sum()), clip_negative)
+                                                 holdout_fraction, holdout_seed, clip_negative),
+                               combine_attrs="no_conflicts")
+    ds["svd_clipped_entries"] = clipped_variable(n_clipped, n_below_half_mm, int(present.size), clip_negative)
     if truth is not None:
         ds = ds.merge(match_truth(nmf.basis_, truth))
     ds.attrs.update(

@@ -131,10 +131,13 @@ def rank_optimum_rmse(test: xr.DataArray, rank: int, mean: np.ndarray | None = N
     return float(np.sqrt((residual ** 2).sum() / observed.sum()))
 
 
-def svd_reconstruction(svd, coefficients: xr.DataArray, clip: bool) -> tuple[np.ndarray, int]:
-    """``(reconstruction (cell, time) mm, entries clipped)`` of SVD ``coefficients``; ``clip`` sets negatives to 0."""
+def svd_reconstruction(svd, coefficients: xr.DataArray, clip: bool) -> tuple[np.ndarray, int, int]:
+    """``(reconstruction (cell, time) mm, entries below 0, entries below -0.5 mm)`` of SVD ``coefficients``
+    (counted before clipping); ``clip`` sets the negative entries to 0."""
     values = svd.inverse_transform(coefficients).transpose("cell", ...).values
-    return clip_negative(values) if clip else (values, 0)
+    n_below_half_mm = int((values < -0.5).sum())
+    clipped, n_negative = clip_negative(values)
+    return (clipped if clip else values), n_negative, n_below_half_mm
 
 
 def predictive_scores(test: xr.DataArray, svd, nmf, nmf_projection: str, baseline: np.ndarray,
@@ -143,7 +146,7 @@ def predictive_scores(test: xr.DataArray, svd, nmf, nmf_projection: str, baselin
     ``rank_optimum_rmse_overall`` at the SVD's number of modes (module docstring). ``baseline (cell, time)``
     is the climatology prediction; ``clip`` clips the SVD predictions at 0."""
     predictors = {
-        "svd": lambda X: svd_reconstruction(svd, svd.transform(X), clip)[0],
+        "svd": lambda X: svd_reconstruction(svd, svd.transform(X), clip)[0],  # clipped when clip
         "nmf": lambda X: nmf.inverse_transform(nmf.transform(X, method=nmf_projection)).transpose("cell", ...).values,
     }
     ds = holdout_skill(test, predictors, baseline, fraction, seed)
@@ -156,8 +159,11 @@ def predictive_scores(test: xr.DataArray, svd, nmf, nmf_projection: str, baselin
     return ds
 
 
-def clipped_variable(n_clipped: int, n_entries: int, clip: bool) -> xr.DataArray:
-    """``svd_clipped_entries``: how many SVD reconstruction entries were below 0 (set to 0 when ``clip``)."""
-    return xr.DataArray(np.int64(n_clipped), attrs={
-        "long_name": "number of test-period SVD reconstruction entries below 0 mm, set to 0", "units": "1",
-        "fraction_of_entries": float(n_clipped / max(n_entries, 1)), "clip_negative": int(clip)})
+def clipped_variable(n_negative: int, n_below_half_mm: int, n_entries: int, clip: bool) -> xr.DataArray:
+    """``svd_clipped_entries``: how many of the ``n_entries`` (cells x windows) SVD reconstruction entries were
+    below 0 (set to 0 when ``clip``), and in the attributes the fractions below 0 and below -0.5 mm."""
+    return xr.DataArray(np.int64(n_negative), attrs={
+        "long_name": "number of test-period SVD reconstruction entries below 0 mm"
+                     + (", set to 0" if clip else " (not clipped: evaluation.clip_negative false)"),
+        "units": "1", "fraction_of_entries": float(n_negative / max(n_entries, 1)),
+        "fraction_below_minus_half_mm": float(n_below_half_mm / max(n_entries, 1)), "clip_negative": int(clip)})

@@ -171,6 +171,8 @@ def _science_numbers(svd: xr.Dataset, evaluation: xr.Dataset) -> dict:
         clipped = evaluation["svd_clipped_entries"]
         out["svd_clipped_entries"] = int(clipped)
         out["svd_clipped_percent"] = round(100 * float(clipped.attrs.get("fraction_of_entries", np.nan)), 3)
+        out["svd_below_minus_half_mm_percent"] = round(
+            100 * float(clipped.attrs.get("fraction_below_minus_half_mm", np.nan)), 3)
     if "rotated_explained_variance_ratio" in svd:
         out["rotation"] = {"method": str(svd.attrs.get("rotation_method")), "kaiser": bool(svd.attrs.get(
             "rotation_kaiser", 1)), "explained_variance_percent": {
