@@ -4,7 +4,8 @@ Test windows ``x (cell)`` are projected on the training modes -- SVD ``a = U^T w
 NMF by NNLS (exact, non-negative) and by ``pinv(W) x`` (the seed's) -- and
 reconstructed on the land cells. Methods in ``evaluation.nc`` (variable prefix):
 
-* ``svd``: SVD reconstruction with all modes.
+* ``svd``: SVD reconstruction with all modes (negative values set to 0 when ``clip_negative``;
+  ``svd_clipped_entries`` counts them).
 * ``nmf``: NMF with ``evaluation.nmf_projection`` (default ``nnls``); the other
   projection is scored as ``nmf_pinv`` (or ``nmf_nnls``) without maps.
 * ``climatology``: baseline, the training mean of each cell per calendar month of the
@@ -17,6 +18,8 @@ all over the observed entries only when the test matrix has missing ones (NaN): 
 window is projected from its observed cells only (least squares / NNLS on the observed
 rows of the modes), and ``observed_fraction(time)`` records the share of cells observed.
 ``<m>_reconstruction(time, lat, lon)`` (maps; svd, nmf, climatology).
+Prediction of hidden cells (``<m>_holdout_rmse``, ``<m>_skill``) and the rank-k floor
+``rank_optimum_rmse_overall``: :mod:`precipmodes.skill`.
 On the demo, ``truth_correlation(pattern, component)`` on land and the Hungarian matching
 (``scipy.optimize.linear_sum_assignment`` maximising total correlation) give
 ``truth_match_component(pattern)`` and ``truth_match_correlation(pattern)``.
