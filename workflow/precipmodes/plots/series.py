@@ -73,17 +73,25 @@ def spectrum_figure(svd: xr.Dataset, options: FigureOptions) -> plt.Figure:
 
     ``north_error(mode)`` is the sampling error of the eigenvalue ``eigenvalues(mode)`` (λ = σ²/N with N
     training windows when the file has no ``eigenvalues``); its relative size δλ/λ is drawn on σ as
-    δσ/σ = δλ/(2λ) and on the variance ratio as δλ/λ. Modes not separated from a neighbour
-    (``separated(mode)`` false) are drawn in red.
+    δσ/σ = δλ/(2λ) and on the variance ratio as δλ/λ; ``north_error_effective`` (from the effective sample
+    size) is used instead when the file has it. Modes not separated from a neighbour (``separated(mode)``
+    false) are drawn in red. With ``eigenvalue_low``/``eigenvalue_high`` (bootstrap) their interval is drawn
+    on σ as a grey bar, σ = sqrt(λ N).
     """
     mode = svd["mode"].values
     sigma = svd["singular_values"].values.astype(float)
     ratio = 100 * svd["explained_variance_ratio"].values.astype(float)
     eigenvalues = svd["eigenvalues"] if "eigenvalues" in svd else svd["singular_values"] ** 2 / svd.sizes["time"]
-    relative = svd["north_error"].values.astype(float) / eigenvalues.values.astype(float)
+    effective = "north_error_effective" in svd
+    error = svd["north_error_effective" if effective else "north_error"]
+    relative = error.values.astype(float) / eigenvalues.values.astype(float)
     separated = svd["separated"].values.astype(bool)
     fig = new_figure(10.0, 4.0)
     left, right = fig.subplots(1, 2)
+    if "eigenvalue_low" in svd:
+        scale = sigma / np.sqrt(eigenvalues.values.astype(float))  # sqrt(N)
+        left.vlines(mode, np.sqrt(svd["eigenvalue_low"].values) * scale, np.sqrt(svd["eigenvalue_high"].values) * scale,
+                    color="0.6", lw=4, alpha=0.6, label="95% block-bootstrap interval", zorder=1)
     for mask, colour, label in ((separated, "tab:blue", "separated"), (~separated, "tab:red", "not separated (North)")):
         if mask.any():
             left.errorbar(mode[mask], sigma[mask], yerr=sigma[mask] * relative[mask] / 2, fmt="o", ms=3,
@@ -91,7 +99,7 @@ def spectrum_figure(svd: xr.Dataset, options: FigureOptions) -> plt.Figure:
     left.set_yscale("log")
     left.set_xlabel("mode")
     left.set_ylabel(f"singular value σ ({svd['singular_values'].attrs.get('units', 'mm')})")
-    left.set_title("Singular value spectrum with North error bars")
+    left.set_title("Singular value spectrum with North error bars" + (" (effective N)" if effective else ""))
     left.legend()
     right.bar(mode, ratio, yerr=ratio * relative, color=np.where(separated, "tab:blue", "tab:red"),
               capsize=1.5, error_kw={"lw": 0.6}, label="per mode")
