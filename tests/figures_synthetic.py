@@ -17,13 +17,17 @@ import xarray as xr
 from precipmodes.grid import stack_land, unstack_cells
 from precipmodes.netcdf import write_netcdf
 from precipmodes.plots import FIGURE_RULES
+from precipmodes.nmf import NMF
+from precipmodes.rank import cross_validate_ranks
 from precipmodes.rotation import rotate, rotation_dataset
+from precipmodes.significance import nmf_rank_stability
 
 DOMAIN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0]}
 TRAIN = ["2006-01-01T00:00+09:00", "2007-01-01T00:00+09:00"]
 TEST = ["2007-01-01T00:00+09:00", "2008-01-01T00:00+09:00"]
 N_MODES = 6
 ROTATED_MODES = 3
+RANKS = [2, 4, 6]
 
 
 def grid(nlon: int = 40, nlat: int = 32) -> tuple[xr.DataArray, xr.DataArray]:
@@ -106,7 +110,8 @@ def decompositions(train: xr.DataArray, mask: xr.Dataset) -> tuple[xr.Dataset, x
     }, coords={"mode": mode, "time": train["time"]})
     rotated = rotate(modes.transpose("cell", "mode"), svd["singular_values"], svd["temporal_coefficients"],
                      x.shape[1], float(np.sum(s ** 2)), "varimax", ROTATED_MODES)
-    svd = svd.merge(rotation_dataset(rotated, lambda da: unstack_cells(da, mask["lat"], mask["lon"])))
+    svd = svd.merge(rotation_dataset(rotated, lambda da: unstack_cells(da, mask["lat"], mask["lon"])),
+                    combine_attrs="no_conflicts")
     from sklearn.decomposition import NMF
 
     model = NMF(4, init="nndsvd", max_iter=300, random_state=0)
@@ -123,6 +128,13 @@ def decompositions(train: xr.DataArray, mask: xr.Dataset) -> tuple[xr.Dataset, x
                                  {"solver": "sklearn", "n_iter": int(model.n_iter_), "seed": 0}),
     }, coords={"component": component, "time": train["time"]})
     return svd, nmf
+
+
+def rank_selection(train: xr.DataArray) -> xr.Dataset:
+    """rank_selection.nc of the ranks RANKS: cross-validated error and NMF stability over 2 random inits."""
+    ranks = cross_validate_ranks(train, RANKS, max_iter=50)
+    return ranks.merge(nmf_rank_stability(lambda rank: NMF(rank, max_iter=100), train, RANKS, 2),
+                       combine_attrs="no_conflicts")
 
 
 def evaluation(test: xr.DataArray, svd: xr.Dataset, nmf: xr.Dataset, mask: xr.Dataset, truth: xr.DataArray,
@@ -170,11 +182,13 @@ def build(root: Path, experiment: str = "small", seed: int = 0) -> dict[str, Pat
         "land_mask": prepared / "land_mask.nc", "selection": prepared / "selection.nc",
         "demo_truth": prepared / "demo_truth.nc", "train": exp / "train.nc", "test": exp / "test.nc",
         "svd": exp / "svd.nc", "nmf": exp / "nmf.nc", "evaluation": exp / "evaluation.nc",
+        "rank_selection": exp / "rank_selection.nc",
     }
     datasets = {
         "land_mask": mask, "selection": sel, "demo_truth": truth_ds, "train": train.to_dataset(),
         "test": test.to_dataset(), "svd": svd, "nmf": nmf,
         "evaluation": evaluation(test, svd, nmf, mask, truth, train),
+        "rank_selection": rank_selection(train),
     }
     for name, ds in datasets.items():
         write_netcdf(ds, paths[name], title=f"synthetic figure-test input {name}")
@@ -186,7 +200,8 @@ def config(experiment: str = "small") -> dict:
     return {
         "source": {"kind": "demo", "start": TRAIN[0], "end": TEST[1]},
         "domain": {**DOMAIN, "resolution": [0.5, 0.5]},
-        "experiments": {experiment: {"train": TRAIN, "test": TEST, "n_modes": N_MODES, "test_windows": [0, 3]}},
+        "experiments": {experiment: {"train": TRAIN, "test": TEST, "n_modes": N_MODES, "test_windows": [0, 3],
+                                     "rank_selection": RANKS}},
         "figures": {"dpi": 60, "coastline_resolution": "50m"},
         "svd": {"rotation": {"method": "varimax", "n_modes": ROTATED_MODES}},
     }

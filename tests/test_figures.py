@@ -175,6 +175,7 @@ def test_render_functions_write_every_png(inputs, tmp_path):
     render.draw_test(paths["evaluation"], paths["test"], paths["land_mask"], paths["selection"], out, options, [0, 2])
     render.draw_demo(paths["nmf"], paths["demo_truth"], paths["evaluation"], out["demo_match"], options)
     render.draw_rotated(paths["svd"], out["rotated_modes"], options)
+    render.draw_rank(paths["rank_selection"], out["rank_choice"], options)
     numbers = render.write_summary(paths["svd"], paths["nmf"], paths["evaluation"], tmp_path / "summary.json",
                                    out["summary"], options)
     for name, path in out.items():

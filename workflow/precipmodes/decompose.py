@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Iterator, Mapping
 
+import xarray as xr
+
 from .errors import ConfigError, InputDataError, ParameterError
 from .evaluate import evaluate
 from .grid import stack_land
@@ -20,6 +22,8 @@ from .matrix import open_matrix
 from .netcdf import open_netcdf, write_netcdf
 from .nmf import NMF
 from .rank import cross_validate_ranks
+from .rotation import rotate, rotation_dataset
+from .significance import bootstrap_svd, nmf_rank_stability
 from .svd import SVD
 
 PathLike = str | os.PathLike
@@ -32,7 +36,8 @@ def config_keys(name: str) -> dict[str, str]:
             "solver": "nmf.solver", "init": "nmf.init", "ranks": f"experiments.{name}.rank_selection",
             "rotation_method": "svd.rotation.method", "rotation_n_modes": "svd.rotation.n_modes",
             "power": "svd.rotation.power", "n_resamples": "svd.bootstrap.n",
-            "block_windows": "svd.bootstrap.block_windows", "holdout_fraction": "evaluation.holdout_fraction"}
+            "block_windows": "svd.bootstrap.block_windows", "holdout_fraction": "evaluation.holdout_fraction",
+            "n_seeds": "nmf.stability_seeds"}
 
 
 @contextlib.contextmanager
@@ -85,11 +90,6 @@ def svd_files(train_path: PathLike, land_mask_path: PathLike, output: PathLike, 
 
 def svd_extras(model: SVD, X, svd_config: Mapping, lat, lon):
     """Rotated modes (``svd.rotation``) and bootstrap significance (``svd.bootstrap``) for svd.nc."""
-    import xarray as xr
-
-    from .rotation import rotate, rotation_dataset
-    from .significance import bootstrap_svd
-
     parts = []
     rotation = svd_config.get("rotation", {})
     if rotation.get("method", "none") != "none":
@@ -152,6 +152,10 @@ def rank_selection_files(train_path: PathLike, land_mask_path: PathLike, output:
         with naming_config_keys(config_keys(name)):
             ds = cross_validate_ranks(X, ranks, seed=nmf_config.get("seed", 0),
                                       label=f"experiment '{name}': {train_path}")
+            n_seeds = nmf_config.get("stability_seeds", 0)
+            if n_seeds:
+                ds = ds.merge(nmf_rank_stability(lambda rank: NMF.from_config(nmf_config, rank), X, ranks, n_seeds),
+                              combine_attrs="no_conflicts")
         ds.attrs["experiment"] = name
         return write_netcdf(ds, output, title=f"Rank selection of experiment {name}", config=config,
                             inputs=[train_path, land_mask_path], step=f"rank_selection: ranks {ranks} of {name}")

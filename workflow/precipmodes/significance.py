@@ -20,6 +20,11 @@ over resamples of ``|u_k . u'_j|`` (the absolute pattern correlation, uncentred:
 of the unit-norm modes) of each full-sample mode with the resample mode the Hungarian
 assignment (``scipy.optimize.linear_sum_assignment``, maximising the total) matched to it:
 near 1 for a well separated mode, low for modes that mix with their neighbours.
+
+NMF stability (:func:`nmf_rank_stability`, for the rank choice): the NMF of each rank is fitted
+from several random initialisations; each fit's components are Hungarian-matched to the first
+fit's by Pearson correlation over cells, and the mean matched correlation says how reproducible
+the components are (low once the rank exceeds what the data determine).
 """
 
 from __future__ import annotations
@@ -158,3 +163,47 @@ def bootstrap_svd(model, X: xr.DataArray, n_resamples: int, block_windows: int =
             "units": "1", "valid_range": np.array([0.0, 1.0]), "comment": described}),
     }, coords=coords, attrs={"bootstrap_n": int(n_resamples), "bootstrap_block_windows": int(block_windows),
                              "bootstrap_seed": int(seed), "bootstrap_level": float(level)})
+
+
+def nmf_seed_stability(nmf, X: xr.DataArray, seeds) -> np.ndarray:
+    """Stability ``(component,)`` of an NMF configuration over random initialisations.
+
+    ``nmf`` is an unfitted :class:`~precipmodes.nmf.NMF` (its parameters are kept; ``init`` becomes
+    ``random`` with each of ``seeds``, at least 2). Each fit's basis is matched (Hungarian) to the first
+    seed's; a component's stability is the mean over the other seeds of its matched Pearson
+    correlation over cells (centred: all-positive bases would make the cosine high whatever their shape).
+    """
+    seeds = list(seeds)
+    if len(seeds) < 2:
+        raise ParameterError("n_seeds", f"NMF stability needs at least 2 seeds, got {len(seeds)}")
+    bases = []
+    for seed in seeds:
+        fit = dataclasses.replace(nmf, init="random", seed=int(seed)).fit(X, label=f"NMF stability fit, seed {seed}")
+        basis = fit.basis_.values
+        bases.append(basis - basis.mean(axis=0))
+    return np.mean([matched_correlation(bases[0], other) for other in bases[1:]], axis=0)
+
+
+def nmf_rank_stability(nmf_for_rank, X: xr.DataArray, ranks, n_seeds: int = 4) -> xr.Dataset:
+    """``nmf_stability(rank)`` (mean over components) and ``nmf_stability_min(rank)`` of :func:`nmf_seed_stability`
+    with seeds ``0 .. n_seeds - 1``; ``nmf_for_rank(rank)`` gives the unfitted NMF of each rank."""
+    if n_seeds < 2:
+        raise ParameterError("n_seeds", f"NMF stability needs at least 2 seeds, got {n_seeds}")
+    ranks = sorted(set(int(r) for r in ranks))
+    mean, low = np.empty(len(ranks)), np.empty(len(ranks))
+    with timed(f"nmf stability ({n_seeds} random initialisations x ranks {ranks})"):
+        level_before = log.level
+        log.setLevel(max(level_before, logging.WARNING))
+        try:
+            for i, rank in enumerate(ranks):
+                per_component = nmf_seed_stability(nmf_for_rank(rank), X, range(n_seeds))
+                mean[i], low[i] = per_component.mean(), per_component.min()
+        finally:
+            log.setLevel(level_before)
+    what = f"over {n_seeds} random initialisations, Hungarian-matched to the first"
+    return xr.Dataset({
+        "nmf_stability": ("rank", mean, {"long_name": f"mean over components of the NMF basis correlation {what}",
+                                         "units": "1"}),
+        "nmf_stability_min": ("rank", low, {"long_name": f"least stable component's NMF basis correlation {what}",
+                                            "units": "1"}),
+    }, coords={"rank": np.array(ranks, dtype=np.int32)}, attrs={"stability_seeds": int(n_seeds)})

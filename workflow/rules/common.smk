@@ -63,7 +63,8 @@ def final_outputs(wildcards):
     targets = []
     for name in EXPERIMENTS:
         targets += [f"{RESULTS}/{name}/{output}" for output in ("svd.nc", "nmf.nc", "evaluation.nc")]
-        targets += figure_files(RESULTS, name, is_demo(), is_rotated())
+        targets += figure_files(RESULTS, name, is_demo(), is_rotated(),
+                                ranked=bool(config["experiments"][name].get("rank_selection")))
         targets += decompose_targets(name)
     return targets
 

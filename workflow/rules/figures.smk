@@ -61,6 +61,25 @@ rule figures_rotated:
         "../scripts/figures.py"
 
 
+rule figures_rank:
+    input:
+        rank_selection=f"{EXPERIMENT_DIR}/rank_selection.nc",
+    output:
+        rank_choice=figure("rank_choice", "Modes"),
+    params:
+        **FIGURE_PARAMS,
+    log:
+        f"{LOGS}/figures_rank/{{experiment}}.log",
+    threads: rule_resources("figures", "threads", 1)
+    resources:
+        mem_mb=rule_resources("figures", "mem_mb", 2000),
+        runtime=rule_resources("figures", "runtime", 20),
+    conda:
+        "../../envs/figures.yaml"
+    script:
+        "../scripts/figures.py"
+
+
 rule figures_series:
     input:
         svd=f"{EXPERIMENT_DIR}/svd.nc",

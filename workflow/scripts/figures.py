@@ -1,4 +1,4 @@
-"""Figure rules (figures_modes, _rotated, _series, _selection, _test, _demo, _summary): draw an experiment's PNGs."""
+"""Figure rules (figures_modes, _rotated, _rank, _series, _selection, _test, _demo, _summary): draw an experiment's PNGs."""
 import json
 
 from precipmodes import logs
@@ -26,6 +26,8 @@ def main(smk):
                          experiment["test_windows"])
     elif smk.rule == "figures_rotated":
         render.draw_rotated(inputs.svd, outputs["rotated_modes"], options)
+    elif smk.rule == "figures_rank":
+        render.draw_rank(inputs.rank_selection, outputs["rank_choice"], options)
     elif smk.rule == "figures_demo":
         render.draw_demo(inputs.nmf, inputs.truth, inputs.evaluation, outputs["demo_match"], options)
     elif smk.rule == "figures_summary":

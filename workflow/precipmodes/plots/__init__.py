@@ -2,7 +2,8 @@
 
 * :mod:`.base`   - offline coastlines, :class:`FigureOptions`, map panel grids, atomic PNG saving
 * :mod:`.maps`   - SVD modes (also rotated), NMF bases, land mask, test reconstructions, demo truth match
-* :mod:`.series` - coefficients with gaps, spectrum with North errors, wet-area fraction, RMSE, bar charts
+* :mod:`.series` - coefficients with gaps, spectrum with North errors, wet-area fraction, RMSE, bar charts,
+  rank choice
 * :mod:`.render` - the file edge used by the figure rules (open NetCDF, draw, save) and summary.json
 
 This module itself stays light (no matplotlib/cartopy import): the Snakefile reads :data:`FIGURE_RULES`.
@@ -19,15 +20,18 @@ FIGURE_RULES = {
     "figures_summary": ["summary"],
     "figures_demo": ["demo_match"],
     "figures_rotated": ["rotated_modes"],
+    "figures_rank": ["rank_choice"],
 }
 # figure rules drawn only when their condition holds (figure_files' flags of the same name)
-CONDITIONAL_RULES = {"figures_demo": "demo", "figures_rotated": "rotated"}
+CONDITIONAL_RULES = {"figures_demo": "demo", "figures_rotated": "rotated", "figures_rank": "ranked"}
 
 
-def figure_files(results_dir: str, experiment: str, demo: bool, rotated: bool = False) -> list[str]:
+def figure_files(results_dir: str, experiment: str, demo: bool, rotated: bool = False,
+                 ranked: bool = False) -> list[str]:
     """Paths of an experiment's PNGs and summary.json under ``results_dir`` (demo_match.png only for the demo,
-    rotated_modes.png only when ``svd.rotation.method`` is not ``none``)."""
-    flags = {"demo": demo, "rotated": rotated}
+    rotated_modes.png only when ``svd.rotation.method`` is not ``none``, rank_choice.png only for an
+    experiment with ``rank_selection``)."""
+    flags = {"demo": demo, "rotated": rotated, "ranked": ranked}
     names = [name for rule, names in FIGURE_RULES.items() for name in names
              if flags.get(CONDITIONAL_RULES.get(rule), True)]
     folder = f"{results_dir}/{experiment}"

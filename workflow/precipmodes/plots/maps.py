@@ -44,12 +44,12 @@ def rotated_modes_figure(svd: xr.Dataset, options: FigureOptions) -> plt.Figure:
     titles = [f"Rotated {int(m)} ({100 * float(r):.1f}% var)" for m, r in zip(modes["rotated_mode"].values,
                                                                              ratio.values)]
     limit = symmetric_limit(modes)
-    method = svd.attrs.get("rotation_method", "rotated")
-    kaiser = "Kaiser-normalised" if svd.attrs.get("rotation_kaiser", 1) else "raw"
+    method = svd.attrs.get("rotation_method")
+    kaiser = {1: ", Kaiser-normalised", 0: ", raw loadings"}.get(svd.attrs.get("rotation_kaiser"), "")
+    how = f"{method} rotation{kaiser}" if method else "rotation"
     return map_panels(modes, "rotated_mode", titles, options, cmap="RdBu_r", vmin=-limit, vmax=limit,
                       colorbar_label="loading of the unit-norm rotated mode (1)",
-                      suptitle=options.title(f"SVD modes after {kaiser} {method} rotation of the leading "
-                                             f"{svd.sizes['rotated_mode']}{note}"))
+                      suptitle=options.title(f"Rotated SVD modes ({how}){note}"))
 
 
 def compact(value: float) -> str:

@@ -22,7 +22,7 @@ from ..netcdf import open_netcdf
 from .base import FigureOptions, new_figure, require_vars, save_figure, use_offline_coastlines
 from .maps import (demo_match_figure, land_mask_figure, nmf_bases_figure, reconstruction_figure,
                    rotated_modes_figure, svd_modes_figure)
-from .series import (coefficients_figure, rmse_figure, spectrum_figure, wet_fraction_figure,
+from .series import (coefficients_figure, rank_choice_figure, rmse_figure, spectrum_figure, wet_fraction_figure,
                      window_coefficients_figure, with_gaps)
 
 # evaluation.nc variables the figures read (written by precipmodes.evaluate)
@@ -54,6 +54,13 @@ def draw_rotated(svd_path, output: str, options: FigureOptions) -> None:
     svd = _open(svd_path, ["rotated_modes", "rotated_explained_variance_ratio"])
     with timed("figures: rotated modes"):
         save_figure(rotated_modes_figure(svd, options), output, options.dpi)
+
+
+def draw_rank(rank_selection_path, output: str, options: FigureOptions) -> None:
+    """rank_choice.png from rank_selection.nc (experiments with ``rank_selection``)."""
+    ranks = _open(rank_selection_path, ["cv_rmse"])
+    with timed("figures: rank choice"):
+        save_figure(rank_choice_figure(ranks, options), output, options.dpi)
 
 
 def draw_series(svd_path, nmf_path, selection_path, outputs: Mapping[str, str], options: FigureOptions,

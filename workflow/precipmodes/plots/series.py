@@ -181,3 +181,43 @@ def window_coefficients_figure(svd_coefficients: xr.DataArray, nmf_coefficients:
     axes[-1, 1].set_xlabel("component")
     fig.suptitle(options.title("Test windows: projection coefficients"))
     return fig
+
+
+def rank_choice_figure(ranks: xr.Dataset, options: FigureOptions) -> plt.Figure:
+    """Cross-validated RMSE ``cv_rmse(method, rank)`` against rank for SVD and NMF, the best ranks marked
+    (attributes ``best_rank_svd``/``best_rank_nmf``), and on a second axis the NMF component stability
+    ``nmf_stability(rank)`` (and its least stable component) when rank_selection.nc has it."""
+    rank = ranks["rank"].values
+    fig = new_figure(8.0, 5.0)
+    ax = fig.subplots()
+    fig.subplots_adjust(bottom=0.3)
+    colours = {"svd": "tab:blue", "nmf": "tab:green"}
+    for method in ranks["method"].values:
+        method = str(method)
+        colour = colours.get(method, "k")
+        ax.plot(rank, ranks["cv_rmse"].sel({"method": method}).values, "o-", color=colour, ms=4,
+                label=f"{method.upper()} CV RMSE")
+        best = ranks.attrs.get(f"best_rank_{method}")
+        if best is not None:
+            ax.axvline(int(best), color=colour, ls="--", lw=1, label=f"{method.upper()} best rank {int(best)}")
+    ax.set_xlabel("rank (modes / components)")
+    ax.set_ylabel(f"RMSE on held-out entries ({ranks['cv_rmse'].attrs.get('units', 'mm')})")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    handles, labels = ax.get_legend_handles_labels()
+    if "nmf_stability" in ranks:
+        twin = ax.twinx()
+        twin.plot(rank, ranks["nmf_stability"].values, "s:", color="tab:purple", ms=4, label="NMF stability (mean)")
+        if "nmf_stability_min" in ranks:
+            twin.plot(rank, ranks["nmf_stability_min"].values, "v:", color="tab:pink", ms=4,
+                      label="NMF stability (least stable component)")
+        twin.set_ylim(0, 1.02)
+        twin.set_ylabel(f"matched basis correlation over {ranks.attrs.get('stability_seeds', '?')} random inits (1)")
+        more = twin.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
+    held = ranks.attrs.get("holdout_fraction")
+    ax.set_title("Rank choice: cross-validated error" + (f" ({100 * float(held):g}% of entries held out)"
+                                                         if held is not None else "")
+                 + (" and NMF stability" if "nmf_stability" in ranks else ""))
+    fig.suptitle(options.title("Rank choice"))
+    return fig
