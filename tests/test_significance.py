@@ -115,3 +115,37 @@ def test_stability_near_one_for_separated_modes_and_low_for_noise():
     assert ((unstable >= 0) & (unstable <= 1)).all()
     with pytest.raises(ParameterError, match="at least 2 resamples"):
         bootstrap_svd(model, noise, 1)
+
+
+def test_nmf_stability_high_at_the_true_rank_and_lower_beyond_it():
+    from decompose_cases import matrix
+    from precipmodes.nmf import NMF
+    from precipmodes.significance import nmf_rank_stability, nmf_seed_stability
+
+    X = matrix(150, 100, rank=3, noise=0.5, seed=9)
+    ds = nmf_rank_stability(lambda rank: NMF(rank, max_iter=400, tol=1e-6), X, [3, 8], n_seeds=4)
+    stability = ds["nmf_stability"].values
+    assert stability[0] > 0.99, stability  # three strong, distinct parts: every init finds them
+    assert stability[1] < stability[0] - 0.05, stability  # five extra components split noise differently
+    assert (ds["nmf_stability_min"] <= ds["nmf_stability"]).all()
+    assert ds.attrs["stability_seeds"] == 4 and ds["nmf_stability"].attrs["units"] == "1"
+    with pytest.raises(ParameterError, match="at least 2 seeds"):
+        nmf_seed_stability(NMF(3), X, [0])
+
+
+def test_rank_selection_file_carries_nmf_stability_and_names_the_config_key(tmp_path):
+    from decompose_cases import matrix
+    from precipmodes.decompose import rank_selection_files
+    from precipmodes.errors import ConfigError
+    from precipmodes.netcdf import open_netcdf, write_netcdf
+
+    X = matrix(80, 60, rank=2, noise=0.3, seed=10)
+    train = write_netcdf(X.to_dataset(name="precip"), tmp_path / "train.nc", step="test")
+    nmf_config = {"max_iter": 200, "stability_seeds": 2}
+    path = rank_selection_files(train, train, tmp_path / "rank_selection.nc", [1, 2, 4], nmf_config, "e1")
+    ds = open_netcdf(path)
+    assert ds["nmf_stability"].dims == ("rank",) and ds["rank"].values.tolist() == [1, 2, 4]
+    assert ds["nmf_stability"].sel(rank=1) == pytest.approx(1.0, abs=1e-6)  # one component: always the same
+    assert "cv_rmse" in ds and ds.attrs["stability_seeds"] == 2
+    with pytest.raises(ConfigError, match="nmf.stability_seeds: .*at least 2 seeds"):
+        rank_selection_files(train, train, tmp_path / "bad.nc", [1, 2], {**nmf_config, "stability_seeds": 1}, "e1")
