@@ -58,6 +58,19 @@ def validate_config(config: Mapping, origin: str = "config") -> dict:
     return config
 
 
+def section_defaults(name: str, values: Mapping | None = None) -> dict:
+    """Config section ``name`` with its schema defaults filled in under ``values`` (for callers outside
+    Snakemake, e.g. tests and notebooks, that call a file-level step with only some keys).
+
+    The schema is the one home of every default: file-level steps read their section's keys
+    directly, so a section passed in must be complete, as the validated config is.
+    """
+    schema = load_schema()
+    section = dict(copy.deepcopy(values or {}))
+    _fill_defaults(section, schema["properties"][name], schema)
+    return section
+
+
 def _stringify_dates(value: Any) -> Any:
     """Unquoted YAML dates arrive as date objects; turn them back into ISO strings.
 
