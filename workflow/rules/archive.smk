@@ -5,7 +5,7 @@ ARCHIVE_DIR = f"{config['archive_dir'].rstrip('/')}/{{experiment}}"
 ARCHIVE_EXPERIMENT_FILES = ["svd.nc", "nmf.nc", "evaluation.nc", "train.nc", "test.nc"]
 ARCHIVE_PREPARED_FILES = ["land_mask.nc", "selection.nc"]
 # the experiment's PNGs (figures/ in the archive) and summary.json, as figure_files lists them
-ARCHIVE_FIGURE_FILES = [f.split("/{experiment}/", 1)[1] for f in figure_files(RESULTS, "{experiment}", is_demo())]
+ARCHIVE_FIGURE_FILES = experiment_figure_names(is_demo())
 
 
 rule archive_experiment:

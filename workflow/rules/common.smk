@@ -5,7 +5,7 @@
 #   <results_dir>/logs/...            one log per job
 import json
 
-from precipmodes.plots import figure_files
+from precipmodes.plots import experiment_figure_names, figure_files
 from precipmodes.sources import source_input_paths
 
 RESULTS = config["results_dir"].rstrip("/")
