@@ -41,6 +41,9 @@ def test_defaults_are_filled_including_kind_specific_ones():
     assert config["svd"]["center"] is False
     assert config["nmf"]["init"] == "nndsvd"
     assert config["domain"]["resolution"] is None
+    assert config["coverage"] == {"min_cell_fraction": 0.8, "min_window_fraction": 0.8}
+    assert config["experiments"]["e1"]["months"] is None
+    assert config["accumulation"]["anchor"] == "auto"
 
 
 def test_files_source_defaults():
@@ -60,6 +63,12 @@ def test_files_source_defaults():
         ({"nmf": {"max_iter": "many"}}, "nmf.max_iter: 'many' is not of type 'integer'"),
         ({"colour": "red"}, "<top level>: unknown key(s) ['colour']"),
         ({"domain": {"lon": [148, 128], "lat": [30, 46]}}, "domain.lon: west 148 must be less than east 128"),
+        ({"experiments": {"e1": {**MINIMAL["experiments"]["e1"], "months": [12, 13]}}},
+         "experiments.e1.months.1: 13 is greater than the maximum of 12"),
+        ({"experiments": {"e1": {**MINIMAL["experiments"]["e1"], "months": [0]}}},
+         "experiments.e1.months.0: 0 is less than the minimum of 1"),
+        ({"coverage": {"min_cell_fraction": 0}}, "coverage.min_cell_fraction: 0 is less than or equal to the minimum of 0"),
+        ({"coverage": {"min_window": 0.5}}, "coverage: unknown key(s) ['min_window']"),
     ],
 )
 def test_bad_values_name_the_key(changes, expected):

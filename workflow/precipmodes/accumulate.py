@@ -6,7 +6,7 @@ from ``time_bnds``) belongs to exactly one window. A window's *completeness* is
 the fraction of its steps present in the record:
 
 * windows with completeness < ``min_completeness`` are dropped and counted
-  (attribute ``n_windows_dropped``); they are never filled with zeros, so no
+  (attribute ``n_windows_dropped``, their starts in ``dropped_window``); they are never filled with zeros, so no
   window bridges a gap in the record unless the gap is within the allowance;
 * kept windows that miss steps (only when ``min_completeness < 1``) are totalled
   as ``sum of present steps / completeness``: the mean rate over the present
@@ -191,9 +191,16 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
                 "long_name": "fraction of the window's input steps present in the record",
                 "units": "1",
             }),
+            "dropped_window_completeness": ("dropped_window", plan.completeness[~plan.kept].astype(np.float32), {
+                "long_name": "fraction of the dropped window's input steps present in the record",
+                "units": "1",
+            }),
         },
         coords={"time": ("time", starts, {"long_name": "start of the window", "bounds": "time_bnds",
                                           "standard_name": "time"}),
+                "dropped_window": ("dropped_window", plan.start[~plan.kept], {
+                    "long_name": "start of a window that overlaps the record but misses steps "
+                                 "(completeness below min_completeness; not in precip)"}),
                 "lat": ds["lat"], "lon": ds["lon"]},
         attrs={key: value for key, value in ds.attrs.items() if key in ("source", "title", "history")},
     )
