@@ -34,7 +34,8 @@ def test_default_config_file_is_valid_and_mirrors_the_seed(repo):
 def test_defaults_are_filled_including_kind_specific_ones():
     config = validate_config(MINIMAL)
     assert config["source"] == {"kind": "demo", "seed": 20060101, "step_hours": 6,
-                                "start": "2006-01-01T00:00+09:00", "end": "2016-01-01T00:00+09:00"}
+                                "start": "2006-01-01T00:00+09:00", "end": "2016-01-01T00:00+09:00",
+                                "gaps": {"station_fraction": 0.01, "outage": True}}
     assert config["land_mask"]["method"] == "auto"
     assert config["land_mask"]["min_fraction"] == 0.5
     assert config["experiments"]["e1"]["n_modes"] == 25

@@ -203,8 +203,7 @@ def split_experiment(totals: xr.Dataset, land: xr.DataArray, selection: xr.Datas
             long_name="fraction of the chosen cells with data in the window", units="1")
         ds["cell_coverage"] = train_cells.isel(cell=cells).astype(np.float32).assign_attrs(
             long_name="fraction of the kept training windows in which the cell has data", units="1")
-        ds = ds.assign(excluded_vars).assign_coords(cell=("cell", np.arange(cells.size, dtype=np.int32),
-                                                          dict(matrix["cell"].attrs)))
+        ds = ds.assign(excluded_vars)  # cell keeps the land cell's index in the mask (decompose selects by it)
         n_missing = int(round(float(((1 - ds["window_coverage"].astype(np.float64)) * cells.size).sum())))
         ds.attrs.update(
             experiment=name, part=part,
