@@ -156,7 +156,7 @@ def split_experiment(totals: xr.Dataset, land: xr.DataArray, selection: xr.Datas
                 "widen the range or lower threshold.min_wet_fraction"
             )
 
-    with timed(f"split ({name}): coverage"):
+    with timed(f"split ({name}): cell coverage of {candidates['train'].size} training windows"):
         train_cells = cell_coverage(matrix.isel(time=candidates["train"]).notnull()).compute()
     chosen_cells = train_cells.values >= min_cell - 1e-9
     if not chosen_cells.any():
@@ -180,8 +180,7 @@ def split_experiment(totals: xr.Dataset, land: xr.DataArray, selection: xr.Datas
     for part in PARTS:
         key = f"experiments.{name}.{part}"
         valid = matrix.isel(cell=cells, time=candidates[part]).notnull()
-        with timed(f"split ({name}): {part} window coverage"):
-            windows = window_coverage(valid).compute()
+        windows = window_coverage(valid).compute()
         chosen = windows.values >= min_window - 1e-9
         if not chosen.any():
             best = windows.isel(time=int(np.argmax(windows.values)))
