@@ -72,6 +72,23 @@ def truncated(tmp: Path) -> dict:
     return raw_bytes(tmp, "cut.nc", good[: len(good) * 2 // 3])
 
 
+def staggered_gaps(tmp: Path) -> dict:
+    """Daily files in which every cell misses exactly one day of the training period (a different day per
+    cell): each has data in 18 of the 19 training windows (coverage 0.947), so min_cell_fraction 0.95 fails."""
+    values = np.random.default_rng(0).gamma(0.6, 4.0, (90, 16, 20)) + 0.1
+    cell = np.arange(16 * 20).reshape(16, 20)
+    values[cell % 57, *np.indices((16, 20))] = np.nan
+    return {**with_files(tmp, days=90, values=values), "coverage": {"min_cell_fraction": 0.95}}
+
+
+def test_period_outage(tmp: Path) -> dict:
+    """Daily files whose southern three quarters (30.5-41.5N) are missing from day 59 on: every test
+    window has data in well under 80 % of the land cells."""
+    values = np.random.default_rng(0).gamma(0.6, 4.0, (90, 16, 20)) + 0.1
+    values[59:, :12, :] = np.nan
+    return with_files(tmp, days=90, values=values)
+
+
 def mismatched_mask(tmp: Path) -> dict:
     import xarray as xr
 
@@ -176,7 +193,26 @@ CASES = [
          targets=[SELECTION], prepared=True, damage=TOTALS),
     Case("n_modes larger than the training matrix",
          lambda tmp: tiny(experiments={"e1": experiment(n_modes=500)}),
-         r"n_modes = 500 is larger than min\(cells, windows\)", targets=[SVD], prepared=True, failed=[SVD]),
+         r"experiments\.e1\.n_modes: 500 modes need at least as many training windows and cells, but the "
+         r"selection keeps \d+ windows x \d+ cells", targets=[SVD], prepared=True, failed=[SVD]),
+    # coverage rules and seasons (split); files inputs are daily from 2006-01-01 UTC: train = days 0..56
+    # (19 windows), test = days 60..86 (9 windows)
+    Case("no cell meets coverage.min_cell_fraction", staggered_gaps,
+         r"coverage\.min_cell_fraction: no land cell of experiment e1 has data in at least 0\.95 of its 19 kept "
+         r"training windows \(best cell coverage 0\.947", targets=SPLIT),
+    Case("test period with every window below coverage.min_window_fraction", test_period_outage,
+         r"coverage\.min_window_fraction: none of the 9 kept windows of experiments\.e1\.test .* has data in at "
+         r"least 0\.8 of the \d+ chosen cells \(best window coverage 0\.\d+", targets=SPLIT),
+    Case("window selection leaves fewer windows than n_modes (months: [1, 3])",
+         lambda tmp: tiny(experiments={"e1": experiment(months=[1, 3], n_modes=12)}),
+         r"experiments\.e1\.n_modes: 12 modes need at least as many training windows and cells, but the "
+         r"selection keeps \d+ windows .*\(windows dropped: months \d+", targets=[SVD]),
+    Case("months outside 1..12", lambda tmp: tiny(experiments={"e1": experiment(months=[12, 13])}),
+         r"experiments\.e1\.months\.1: 13 is greater than the maximum of 12", targets=SPLIT),
+    Case("a season with no window in the train period (months: [7])",
+         lambda tmp: tiny(experiments={"e1": experiment(months=[7])}),
+         r"experiments\.e1\.months: none of the \d+ windows of experiments\.e1\.train .* starts \(UTC\) in "
+         r"months \[7\]", targets=SPLIT),
 ]
 
 

@@ -27,20 +27,24 @@ def test_default_config_file_is_valid_and_mirrors_the_seed(repo):
     seed = config["experiments"]["seed"]
     assert seed["n_modes"] == 25
     assert parse_range(seed["train"]) == (np.datetime64("2005-12-31T15:00"), np.datetime64("2010-12-31T15:00"))
-    assert config["accumulation"] == {"hours": 72, "anchor": "2005-12-31T15:00Z", "min_completeness": 1.0}
+    assert config["accumulation"] == {"hours": 72, "anchor": "auto", "min_completeness": 1.0}
     assert config["threshold"] == {"wet_mm": 0.0, "min_wet_fraction": 0.2}
 
 
 def test_defaults_are_filled_including_kind_specific_ones():
     config = validate_config(MINIMAL)
     assert config["source"] == {"kind": "demo", "seed": 20060101, "step_hours": 6,
-                                "start": "2006-01-01T00:00+09:00", "end": "2016-01-01T00:00+09:00"}
+                                "start": "2006-01-01T00:00+09:00", "end": "2016-01-01T00:00+09:00",
+                                "gaps": {"station_fraction": 0.01, "outage": True}}
     assert config["land_mask"]["method"] == "auto"
     assert config["land_mask"]["min_fraction"] == 0.5
     assert config["experiments"]["e1"]["n_modes"] == 25
     assert config["svd"]["center"] is False
     assert config["nmf"]["init"] == "nndsvd"
     assert config["domain"]["resolution"] is None
+    assert config["coverage"] == {"min_cell_fraction": 0.8, "min_window_fraction": 0.8}
+    assert config["experiments"]["e1"]["months"] is None
+    assert config["accumulation"]["anchor"] == "auto"
 
 
 def test_files_source_defaults():
@@ -60,6 +64,12 @@ def test_files_source_defaults():
         ({"nmf": {"max_iter": "many"}}, "nmf.max_iter: 'many' is not of type 'integer'"),
         ({"colour": "red"}, "<top level>: unknown key(s) ['colour']"),
         ({"domain": {"lon": [148, 128], "lat": [30, 46]}}, "domain.lon: west 148 must be less than east 128"),
+        ({"experiments": {"e1": {**MINIMAL["experiments"]["e1"], "months": [12, 13]}}},
+         "experiments.e1.months.1: 13 is greater than the maximum of 12"),
+        ({"experiments": {"e1": {**MINIMAL["experiments"]["e1"], "months": [0]}}},
+         "experiments.e1.months.0: 0 is less than the minimum of 1"),
+        ({"coverage": {"min_cell_fraction": 0}}, "coverage.min_cell_fraction: 0 is less than or equal to the minimum of 0"),
+        ({"coverage": {"min_window": 0.5}}, "coverage: unknown key(s) ['min_window']"),
     ],
 )
 def test_bad_values_name_the_key(changes, expected):

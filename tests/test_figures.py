@@ -92,6 +92,36 @@ def test_with_gaps_inserts_nan_for_dropped_windows():
     assert window.sizes["time"] == 4 and float(window[0]) == 1.0
 
 
+def test_record_gaps_break_the_line_and_are_not_counted_as_dropped(options):
+    # two winters of 72-hour windows: 5 in the first, 4 in the second, nine months apart
+    first = pd.date_range("2000-12-01", periods=5, freq="72h")
+    second = pd.date_range("2001-12-01", periods=4, freq="72h")
+    record = xr.DataArray(first.append(second).values, dims="time")
+    kept = record.values[[0, 1, 3, 4, 5, 7, 8]]            # windows 2 and 6 dropped by the threshold
+    series = xr.DataArray(np.arange(7.0)[None, :], dims=("mode", "time"), coords={"mode": [1], "time": kept})
+    gapped = with_gaps(series, record)
+    break_point = first[-1] + pd.Timedelta("72h")
+    np.testing.assert_array_equal(gapped["time"].values, np.sort(np.append(record.values, break_point.to_datetime64())))
+    np.testing.assert_array_equal(gapped["in_record"].values, gapped["time"].values != break_point.to_datetime64())
+    assert np.isnan(gapped.sel(time=break_point).values).all()
+    assert int(np.isnan(gapped.isel(mode=0)).sum()) == 3    # 2 dropped + the break point
+    fig = coefficients_figure(gapped, "mode", "mode", "SVD temporal coefficients", options)
+    assert "2 of 9 windows dropped" in fig.get_suptitle()
+    # the line is drawn with a NaN at the break, so it does not bridge the nine empty months
+    line = fig.axes[0].get_lines()[0]
+    assert np.isnan(np.asarray(line.get_ydata(), float)).sum() == 3
+    # no gap in the record: nothing inserted
+    plain = with_gaps(series, xr.DataArray(first.values, dims="time"))
+    assert plain.sizes["time"] == 5 and plain["in_record"].values.all()
+    # the wet-fraction line breaks at the gap too
+    selection = xr.Dataset({"wet_area_fraction": ("time", np.linspace(0.1, 0.9, 9)),
+                            "kept": ("time", np.int8([1, 1, 0, 1, 1, 1, 0, 1, 1]))},
+                           coords={"time": record.values})
+    wet = wet_fraction_figure(selection, 0.2, options)
+    grey = wet.axes[0].get_lines()[0]
+    assert grey.get_xydata().shape[0] == 10 and np.isnan(np.asarray(grey.get_ydata(), float)).sum() == 1
+
+
 def test_map_figures(inputs, options, tmp_path):
     svd, nmf, mask = inputs["svd"], inputs["nmf"], inputs["land_mask"]
     check_png(svd_modes_figure(svd, options), tmp_path / "modes.png")
