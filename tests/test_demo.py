@@ -11,7 +11,7 @@ from scipy.optimize import nnls
 from precipmodes.config import load_config, parse_instant
 from precipmodes.errors import ConfigError
 from precipmodes.landmask import globe_land_fraction
-from precipmodes.sources import build_raw, check_canonical
+from precipmodes.sources import build_raw, check_canonical, source_options
 from precipmodes.sources.demo import PATTERNS, demo_dataset, demo_grid, demo_times, truth_dataset, write_truth
 
 DOMAIN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0], "resolution": [0.5, 0.4]}  # 40 x 40 cells
@@ -43,7 +43,7 @@ def multi_year():
 def test_default_config_sizes(repo):
     config = load_config(repo / "config" / "config.yaml")
     lat, lon = demo_grid(config["domain"])
-    times = demo_times(config["source"])
+    times = demo_times(source_options(config["source"]))
     assert (lat.size, lon.size) == (80, 80)
     assert times.size == 14_608  # 2006-01-01..2016-01-01 JST, 6-hourly
     assert lat[0] == pytest.approx(30.1) and lon[-1] == pytest.approx(147.875)

@@ -15,8 +15,7 @@ import xarray as xr
 from precipmodes.config import validate_config
 from precipmodes.errors import ConfigError, DownloadError
 from precipmodes.netcdf import sha256_file
-from precipmodes.sources import build_raw
-from precipmodes.sources.http import PRESETS, download, open_http, period_urls, resolve
+from precipmodes.sources.http import PRESETS, download, download_plan, open_http, period_urls, resolve
 
 GPCP = "gpcp_1dd_2025-01-01.nc"
 JAPAN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0]}
@@ -94,13 +93,25 @@ def server(tmp_path, shared_data):
 
 
 def http_source(server, tmp_path, name="gpcp_{year}.nc", **extra):
+    """Options of kind http, flat (what open_http and download_plan take)."""
     return {"kind": "http", "url_template": f"{server.url}/{name}", "years": [2025, 2025],
             "variable": "precip", "cache_dir": str(tmp_path / "cache"), "retries": 0, "backoff_s": 0.0,
             "timeout_s": 10, **extra}
 
 
+def fetch(source: dict) -> list[Path]:
+    """What the workflow's download jobs do: download every file of ``download_plan``."""
+    return [download(url, Path(path).parent, checksum=source.get("checksums", {}).get(Path(path).name),
+                     retries=source["retries"], timeout=source["timeout_s"], backoff=source["backoff_s"])
+            for path, url in download_plan(source).items()]
+
+
 def test_download_then_cache_hit(server, tmp_path, shared_data, capsys):
     source = http_source(server, tmp_path, checksums={"gpcp_2025.nc": sha256_file(shared_data / GPCP)})
+    with pytest.raises(DownloadError, match=r"gpcp_2025\.nc: not downloaded .*the workflow's download rule"):
+        open_http(source, JAPAN)  # reading makes no request
+    assert server.requests == []
+    assert fetch(source) == [tmp_path / "cache" / "gpcp_2025.nc"]
     ds = open_http(source, JAPAN)
     assert len(server.requests) == 1
     assert "gpcp_2025.nc" in capsys.readouterr().err  # tqdm progress bar on stderr
@@ -108,8 +119,9 @@ def test_download_then_cache_hit(server, tmp_path, shared_data, capsys):
     np.testing.assert_allclose(ds["precip"].values, original.sel(latitude=slice(30, 46),
                                                                    longitude=slice(128, 148)).values)
     assert sha256_file(tmp_path / "cache" / "gpcp_2025.nc") == sha256_file(shared_data / GPCP)
+    fetch(source)
     again = open_http(source, JAPAN)
-    assert len(server.requests) == 1  # the second call made no request
+    assert len(server.requests) == 1  # the second download found the file in the cache
     np.testing.assert_array_equal(again["precip"].values, ds["precip"].values)
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["gpcp_2025.nc"]
 
@@ -119,7 +131,7 @@ def test_checksum_mismatch_removes_partial_and_names_digests(server, tmp_path, s
     source = http_source(server, tmp_path, checksums={"gpcp_2025.nc": wrong})
     out = tmp_path / "out"
     with pytest.raises(DownloadError) as info:
-        build_raw(source, JAPAN, out / "raw.nc")
+        fetch(source)
     message = str(info.value)
     assert "checksum mismatch for gpcp_2025.nc" in message
     assert wrong in message and sha256_file(shared_data / GPCP) in message
@@ -131,7 +143,7 @@ def test_404_names_the_url_without_retrying(server, tmp_path):
     source = http_source(server, tmp_path, name="missing_{year}.nc", retries=3)
     out = tmp_path / "out"
     with pytest.raises(DownloadError, match=rf"{server.url}/missing_2025.nc: HTTP 404"):
-        build_raw(source, JAPAN, out / "raw.nc")
+        fetch(source)
     assert len(server.requests) == 1
     assert list((tmp_path / "cache").iterdir()) == []
     assert not out.exists() or list(out.iterdir()) == []
@@ -190,7 +202,7 @@ def test_presets_and_period_urls():
     assert chirps["units"] == "mm/day" and PRESETS["chirps_daily"]["opendap_template"] is None
     assert len(period_urls("x/{year}{month:02d}.nc", "month", [2001, 2002])) == 24
     assert len(period_urls("x/{year}{month:02d}{day:02d}.nc", "day", [2000, 2000])) == 366
-    with pytest.raises(DownloadError, match="source.years"):
+    with pytest.raises(DownloadError, match=r"source\.http\.years"):
         resolve({"preset": "cpc_global_daily"})
     with pytest.raises(DownloadError, match="no OPeNDAP endpoint"):
         open_http({"preset": "chirps_daily", "years": [2001, 2001], "opendap": True}, JAPAN)
@@ -199,10 +211,21 @@ def test_presets_and_period_urls():
 def test_schema_fills_http_defaults_and_rejects_unknown_preset():
     base = {"domain": JAPAN, "experiments": {"e": {"train": ["2006-01-01T00:00Z", "2007-01-01T00:00Z"],
                                                     "test": ["2007-01-01T00:00Z", "2008-01-01T00:00Z"]}}}
-    config = validate_config({**base, "source": {"kind": "http", "preset": "cpc_global_daily", "years": [2006, 2007]}})
-    assert config["source"]["cache_dir"] == "results/downloads" and config["source"]["backoff_s"] == 2.0
-    with pytest.raises(ConfigError, match="source.preset: 'cpc' is not allowed"):
-        validate_config({**base, "source": {"kind": "http", "preset": "cpc", "years": [2006, 2007]}})
+    source = {"kind": "http", "http": {"preset": "cpc_global_daily", "years": [2006, 2007]}}
+    options = validate_config({**base, "source": source})["source"]["http"]
+    assert options["cache_dir"] == "downloads" and options["backoff_s"] == 2.0
+    assert download_plan(options) == {
+        "downloads/precip.2006.nc": "https://downloads.psl.noaa.gov/Datasets/cpc_global_precip/precip.2006.nc",
+        "downloads/precip.2007.nc": "https://downloads.psl.noaa.gov/Datasets/cpc_global_precip/precip.2007.nc"}
+    with pytest.raises(ConfigError, match=r"source\.http\.preset: 'cpc' is not allowed"):
+        validate_config({**base, "source": {"kind": "http", "http": {"preset": "cpc", "years": [2006, 2007]}}})
+
+
+def test_two_urls_with_one_file_name_are_refused():
+    with pytest.raises(DownloadError, match=r"source\.http\.url_template: .*/2006/precip\.nc and .*/2007/precip\.nc "
+                                            r"end in the same file name 'precip\.nc'"):
+        download_plan({"url_template": "https://example.org/{year}/precip.nc", "variable": "p",
+                       "years": [2006, 2007]})
 
 
 def test_opendap_unreachable_names_the_url(server, tmp_path):
