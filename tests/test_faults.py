@@ -168,7 +168,8 @@ def test_download_cut_short_without_content_length_is_refused_and_fetched_again(
         assert failed.returncode != 0
         assert re.search(r"good_2006\.nc: the downloaded file cannot be opened as NetCDF .* probably truncated; "
                          r"the download was removed, rerun to fetch it again", text), text[-3000:]
-        assert list((workdir / "downloads").iterdir()) == []
+        downloads = workdir / "downloads"  # Snakemake removes the failed job's empty output folder too
+        assert not downloads.exists() or list(downloads.iterdir()) == []
         assert_nothing_partial(workdir, [RAW])
 
         snakemake(workdir, config, [RAW])

@@ -15,6 +15,7 @@ import xarray as xr
 from precipmodes.config import validate_config
 from precipmodes.errors import ConfigError, DownloadError
 from precipmodes.netcdf import sha256_file
+from precipmodes.sources import build_raw
 from precipmodes.sources.http import PRESETS, download, download_plan, open_http, period_urls, resolve
 
 GPCP = "gpcp_1dd_2025-01-01.nc"
@@ -232,3 +233,64 @@ def test_opendap_unreachable_names_the_url(server, tmp_path):
     source = http_source(server, tmp_path, name="nothing_{year}.nc", opendap=True)
     with pytest.raises(DownloadError, match=rf"{server.url}/nothing_2025.nc: cannot be opened"):
         open_http(source, JAPAN)
+
+
+# --- OPeNDAP against a real DAP server (pydap) on 127.0.0.1 ------------------------------------------
+
+EOBS = "eobs_iberia_pr_djf_1982-2002.nc"
+CENTRAL_SPAIN = {"lon": [-5.0, 0.0], "lat": [38.0, 42.0]}  # 10 of 29 lon, 8 of 19 lat cells of the file
+
+
+@pytest.fixture(scope="module")
+def dap_server(shared_data, tmp_path_factory):
+    """pydap's DAP2 server (tests/dap_server.py) in a subprocess serving ../shared/data; yields
+    (base URL, file of the request paths and queries it received)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("pydap.wsgi.app", reason="the OPeNDAP tests need pydap[server] (the test extras)")
+    requests_log = tmp_path_factory.mktemp("dap") / "requests.txt"
+    requests_log.touch()
+    process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("dap_server.py")), str(shared_data),
+                                str(requests_log)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = process.stdout.readline().strip()
+    if not url.startswith("http://127.0.0.1:"):
+        process.kill()
+        pytest.fail(f"the DAP server did not start: {process.stderr.read()[-3000:]}")
+    yield url, requests_log
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def data_requests(requests_log: Path, variable: str) -> list[list[tuple[int, int]]]:
+    """The index ranges [(first, last), ...] of every DAP data request for ``variable``."""
+    import re
+    from urllib.parse import unquote
+
+    ranges = []
+    for line in requests_log.read_text().splitlines():
+        path, _, query = line.partition("?")
+        if path.endswith(".dods") and unquote(query).startswith(f"{variable}["):
+            ranges.append([(int(a), int(b)) for a, b in re.findall(r"\[(\d+):(?:\d+:)?(\d+)\]", unquote(query))])
+    return ranges
+
+
+def test_opendap_reads_only_the_domain_from_a_dap_server(dap_server, shared_data, tmp_path):
+    url, requests_log = dap_server
+    source = {"kind": "http", "url_template": f"{url}/{EOBS}", "years": [1982, 1982], "variable": "pr",
+              "opendap": True, "cache_dir": str(tmp_path / "cache"), "chunks": {"time": 744}}
+    start = len(data_requests(requests_log, "pr"))
+    out = build_raw(source, CENTRAL_SPAIN, tmp_path / "raw.nc")
+    with xr.open_dataset(shared_data / EOBS) as original, xr.open_dataset(out) as raw:
+        expected = original["pr"].sel(lat=slice(38, 42), lon=slice(-5, 0))
+        assert raw["precip"].shape == expected.shape == (1805, 8, 10)
+        np.testing.assert_array_equal(raw["precip"].values, expected.values)  # NaN sea stays NaN
+        np.testing.assert_array_equal(raw["lat"].values, expected["lat"].values)
+        lat_index = np.flatnonzero(np.isin(original["lat"].values, expected["lat"].values))
+        lon_index = np.flatnonzero(np.isin(original["lon"].values, expected["lon"].values))
+    requests = data_requests(requests_log, "pr")[start:]
+    assert requests, "no data request reached the DAP server"
+    domain = [(int(lat_index[0]), int(lat_index[-1])), (int(lon_index[0]), int(lon_index[-1]))]
+    assert all(ranges[1:] == domain for ranges in requests), requests  # never more than the domain
+    assert sorted({ranges[0] for ranges in requests}) == [(0, 743), (744, 1487), (1488, 1804)]  # time chunks
+    assert not (tmp_path / "cache").exists()  # nothing downloaded

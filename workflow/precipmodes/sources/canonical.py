@@ -29,9 +29,9 @@
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Mapping
 
-import dask
 import dask.array as dsa
 import numpy as np
 import pandas as pd
@@ -297,14 +297,17 @@ def standardise(precip: xr.DataArray, domain: Mapping, *, units: str | None = No
     if np.any(scale != 1):
         amount = amount * xr.DataArray(scale.astype(np.float32), dims="time", coords={"time": precip["time"]})
     try:
-        lowest, count = dask.compute(amount.min(skipna=True), amount.count())
+        # one reduction (all-NaN gives NaN): dask then reads only the domain's part of each chunk, where
+        # two reductions over the same chunks would read them whole (an OPeNDAP source: the whole grid)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # "All-NaN slice encountered"
+            lowest = float(amount.min(skipna=True).compute())
     except (OSError, RuntimeError, ValueError) as exc:
         raise InputDataError(f"{origin}: the data cannot be read ({exc}); the file may be truncated or "
                              "corrupt - download or copy it again") from exc
-    if int(count) == 0:
+    if np.isnan(lowest):
         raise InputDataError(f"{origin}: the precipitation inside the domain is all NaN (missing); check "
                              f"{key}.variable, the domain (domain.lon/domain.lat) and the file's _FillValue")
-    lowest = float(lowest)
     if lowest < -NEGATIVE_TOLERANCE_MM:
         raise InputDataError(
             f"{origin}: negative precipitation (minimum {lowest:.4g} mm per step); amounts must be >= 0 - "
