@@ -110,9 +110,14 @@ CASES = [
     Case("config unknown key: top-level colour",
          lambda tmp: {**tiny(), "colour": "blue"},
          r"<top level>: unknown key\(s\) \['colour'\]; allowed keys are", logged=False),
-    Case("config unknown key inside source (demo)",
-         lambda tmp: tiny(source={**TINY["source"], "paths": ["x.nc"]}),
-         r"source: unknown key\(s\) \['paths'\]", logged=False),
+    Case("config unknown key inside source.demo",
+         lambda tmp: tiny(source={"kind": "demo", "demo": {**TINY["source"]["demo"], "paths": ["x.nc"]}}),
+         r"source\.demo: unknown key\(s\) \['paths'\]", logged=False),
+    Case("config source options in the old flat form (shows the nested form, names the file)",
+         lambda tmp: tiny(source={"kind": "files", "paths": ["x.nc"], "variable": "pr"}),
+         r"invalid config from .*/work/config\.yaml:\n  source: the options of source\.kind files now sit under "
+         r"source\.files .*write:\n    source:\n      kind: files\n      files:\n        paths:\n        - x\.nc\n"
+         r"        variable: pr", logged=False),
     Case("config missing experiment field: e1 without test",
          lambda tmp: tiny(experiments={"e1": experiment(test=None)}),
          r"experiments\.e1: 'test' is a required property", logged=False),
@@ -132,10 +137,10 @@ CASES = [
     # --- files source ---
     Case("missing file in source.paths",
          lambda tmp: tiny(source=files_source(tmp / "missing.nc")),
-         r"source\.paths: '.*missing\.nc' matches no file; check the path", logged=False),
+         r"source\.files\.paths: '.*missing\.nc' matches no file; check the path", logged=False),
     Case("empty glob in source.paths",
          lambda tmp: tiny(source=files_source(tmp / "none" / "*.nc")),
-         r"source\.paths: '.*none/\*\.nc' matches no file", logged=False),
+         r"source\.files\.paths: '.*none/\*\.nc' matches no file", logged=False),
     Case("empty file (0 bytes)", lambda tmp: raw_bytes(tmp, "empty.nc", b""),
          r"empty\.nc: cannot be opened as netcdf4 .*truncated"),
     Case("corrupt NetCDF (random bytes)",
@@ -145,9 +150,9 @@ CASES = [
          r"cut\.nc: (cannot be opened as netcdf4|the data cannot be read)"),
     Case("wrong variable (lists the available ones)",
          lambda tmp: {**with_files(tmp, variable="pr"), "source": files_source(tmp / "in.nc", variable="rain")},
-         r"in\.nc: no variable 'rain' \(source\.variable\); the file has: .*pr"),
+         r"in\.nc: no variable 'rain' \(source\.files\.variable\); the file has: .*pr"),
     Case("unknown units", lambda tmp: with_files(tmp, units="furlongs"),
-         r"unknown precipitation units 'furlongs'; set source\.units"),
+         r"unknown precipitation units 'furlongs'; set source\.files\.units"),
     Case("negative precipitation", lambda tmp: with_files(tmp, values=np.full((12, 16, 20), -3.0)),
          r"negative precipitation \(minimum -3 mm per step\)"),
     Case("NaN everywhere (no data on land or sea)", lambda tmp: with_files(tmp, values=np.full((12, 16, 20), np.nan)),
@@ -260,7 +265,7 @@ def test_bad_input(case: Case, tmp_path, request, server):
             + "\n".join(f"{p}:\n{logs[p][-2000:]}" for p in failed_logs))
     failed = case.failed if case.failed is not None else case.targets
     assert_nothing_partial(workdir, failed, damaged=[case.damage] if case.damage else [])
-    downloads = workdir / "results" / "downloads"
+    downloads = workdir / "downloads"  # source.http.cache_dir's default
     assert not (downloads.exists() and list(downloads.glob("*.nc"))), "a bad download was kept"
     for path, variables in before.items():
         if _upstream_of(path, failed):  # complete outputs before the failed step stay, with the same data
