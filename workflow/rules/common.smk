@@ -53,8 +53,9 @@ def source_param(wildcards):
 
 
 def fingerprint_param(paths):
-    """Path, size and modification time of ``paths`` as one digest, for params: (evaluated per DAG)."""
-    return lambda wildcards: fingerprint(paths)
+    """Path, size and modification time of ``paths`` as one digest (a JSON string), for params: (evaluated
+    per DAG)."""
+    return lambda wildcards: json.dumps(fingerprint(paths))
 
 
 def literal(path):

@@ -31,8 +31,8 @@ rule download:
     output:
         f"{literal(DOWNLOAD_DIR)}/{{name}}",
     params:
-        url=lambda wildcards: DOWNLOAD_URLS[wildcards.name],
-        checksum=lambda wildcards: SOURCE["checksums"].get(wildcards.name, ""),
+        url=lambda wildcards: json.dumps(DOWNLOAD_URLS[wildcards.name]),
+        checksum=lambda wildcards: json.dumps(SOURCE["checksums"].get(wildcards.name)),
     wildcard_constraints:
         # only the files of DOWNLOADS (none unless source.kind is http)
         name="|".join(map(re.escape, DOWNLOAD_URLS)) or "(?!)",
