@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 from hypothesis import given, settings, strategies as st
 
-from precipmodes.accumulate import ALREADY_ACCUMULATED_ATTR, accumulate, accumulate_file
+from precipmodes.accumulate import ALREADY_ACCUMULATED_ATTR, accumulate, accumulate_file, resolve_anchor
 from precipmodes.errors import InputDataError
 from precipmodes.netcdf import open_netcdf, write_netcdf
 from preprocess_cases import canonical, from_real
@@ -97,6 +97,46 @@ def test_hours_not_a_multiple_of_the_step():
     ds = canonical(np.ones(10), step="1D")
     with pytest.raises(InputDataError, match=r"accumulation.hours: 36 h is not a multiple of the input step 1 days"):
         accumulate(ds, 36, "first")
+
+
+def test_auto_anchor_six_hourly_jst_takes_the_seed_anchor():
+    ds = canonical(np.ones(48), start="2006-01-01T03:00", step="6h")  # 12:00 JST steps: 03/09/15/21 UTC
+    out = accumulate(ds, 72, "auto").compute()
+    assert out.attrs["accumulation_anchor"] == "2005-12-31T15:00:00Z"
+    assert out.attrs["accumulation_anchor_rule"].startswith("auto: the seed's 00:00 JST")
+    # windows at 12-31T15 (10 of 12 steps), 01-03T15, 01-06T15, 01-09T15, 01-12T15 (2 of 12 steps)
+    np.testing.assert_array_equal(out["time"].values, np.array(["2006-01-03T15", "2006-01-06T15", "2006-01-09T15"],
+                                                               dtype="datetime64[ns]"))
+    assert out.attrs["n_windows_dropped"] == 2 and out.sizes["time"] == 3
+
+
+def test_auto_anchor_daily_utc_takes_the_first_midnight():
+    ds = canonical(np.arange(10), start="1982-12-01", step="1D")
+    out = accumulate(ds, 72, "auto").compute()
+    assert out.attrs["accumulation_anchor"] == "1982-12-01T00:00:00Z"
+    assert out.attrs["accumulation_anchor_rule"].startswith("auto: the first time step at 00:00 UTC")
+    np.testing.assert_array_equal(out["precip"].values[:, 0, 0], [0 + 1 + 2, 3 + 4 + 5, 6 + 7 + 8])
+    # hourly data starting at 05 UTC: 15:00 UTC is on the hourly grid, so the seed anchor wins
+    anchor, _ = resolve_anchor(canonical(np.ones(5), start="2006-01-01T05:00")["time"].values,
+                               np.timedelta64(1, "h"))
+    assert anchor == np.datetime64("2005-12-31T15:00")
+
+
+def test_auto_anchor_midnight_later_in_the_record_and_odd_steps():
+    # 12-hourly at 12:00 and 00:00 UTC starting at noon: 15:00 is off the grid, the first midnight is step 1
+    time = canonical(np.ones(4), start="2006-01-01T12:00", step="12h")["time"].values
+    assert resolve_anchor(time, np.timedelta64(12, "h"))[0] == np.datetime64("2006-01-02T00:00")
+    # 7-hourly at hh:30: neither 15:00 nor 00:00 UTC is a step start -> the first step
+    odd = canonical(np.ones(40), start="2006-01-01T01:30", step="7h")
+    anchor, rule = resolve_anchor(odd["time"].values, np.timedelta64(7, "h"))
+    assert anchor == np.datetime64("2006-01-01T01:30") and rule.startswith("auto: the first time step (")
+    out = accumulate(odd, 70, "auto").compute()
+    assert out.attrs["accumulation_anchor"] == "2006-01-01T01:30:00Z" and out.sizes["time"] == 4
+    assert out.attrs["n_windows_dropped"] == 0
+    # explicit anchors are used as given; 'first' is the first step
+    assert resolve_anchor(time, np.timedelta64(12, "h"), "2006-01-01T00:00+09:00")[0] == np.datetime64(
+        "2005-12-31T15:00")
+    assert resolve_anchor(time, np.timedelta64(12, "h"), "first")[0] == time[0]
 
 
 def test_anchor_not_aligned_with_the_steps():

@@ -72,6 +72,23 @@ def truncated(tmp: Path) -> dict:
     return raw_bytes(tmp, "cut.nc", good[: len(good) * 2 // 3])
 
 
+def staggered_gaps(tmp: Path) -> dict:
+    """Daily files in which every cell misses exactly one day of the training period (a different day per
+    cell): each has data in 18 of the 19 training windows (coverage 0.947), so min_cell_fraction 0.95 fails."""
+    values = np.random.default_rng(0).gamma(0.6, 4.0, (90, 16, 20)) + 0.1
+    cell = np.arange(16 * 20).reshape(16, 20)
+    values[cell % 57, *np.indices((16, 20))] = np.nan
+    return {**with_files(tmp, days=90, values=values), "coverage": {"min_cell_fraction": 0.95}}
+
+
+def test_period_outage(tmp: Path) -> dict:
+    """Daily files whose southern three quarters (30.5-41.5N) are missing from day 59 on: every test
+    window has data in well under 80 % of the land cells."""
+    values = np.random.default_rng(0).gamma(0.6, 4.0, (90, 16, 20)) + 0.1
+    values[59:, :12, :] = np.nan
+    return with_files(tmp, days=90, values=values)
+
+
 def mismatched_mask(tmp: Path) -> dict:
     import xarray as xr
 
@@ -93,9 +110,14 @@ CASES = [
     Case("config unknown key: top-level colour",
          lambda tmp: {**tiny(), "colour": "blue"},
          r"<top level>: unknown key\(s\) \['colour'\]; allowed keys are", logged=False),
-    Case("config unknown key inside source (demo)",
-         lambda tmp: tiny(source={**TINY["source"], "paths": ["x.nc"]}),
-         r"source: unknown key\(s\) \['paths'\]", logged=False),
+    Case("config unknown key inside source.demo",
+         lambda tmp: tiny(source={"kind": "demo", "demo": {**TINY["source"]["demo"], "paths": ["x.nc"]}}),
+         r"source\.demo: unknown key\(s\) \['paths'\]", logged=False),
+    Case("config source options in the old flat form (shows the nested form, names the file)",
+         lambda tmp: tiny(source={"kind": "files", "paths": ["x.nc"], "variable": "pr"}),
+         r"invalid config from .*/work/config\.yaml:\n  source: the options of source\.kind files now sit under "
+         r"source\.files .*write:\n    source:\n      kind: files\n      files:\n        paths:\n        - x\.nc\n"
+         r"        variable: pr", logged=False),
     Case("config missing experiment field: e1 without test",
          lambda tmp: tiny(experiments={"e1": experiment(test=None)}),
          r"experiments\.e1: 'test' is a required property", logged=False),
@@ -115,10 +137,10 @@ CASES = [
     # --- files source ---
     Case("missing file in source.paths",
          lambda tmp: tiny(source=files_source(tmp / "missing.nc")),
-         r"source\.paths: '.*missing\.nc' matches no file; check the path", logged=False),
+         r"source\.files\.paths: '.*missing\.nc' matches no file; check the path", logged=False),
     Case("empty glob in source.paths",
          lambda tmp: tiny(source=files_source(tmp / "none" / "*.nc")),
-         r"source\.paths: '.*none/\*\.nc' matches no file", logged=False),
+         r"source\.files\.paths: '.*none/\*\.nc' matches no file", logged=False),
     Case("empty file (0 bytes)", lambda tmp: raw_bytes(tmp, "empty.nc", b""),
          r"empty\.nc: cannot be opened as netcdf4 .*truncated"),
     Case("corrupt NetCDF (random bytes)",
@@ -128,9 +150,9 @@ CASES = [
          r"cut\.nc: (cannot be opened as netcdf4|the data cannot be read)"),
     Case("wrong variable (lists the available ones)",
          lambda tmp: {**with_files(tmp, variable="pr"), "source": files_source(tmp / "in.nc", variable="rain")},
-         r"in\.nc: no variable 'rain' \(source\.variable\); the file has: .*pr"),
+         r"in\.nc: no variable 'rain' \(source\.files\.variable\); the file has: .*pr"),
     Case("unknown units", lambda tmp: with_files(tmp, units="furlongs"),
-         r"unknown precipitation units 'furlongs'; set source\.units"),
+         r"unknown precipitation units 'furlongs'; set source\.files\.units"),
     Case("negative precipitation", lambda tmp: with_files(tmp, values=np.full((12, 16, 20), -3.0)),
          r"negative precipitation \(minimum -3 mm per step\)"),
     Case("NaN everywhere (no data on land or sea)", lambda tmp: with_files(tmp, values=np.full((12, 16, 20), np.nan)),
@@ -176,7 +198,26 @@ CASES = [
          targets=[SELECTION], prepared=True, damage=TOTALS),
     Case("n_modes larger than the training matrix",
          lambda tmp: tiny(experiments={"e1": experiment(n_modes=500)}),
-         r"n_modes = 500 is larger than min\(cells, windows\)", targets=[SVD], prepared=True, failed=[SVD]),
+         r"experiments\.e1\.n_modes: 500 modes need at least as many training windows and cells, but the "
+         r"selection keeps \d+ windows x \d+ cells", targets=[SVD], prepared=True, failed=[SVD]),
+    # coverage rules and seasons (split); files inputs are daily from 2006-01-01 UTC: train = days 0..56
+    # (19 windows), test = days 60..86 (9 windows)
+    Case("no cell meets coverage.min_cell_fraction", staggered_gaps,
+         r"coverage\.min_cell_fraction: no land cell of experiment e1 has data in at least 0\.95 of its 19 kept "
+         r"training windows \(best cell coverage 0\.947", targets=SPLIT),
+    Case("test period with every window below coverage.min_window_fraction", test_period_outage,
+         r"coverage\.min_window_fraction: none of the 9 kept windows of experiments\.e1\.test .* has data in at "
+         r"least 0\.8 of the \d+ chosen cells \(best window coverage 0\.\d+", targets=SPLIT),
+    Case("window selection leaves fewer windows than n_modes (months: [1, 3])",
+         lambda tmp: tiny(experiments={"e1": experiment(months=[1, 3], n_modes=12)}),
+         r"experiments\.e1\.n_modes: 12 modes need at least as many training windows and cells, but the "
+         r"selection keeps \d+ windows .*\(windows dropped: months \d+", targets=[SVD]),
+    Case("months outside 1..12", lambda tmp: tiny(experiments={"e1": experiment(months=[12, 13])}),
+         r"experiments\.e1\.months\.1: 13 is greater than the maximum of 12", targets=SPLIT),
+    Case("a season with no window in the train period (months: [7])",
+         lambda tmp: tiny(experiments={"e1": experiment(months=[7])}),
+         r"experiments\.e1\.months: none of the \d+ windows of experiments\.e1\.train .* starts \(UTC\) in "
+         r"months \[7\]", targets=SPLIT),
 ]
 
 
@@ -224,7 +265,7 @@ def test_bad_input(case: Case, tmp_path, request, server):
             + "\n".join(f"{p}:\n{logs[p][-2000:]}" for p in failed_logs))
     failed = case.failed if case.failed is not None else case.targets
     assert_nothing_partial(workdir, failed, damaged=[case.damage] if case.damage else [])
-    downloads = workdir / "results" / "downloads"
+    downloads = workdir / "downloads"  # source.http.cache_dir's default
     assert not (downloads.exists() and list(downloads.glob("*.nc"))), "a bad download was kept"
     for path, variables in before.items():
         if _upstream_of(path, failed):  # complete outputs before the failed step stay, with the same data

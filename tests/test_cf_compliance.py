@@ -55,7 +55,7 @@ def contract_datasets(n_time: int = 6) -> dict[str, xr.Dataset]:
         "totals.nc": xr.Dataset(
             {"precip": (("time", "lat", "lon"), rng.random((n_time, 3, 2), dtype=np.float32), precip_attrs),
              "completeness": ("time", np.ones(n_time), {"units": "1"}), **series},
-            coords={"time": start, "lat": lat, "lon": lon}, attrs={"n_dropped_windows": 0}),
+            coords={"time": start, "lat": lat, "lon": lon}, attrs={"n_windows_dropped": 0}),
         "land_mask.nc": xr.Dataset(
             {"land_fraction": (("lat", "lon"), rng.random((3, 2)), {"units": "1"}),
              "land": (("lat", "lon"), land, {"flag_values": np.array([0, 1], dtype="int8"),

@@ -11,8 +11,9 @@ from scipy.optimize import nnls
 from precipmodes.config import load_config, parse_instant
 from precipmodes.errors import ConfigError
 from precipmodes.landmask import globe_land_fraction
-from precipmodes.sources import build_raw, check_canonical
-from precipmodes.sources.demo import PATTERNS, demo_dataset, demo_grid, demo_times, truth_dataset, write_truth
+from precipmodes.sources import build_raw, check_canonical, source_options
+from precipmodes.sources.demo import (OUTAGE_BOX, OUTAGE_DAYS, PATTERNS, STATION_MAX_MISSING, demo_dataset, demo_grid,
+                                      demo_times, truth_dataset, write_truth)
 
 DOMAIN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0], "resolution": [0.5, 0.4]}  # 40 x 40 cells
 
@@ -43,7 +44,7 @@ def multi_year():
 def test_default_config_sizes(repo):
     config = load_config(repo / "config" / "config.yaml")
     lat, lon = demo_grid(config["domain"])
-    times = demo_times(config["source"])
+    times = demo_times(source_options(config["source"]))
     assert (lat.size, lon.size) == (80, 80)
     assert times.size == 14_608  # 2006-01-01..2016-01-01 JST, 6-hourly
     assert lat[0] == pytest.approx(30.1) and lon[-1] == pytest.approx(147.875)
@@ -158,6 +159,58 @@ def test_write_truth_and_raw(tmp_path):
         assert "SYNTHETIC" in r.attrs["title"]
         np.testing.assert_array_equal(r["precip"].values, demo_dataset(src, DOMAIN)["precip"].values)
         np.testing.assert_array_equal(r["lat"].values, t["lat"].values)
+
+
+GAPS = {"station_fraction": 0.01, "outage": True}
+
+
+def test_gaps_are_exactly_where_the_truth_says_and_change_nothing_else():
+    src = source(end="2006-03-01T00:00+09:00", gaps=GAPS)
+    gappy = demo_dataset(src, DOMAIN)["precip"].values
+    full = demo_dataset(source(end="2006-03-01T00:00+09:00"), DOMAIN)["precip"].values
+    truth = truth_dataset(src, DOMAIN)
+    # the precipitation is the same; only the gaps are NaN
+    finite = np.isfinite(gappy)
+    np.testing.assert_array_equal(gappy[finite], full[finite])
+    assert np.isfinite(full).all()
+    expected = np.zeros(gappy.shape, bool)
+    steps = truth["gap_outage_steps"].values.astype(bool)
+    expected[np.ix_(steps, *[np.arange(n) for n in gappy.shape[1:]])] = truth["gap_outage"].values.astype(bool)
+    lat, lon = truth["lat"].values, truth["lon"].values
+    iy = np.searchsorted(lat, truth["gap_station_lat"].values)
+    ix = np.searchsorted(lon, truth["gap_station_lon"].values)
+    station_nan = ~finite[:, iy, ix]
+    expected[:, iy, ix] |= station_nan
+    np.testing.assert_array_equal(~finite, expected)
+    # 1 % of the generator's land cells (land fraction >= 0.5), each on land, missing whole UTC days
+    n_land = int((truth["land_fraction"].values >= 0.5).sum())
+    assert iy.size == round(0.01 * n_land) and (truth["land_fraction"].values[iy, ix] >= 0.5).all()
+    day = pd.DatetimeIndex(truth["time"].values).normalize()
+    for s in range(iy.size):
+        missing_days = set(day[station_nan[:, s]])
+        assert station_nan[day.isin(list(missing_days)), s].all()
+    np.testing.assert_allclose(truth["gap_station_missing_fraction"].values, station_nan.mean(axis=0), rtol=1e-6)
+    assert truth["gap_station_missing_fraction"].values.max() <= STATION_MAX_MISSING + 0.05
+    # the outage: OUTAGE_DAYS whole days (4 steps each) over every cell of the Kyushu box
+    assert steps.sum() == OUTAGE_DAYS * 4
+    box = truth["gap_outage"].values.astype(bool)
+    lon2, lat2 = np.meshgrid(lon, lat)
+    np.testing.assert_array_equal(box, (lon2 >= OUTAGE_BOX["lon"][0]) & (lon2 <= OUTAGE_BOX["lon"][1])
+                                  & (lat2 >= OUTAGE_BOX["lat"][0]) & (lat2 <= OUTAGE_BOX["lat"][1]))
+    # the record touches 60 UTC days (2005-12-31T15Z .. 2006-02-28); 30 % into it: day 18 = 2006-01-18
+    assert pd.Timestamp(truth["time"].values[steps][0]) == pd.Timestamp("2006-01-18T03:00")  # steps at 03/09/15/21Z
+    # no cell is missing at every step (the land mask's data_nan would take it for sea)
+    assert finite.any(axis=0).all()
+
+
+def test_gaps_are_deterministic_and_can_be_turned_off():
+    src = source(end="2006-02-01T00:00+09:00", gaps=GAPS)
+    a = demo_dataset(src, DOMAIN)["precip"].values
+    np.testing.assert_array_equal(a, demo_dataset(src, DOMAIN)["precip"].values)
+    off = demo_dataset({**src, "gaps": {"station_fraction": 0.0, "outage": False}}, DOMAIN)["precip"].values
+    assert np.isfinite(off).all()
+    only_stations = demo_dataset({**src, "gaps": {"station_fraction": 0.01, "outage": False}}, DOMAIN)
+    assert "no outage" in only_stations.attrs["demo_gaps"] and "station cells" in only_stations.attrs["demo_gaps"]
 
 
 def test_bad_resolution_names_the_key():

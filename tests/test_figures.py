@@ -14,6 +14,7 @@ import pytest
 import xarray as xr
 
 import figures_synthetic as fs
+from precipmodes.config import section_defaults
 from precipmodes.errors import ConfigError, InputDataError
 from precipmodes.netcdf import open_netcdf
 from precipmodes.plots import render
@@ -35,7 +36,7 @@ def inputs(tmp_path_factory) -> dict[str, xr.Dataset]:
 @pytest.fixture(scope="module")
 def options() -> FigureOptions:
     use_offline_coastlines("110m")
-    return FigureOptions.from_config({"dpi": DPI, "coastline_resolution": "110m", "max_panels": 4}, fs.DOMAIN,
+    return FigureOptions.from_config(section_defaults("figures", {"dpi": DPI, "coastline_resolution": "110m", "max_panels": 4}), fs.DOMAIN,
                                      "demo", "small")
 
 
@@ -68,14 +69,14 @@ def test_missing_offline_coastlines_is_a_clear_config_error(monkeypatch, tmp_pat
 
 
 def test_titles_say_synthetic_only_for_the_demo():
-    demo = FigureOptions.from_config({}, fs.DOMAIN, "demo", "seed")
-    real = FigureOptions.from_config({}, fs.DOMAIN, "files", "seed")
+    demo = FigureOptions.from_config(section_defaults("figures", {}), fs.DOMAIN, "demo", "seed")
+    real = FigureOptions.from_config(section_defaults("figures", {}), fs.DOMAIN, "files", "seed")
     assert "SYNTHETIC demo" in demo.title("x") and "experiment seed" in demo.title("x")
     assert "SYNTHETIC" not in real.title("x")
 
 
 def test_extent_in_minus180_180_from_a_0_360_domain():
-    options = FigureOptions.from_config({}, {"lon": [200.0, 240.0], "lat": [10.0, 30.0]}, "files")
+    options = FigureOptions.from_config(section_defaults("figures", {}), {"lon": [200.0, 240.0], "lat": [10.0, 30.0]}, "files")
     assert options.extent == (-160.0, -120.0, 10.0, 30.0)
 
 
@@ -89,6 +90,36 @@ def test_with_gaps_inserts_nan_for_dropped_windows():
     assert float(gapped.sel(time=kept[2])) == 2.0
     window = with_gaps(series, all_windows, start=all_windows.values[1], end=all_windows.values[5])
     assert window.sizes["time"] == 4 and float(window[0]) == 1.0
+
+
+def test_record_gaps_break_the_line_and_are_not_counted_as_dropped(options):
+    # two winters of 72-hour windows: 5 in the first, 4 in the second, nine months apart
+    first = pd.date_range("2000-12-01", periods=5, freq="72h")
+    second = pd.date_range("2001-12-01", periods=4, freq="72h")
+    record = xr.DataArray(first.append(second).values, dims="time")
+    kept = record.values[[0, 1, 3, 4, 5, 7, 8]]            # windows 2 and 6 dropped by the threshold
+    series = xr.DataArray(np.arange(7.0)[None, :], dims=("mode", "time"), coords={"mode": [1], "time": kept})
+    gapped = with_gaps(series, record)
+    break_point = first[-1] + pd.Timedelta("72h")
+    np.testing.assert_array_equal(gapped["time"].values, np.sort(np.append(record.values, break_point.to_datetime64())))
+    np.testing.assert_array_equal(gapped["in_record"].values, gapped["time"].values != break_point.to_datetime64())
+    assert np.isnan(gapped.sel(time=break_point).values).all()
+    assert int(np.isnan(gapped.isel(mode=0)).sum()) == 3    # 2 dropped + the break point
+    fig = coefficients_figure(gapped, "mode", "mode", "SVD temporal coefficients", options)
+    assert "2 of 9 windows dropped" in fig.get_suptitle()
+    # the line is drawn with a NaN at the break, so it does not bridge the nine empty months
+    line = fig.axes[0].get_lines()[0]
+    assert np.isnan(np.asarray(line.get_ydata(), float)).sum() == 3
+    # no gap in the record: nothing inserted
+    plain = with_gaps(series, xr.DataArray(first.values, dims="time"))
+    assert plain.sizes["time"] == 5 and plain["in_record"].values.all()
+    # the wet-fraction line breaks at the gap too
+    selection = xr.Dataset({"wet_area_fraction": ("time", np.linspace(0.1, 0.9, 9)),
+                            "kept": ("time", np.int8([1, 1, 0, 1, 1, 1, 0, 1, 1]))},
+                           coords={"time": record.values})
+    wet = wet_fraction_figure(selection, 0.2, options)
+    grey = wet.axes[0].get_lines()[0]
+    assert grey.get_xydata().shape[0] == 10 and np.isnan(np.asarray(grey.get_ydata(), float)).sum() == 1
 
 
 def test_map_figures(inputs, options, tmp_path):
@@ -167,7 +198,7 @@ def test_demo_match_uses_the_matched_component_labels(inputs, options, tmp_path)
 
 def test_render_functions_write_every_png(inputs, tmp_path):
     paths = inputs["paths"]
-    options = FigureOptions.from_config({"dpi": DPI, "coastline_resolution": "110m"}, fs.DOMAIN, "files", "small")
+    options = FigureOptions.from_config(section_defaults("figures", {"dpi": DPI, "coastline_resolution": "110m"}), fs.DOMAIN, "files", "small")
     out = {name: tmp_path / f"{name}.png" for name in fs.FIGURE_NAMES}
     render.draw_modes(paths["svd"], paths["nmf"], out, options)
     render.draw_series(paths["svd"], paths["nmf"], paths["selection"], out, options, fs.TRAIN)

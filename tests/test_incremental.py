@@ -18,7 +18,7 @@ pytestmark = pytest.mark.workflow
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 BASE = {
-    "source": {"kind": "demo", "start": "2006-01-01T00:00+09:00", "end": "2006-04-01T00:00+09:00"},
+    "source": {"kind": "demo", "demo": {"start": "2006-01-01T00:00+09:00", "end": "2006-04-01T00:00+09:00"}},
     "domain": {"lon": [128.0, 148.0], "lat": [30.0, 46.0], "resolution": [1.0, 1.0]},
     "experiments": {"e1": {"train": ["2006-01-01T00:00+09:00", "2006-03-01T00:00+09:00"],
                            "test": ["2006-03-01T00:00+09:00", "2006-04-01T00:00+09:00"], "n_modes": 3}},

@@ -29,7 +29,7 @@ N_MODES = 8
 def eobs_run(shared_data, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("science_eobs")
     config = {
-        "source": {"kind": "files", "paths": [str(shared_data / EOBS)], "variable": "pr"},
+        "source": {"kind": "files", "files": {"paths": [str(shared_data / EOBS)], "variable": "pr"}},
         "domain": {"lon": [-10.0, 4.5], "lat": [35.0, 44.5]},
         "land_mask": {"method": "data_nan"},
         "accumulation": {"hours": 72, "anchor": "first"},

@@ -6,7 +6,7 @@ from ``time_bnds``) belongs to exactly one window. A window's *completeness* is
 the fraction of its steps present in the record:
 
 * windows with completeness < ``min_completeness`` are dropped and counted
-  (attribute ``n_windows_dropped``); they are never filled with zeros, so no
+  (attribute ``n_windows_dropped``, their starts in ``dropped_window``); they are never filled with zeros, so no
   window bridges a gap in the record unless the gap is within the allowance;
 * kept windows that miss steps (only when ``min_completeness < 1``) are totalled
   as ``sum of present steps / completeness``: the mean rate over the present
@@ -42,6 +42,7 @@ from .logs import log, timed
 from .netcdf import open_netcdf, write_netcdf
 
 ALREADY_ACCUMULATED_ATTR = "precipmodes_already_accumulated_hours"
+SEED_ANCHOR = "2005-12-31T15:00Z"  # 00:00 JST, where the seed's 72-hour windows start
 
 
 @dataclass
@@ -101,7 +102,7 @@ def plan_windows(time: np.ndarray, step: np.timedelta64, hours: int, anchor: np.
         raise InputDataError(
             f"accumulation.anchor: {iso_utc(anchor)} UTC is not aligned with the {step_text} steps of the "
             f"{origin} (e.g. the step starting {iso_utc(time[misaligned[0]])} UTC); choose an anchor on a step "
-            "start or use 'first'"
+            "start, or use 'auto' or 'first'"
         )
     index = offsets // window_ns
     windows, first, count = np.unique(index, return_index=True, return_counts=True)
@@ -111,7 +112,29 @@ def plan_windows(time: np.ndarray, step: np.timedelta64, hours: int, anchor: np.
     return WindowPlan(start=start, first=first, count=count, steps=int(steps), kept=kept)
 
 
-def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "2005-12-31T15:00Z",
+def resolve_anchor(time: np.ndarray, step: np.timedelta64, anchor: str = "auto") -> tuple[np.datetime64, str]:
+    """The window anchor (naive UTC datetime64[ns]) for the record's step starts ``time`` and a reason.
+
+    ``anchor`` is an ISO-8601 instant with offset, ``"first"`` (the first step) or ``"auto"``:
+    the seed's 00:00 JST (:data:`SEED_ANCHOR`, 15:00 UTC) when it lies on the step grid
+    ``time[0] + k * step``, else the first step that starts at 00:00 UTC, else the first step.
+    """
+    time = np.asarray(time).astype("datetime64[ns]")
+    if anchor == "first":
+        return time[0], "first: the first time step"
+    if anchor != "auto":
+        return parse_instant(anchor), "given"
+    step_ns = int(np.timedelta64(step, "ns").astype(np.int64))
+    seed = parse_instant(SEED_ANCHOR)
+    if int((seed - time[0]).astype("timedelta64[ns]").astype(np.int64)) % step_ns == 0:
+        return seed, "auto: the seed's 00:00 JST (15:00 UTC) lies on the step grid"
+    midnight = np.flatnonzero(time == time.astype("datetime64[D]").astype("datetime64[ns]"))
+    if midnight.size:
+        return time[midnight[0]], "auto: the first time step at 00:00 UTC (15:00 UTC is off the step grid)"
+    return time[0], "auto: the first time step (neither 15:00 UTC nor 00:00 UTC is on the step grid)"
+
+
+def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
                min_completeness: float = 1.0, block_mb: float = 128.0,
                origin: str = "raw dataset") -> xr.Dataset:
     """Window totals of canonical ``ds.precip(time, lat, lon)`` (mm per step).
@@ -119,14 +142,17 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "2005-12-31T15:00Z
     Returns a dask-backed dataset: ``precip(time, lat, lon)`` float32 mm per window
     (``time`` = window start), ``time_bnds(time, nv)``, ``completeness(time)``, with
     attributes ``n_windows_dropped``, ``min_completeness``, ``accumulation_hours``.
-    ``anchor`` is an ISO-8601 instant with offset, or ``"first"``.
-    ``block_mb`` bounds the input read at once (whole windows per block).
+    ``anchor`` is an ISO-8601 instant with offset, ``"first"`` or ``"auto"`` (:func:`resolve_anchor`;
+    the anchor used is the attribute ``accumulation_anchor``, the rule that chose it
+    ``accumulation_anchor_rule``). ``block_mb`` bounds the input read at once (whole windows per block).
     """
     if ds.attrs.get(ALREADY_ACCUMULATED_ATTR) is not None:
         return _pass_through(ds, hours, origin)
     time = ds["time"].values.astype("datetime64[ns]")
-    anchor_time = time[0] if anchor == "first" else parse_instant(anchor)
-    plan = plan_windows(time, step_length(ds, origin), hours, anchor_time, min_completeness, origin)
+    step = step_length(ds, origin)
+    anchor_time, anchor_rule = resolve_anchor(time, step, anchor)
+    log.info("accumulate: windows anchored at %sZ (%s)", iso_utc(anchor_time), anchor_rule)
+    plan = plan_windows(time, step, hours, anchor_time, min_completeness, origin)
     kept = np.flatnonzero(plan.kept)
     if kept.size == 0:
         raise InputDataError(
@@ -165,9 +191,16 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "2005-12-31T15:00Z
                 "long_name": "fraction of the window's input steps present in the record",
                 "units": "1",
             }),
+            "dropped_window_completeness": ("dropped_window", plan.completeness[~plan.kept].astype(np.float32), {
+                "long_name": "fraction of the dropped window's input steps present in the record",
+                "units": "1",
+            }),
         },
         coords={"time": ("time", starts, {"long_name": "start of the window", "bounds": "time_bnds",
                                           "standard_name": "time"}),
+                "dropped_window": ("dropped_window", plan.start[~plan.kept], {
+                    "long_name": "start of a window that overlaps the record but misses steps "
+                                 "(completeness below min_completeness; not in precip)"}),
                 "lat": ds["lat"], "lon": ds["lon"]},
         attrs={key: value for key, value in ds.attrs.items() if key in ("source", "title", "history")},
     )
@@ -175,11 +208,11 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "2005-12-31T15:00Z
     out.attrs.update(
         accumulation_hours=hours,
         accumulation_anchor=iso_utc(anchor_time) + "Z",
+        accumulation_anchor_rule=anchor_rule,
         input_step_hours=hours / plan.steps,
         min_completeness=float(min_completeness),
         n_windows=int(kept.size),
         n_windows_dropped=dropped,
-        n_dropped_windows=dropped,
         incomplete_window_totals="sum of present steps / completeness (only when min_completeness < 1)",
     )
     return out
@@ -239,7 +272,7 @@ def _pass_through(ds: xr.Dataset, hours: int, origin: str) -> xr.Dataset:
                            {"long_name": "fraction of the window's input steps present in the record",
                             "units": "1"})
     out.attrs.update(accumulation_hours=hours, min_completeness=1.0, n_windows=int(ds.sizes["time"]),
-                     n_windows_dropped=0, n_dropped_windows=0,
+                     n_windows_dropped=0,
                      comment="input already held window totals; passed through unchanged")
     return out
 
@@ -278,7 +311,7 @@ def accumulate_file(input_path: str | os.PathLike, output_path: str | os.PathLik
                             block_mb=block_mb, origin=str(input_path))
         log.info("accumulate: %d windows of %d h kept, %d dropped (min_completeness %s), anchor %s",
                  totals.attrs["n_windows"], hours, totals.attrs["n_windows_dropped"],
-                 totals.attrs["min_completeness"], accumulation["anchor"])
+                 totals.attrs["min_completeness"], totals.attrs.get("accumulation_anchor", "(passed through)"))
         return write_netcdf(totals, output_path, inputs=[input_path], config=config,
                                 step=f"accumulate: {hours}-hour totals from {Path(input_path).name}")
 

@@ -24,6 +24,7 @@ from .nmf import NMF
 from .rank import cross_validate_ranks
 from .rotation import rotate, rotation_dataset
 from .significance import bootstrap_svd, nmf_rank_stability
+from .split import require_selection_holds_modes
 from .svd import SVD
 
 PathLike = str | os.PathLike
@@ -63,7 +64,9 @@ def _fit_to_file(estimator, key: str, train_path: PathLike, land_mask_path: Path
 
     ``extend(model, X, ds, lat, lon)`` (optional) returns variables to add to the dataset."""
     with timed(f"{key} ({name})"):
-        _, X = open_matrix(train_path, section.get("cell_chunk", 20000), max_in_memory_mb)
+        train, X = open_matrix(train_path, section.get("cell_chunk", 20000), max_in_memory_mb)
+        if "n_windows" in train.attrs:  # a train.nc written by split: say what the selection dropped
+            require_selection_holds_modes(train.attrs, name, experiment["n_modes"])
         with naming_config_keys(config_keys(name)):
             model = estimator.from_config(section, experiment.get("n_modes", 25))
             model.fit(X, label=f"experiment '{name}': {train_path}", source=str(train_path))

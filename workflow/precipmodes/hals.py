@@ -40,7 +40,7 @@ from .matrix import CellBlocks
 log = logging.getLogger("precipmodes")
 
 INNER_DELTA = 0.1
-SLAB = 4096  # rows per float64 slab when a float32 chunk's Gram products are formed in float64
+SLAB = 1024  # rows per float64 slab when a float32 chunk's Gram products are formed in float64
 
 
 @functools.lru_cache(maxsize=1)
@@ -86,15 +86,19 @@ def gram64(Wt_c: np.ndarray, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     """``(W_c^T X_c, W_c^T W_c)`` in float64 for ``W_c^T (k, cells_c)`` and ``X_c (cells_c, time)``.
 
     float64 data: plain products (as before). float32 data: the exact float32 values
-    multiplied in float64, slab by slab of :data:`SLAB` rows (bounded extra memory).
+    multiplied in float64, slab by slab of :data:`SLAB` rows through one float64 buffer
+    (``SLAB x time x 8`` bytes extra).
     """
     if block.dtype == np.float64 and Wt_c.dtype == np.float64:
         return Wt_c @ block, Wt_c @ Wt_c.T
+    W64 = Wt_c.astype(np.float64)
     C = np.zeros((Wt_c.shape[0], block.shape[1]))
+    buffer = np.empty((min(SLAB, block.shape[0]), block.shape[1]))
     for start in range(0, block.shape[0], SLAB):
         rows = slice(start, start + SLAB)
-        C += Wt_c[:, rows].astype(np.float64) @ block[rows].astype(np.float64)
-    W64 = Wt_c.astype(np.float64)
+        slab = buffer[: block[rows].shape[0]]
+        np.copyto(slab, block[rows])
+        C += W64[:, rows] @ slab
     return C, W64 @ W64.T
 
 

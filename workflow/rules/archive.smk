@@ -6,7 +6,7 @@ ARCHIVE_EXPERIMENT_FILES = ["svd.nc", "nmf.nc", "evaluation.nc", "train.nc", "te
 ARCHIVE_PREPARED_FILES = ["land_mask.nc", "selection.nc"]
 # the experiment's PNGs (figures/ in the archive) and summary.json, as figure_files lists them (rank_choice.png,
 # like rank_selection.nc, is not archived: only some experiments have it)
-ARCHIVE_FIGURE_FILES = [f.split("/{experiment}/", 1)[1] for f in figure_files(RESULTS, "{experiment}", is_demo(), is_rotated())]
+ARCHIVE_FIGURE_FILES = experiment_figure_names(is_demo(), is_rotated())
 
 
 rule archive_experiment:

@@ -4,9 +4,14 @@
 #   <results_dir>/<experiment>/...    per experiment (split, svd.nc, nmf.nc, evaluation.nc, figures/)
 #   <results_dir>/logs/...            one log per job
 import json
+import os
+import re
+from pathlib import Path
 
-from precipmodes.plots import figure_files
-from precipmodes.sources import source_input_paths
+from precipmodes.plots import experiment_figure_names, figure_files
+from precipmodes.errors import InputDataError, PrecipModesError
+from precipmodes.sources import fingerprint, local_inputs, missing_message, source_options
+from precipmodes.sources.http import download_plan
 
 RESULTS = config["results_dir"].rstrip("/")
 PREPARED = f"{RESULTS}/prepared"
@@ -27,6 +32,40 @@ def is_demo():
 def is_rotated():
     """svd.rotation is on: svd.nc has rotated modes and rotated_modes.png is drawn."""
     return config["svd"]["rotation"]["method"] != "none"
+
+
+# Inputs from outside the workflow. SOURCE: the options of source.kind (flat, with kind).
+# SOURCE_INPUTS: the local files the source reads (globs expanded at parse time); DOWNLOADS:
+# {path in source.http.cache_dir (DOWNLOAD_DIR): URL} for the download rule; MASK_FILES: land_mask.path when used.
+# MISSING_INPUTS: {path: config key} of those not there, which rule missing_input "makes" by failing
+# with a message naming them (a missing input without a producer would let Snakemake take an existing
+# raw.nc as done).
+SOURCE = source_options(config["source"])
+SOURCE_INPUTS, MISSING_INPUTS = local_inputs(SOURCE)
+try:
+    DOWNLOADS = download_plan(SOURCE) if SOURCE["kind"] == "http" and not SOURCE["opendap"] else {}
+except PrecipModesError as error:
+    raise WorkflowError(str(error)) from None
+DOWNLOAD_DIR = str(Path(SOURCE.get("cache_dir", "downloads")))
+DOWNLOAD_URLS = {os.path.basename(path): url for path, url in DOWNLOADS.items()}
+MASK_FILES = [config["land_mask"]["path"]] if config["land_mask"]["method"] == "file" and config["land_mask"]["path"] else []
+MISSING_INPUTS.update({path: "land_mask.path" for path in MASK_FILES if not os.path.exists(path)})
+
+
+def source_param(wildcards):
+    """The options of source.kind as JSON, for params: (only the active kind's options rerun raw)."""
+    return json.dumps(SOURCE, sort_keys=True)
+
+
+def fingerprint_param(paths):
+    """Path, size and modification time of ``paths`` as one digest (a JSON string), for params: (evaluated
+    per DAG)."""
+    return lambda wildcards: json.dumps(fingerprint(paths))
+
+
+def literal(path):
+    """``path`` as a Snakemake file pattern that matches itself (braces doubled)."""
+    return str(path).replace("{", "{{").replace("}", "}}")
 
 
 def section(name):
@@ -78,8 +117,8 @@ def gridded_input(wildcards=None):
 # used by landmask.smk
 def land_mask_inputs(wildcards):
     inputs = {"grid": PREPARED_GRID}
-    if config["land_mask"]["method"] == "file" and config["land_mask"]["path"]:
-        inputs["mask_file"] = config["land_mask"]["path"]
+    if MASK_FILES:
+        inputs["mask_file"] = MASK_FILES[0]
     return inputs
 
 

@@ -28,7 +28,7 @@ rule svd:
     conda:
         "../../envs/core.yaml"
     script:
-        "../scripts/svd.py"
+        "../scripts/decompose.py"
 
 
 rule nmf:
@@ -49,7 +49,7 @@ rule nmf:
     conda:
         "../../envs/core.yaml"
     script:
-        "../scripts/nmf.py"
+        "../scripts/decompose.py"
 
 
 rule evaluate:

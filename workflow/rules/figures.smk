@@ -16,7 +16,7 @@ figure = lambda name, subcategory: report(f"{FIGURES_DIR}/{name}.png", caption=f
 FIGURE_PARAMS = dict(
     figures=section("figures"),
     domain=section("domain"),
-    source_kind=config["source"]["kind"],
+    source_kind=json.dumps(config["source"]["kind"]),
 )
 
 

@@ -1,7 +1,8 @@
 # Preprocessing: window totals -> wet-area threshold -> per-experiment train/test matrices.
 # accumulate and threshold depend only on the data sections of the config (source, domain,
 # land_mask, upscale, accumulation, threshold); split reads one experiment's entry through
-# experiment_fields (its periods), so changing or adding an experiment reruns only split and what follows.
+# experiment_fields (its periods and months) and the coverage section, so changing or adding an experiment
+# reruns only split and what follows.
 TOTALS = f"{PREPARED}/totals.nc"
 SELECTION = f"{PREPARED}/selection.nc"
 
@@ -55,6 +56,7 @@ rule split:
         test=f"{EXPERIMENT_DIR}/test.nc",
     params:
         experiment=experiment_fields("train", "test", "months"),
+        coverage=section("coverage"),
     log:
         f"{LOGS}/split_{{experiment}}.log",
     threads: rule_resources("split", "threads", 2)

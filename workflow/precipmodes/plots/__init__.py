@@ -9,7 +9,7 @@
 This module itself stays light (no matplotlib/cartopy import): the Snakefile reads :data:`FIGURE_RULES`.
 """
 
-__all__ = ["FIGURE_RULES", "figure_files"]
+__all__ = ["FIGURE_RULES", "figure_files", "experiment_figure_names"]
 
 # figure rule (workflow/rules/figures.smk) -> the PNGs it draws under <results_dir>/<experiment>/figures/
 FIGURE_RULES = {
@@ -26,13 +26,17 @@ FIGURE_RULES = {
 CONDITIONAL_RULES = {"figures_demo": "demo", "figures_rotated": "rotated", "figures_rank": "ranked"}
 
 
-def figure_files(results_dir: str, experiment: str, demo: bool, rotated: bool = False,
-                 ranked: bool = False) -> list[str]:
-    """Paths of an experiment's PNGs and summary.json under ``results_dir`` (demo_match.png only for the demo,
+def experiment_figure_names(demo: bool, rotated: bool = False, ranked: bool = False) -> list[str]:
+    """An experiment's PNGs and summary.json relative to its folder (demo_match.png only for the demo,
     rotated_modes.png only when ``svd.rotation.method`` is not ``none``, rank_choice.png only for an
     experiment with ``rank_selection``)."""
     flags = {"demo": demo, "rotated": rotated, "ranked": ranked}
     names = [name for rule, names in FIGURE_RULES.items() for name in names
              if flags.get(CONDITIONAL_RULES.get(rule), True)]
-    folder = f"{results_dir}/{experiment}"
-    return [f"{folder}/figures/{name}.png" for name in names] + [f"{folder}/summary.json"]
+    return [f"figures/{name}.png" for name in names] + ["summary.json"]
+
+
+def figure_files(results_dir: str, experiment: str, demo: bool, rotated: bool = False,
+                 ranked: bool = False) -> list[str]:
+    """Paths of an experiment's PNGs and summary.json under ``results_dir`` (see :func:`experiment_figure_names`)."""
+    return [f"{results_dir}/{experiment}/{name}" for name in experiment_figure_names(demo, rotated, ranked)]

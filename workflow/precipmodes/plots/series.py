@@ -25,19 +25,29 @@ def window_step(times: xr.DataArray) -> np.timedelta64:
     return diffs[diffs > np.timedelta64(0, "ns")].min()
 
 
-def with_gaps(series: xr.DataArray, all_windows: xr.DataArray, start=None, end=None) -> xr.DataArray:
-    """``series(..., time)`` on the regular window axis of ``all_windows`` (e.g. selection.nc ``time``),
-    restricted to ``[start, end)``, with NaN wherever a window was dropped (threshold or completeness).
+def break_at_record_gaps(series: xr.DataArray, step: np.timedelta64) -> xr.DataArray:
+    """``series(..., time)`` with a NaN point one ``step`` after every window whose successor starts more
+    than one ``step`` later (a gap in the record, e.g. the months between E-OBS winters), so a plotted
+    line breaks there instead of bridging the gap. Coordinate ``in_record(time)``: False at those points.
     """
-    step = window_step(all_windows)
-    first = all_windows.values.min()
-    last = all_windows.values.max()
-    axis = pd.date_range(first, last, freq=pd.Timedelta(step))
+    times = series["time"].values
+    gaps = np.flatnonzero(np.diff(times) > step)
+    axis = np.union1d(times, times[gaps] + step)
+    out = series.reindex(time=axis)
+    return out.assign_coords(in_record=("time", np.isin(axis, times)))
+
+
+def with_gaps(series: xr.DataArray, all_windows: xr.DataArray, start=None, end=None) -> xr.DataArray:
+    """``series(..., time)`` on the windows of the record ``all_windows`` (e.g. selection.nc ``time``),
+    restricted to ``[start, end)``: NaN wherever a window was dropped (months, threshold, coverage), and a
+    NaN break point (``in_record`` False) where the record itself has a gap (:func:`break_at_record_gaps`).
+    """
+    axis = np.unique(all_windows.values)
     if start is not None:
-        axis = axis[axis >= pd.Timestamp(start)]
+        axis = axis[axis >= np.datetime64(pd.Timestamp(start))]
     if end is not None:
-        axis = axis[axis < pd.Timestamp(end)]
-    return series.reindex(time=axis.values)
+        axis = axis[axis < np.datetime64(pd.Timestamp(end))]
+    return break_at_record_gaps(series.reindex(time=axis), window_step(all_windows))
 
 
 def _time_axis(ax) -> None:
@@ -61,10 +71,12 @@ def coefficients_figure(coefficients: xr.DataArray, dim: str, label: str, ylabel
         ax.tick_params(axis="y", labelsize=6)
         ax.margins(x=0)
     _time_axis(axes[-1])
-    axes[-1].set_xlabel("window start (UTC); gaps = windows dropped by the threshold or completeness")
-    dropped = int(np.isnan(shown.isel({dim: 0}).values).sum())
+    axes[-1].set_xlabel("window start (UTC); gaps = windows dropped (months, threshold, coverage) "
+                        "or missing from the record")
+    in_record = shown["in_record"].values if "in_record" in shown.coords else np.ones(times.size, bool)
+    dropped = int((np.isnan(shown.isel({dim: 0}).values) & in_record).sum())
     fig.suptitle(options.title(f"{ylabel} over the training period{note}\n"
-                               f"{dropped} of {times.size} windows dropped (gaps)"))
+                               f"{dropped} of {int(in_record.sum())} windows dropped (gaps)"))
     return fig
 
 
@@ -126,7 +138,8 @@ def wet_fraction_figure(selection: xr.Dataset, min_wet_fraction: float, options:
     kept = selection["kept"].values.astype(bool)
     fig = new_figure(10.0, 3.6)
     ax = fig.subplots()
-    ax.plot(time, fraction, color="0.75", lw=0.5, zorder=1)
+    line = break_at_record_gaps(selection["wet_area_fraction"], window_step(selection["time"]))
+    ax.plot(line["time"].values, line.values, color="0.75", lw=0.5, zorder=1)
     ax.scatter(time[kept], fraction[kept], s=3, color="tab:blue", label=f"kept ({kept.sum()})", zorder=2)
     ax.scatter(time[~kept], fraction[~kept], s=5, color="tab:red", label=f"dropped ({(~kept).sum()})", zorder=3)
     ax.axhline(min_wet_fraction, color="k", ls="--", lw=1, label=f"threshold {min_wet_fraction:g}")

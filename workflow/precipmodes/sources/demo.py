@@ -15,6 +15,18 @@ the configured grid, built from known non-negative spatial patterns ``P_k``
   gamma factor (mean 1) per step; most steps of most patterns are dry;
 * ``eps`` is small multiplicative log-normal noise (mean 1, ``NOISE_SIGMA``).
 
+Missing data as in real products (``source.demo.gaps``, :func:`demo_gaps`; on by default in the
+config schema, off when the key is absent from the mapping given here):
+
+* *station gaps*: ``station_fraction`` of the land cells (land fraction >= 0.5) miss whole
+  UTC days now and then: each such cell misses a fraction of its days drawn uniformly in
+  ``[0, STATION_MAX_MISSING]``, in runs of 1-3 days;
+* *radar outage*: with ``outage``, every cell of :data:`OUTAGE_BOX` (Kyushu) is missing for
+  :data:`OUTAGE_DAYS` UTC days starting on the day 30 % into the record.
+
+Missing entries are NaN in ``raw.nc``; the precipitation itself (activations, noise) is the same
+with and without gaps, as the gaps come from their own random stream.
+
 72-hour totals are therefore sums of the same patterns with gamma activations
 plus noise, which NMF can recover; the true patterns, their seasonal cycles
 and activations go to ``demo_truth.nc`` (:func:`write_truth`).
@@ -54,6 +66,11 @@ NOISE_SIGMA = 0.35  # sigma of the log-normal multiplicative noise
 CUTOFF = 0.05  # pattern values below this (relative to the maximum) are set to 0
 LAND_SUBSAMPLES = 6  # global-land-mask points per cell side for the demo's land
 LOCAL_UTC_OFFSET_H = 9  # JST, for the diurnal cycle of afternoon convection
+STATION_MAX_MISSING = 0.15  # a station cell misses a fraction of its days drawn uniformly in [0, this]
+OUTAGE_BOX = {"lon": (129.5, 132.2), "lat": (31.0, 34.0)}  # Kyushu: the region of the radar outage
+OUTAGE_DAYS = 5
+OUTAGE_AT = 0.3  # the outage starts on the day this fraction into the record
+GAPS_STREAM = 0x67617073  # "gaps": the gaps' random stream, apart from the blocks' [seed, block]
 
 
 @dataclass(frozen=True)
@@ -195,8 +212,73 @@ def demo_activations(times: np.ndarray, step_hours: int, seed: int) -> np.ndarra
     return activity.astype(np.float32)
 
 
-def _block(activity: np.ndarray, patterns: np.ndarray, seed: int, index: int) -> np.ndarray:
-    """Precipitation ``(step, lat, lon)`` float32 of one block: activations x patterns x noise."""
+@dataclass(frozen=True)
+class Gaps:
+    """Where the demo's data are missing.
+
+    ``station_lat``/``station_lon``: grid indices of the station cells ``(station,)``;
+    ``station_missing``: ``(time, station)`` True where a station cell is missing;
+    ``outage_cells``: ``(lat, lon)`` True inside the outage region; ``outage_steps``: ``(time,)``.
+    """
+
+    station_lat: np.ndarray
+    station_lon: np.ndarray
+    station_missing: np.ndarray
+    outage_cells: np.ndarray
+    outage_steps: np.ndarray
+
+    def block(self, first: int, steps: int) -> "Gaps":
+        """The gaps of steps ``first .. first + steps`` (for one generated block)."""
+        rows = slice(first, first + steps)
+        return Gaps(self.station_lat, self.station_lon, self.station_missing[rows], self.outage_cells,
+                    self.outage_steps[rows])
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        """Set the missing entries of ``values(step, lat, lon)`` (this block's steps) to NaN, in place."""
+        step, station = np.nonzero(self.station_missing)
+        values[step, self.station_lat[station], self.station_lon[station]] = np.nan
+        out = np.flatnonzero(self.outage_steps)
+        if out.size and self.outage_cells.any():
+            hidden = values[out]
+            hidden[:, self.outage_cells] = np.nan
+            values[out] = hidden
+        return values
+
+
+def demo_gaps(source: Mapping, lat: np.ndarray, lon: np.ndarray, land: np.ndarray, times: np.ndarray) -> Gaps:
+    """The missing data of the demo from ``source.demo.gaps`` (``station_fraction``, ``outage``; none when absent).
+
+    ``land(lat, lon)``: the generator's land fraction; ``times``: step starts (naive UTC).
+    Deterministic from ``source.seed`` (its own stream, so the precipitation does not change).
+    """
+    settings = source.get("gaps") or {}
+    fraction = float(settings.get("station_fraction", 0.0))
+    rng = np.random.default_rng([int(source["seed"]), GAPS_STREAM, 0])
+    calendar = times.astype("datetime64[D]")
+    day = (calendar - calendar[0]).astype(np.int64)  # UTC calendar day of each step, 0 = the first
+    n_days = int(day[-1]) + 1
+    cells = np.flatnonzero(land.ravel() >= 0.5)
+    n_stations = min(cells.size, int(round(fraction * cells.size))) if fraction > 0 else 0
+    if fraction > 0 and n_stations == 0 and cells.size:
+        n_stations = 1
+    stations = np.sort(rng.choice(cells, size=n_stations, replace=False))
+    missing_days = np.zeros((n_stations, n_days), dtype=bool)
+    for row, share in enumerate(rng.uniform(0.0, STATION_MAX_MISSING, size=n_stations)):
+        runs = rng.binomial(n_days, share / 2)  # runs of 1-3 days, 2 on average
+        starts, lengths = rng.integers(0, n_days, runs), rng.integers(1, 4, runs)
+        for start, length in zip(starts, lengths):
+            missing_days[row, start:start + length] = True
+    lon2, lat2 = np.meshgrid(lon, lat)
+    box = ((lon2 >= OUTAGE_BOX["lon"][0]) & (lon2 <= OUTAGE_BOX["lon"][1])
+           & (lat2 >= OUTAGE_BOX["lat"][0]) & (lat2 <= OUTAGE_BOX["lat"][1]))
+    first = int(OUTAGE_AT * n_days)
+    outage_steps = (day >= first) & (day < first + OUTAGE_DAYS) if settings.get("outage") else np.zeros(day.size, bool)
+    return Gaps(station_lat=(stations // lon.size).astype(np.int64), station_lon=(stations % lon.size).astype(np.int64),
+                station_missing=missing_days[:, day].T.copy(), outage_cells=box, outage_steps=outage_steps)
+
+
+def _block(activity: np.ndarray, patterns: np.ndarray, seed: int, index: int, gaps: Gaps) -> np.ndarray:
+    """Precipitation ``(step, lat, lon)`` float32 of one block: activations x patterns x noise, NaN at gaps."""
     rng = np.random.default_rng([seed, index])
     nlat, nlon = patterns.shape[1:]
     mean = activity.T @ patterns.reshape(len(patterns), -1)
@@ -204,7 +286,7 @@ def _block(activity: np.ndarray, patterns: np.ndarray, seed: int, index: int) ->
     np.multiply(noise, np.float32(NOISE_SIGMA), out=noise)
     noise -= np.float32(NOISE_SIGMA ** 2 / 2)
     np.exp(noise, out=noise)
-    return (mean * noise).reshape(-1, nlat, nlon)
+    return gaps.apply((mean * noise).reshape(-1, nlat, nlon))
 
 
 def _model(source: Mapping, domain: Mapping):
@@ -240,12 +322,14 @@ def _synthetic_attrs(source: Mapping, what: str) -> dict:
 
 def demo_dataset(source: Mapping, domain: Mapping) -> xr.Dataset:
     """The canonical raw dataset of the demo: ``precip(time, lat, lon)`` float32 mm per step, dask-backed."""
-    lat, lon, times, _, patterns, activity = _model(source, domain)
+    lat, lon, times, land, patterns, activity = _model(source, domain)
+    gaps = demo_gaps(source, lat, lon, land, times)
     step = np.timedelta64(int(source["step_hours"]), "h")
     blocks = []
     for index, first in enumerate(range(0, times.size, BLOCK_STEPS)):
         part = activity[:, first:first + BLOCK_STEPS]
-        task = dask.delayed(_block, pure=True)(part, patterns, int(source["seed"]), index)
+        task = dask.delayed(_block, pure=True)(part, patterns, int(source["seed"]), index,
+                                               gaps.block(first, part.shape[1]))
         blocks.append(dsa.from_delayed(task, shape=(part.shape[1], lat.size, lon.size), dtype=np.float32))
     precip = xr.DataArray(
         dsa.concatenate(blocks, axis=0), dims=("time", "lat", "lon"),
@@ -257,10 +341,27 @@ def demo_dataset(source: Mapping, domain: Mapping) -> xr.Dataset:
         coords={"time": ("time", times, {"standard_name": "time", "long_name": "start of the time step (UTC)",
                                          "axis": "T", "bounds": "time_bnds"}), **_coords(lat, lon)},
     )
-    ds.attrs = {"title": TITLE, **_synthetic_attrs(source, f"{int(source['step_hours'])}-hourly amounts.")}
-    log.info("demo: %d steps of %d h, %d x %d cells, %d patterns (seed %d)", times.size,
-             int(source["step_hours"]), lat.size, lon.size, len(PATTERNS), int(source["seed"]))
+    ds.attrs = {"title": TITLE, **_synthetic_attrs(source, f"{int(source['step_hours'])}-hourly amounts."),
+                "demo_gaps": _gaps_text(gaps, times)}
+    log.info("demo: %d steps of %d h, %d x %d cells, %d patterns (seed %d); gaps: %s", times.size,
+             int(source["step_hours"]), lat.size, lon.size, len(PATTERNS), int(source["seed"]),
+             ds.attrs["demo_gaps"])
     return ds
+
+
+def _gaps_text(gaps: Gaps, times: np.ndarray) -> str:
+    """One line on the demo's missing data (raw.nc attribute ``demo_gaps`` and the log)."""
+    stations = (f"{gaps.station_lat.size} station cells with intermittent dropouts "
+                f"({100 * gaps.station_missing.mean():.1f}% of their steps missing)" if gaps.station_lat.size
+                else "no station dropouts")
+    if gaps.outage_steps.any() and gaps.outage_cells.any():
+        hidden = times[gaps.outage_steps]
+        outage = (f"radar outage over {int(gaps.outage_cells.sum())} cells of lon {OUTAGE_BOX['lon']}, lat "
+                  f"{OUTAGE_BOX['lat']} from {np.datetime_as_string(hidden[0], 'm')} to "
+                  f"{np.datetime_as_string(hidden[-1], 'm')} UTC (step starts)")
+    else:
+        outage = "no outage"
+    return f"{stations}; {outage}"
 
 
 def truth_dataset(source: Mapping, domain: Mapping) -> xr.Dataset:
@@ -269,6 +370,7 @@ def truth_dataset(source: Mapping, domain: Mapping) -> xr.Dataset:
     measured from this record's activations), ``activity(pattern, time)`` (mm per step at the pattern's
     maximum, before noise) and the ``land_fraction(lat, lon)`` the generator used."""
     lat, lon, times, land, patterns, activity = _model(source, domain)
+    gaps = demo_gaps(source, lat, lon, land, times)
     month = pd.DatetimeIndex(times).month.values
     realised = np.full((len(PATTERNS), 12), np.nan)
     for m in np.unique(month):
@@ -295,6 +397,19 @@ def truth_dataset(source: Mapping, domain: Mapping) -> xr.Dataset:
                           "units": "mm"}),
             "land_fraction": (("lat", "lon"), land.astype(np.float32),
                               {"standard_name": "land_area_fraction", "units": "1"}),
+            "gap_station_lat": ("station", lat[gaps.station_lat],
+                                {"long_name": "latitude of a cell with station dropouts", "units": "degrees_north"}),
+            "gap_station_lon": ("station", lon[gaps.station_lon],
+                                {"long_name": "longitude of a cell with station dropouts", "units": "degrees_east"}),
+            "gap_station_missing_fraction": ("station", gaps.station_missing.mean(axis=0).astype(np.float32),
+                                             {"long_name": "fraction of the steps the station cell misses",
+                                              "units": "1"}),
+            "gap_outage": (("lat", "lon"), gaps.outage_cells.astype(np.int8),
+                           {"long_name": "1 inside the region of the radar outage", "flag_values": np.int8([0, 1]),
+                            "flag_meanings": "outside inside"}),
+            "gap_outage_steps": ("time", gaps.outage_steps.astype(np.int8),
+                                 {"long_name": "1 in the steps of the radar outage", "flag_values": np.int8([0, 1]),
+                                  "flag_meanings": "outside inside"}),
         },
         coords={"pattern": ("pattern", number, {"long_name": "pattern number"}),
                 "month": ("month", np.arange(1, 13, dtype=np.int32), {"long_name": "calendar month (UTC)"}),
@@ -303,7 +418,7 @@ def truth_dataset(source: Mapping, domain: Mapping) -> xr.Dataset:
     )
     ds.attrs = {"title": "precipmodes SYNTHETIC demo: true patterns and seasonal cycles",
                 **_synthetic_attrs(source, "True patterns of the demo precipitation."),
-                "noise_sigma": NOISE_SIGMA, "pattern_cutoff": CUTOFF}
+                "noise_sigma": NOISE_SIGMA, "pattern_cutoff": CUTOFF, "demo_gaps": _gaps_text(gaps, times)}
     return ds
 
 
