@@ -1,7 +1,8 @@
 """Rotated modes, bootstrap significance and hold-out skill on real E-OBS winters, through `snakemake`.
 
 A user-like config: the E-OBS file as a `files` source, land from the data's NaN, 72-hour windows from the
-first day, train 1982-1996 / test 1996-2002 winters, 8 modes, varimax rotation and a 30-resample bootstrap on.
+first day, train 1982-1996 / test 1996-2002 winters, 8 modes, varimax rotation and a 30-resample bootstrap on,
+rank selection over [2, 8] with the NMF stability of 4 random initialisations.
 E-OBS has a few intermittently missing land cells: the fits and projections work around them.
 """
 
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.workflow
 
 EOBS = "eobs_iberia_pr_djf_1982-2002.nc"
 N_MODES = 8
+RANKS = [2, 8]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,8 @@ def eobs_run(shared_data, tmp_path_factory):
         "land_mask": {"method": "data_nan"},
         "accumulation": {"hours": 72, "anchor": "first"},
         "experiments": {"eobs": {"train": ["1982-12-01T00:00Z", "1996-06-01T00:00Z"],
-                                 "test": ["1996-06-01T00:00Z", "2002-03-01T00:00Z"], "n_modes": N_MODES}},
+                                 "test": ["1996-06-01T00:00Z", "2002-03-01T00:00Z"], "n_modes": N_MODES,
+                                 "rank_selection": RANKS}},
         "svd": {"rotation": {"method": "varimax", "n_modes": N_MODES},
                 "bootstrap": {"n": 30, "block_windows": 10, "seed": 0}},
         "nmf": {"max_iter": 1000},
@@ -96,3 +99,14 @@ def test_holdout_skill_rank_optimum_and_clipping_on_eobs(eobs_run):
     print(f"E-OBS: skill SVD {float(ev['svd_skill']):.3f}, NMF {float(ev['nmf_skill']):.3f}; "
           f"RMSE SVD {float(ev['svd_rmse_overall']):.2f} mm, rank-{N_MODES} floor "
           f"{float(ev['rank_optimum_rmse_overall']):.2f} mm; clipped {int(ev['svd_clipped_entries'])}")
+
+
+def test_rank_choice_with_nmf_stability_on_eobs(eobs_run):
+    ranks = open_netcdf(eobs_run / "rank_selection.nc")
+    assert ranks["rank"].values.tolist() == RANKS
+    stability = ranks["nmf_stability"].values
+    assert ((stability > 0) & (stability <= 1 + 1e-12)).all() and ranks.attrs["stability_seeds"] == 4
+    assert (ranks["nmf_stability_min"] <= ranks["nmf_stability"]).all()
+    assert (eobs_run / "figures" / "rank_choice.png").stat().st_size > 10_000
+    print(f"E-OBS NMF stability by rank {RANKS}: {np.round(stability, 3).tolist()}, "
+          f"least stable {np.round(ranks['nmf_stability_min'].values, 3).tolist()}")

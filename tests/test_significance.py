@@ -149,3 +149,14 @@ def test_rank_selection_file_carries_nmf_stability_and_names_the_config_key(tmp_
     assert "cv_rmse" in ds and ds.attrs["stability_seeds"] == 2
     with pytest.raises(ConfigError, match="nmf.stability_seeds: .*at least 2 seeds"):
         rank_selection_files(train, train, tmp_path / "bad.nc", [1, 2], {**nmf_config, "stability_seeds": 1}, "e1")
+
+
+def test_bootstrap_of_a_model_fitted_on_a_field_equals_the_matrix_one():
+    from test_estimator_api import field_with_sea
+
+    X = structured(60, 80, seed=2)
+    field, _ = field_with_sea(X)
+    on_matrix = bootstrap_svd(SVD(n_modes=3).fit(X), X, 5, block_windows=4, seed=3)
+    on_field = bootstrap_svd(SVD(n_modes=3).fit(field, dim="time"), field, 5, block_windows=4, seed=3)
+    np.testing.assert_allclose(on_field["eigenvalue_low"], on_matrix["eigenvalue_low"], rtol=1e-10)
+    np.testing.assert_allclose(on_field["pattern_stability"], on_matrix["pattern_stability"], rtol=1e-10)

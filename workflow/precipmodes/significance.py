@@ -122,7 +122,10 @@ def matched_correlation(reference: np.ndarray, other: np.ndarray) -> np.ndarray:
 
 def bootstrap_svd(model, X: xr.DataArray, n_resamples: int, block_windows: int = 10, seed: int = 0,
                   level: float = 0.95) -> xr.Dataset:
-    """Moving-block bootstrap of a fitted :class:`~precipmodes.svd.SVD` on its training matrix ``X (cell, time)``.
+    """Moving-block bootstrap of a fitted :class:`~precipmodes.svd.SVD` on its training data ``X``.
+
+    ``X`` is what the model was fitted on: a ``(cell, time)`` matrix or a field stacked like the
+    fit's input (e.g. ``(time, lat, lon)``); it is resampled along the sample dimension.
 
     Each resample is fitted with the model's own parameters. Returns ``eigenvalue_low``,
     ``eigenvalue_high`` (mm^2, the ``level`` percentile interval of ``s^2 / N``) and
@@ -130,7 +133,7 @@ def bootstrap_svd(model, X: xr.DataArray, n_resamples: int, block_windows: int =
     """
     if n_resamples < 2:
         raise ParameterError("n_resamples", f"a bootstrap needs at least 2 resamples, got {n_resamples}")
-    X = X.transpose("cell", "time")
+    X = model._matrix(X, "bootstrap input")  # (cell, time) on the fitted cells
     N = X.sizes["time"]
     k = model.spatial_modes_.sizes["mode"]
     reference = model.spatial_modes_.values
