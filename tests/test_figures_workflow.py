@@ -44,9 +44,9 @@ def test_figure_rules_run_offline(figure_run):  # noqa: F811
 def test_default_demo_draws_every_figure(demo_run):
     """The default config (SYNTHETIC demo, experiment seed) ends with all figures, demo match included."""
     figures = demo_run / "results" / "seed" / "figures"
-    drawn = [path.rsplit("/", 1)[1][:-4] for path in figure_files("results", "seed", demo=True)  # rotation off
+    drawn = [path.rsplit("/", 1)[1][:-4] for path in figure_files("results", "seed", demo=True)
              if path.endswith(".png")]
-    assert set(fs.FIGURE_NAMES) - set(drawn) == {"rotated_modes"}
+    assert set(fs.FIGURE_NAMES) - set(drawn) == {"rotated_modes", "rank_choice"}  # rotation, rank_selection off
     for name in drawn:
         image = mpimg.imread(figures / f"{name}.png")[..., :3]
         assert image.std() > 0.05, f"{name}.png looks blank"
