@@ -92,19 +92,22 @@ def svd_files(train_path: PathLike, land_mask_path: PathLike, output: PathLike, 
 
 
 def svd_extras(model: SVD, X, svd_config: Mapping, lat, lon):
-    """Rotated modes (``svd.rotation``) and bootstrap significance (``svd.bootstrap``) for svd.nc."""
+    """Rotated modes (``svd.rotation``) and bootstrap significance (``svd.bootstrap``) for svd.nc.
+
+    A section without ``rotation`` / ``bootstrap`` (a caller outside Snakemake) leaves them off; keys
+    it leaves out take the numerics' defaults (the same as the schema's)."""
     parts = []
-    rotation = svd_config.get("rotation", {})
-    if rotation.get("method", "none") != "none":
+    rotation = svd_config.get("rotation") or {"method": "none"}
+    if rotation["method"] != "none":
         with timed(f"svd rotation ({rotation['method']})"):
             rotated = rotate(model.spatial_modes_, model.singular_values_, model.temporal_coefficients_,
                              model.n_windows_, model.total_sum_of_squares_, rotation["method"],
-                             rotation.get("n_modes", 10), rotation.get("power", 4), rotation.get("kaiser", True))
+                             **{key: rotation[key] for key in ("n_modes", "power", "kaiser") if key in rotation})
             parts.append(rotation_dataset(rotated, lambda da: model._on_grid(da, lat, lon)))
-    bootstrap = svd_config.get("bootstrap", {})
-    if bootstrap.get("n", 0):
-        parts.append(bootstrap_svd(model, X, bootstrap["n"], bootstrap.get("block_windows", 10),
-                                   bootstrap.get("seed", 0)))
+    bootstrap = svd_config.get("bootstrap") or {"n": 0}
+    if bootstrap["n"]:
+        parts.append(bootstrap_svd(model, X, bootstrap["n"],
+                                   **{key: bootstrap[key] for key in ("block_windows", "seed") if key in bootstrap}))
     return xr.merge(parts, combine_attrs="no_conflicts") if parts else xr.Dataset()
 
 
@@ -136,9 +139,8 @@ def evaluate_files(train_path: PathLike, test_path: PathLike, svd_path: PathLike
         with naming_config_keys({**config_keys(name), "method": "evaluation.nmf_projection"}):
             ds = evaluate(train, test, svd, nmf, lat, lon, evaluation_config.get("nmf_projection", "nnls"), truth,
                           label=f"experiment '{name}' ({test_path})",
-                          holdout_fraction=evaluation_config.get("holdout_fraction", 0.2),
-                          holdout_seed=evaluation_config.get("holdout_seed", 0),
-                          clip_negative=evaluation_config.get("clip_negative", True))
+                          **{key: evaluation_config[key] for key in ("holdout_fraction", "holdout_seed", "clip_negative")
+                             if key in evaluation_config})
         if "time_bnds" in test_ds:
             ds["time_bnds"] = test_ds["time_bnds"].load()
             ds["time"].attrs["bounds"] = "time_bnds"
@@ -155,7 +157,7 @@ def rank_selection_files(train_path: PathLike, land_mask_path: PathLike, output:
         with naming_config_keys(config_keys(name)):
             ds = cross_validate_ranks(X, ranks, seed=nmf_config.get("seed", 0),
                                       label=f"experiment '{name}': {train_path}")
-            n_seeds = nmf_config.get("stability_seeds", 0)
+            n_seeds = nmf_config.get("stability_seeds")  # absent (a caller outside Snakemake): off
             if n_seeds:
                 ds = ds.merge(nmf_rank_stability(lambda rank: NMF.from_config(nmf_config, rank), X, ranks, n_seeds),
                               combine_attrs="no_conflicts")
