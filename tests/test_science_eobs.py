@@ -110,3 +110,10 @@ def test_rank_choice_with_nmf_stability_on_eobs(eobs_run):
     assert (eobs_run / "figures" / "rank_choice.png").stat().st_size > 10_000
     print(f"E-OBS NMF stability by rank {RANKS}: {np.round(stability, 3).tolist()}, "
           f"least stable {np.round(ranks['nmf_stability_min'].values, 3).tolist()}")
+
+
+def test_new_variables_pass_the_cf_checker(eobs_run):
+    from test_cf_compliance import cf_failures
+
+    for name in ("svd.nc", "evaluation.nc", "rank_selection.nc"):
+        assert cf_failures(eobs_run / name, levels=("high_priorities", "medium_priorities")) == [], name
