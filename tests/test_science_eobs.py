@@ -12,7 +12,6 @@ import json
 
 import numpy as np
 import pytest
-import xarray as xr
 import yaml
 
 from conftest import run_snakemake

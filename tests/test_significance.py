@@ -91,7 +91,8 @@ def test_bootstrap_interval_brackets_the_eigenvalue_and_narrows_as_the_record_gr
         model = SVD(n_modes=4, center=True).fit(X)
         ds = bootstrap_svd(model, X, 60, block_windows=8, seed=0)
         eig = model.eigenvalues().values
-        assert (ds["eigenvalue_low"].values[:3] <= eig[:3]).all() and (eig[:3] <= ds["eigenvalue_high"].values[:3]).all()
+        assert (ds["eigenvalue_low"].values[:3] <= eig[:3]).all()
+        assert (eig[:3] <= ds["eigenvalue_high"].values[:3]).all()
         widths[N] = (ds["eigenvalue_high"].values[:3] - ds["eigenvalue_low"].values[:3]) / eig[:3]
         assert ds.attrs["bootstrap_n"] == 60 and ds["pattern_stability"].attrs["units"] == "1"
     # the relative width shrinks like 1/sqrt(N): by sqrt(8) = 2.8 for 8x the windows; each width is itself a

@@ -28,6 +28,7 @@ from .split import require_selection_holds_modes
 from .svd import SVD
 
 PathLike = str | os.PathLike
+EVALUATION_SKILL_KEYS = ("holdout_fraction", "holdout_seed", "clip_negative")  # evaluation.* keys of evaluate()
 
 
 def config_keys(name: str) -> dict[str, str]:
@@ -139,8 +140,7 @@ def evaluate_files(train_path: PathLike, test_path: PathLike, svd_path: PathLike
         with naming_config_keys({**config_keys(name), "method": "evaluation.nmf_projection"}):
             ds = evaluate(train, test, svd, nmf, lat, lon, evaluation_config.get("nmf_projection", "nnls"), truth,
                           label=f"experiment '{name}' ({test_path})",
-                          **{key: evaluation_config[key] for key in ("holdout_fraction", "holdout_seed", "clip_negative")
-                             if key in evaluation_config})
+                          **{key: evaluation_config[key] for key in EVALUATION_SKILL_KEYS if key in evaluation_config})
         if "time_bnds" in test_ds:
             ds["time_bnds"] = test_ds["time_bnds"].load()
             ds["time"].attrs["bounds"] = "time_bnds"
