@@ -241,7 +241,7 @@ def describe(ds: xr.Dataset) -> str:
               f"coverage.min_cell_fraction {a['coverage_min_cell_fraction']:g}"
             + f"; {a['n_missing_entries']} entries missing ({100 * a['missing_fraction']:.3f}%)")
     if ds.sizes["excluded_cell"]:
-        first = [f"lat={lat:g} lon={lon:g} ({cov:.2f})" for lat, lon, cov in zip(
+        first = [f"lat={lat:g} lon={lon:g} ({cov:.3f})" for lat, lon, cov in zip(
             ds["excluded_cell_lat"].values[:5], ds["excluded_cell_lon"].values[:5],
             ds["excluded_cell_coverage"].values[:5])]
         text += "; excluded cells (coverage): " + ", ".join(first) + (" ..." if ds.sizes["excluded_cell"] > 5 else "")
