@@ -35,11 +35,11 @@ def main() -> None:
         W, t_sk = timed(sk.fit_transform, X)
         sk_error = float(np.linalg.norm(X - W @ sk.components_) / np.linalg.norm(X.astype(np.float64)))
         model, t_ours = timed(NMF(args.rank, init="nndsvd", tol=1e-9, max_iter=1000).fit, as_dataarray(X))
-        history = model.fitted["history"]
+        history = list(zip(model.error_history_seconds_, model.error_history_.values))
         reach = next(((t, i + 1) for i, (t, e) in enumerate(history) if e <= sk_error), (np.nan, None))
         print(f"sklearn cd   {t_sk:8.2f} s  {sk.n_iter_:5d} iterations  relative error {sk_error:.6f}")
-        print(f"ours (HALS)  {t_ours:8.2f} s  {model.fitted['n_iter']:5d} iterations  relative error "
-              f"{model.fitted['error']:.6f}")
+        print(f"ours (HALS)  {t_ours:8.2f} s  {model.n_iter_:5d} iterations  relative error "
+              f"{model.reconstruction_error_:.6f}")
         print(f"ours reaches sklearn's error after {reach[0]:.2f} s (iteration {reach[1]}): "
               f"{reach[0] / t_sk:.2f} of sklearn's time ({t_sk / reach[0]:.1f}x faster)")
 

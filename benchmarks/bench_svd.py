@@ -37,7 +37,7 @@ def main() -> None:
         (U, s, _), t_exact = timed(scipy.linalg.svd, X.astype(np.float64), full_matrices=False,
                                    lapack_driver="gesdd")
         model, t_ours = timed(SVD(n_modes=k, method="gram").fit, A)
-        f = model.fitted
+        s_ours = model.singular_values().values
         Xd = da.from_array(X, chunks=(4096, -1))
         (_, s_dask, _), t_dask = timed(lambda: dask.compute(*da.linalg.svd(Xd)))
         t_xeofs = float("nan")
@@ -50,8 +50,8 @@ def main() -> None:
         except Exception as exc:  # xeofs is a test extra; report and go on
             print(f"xeofs failed: {exc}")
             s_xeofs = np.full(k, np.nan)
-        rel = np.abs(f["s"] / s[:k] - 1)
-        angle = scipy.linalg.subspace_angles(f["U"], U[:, :k]).max()
+        rel = np.abs(s_ours / s[:k] - 1)
+        angle = scipy.linalg.subspace_angles(model.components().values, U[:, :k]).max()
         print(f"scipy gesdd (exact)  {t_exact:8.2f} s")
         print(f"ours (gram)          {t_ours:8.2f} s   sigma rel diff max {rel.max():.2e} "
               f"(mode 1 {rel[0]:.1e}, mode {k} {rel[-1]:.1e}), max subspace angle {angle:.1e} rad")

@@ -179,7 +179,7 @@ def build(root: Path, experiment: str = "small", seed: int = 0) -> dict[str, Pat
 def config(experiment: str = "small") -> dict:
     """A workflow config whose experiment matches :func:`build`'s files."""
     return {
-        "source": {"kind": "demo", "start": TRAIN[0], "end": TEST[1]},
+        "source": {"kind": "demo", "demo": {"start": TRAIN[0], "end": TEST[1]}},
         "domain": {**DOMAIN, "resolution": [0.5, 0.5]},
         "experiments": {experiment: {"train": TRAIN, "test": TEST, "n_modes": N_MODES, "test_windows": [0, 3]}},
         "figures": {"dpi": 60, "coastline_resolution": "50m"},

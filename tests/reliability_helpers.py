@@ -24,7 +24,7 @@ from conftest import run_snakemake
 
 JST = "+09:00"
 TINY = {
-    "source": {"kind": "demo", "start": f"2006-01-01T00:00{JST}", "end": f"2006-04-01T00:00{JST}"},
+    "source": {"kind": "demo", "demo": {"start": f"2006-01-01T00:00{JST}", "end": f"2006-04-01T00:00{JST}"}},
     "domain": {"lon": [128.0, 148.0], "lat": [30.0, 46.0], "resolution": [1.0, 1.0]},
     "experiments": {"e1": {"train": [f"2006-01-01T00:00{JST}", f"2006-03-01T00:00{JST}"],
                            "test": [f"2006-03-01T00:00{JST}", f"2006-04-01T00:00{JST}"], "n_modes": 3}},
@@ -143,7 +143,8 @@ def precip_file(path: Path, *, days: int = 12, variable: str = "precip", units: 
 
 
 def files_source(*paths: Path | str, variable: str = "precip", **extra) -> dict:
-    return {"kind": "files", "paths": [str(p) for p in paths], "variable": variable, **extra}
+    """A ``source`` section of kind files."""
+    return {"kind": "files", "files": {"paths": [str(p) for p in paths], "variable": variable, **extra}}
 
 
 class FileServer:
@@ -217,5 +218,6 @@ def file_server(files: dict[str, bytes]):
 
 
 def http_source(url_template: str, **extra) -> dict:
-    return {"kind": "http", "url_template": url_template, "years": [2006, 2006], "variable": "precip",
-            "retries": 0, "backoff_s": 0, "timeout_s": 10, **extra}
+    """A ``source`` section of kind http (downloads into the default cache_dir unless given)."""
+    return {"kind": "http", "http": {"url_template": url_template, "years": [2006, 2006], "variable": "precip",
+                                     "retries": 0, "backoff_s": 0, "timeout_s": 10, **extra}}

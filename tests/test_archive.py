@@ -106,6 +106,21 @@ def test_rearchiving_replaces_stale_files(archived):
     assert archive.verify_archive(folder).ok
 
 
+def test_figures_and_summary_are_copied_byte_for_byte(archived, tmp_path):
+    results, folder = archived
+    png = results / "map.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    summary = results / "summary.json"
+    summary.write_text('{"svd": {"explained_variance": 0.5}}')
+    archive.archive_experiment([results / "svd.nc", png, summary], folder, experiment="unit", config=CONFIG)
+    manifest = json.loads((folder / "MANIFEST.json").read_text())
+    assert set(manifest["files"]) == {"svd.nc", "svd.nc.json", "figures/map.png", "summary.json"}
+    assert (folder / "figures/map.png").read_bytes() == png.read_bytes()
+    assert manifest["files"]["summary.json"]["sha256"] == sha256_file(summary)
+    (folder / "figures/map.png").write_bytes(b"changed")
+    assert archive.verify_archive(folder).altered == ["figures/map.png"]
+
+
 def test_bad_inputs_raise_clear_errors(tmp_path):
     with pytest.raises(InputDataError, match="missing.nc: file not found"):
         archive.archive_experiment([tmp_path / "missing.nc"], tmp_path / "a", experiment="x")
@@ -126,6 +141,10 @@ def test_archive_target_on_the_end_to_end_run(demo_run):
     manifest = json.loads((folder / "MANIFEST.json").read_text())
     names = {"svd.nc", "nmf.nc", "evaluation.nc", "train.nc", "test.nc", "land_mask.nc", "selection.nc"}
     assert names <= set(manifest["files"])
+    figures = {f"figures/{name}.png" for name in ("svd_modes", "nmf_bases", "spectrum", "summary", "demo_match")}
+    assert figures | {"summary.json"} <= set(manifest["files"])
+    for name in figures | {"summary.json"}:  # byte-for-byte copies of the results
+        assert sha256_file(folder / name) == sha256_file(demo_run / "results" / "seed" / name), name
     assert manifest["config"]["experiments"]["seed"]["n_modes"] == 25
     assert manifest["git"] is None or len(manifest["git"]["commit"]) == 40
     assert archive.verify_archive(folder).ok

@@ -6,6 +6,8 @@ smallest target that exercises it and checks that
 
 * snakemake fails and its terminal output (stdout + stderr, where the script's exception text
   lands) matches the expected message (a regular expression naming the key/file and the fix),
+* the failed job's own log (results/logs/...) holds the same message and the traceback (errors found
+  before any job runs, config validation and unresolvable inputs, are only in the terminal output),
 * the failed rule's outputs, sidecars and write_netcdf temporary files are absent, every NetCDF
   left in results/ opens and reads, and the complete upstream outputs of a prepared workdir are
   byte-for-byte intact.
@@ -48,6 +50,7 @@ class Case:
     prepared: bool = False             # start from a copy of the prepared tiny demo workdir
     failed: list[str] | None = None    # outputs that must not exist (default: targets)
     damage: str | None = None          # a prepared output cut to half its bytes before the run
+    logged: bool = True                # raised by a rule's job: its log holds the message and traceback
 
 
 def experiment(**changes) -> dict:
@@ -103,36 +106,41 @@ CASES = [
     # --- configuration (refused before any rule runs) ---
     Case("config wrong type: experiments.e1.n_modes 'three'",
          lambda tmp: tiny(experiments={"e1": experiment(n_modes="three")}),
-         r"experiments\.e1\.n_modes: 'three' is not of type 'integer'"),
+         r"experiments\.e1\.n_modes: 'three' is not of type 'integer'", logged=False),
     Case("config unknown key: top-level colour",
          lambda tmp: {**tiny(), "colour": "blue"},
-         r"<top level>: unknown key\(s\) \['colour'\]; allowed keys are"),
-    Case("config unknown key inside source (demo)",
-         lambda tmp: tiny(source={**TINY["source"], "paths": ["x.nc"]}),
-         r"source: unknown key\(s\) \['paths'\]"),
+         r"<top level>: unknown key\(s\) \['colour'\]; allowed keys are", logged=False),
+    Case("config unknown key inside source.demo",
+         lambda tmp: tiny(source={"kind": "demo", "demo": {**TINY["source"]["demo"], "paths": ["x.nc"]}}),
+         r"source\.demo: unknown key\(s\) \['paths'\]", logged=False),
+    Case("config source options in the old flat form (shows the nested form, names the file)",
+         lambda tmp: tiny(source={"kind": "files", "paths": ["x.nc"], "variable": "pr"}),
+         r"invalid config from .*/work/config\.yaml:\n  source: the options of source\.kind files now sit under "
+         r"source\.files .*write:\n    source:\n      kind: files\n      files:\n        paths:\n        - x\.nc\n"
+         r"        variable: pr", logged=False),
     Case("config missing experiment field: e1 without test",
          lambda tmp: tiny(experiments={"e1": experiment(test=None)}),
-         r"experiments\.e1: 'test' is a required property"),
+         r"experiments\.e1: 'test' is a required property", logged=False),
     Case("config experiment name with '/'",
          lambda tmp: tiny(experiments={"../escape/e1": experiment()}),
-         r"name '\.\./escape/e1' is not allowed; names must match"),
+         r"name '\.\./escape/e1' is not allowed; names must match", logged=False),
     Case("config experiment name '..'",
          lambda tmp: tiny(experiments={"..": experiment()}),
-         r"name '\.\.' is not allowed; names must match"),
+         r"name '\.\.' is not allowed; names must match", logged=False),
     Case("config instant without time zone",
          lambda tmp: tiny(experiments={"e1": experiment(train=["2006-01-01", f"2006-03-01T00:00{JST}"])}),
-         r"experiments\.e1\.train\.0: '2006-01-01' is not an ISO-8601 instant with a time zone"),
+         r"experiments\.e1\.train\.0: '2006-01-01' is not an ISO-8601 instant with a time zone", logged=False),
     Case("config train/test overlap (refused at validation)",
          lambda tmp: tiny(experiments={"e1": experiment(test=[f"2006-02-01T00:00{JST}",
                                                               f"2006-04-01T00:00{JST}"])}),
-         r"experiments\.e1: train .* and test .* overlap"),
+         r"experiments\.e1: train .* and test .* overlap", logged=False),
     # --- files source ---
     Case("missing file in source.paths",
          lambda tmp: tiny(source=files_source(tmp / "missing.nc")),
-         r"source\.paths: '.*missing\.nc' matches no file; check the path"),
+         r"source\.files\.paths: '.*missing\.nc' matches no file; check the path", logged=False),
     Case("empty glob in source.paths",
          lambda tmp: tiny(source=files_source(tmp / "none" / "*.nc")),
-         r"source\.paths: '.*none/\*\.nc' matches no file"),
+         r"source\.files\.paths: '.*none/\*\.nc' matches no file", logged=False),
     Case("empty file (0 bytes)", lambda tmp: raw_bytes(tmp, "empty.nc", b""),
          r"empty\.nc: cannot be opened as netcdf4 .*truncated"),
     Case("corrupt NetCDF (random bytes)",
@@ -142,9 +150,9 @@ CASES = [
          r"cut\.nc: (cannot be opened as netcdf4|the data cannot be read)"),
     Case("wrong variable (lists the available ones)",
          lambda tmp: {**with_files(tmp, variable="pr"), "source": files_source(tmp / "in.nc", variable="rain")},
-         r"in\.nc: no variable 'rain' \(source\.variable\); the file has: .*pr"),
+         r"in\.nc: no variable 'rain' \(source\.files\.variable\); the file has: .*pr"),
     Case("unknown units", lambda tmp: with_files(tmp, units="furlongs"),
-         r"unknown precipitation units 'furlongs'; set source\.units"),
+         r"unknown precipitation units 'furlongs'; set source\.files\.units"),
     Case("negative precipitation", lambda tmp: with_files(tmp, values=np.full((12, 16, 20), -3.0)),
          r"negative precipitation \(minimum -3 mm per step\)"),
     Case("NaN everywhere (no data on land or sea)", lambda tmp: with_files(tmp, values=np.full((12, 16, 20), np.nan)),
@@ -191,7 +199,7 @@ CASES = [
     Case("n_modes larger than the training matrix",
          lambda tmp: tiny(experiments={"e1": experiment(n_modes=500)}),
          r"experiments\.e1\.n_modes: 500 modes need at least as many training windows and cells, but the "
-         r"selection keeps \d+ windows x \d+ cells", targets=[SVD], prepared=True, failed=[SVD, *SPLIT]),
+         r"selection keeps \d+ windows x \d+ cells", targets=[SVD], prepared=True, failed=[SVD]),
     # coverage rules and seasons (split); files inputs are daily from 2006-01-01 UTC: train = days 0..56
     # (19 windows), test = days 60..86 (9 windows)
     Case("no cell meets coverage.min_cell_fraction", staggered_gaps,
@@ -203,7 +211,7 @@ CASES = [
     Case("window selection leaves fewer windows than n_modes (months: [1, 3])",
          lambda tmp: tiny(experiments={"e1": experiment(months=[1, 3], n_modes=12)}),
          r"experiments\.e1\.n_modes: 12 modes need at least as many training windows and cells, but the "
-         r"selection keeps \d+ windows .*\(windows dropped: months \d+", targets=SPLIT),
+         r"selection keeps \d+ windows .*\(windows dropped: months \d+", targets=[SVD]),
     Case("months outside 1..12", lambda tmp: tiny(experiments={"e1": experiment(months=[12, 13])}),
          r"experiments\.e1\.months\.1: 13 is greater than the maximum of 12", targets=SPLIT),
     Case("a season with no window in the train period (months: [7])",
@@ -248,9 +256,16 @@ def test_bad_input(case: Case, tmp_path, request, server):
     text = output_text(result)
     assert result.returncode != 0, f"snakemake accepted {case.name}:\n{text[-3000:]}"
     assert re.search(case.message, text), f"expected /{case.message}/ in the output:\n{text[-5000:]}"
+    if case.logged:
+        logs = {p: p.read_text() for p in (workdir / "results" / "logs").rglob("*.log")}
+        failed_logs = [p for p, log in logs.items() if "Traceback (most recent call last)" in log]
+        assert failed_logs, f"no rule log holds a traceback: {sorted(map(str, logs))}"
+        assert any(re.search(case.message, logs[p]) for p in failed_logs), (
+            f"expected /{case.message}/ in the failed job's log:\n"
+            + "\n".join(f"{p}:\n{logs[p][-2000:]}" for p in failed_logs))
     failed = case.failed if case.failed is not None else case.targets
     assert_nothing_partial(workdir, failed, damaged=[case.damage] if case.damage else [])
-    downloads = workdir / "results" / "downloads"
+    downloads = workdir / "downloads"  # source.http.cache_dir's default
     assert not (downloads.exists() and list(downloads.glob("*.nc"))), "a bad download was kept"
     for path, variables in before.items():
         if _upstream_of(path, failed):  # complete outputs before the failed step stay, with the same data

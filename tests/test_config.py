@@ -33,9 +33,10 @@ def test_default_config_file_is_valid_and_mirrors_the_seed(repo):
 
 def test_defaults_are_filled_including_kind_specific_ones():
     config = validate_config(MINIMAL)
-    assert config["source"] == {"kind": "demo", "seed": 20060101, "step_hours": 6,
-                                "start": "2006-01-01T00:00+09:00", "end": "2016-01-01T00:00+09:00",
-                                "gaps": {"station_fraction": 0.01, "outage": True}}
+    assert config["source"] == {"kind": "demo", "demo": {"seed": 20060101, "step_hours": 6,
+                                                         "start": "2006-01-01T00:00+09:00",
+                                                         "end": "2016-01-01T00:00+09:00",
+                                                         "gaps": {"station_fraction": 0.01, "outage": True}}}
     assert config["land_mask"]["method"] == "auto"
     assert config["land_mask"]["min_fraction"] == 0.5
     assert config["experiments"]["e1"]["n_modes"] == 25
@@ -48,17 +49,21 @@ def test_defaults_are_filled_including_kind_specific_ones():
 
 
 def test_files_source_defaults():
-    config = validate_config(with_changes(source={"kind": "files", "paths": ["x.nc"], "variable": "pr"}))
-    assert config["source"]["regrid"] == "refuse"
-    assert config["source"]["chunks"] == {"time": 744}
+    config = validate_config(with_changes(source={"kind": "files", "files": {"paths": ["x.nc"], "variable": "pr"}}))
+    assert config["source"]["files"]["regrid"] == "refuse"
+    assert config["source"]["files"]["chunks"] == {"time": 744}
+    assert "demo" not in config["source"]  # only the active kind's options get defaults
 
 
 @pytest.mark.parametrize(
     "changes, expected",
     [
         ({"source": {"kind": "dem"}}, "source.kind: 'dem' is not allowed; allowed values are ['demo', 'files', 'http', 'seed_binary']"),
+        ({"source": {"kind": "demo", "demo": {"sed": 3}}}, "source.demo: unknown key(s) ['sed']"),
         ({"source": {"kind": "demo", "sed": 3}}, "source: unknown key(s) ['sed']"),
-        ({"source": {"kind": "files", "paths": ["a.nc"]}}, "source: 'variable' is a required property"),
+        ({"source": {"kind": "files", "files": {"paths": ["a.nc"]}}}, "source.files: 'variable' is a required property"),
+        ({"source": {"kind": "files"}}, "source: 'files' is a required property"),
+        ({"source": {"kind": "http", "http": {"preset": "cpc_global_daily"}}}, "source.http: 'years' is a required property"),
         ({"svd": {"method": "qr"}}, "svd.method: 'qr' is not allowed; allowed values are ['auto', 'gram', 'tsqr', 'randomized']"),
         ({"threshold": {"min_wet_fraction": 1.5}}, "threshold.min_wet_fraction: 1.5 is greater than the maximum of 1"),
         ({"nmf": {"max_iter": "many"}}, "nmf.max_iter: 'many' is not of type 'integer'"),
@@ -128,3 +133,34 @@ def test_resolution_forms():
     assert resolution({"domain": {"resolution": 0.5}}) == (0.5, 0.5)
     assert resolution({"domain": {"resolution": [0.0625, 0.05]}}) == (0.0625, 0.05)
     assert resolution({"domain": {"resolution": None}}) is None
+
+
+def test_flat_source_form_is_refused_showing_the_nested_form():
+    flat = {"kind": "files", "paths": ["a.nc"], "variable": "pr"}
+    with pytest.raises(ConfigError) as info:
+        validate_config(with_changes(source=flat), origin="config from my.yaml")
+    message = str(info.value)
+    assert message.startswith("invalid config from my.yaml:")
+    assert "the options of source.kind files now sit under source.files (found ['paths', 'variable'] " in message
+    shown = yaml.safe_load(message.split("write:\n", 1)[1])
+    assert shown == {"source": {"kind": "files", "files": {"paths": ["a.nc"], "variable": "pr"}}}
+    assert validate_config(with_changes(**shown))["source"]["files"]["paths"] == ["a.nc"]
+
+
+def test_options_of_other_kinds_may_stay_and_only_the_active_ones_are_used():
+    from precipmodes.sources import source_options
+
+    source = {"kind": "files", "files": {"paths": ["x.nc"], "variable": "pr"}, "demo": {"seed": 3}}
+    config = validate_config(with_changes(source=source))
+    assert config["source"]["demo"] == {"seed": 3, "step_hours": 6, "start": "2006-01-01T00:00+09:00",
+                                        "end": "2016-01-01T00:00+09:00"}
+    options = source_options(config["source"])
+    assert options["kind"] == "files" and options["paths"] == ["x.nc"] and "seed" not in options
+
+
+def test_layers_origin_names_the_files_given():
+    from precipmodes.config import layers_origin
+
+    assert layers_origin([], {}, "config/config.yaml") == "config from config/config.yaml (the default demo config)"
+    assert layers_origin(["a.yaml", "b.yaml"], {"nmf": {}, "domain": {}}, "d.yaml") == \
+        "config from a.yaml, b.yaml with --config domain, nmf"

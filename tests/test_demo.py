@@ -11,7 +11,7 @@ from scipy.optimize import nnls
 from precipmodes.config import load_config, parse_instant
 from precipmodes.errors import ConfigError
 from precipmodes.landmask import globe_land_fraction
-from precipmodes.sources import build_raw, check_canonical
+from precipmodes.sources import build_raw, check_canonical, source_options
 from precipmodes.sources.demo import (OUTAGE_BOX, OUTAGE_DAYS, PATTERNS, STATION_MAX_MISSING, demo_dataset, demo_grid,
                                       demo_times, truth_dataset, write_truth)
 
@@ -44,7 +44,7 @@ def multi_year():
 def test_default_config_sizes(repo):
     config = load_config(repo / "config" / "config.yaml")
     lat, lon = demo_grid(config["domain"])
-    times = demo_times(config["source"])
+    times = demo_times(source_options(config["source"]))
     assert (lat.size, lon.size) == (80, 80)
     assert times.size == 14_608  # 2006-01-01..2016-01-01 JST, 6-hourly
     assert lat[0] == pytest.approx(30.1) and lon[-1] == pytest.approx(147.875)

@@ -25,7 +25,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 #: pyproject dependencies only the process that runs Snakemake needs (not the rule jobs)
-HEAD_ONLY = {"snakemake", "snakemake-executor-plugin-slurm", "snakemake-executor-plugin-slurm-jobstep"}
+HEAD_ONLY = {"snakemake", "snakemake-executor-plugin-slurm", "snakemake-executor-plugin-slurm-jobstep", "pygments"}
 ENVS = sorted((REPO / "envs").glob("*.yaml"))
 
 
@@ -136,3 +136,12 @@ def test_snakemake_lint_passes(tmp_path):
                              "--directory", str(tmp_path), "--lint"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+
+
+def test_report_dependencies_are_declared():
+    """`snakemake --report` imports pygments and jinja2; a plain `pip install -e .` must bring both."""
+    requirements = pyproject_requirements()
+    assert "pygments" in requirements
+    from importlib.metadata import requires
+
+    assert any(normalise(Requirement(r).name) == "jinja2" for r in requires("snakemake")), "snakemake lost jinja2"

@@ -14,6 +14,7 @@ import pytest
 import xarray as xr
 
 import figures_synthetic as fs
+from precipmodes.config import section_defaults
 from precipmodes.errors import ConfigError, InputDataError
 from precipmodes.netcdf import open_netcdf
 from precipmodes.plots import render
@@ -35,7 +36,7 @@ def inputs(tmp_path_factory) -> dict[str, xr.Dataset]:
 @pytest.fixture(scope="module")
 def options() -> FigureOptions:
     use_offline_coastlines("110m")
-    return FigureOptions.from_config({"dpi": DPI, "coastline_resolution": "110m", "max_panels": 4}, fs.DOMAIN,
+    return FigureOptions.from_config(section_defaults("figures", {"dpi": DPI, "coastline_resolution": "110m", "max_panels": 4}), fs.DOMAIN,
                                      "demo", "small")
 
 
@@ -68,14 +69,14 @@ def test_missing_offline_coastlines_is_a_clear_config_error(monkeypatch, tmp_pat
 
 
 def test_titles_say_synthetic_only_for_the_demo():
-    demo = FigureOptions.from_config({}, fs.DOMAIN, "demo", "seed")
-    real = FigureOptions.from_config({}, fs.DOMAIN, "files", "seed")
+    demo = FigureOptions.from_config(section_defaults("figures", {}), fs.DOMAIN, "demo", "seed")
+    real = FigureOptions.from_config(section_defaults("figures", {}), fs.DOMAIN, "files", "seed")
     assert "SYNTHETIC demo" in demo.title("x") and "experiment seed" in demo.title("x")
     assert "SYNTHETIC" not in real.title("x")
 
 
 def test_extent_in_minus180_180_from_a_0_360_domain():
-    options = FigureOptions.from_config({}, {"lon": [200.0, 240.0], "lat": [10.0, 30.0]}, "files")
+    options = FigureOptions.from_config(section_defaults("figures", {}), {"lon": [200.0, 240.0], "lat": [10.0, 30.0]}, "files")
     assert options.extent == (-160.0, -120.0, 10.0, 30.0)
 
 
@@ -197,7 +198,7 @@ def test_demo_match_uses_the_matched_component_labels(inputs, options, tmp_path)
 
 def test_render_functions_write_every_png(inputs, tmp_path):
     paths = inputs["paths"]
-    options = FigureOptions.from_config({"dpi": DPI, "coastline_resolution": "110m"}, fs.DOMAIN, "files", "small")
+    options = FigureOptions.from_config(section_defaults("figures", {"dpi": DPI, "coastline_resolution": "110m"}), fs.DOMAIN, "files", "small")
     out = {name: tmp_path / f"{name}.png" for name in fs.FIGURE_NAMES}
     render.draw_modes(paths["svd"], paths["nmf"], out, options)
     render.draw_series(paths["svd"], paths["nmf"], paths["selection"], out, options, fs.TRAIN)

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.workflow
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 BASE = {
-    "source": {"kind": "demo", "start": "2006-01-01T00:00+09:00", "end": "2006-04-01T00:00+09:00"},
+    "source": {"kind": "demo", "demo": {"start": "2006-01-01T00:00+09:00", "end": "2006-04-01T00:00+09:00"}},
     "domain": {"lon": [128.0, 148.0], "lat": [30.0, 46.0], "resolution": [1.0, 1.0]},
     "experiments": {"e1": {"train": ["2006-01-01T00:00+09:00", "2006-03-01T00:00+09:00"],
                            "test": ["2006-03-01T00:00+09:00", "2006-04-01T00:00+09:00"], "n_modes": 3}},
@@ -74,3 +74,22 @@ def test_experiment_changes_rerun_only_split(repo, tmp_path):
     wetter["threshold"] = {"min_wet_fraction": 0.3}
     jobs = planned_jobs(repo, tmp_path, wetter, targets("e1"))
     assert jobs == {"threshold": 1, "split": 1}
+
+    # n_modes and test_windows are not split's business: neither reruns it
+    for field, value in (("n_modes", 2), ("test_windows", [0])):
+        changed = yaml.safe_load(yaml.safe_dump(BASE))
+        changed["experiments"]["e1"][field] = value
+        assert planned_jobs(repo, tmp_path, changed, targets("e1")) == {}, field
+
+
+def test_n_modes_reruns_the_decomposition_not_the_data_selection(repo, tmp_path):
+    """Each rule's params carry only what it uses: n_modes reruns svd/nmf and what reads them,
+    not split or figures_selection; a dask cluster change (where blocks run) reruns nothing."""
+    selection_figures = [f"results/e1/figures/{name}.png" for name in ("land_mask", "wet_fraction")]
+    wanted = ["results/e1/svd.nc", "results/e1/nmf.nc", *selection_figures]
+    snakemake(repo, tmp_path, BASE, wanted)
+    changed = yaml.safe_load(yaml.safe_dump(BASE))
+    changed["experiments"]["e1"]["n_modes"] = 2
+    assert planned_jobs(repo, tmp_path, changed, wanted) == {"svd": 1, "nmf": 1}
+    moved = {**BASE, "dask": {"cluster": "local"}}
+    assert planned_jobs(repo, tmp_path, moved, wanted) == {}

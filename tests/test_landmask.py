@@ -7,6 +7,7 @@ import pytest
 import xarray as xr
 
 from precipmodes.errors import ConfigError, InputDataError
+from precipmodes.config import section_defaults
 from precipmodes.landmask import (build_land_mask, cell_edges, data_nan_fraction, globe_land_fraction,
                                   land_fraction_for, seed_mask_grid)
 from precipmodes.netcdf import write_netcdf
@@ -70,7 +71,7 @@ def test_data_nan_on_real_eobs(shared_data, tmp_path):
     # the same through the rule's function, from a canonical file streamed in chunks; auto picks data_nan
     path = tmp_path / "raw.nc"
     write_netcdf(canonical(pr.values, pr["lat"].values, pr["lon"].values), path)
-    out = build_land_mask(path, tmp_path / "land_mask.nc", {"method": "auto", "min_fraction": 0.5})
+    out = build_land_mask(path, tmp_path / "land_mask.nc", section_defaults("land_mask", {"method": "auto", "min_fraction": 0.5}))
     with xr.open_dataset(out) as mask:
         assert int(mask["land"].sum()) == 328
         assert mask.attrs["method"] == "data_nan" and mask.attrs["requested_method"] == "auto"
@@ -92,8 +93,8 @@ def test_auto_without_nan_uses_global_land_mask_and_records_its_source(tmp_path)
     lat, lon = grid(dlon=1.0, dlat=1.0)
     path = tmp_path / "raw.nc"
     write_netcdf(canonical(np.zeros((4, lat.size, lon.size)), lat, lon), path)
-    out = build_land_mask(path, tmp_path / "land_mask.nc", {"method": "auto", "min_fraction": 0.3,
-                                                             "subsamples": 6})
+    out = build_land_mask(path, tmp_path / "land_mask.nc", section_defaults("land_mask", {"method": "auto", "min_fraction": 0.3,
+                                                             "subsamples": 6}))
     with xr.open_dataset(out) as mask:
         assert mask.attrs["method"] == "global_land_mask"
         assert "global-land-mask 1.0.0" in mask.attrs["source"]
@@ -109,7 +110,7 @@ def test_auto_prefers_seed_land():
     seed = np.zeros((lat.size, lon.size), dtype=np.int8)
     seed[1, 1] = 1
     ds["seed_land"] = (("lat", "lon"), seed)
-    fraction, method, source = land_fraction_for(ds, {"method": "auto"})
+    fraction, method, source = land_fraction_for(ds, section_defaults("land_mask", {"method": "auto"}))
     assert method == "seed_land" and "seed_land" in source
     np.testing.assert_array_equal(fraction.values, seed)
 
@@ -121,17 +122,17 @@ def test_file_method_netcdf_and_grid_mismatch(tmp_path):
                         coords={"lat": lat.values[::-1], "lon": lon.values})  # descending lat in the file
     path = tmp_path / "mask.nc"
     xr.Dataset({"land_fraction": land}).to_netcdf(path)
-    fraction, method, _ = land_fraction_for(ds, {"method": "file", "path": str(path)})
+    fraction, method, _ = land_fraction_for(ds, section_defaults("land_mask", {"method": "file", "path": str(path)}))
     assert method == "file"
     np.testing.assert_array_equal(fraction.values, np.eye(lat.size, lon.size))  # sorted to ascending lat
     other = canonical(np.zeros((2, 3, 5)), lat.values[:3], lon.values)
     with pytest.raises(InputDataError, match=r"mask\.nc.*4 lat x 5 lon.*3 lat x 5 lon"):
-        land_fraction_for(other, {"method": "file", "path": str(path)})
+        land_fraction_for(other, section_defaults("land_mask", {"method": "file", "path": str(path)}))
     xr.Dataset({"sea": land}).to_netcdf(tmp_path / "wrong.nc")
     with pytest.raises(InputDataError, match=r"wrong\.nc.*'land_fraction' or 'land'.*sea"):
-        land_fraction_for(ds, {"method": "file", "path": str(tmp_path / "wrong.nc")})
+        land_fraction_for(ds, section_defaults("land_mask", {"method": "file", "path": str(tmp_path / "wrong.nc")}))
     with pytest.raises(ConfigError, match="land_mask.path"):
-        land_fraction_for(ds, {"method": "file", "path": None})
+        land_fraction_for(ds, section_defaults("land_mask", {"method": "file", "path": None}))
 
 
 def test_file_method_seed_npy_layout(tmp_path):
@@ -147,7 +148,7 @@ def test_file_method_seed_npy_layout(tmp_path):
     lat = xr.DataArray(lat_values, dims="lat", coords={"lat": lat_values})
     lon = xr.DataArray(lon_values, dims="lon", coords={"lon": lon_values})
     ds = canonical(np.zeros((1, 320, 320)), lat, lon)
-    fraction, _, _ = land_fraction_for(ds, {"method": "file", "path": str(path)})
+    fraction, _, _ = land_fraction_for(ds, section_defaults("land_mask", {"method": "file", "path": str(path)}))
     assert float(fraction.sel(lat=45.975, lon=128.03125)) == 1
     assert float(fraction.sel(lat=30.025, lon=128.65625)) == 1
     assert float(fraction.sum()) == 2
@@ -157,7 +158,7 @@ def test_file_method_seed_npy_layout(tmp_path):
                           {"method": "file", "path": str(path)})
     np.save(tmp_path / "small.npy", np.zeros((10, 10)))
     with pytest.raises(InputDataError, match=r"small\.npy.*\(10, 10\)"):
-        land_fraction_for(ds, {"method": "file", "path": str(tmp_path / "small.npy")})
+        land_fraction_for(ds, section_defaults("land_mask", {"method": "file", "path": str(tmp_path / "small.npy")}))
 
 
 def test_no_land_is_an_error(tmp_path):
@@ -165,5 +166,5 @@ def test_no_land_is_an_error(tmp_path):
     path = tmp_path / "raw.nc"
     write_netcdf(canonical(np.zeros((2, lat.size, lon.size)), lat, lon), path)
     with pytest.raises(InputDataError, match="min_fraction"):
-        build_land_mask(path, tmp_path / "land_mask.nc", {"method": "global_land_mask", "min_fraction": 0.5})
+        build_land_mask(path, tmp_path / "land_mask.nc", section_defaults("land_mask", {"method": "global_land_mask", "min_fraction": 0.5}))
     assert not (tmp_path / "land_mask.nc").exists()

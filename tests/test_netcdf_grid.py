@@ -132,3 +132,13 @@ def test_disk_full_gives_a_clear_error_and_leaves_nothing(tmp_path):
         assert list(small_disk.iterdir()) == []
     finally:
         subprocess.run(["umount", "--lazy", str(small_disk)], check=True)
+
+
+def test_history_carries_the_chain_of_the_inputs(tmp_path):
+    """A file made from several inputs carries their history (each line once, oldest first) before its own step."""
+    source = write_netcdf(small_dataset(), tmp_path / "raw.nc", step="raw: source")
+    left = write_netcdf(small_dataset(), tmp_path / "left.nc", step="left: from raw", inputs=[source])
+    right = write_netcdf(small_dataset(), tmp_path / "right.nc", step="right: from raw", inputs=[source])
+    both = write_netcdf(small_dataset(), tmp_path / "both.nc", step="both", inputs=[left, right, tmp_path / "x.json"])
+    steps = [line.split(": ", 1)[1] for line in open_netcdf(both).attrs["history"].splitlines()]
+    assert steps == ["raw: source", "left: from raw", "right: from raw", "both"]

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from sklearn.decomposition import NMF as SkNMF
 
 from decompose_cases import grid_axes, matrix
-from precipmodes.errors import InputDataError
+from precipmodes.errors import InputDataError, ParameterError
 from precipmodes.netcdf import open_netcdf, write_netcdf
 from precipmodes.nmf import NMF
 from precipmodes.projection import nnls_gram
@@ -23,21 +23,26 @@ def sklearn_error(values, k, **kwargs):
 
 def test_sklearn_backend_equals_sklearn():
     X = matrix(200, 60, rank=5)
-    ours = NMF(5, solver="sklearn").fit(X).fitted
+    ours = NMF(5, solver="sklearn").fit(X)
     sk, W, error = sklearn_error(X.values, 5)
-    np.testing.assert_allclose(ours["W"] @ ours["H"], W @ sk.components_, rtol=1e-10, atol=1e-10)
-    assert ours["error"] == pytest.approx(error, rel=1e-12)
-    assert ours["n_iter"] == sk.n_iter_
+    np.testing.assert_allclose(ours.components().values @ ours.scores().values, W @ sk.components_,
+                               rtol=1e-10, atol=1e-10)
+    assert ours.reconstruction_error_ == pytest.approx(error, rel=1e-12)
+    assert ours.n_iter_ == sk.n_iter_
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_hals_reaches_sklearn_error(dtype):
     X = matrix(300, 80, rank=6, noise=0.5, dtype=dtype)
     _, _, error = sklearn_error(X.values, 6)
-    ours = NMF(6, tol=1e-7).fit(X).fitted
-    assert ours["error"] <= error * (1 + 2e-3)
-    np.testing.assert_allclose(np.linalg.norm(X.values - ours["W"] @ ours["H"]) / np.linalg.norm(X.values),
-                               ours["error"], rtol=1e-4)
+    ours = NMF(6, tol=1e-7).fit(X)
+    assert ours.reconstruction_error_ <= error * (1 + 2e-3)
+    # the reported error comes from float64 Gram products of the exact (float32 or float64) factors:
+    # ||X - WH||^2 = ||X||^2 - 2<C, H> + <D, HH^T> cancels by 1/error^2, so it is good to ~eps64 / error^2
+    values = X.values.astype(np.float64)
+    direct = np.linalg.norm(values - ours.basis_.values @ ours.activations_.values) / np.linalg.norm(values)
+    eps = np.finfo(np.float64).eps
+    np.testing.assert_allclose(direct, ours.reconstruction_error_, rtol=100 * eps / direct ** 2)
 
 
 def test_regularised_hals_reaches_sklearn_objective():
@@ -49,10 +54,10 @@ def test_regularised_hals_reaches_sklearn_objective():
     sk_objective = (0.5 * (error * np.linalg.norm(X.values)) ** 2
                     + 0.01 * n * (0.5 * W.sum() + 0.25 * (W ** 2).sum())
                     + 0.01 * m * (0.5 * H.sum() + 0.25 * (H ** 2).sum()))
-    ours = NMF(4, tol=1e-9, **opts).fit(X).fitted
-    assert ours["objective"] <= sk_objective * (1 + 1e-3)
-    plain = NMF(4, tol=1e-9).fit(X).fitted
-    assert (ours["W"] == 0).sum() > (plain["W"] == 0).sum()  # the L1 penalty makes the basis sparser
+    ours = NMF(4, tol=1e-9, **opts).fit(X)
+    assert ours.objective_ <= sk_objective * (1 + 1e-3)
+    plain = NMF(4, tol=1e-9).fit(X)
+    assert (ours.basis_.values == 0).sum() > (plain.basis_.values == 0).sum()  # the L1 penalty makes the basis sparser
 
 
 @settings(max_examples=12, deadline=None)
@@ -61,25 +66,25 @@ def test_regularised_hals_reaches_sklearn_objective():
 def test_invariants(n_cells, n_windows, k, seed, init):
     X = matrix(n_cells, n_windows, rank=3, noise=1.0, seed=seed)
     model = NMF(k, init=init, seed=seed, tol=1e-6, max_iter=200, cell_chunk=13).fit(X)
-    f = model.fitted
-    errors = np.array([e for _, e in f["history"]])
+    errors = model.error_history_.values
     assert np.all(np.diff(errors) <= 1e-9)  # reconstruction error never increases
-    assert (f["W"] >= 0).all() and (f["H"] >= 0).all()
-    peaks = f["W"].max(axis=0)
+    W, H = model.basis_.values, model.activations_.values
+    assert (W >= 0).all() and (H >= 0).all()
+    peaks = W.max(axis=0)
     assert np.all((np.abs(peaks - 1) < 1e-12) | (peaks == 0))
-    totals = f["H"].sum(axis=1)
+    totals = H.sum(axis=1)
     assert np.all(np.diff(totals) <= 1e-9 * max(totals.max(), 1))
-    again = NMF(k, init=init, seed=seed, tol=1e-6, max_iter=200, cell_chunk=13).fit(X).fitted
-    np.testing.assert_array_equal(again["W"], f["W"])
-    np.testing.assert_array_equal(again["H"], f["H"])
+    again = NMF(k, init=init, seed=seed, tol=1e-6, max_iter=200, cell_chunk=13).fit(X)
+    np.testing.assert_array_equal(again.basis_.values, W)
+    np.testing.assert_array_equal(again.activations_.values, H)
 
 
 def test_dask_chunks_give_the_numpy_result():
     X = matrix(400, 60, rank=4)
-    eager = NMF(4, cell_chunk=100, max_iter=50).fit(X).fitted
-    lazy = NMF(4, max_iter=50).fit(X.chunk(cell=100)).fitted
-    np.testing.assert_allclose(lazy["W"], eager["W"], rtol=1e-9, atol=1e-12)
-    assert lazy["n_iter"] == eager["n_iter"]
+    eager = NMF(4, cell_chunk=100, max_iter=50).fit(X)
+    lazy = NMF(4, max_iter=50).fit(X.chunk(cell=100))
+    np.testing.assert_allclose(lazy.basis_, eager.basis_, rtol=1e-9, atol=1e-12)
+    assert lazy.n_iter_ == eager.n_iter_
 
 
 def test_negative_values_are_refused_naming_where_and_the_file():
@@ -88,9 +93,12 @@ def test_negative_values_are_refused_naming_where_and_the_file():
     values[4, 2] = -1
     with pytest.raises(InputDataError, match=r"negative values in 1 cells .*windows .*results/e/train.nc"):
         NMF(3).fit(X.copy(data=values), source="results/e/train.nc")
-    values[4, 2] = np.nan
-    with pytest.raises(InputDataError, match="NaN"):
+    values[4, 2] = np.inf
+    with pytest.raises(InputDataError, match="infinite"):
         NMF(3).fit(X.copy(data=values))
+    values[4, 2] = np.nan  # missing: the hals solver fits around it, sklearn's cannot
+    with pytest.raises(ParameterError, match="solver 'sklearn' cannot fit around them"):
+        NMF(3, solver="sklearn").fit(X.copy(data=values))
 
 
 def test_zero_cells_get_zero_basis(caplog):
@@ -98,9 +106,9 @@ def test_zero_cells_get_zero_basis(caplog):
     values = X.values.copy()
     values[:5] = 0
     with caplog.at_level("INFO", logger="precipmodes"):
-        f = NMF(3).fit(X.copy(data=values)).fitted
+        model = NMF(3).fit(X.copy(data=values))
     assert "5 of 60 cells are zero" in caplog.text
-    assert np.all(f["W"][:5] == 0) and f["n_zero_cells"] == 5
+    assert np.all(model.basis_.values[:5] == 0) and model.n_zero_cells_ == 5
 
 
 def test_nnls_gram_equals_scipy_nnls():

@@ -11,8 +11,7 @@
 
 Each config runs once per session (fixture ``real_run``) in a temporary directory.
 
-Tests marked ``needs_gap_aware_fit`` run SVD/NMF/evaluate on matrices that keep NaN; they need the
-gap-aware fit of branch ``estimators``. INTEGRATOR: remove the mark (the skip below) after merging it.
+The gap-aware fit runs SVD/NMF/evaluate on matrices that keep NaN (E-OBS with default settings).
 """
 
 from __future__ import annotations
@@ -34,17 +33,14 @@ EOBS = "eobs_iberia_pr_djf_1982-2002.nc"
 DAY = np.timedelta64(1, "D")
 EPS32 = float(np.finfo(np.float32).eps)
 
-needs_gap_aware_fit = pytest.mark.skip(
-    reason="needs the gap-aware SVD/NMF/evaluate of branch 'estimators' (NaN entries inside the fit); "
-           "remove this mark after merging it")
-
 _RUNS: dict[tuple[str, tuple[str, ...]], Path] = {}
 
 
 def user_config(name: str, shared_data: Path) -> dict:
     """tests/configs/<name>.yaml with its source paths pointed at ../shared/data."""
     config = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
-    config["source"]["paths"] = [str(shared_data / path) for path in config["source"]["paths"]]
+    files = config["source"]["files"]
+    files["paths"] = [str(shared_data / path) for path in files["paths"]]
     return config
 
 
@@ -293,9 +289,8 @@ def test_mhm_decomposes(real_run):
             assert float(evaluation["svd_rmse_overall"]) < float(evaluation["climatology_rmse_overall"])
 
 
-# ------------------------------------------------------------------ need the gap-aware fit (branch estimators)
+# ------------------------------------------------------------------ the gap-aware fit
 
-@needs_gap_aware_fit
 def test_eobs_default_settings_decompose_with_gaps(real_run):
     """The issue's failing run: E-OBS, default settings, NaN left in train.nc -> svd, nmf, evaluate finish."""
     targets = [f"results/{name}/{kind}.nc" for name in ("iberia", "djf") for kind in ("svd", "nmf", "evaluation")]

@@ -15,11 +15,20 @@ from figures_synthetic import figure_run  # noqa: F401 (session fixture)
 
 pytestmark = pytest.mark.workflow
 
-# Appended to a copy of the report: after the page (a React app) loads, decode every embedded figure,
-# show one through the app's own image view, and write what rendered into <pre id="figure-check">.
+# Appended to a copy of the report: after the page (a React app) loads, measure where the landing page's
+# title sits and read the collapsed config, decode every embedded figure, show one through the app's own
+# image view, and write what rendered into <pre id="figure-check">.
 CHECK_SCRIPT = """<script>
 window.addEventListener('load', () => setTimeout(async () => {
   const out = {};
+  const title = document.querySelector('#app h1.title');
+  const box = title ? title.getBoundingClientRect() : null;
+  out['(title)'] = box ? {top: box.top, bottom: box.bottom, text: title.textContent,
+                          viewport: [window.innerWidth, window.innerHeight]} : null;
+  const details = document.querySelector('details.precipmodes-config');
+  const config = document.getElementById('precipmodes-config');
+  out['(config)'] = details ? {open: details.open, summary: details.querySelector('summary').textContent,
+                               text: config ? config.textContent : ''} : null;
   for (const [path, r] of Object.entries(results)) {
     const img = new Image();
     await new Promise(done => { img.onload = done; img.onerror = done; img.src = r.data_uri; });
@@ -64,7 +73,8 @@ def test_report_figures_render_in_headless_chromium(report, tmp_path):
     command = offline_prefix() + [
         chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=30000", "--dump-dom", page.as_uri()]
+        f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,900", "--virtual-time-budget=30000",
+        "--dump-dom", page.as_uri()]
     result = subprocess.run(command, capture_output=True, text=True, timeout=180)
     found = re.search(r'<pre id="figure-check">(.*?)</pre>', result.stdout, re.S)
     assert found, f"check script did not finish:\n{result.stderr[-3000:]}"
@@ -74,3 +84,19 @@ def test_report_figures_render_in_headless_chromium(report, tmp_path):
         assert entry["width"] > 200 and entry["height"] > 100, name
         assert entry["caption"] > 100, f"{name}: no caption"
     assert rendered["(app view)"] and rendered["(app view)"]["width"] > 200
+    title = rendered["(title)"]
+    assert title and "principal patterns of precipitation" in title["text"]
+    width, height = title["viewport"]  # a 1400 x 900 window (less the browser's own bars in height)
+    assert width == 1400 and height <= 900, title
+    assert 0 <= title["top"] and title["bottom"] <= height, f"the title is outside the first viewport: {title}"
+    config = rendered["(config)"]
+    assert config and not config["open"] and "Configuration of this run" in config["summary"], config
+    resolved = json.loads(config["text"])  # the collapsed config is the run's full, readable JSON
+    assert resolved["figures"]["coastline_resolution"] and resolved["results_dir"] == "results"
+
+
+def test_report_subcategories_have_no_sort_prefixes(report):
+    html = report.read_text()
+    for name in ("Data selection", "Key numbers", "Modes", "Test period", "Time series"):
+        assert f'"{name}"' in html, name
+    assert not re.search(r'"\d (key numbers|data selection|modes|time series|test period|demo truth)"', html)

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slurm
 
 #: a small demo: 1 year, 1 degree grid, 3 modes (each rule is its own SLURM job)
 SMALL_CONFIG = {
-    "source": {"kind": "demo", "start": "2006-01-01T00:00+09:00", "end": "2007-01-01T00:00+09:00"},
+    "source": {"kind": "demo", "demo": {"start": "2006-01-01T00:00+09:00", "end": "2007-01-01T00:00+09:00"}},
     "domain": {"lon": [128.0, 148.0], "lat": [30.0, 46.0], "resolution": [1.0, 1.0]},
     "experiments": {"small": {"train": ["2006-01-01T00:00+09:00", "2006-07-01T00:00+09:00"],
                               "test": ["2006-07-01T00:00+09:00", "2007-01-01T00:00+09:00"],

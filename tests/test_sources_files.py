@@ -23,7 +23,14 @@ JAPAN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0]}
 
 
 def files_source(path, variable, **extra):
+    """Options of kind files, flat (what open_files and build_raw take)."""
     return {"kind": "files", "paths": [str(path)], "variable": variable, **extra}
+
+
+def nested(options):
+    """The config's ``source`` section for flat ``options``: ``{kind: k, k: {...}}``."""
+    kind = options["kind"]
+    return {"kind": kind, kind: {k: v for k, v in options.items() if k != "kind"}}
 
 
 def synthetic(values, units, hours=3, lon=(10.0, 11.0), lat=(40.0, 41.0)):
@@ -72,14 +79,14 @@ def test_parse_units_values():
 
 @pytest.mark.parametrize("units", ["furlongs", "mm/3h", "K", "kg m-3"])
 def test_unknown_units_say_to_set_source_units(units):
-    with pytest.raises(InputDataError, match="unknown precipitation units.*source.units"):
+    with pytest.raises(InputDataError, match=r"unknown precipitation units.*source\.files\.units"):
         parse_units(units, "x.nc")
 
 
 def test_missing_units_say_to_set_source_units():
     da = synthetic([1.0, 1.0], "mm")
     da.attrs = {}
-    with pytest.raises(InputDataError, match="no units attribute; set source.units"):
+    with pytest.raises(InputDataError, match=r"no units attribute; set source\.files\.units"):
         standardise(da, {"lon": [0, 20], "lat": [30, 50]}, origin="x.nc")
     ds = standardise(da, {"lon": [0, 20], "lat": [30, 50]}, units="mm/h")
     np.testing.assert_allclose(ds["precip"].values, 3.0)
@@ -94,7 +101,7 @@ def test_end_labelled_stamps_are_shifted_to_the_step_start():
 
 
 def test_single_step_without_bounds_needs_step_hours():
-    with pytest.raises(InputDataError, match="source.step_hours"):
+    with pytest.raises(InputDataError, match=r"source\.files\.step_hours"):
         time_bounds(np.array(["2001-01-01"], "datetime64[ns]"), origin="one.nc")
     bnds = time_bounds(np.array(["2001-01-01"], "datetime64[ns]"), step_hours=24)
     assert bnds[0, 1] - bnds[0, 0] == np.timedelta64(24, "h")
@@ -122,7 +129,7 @@ def test_longitudes_0_360_become_minus180_180_sorted():
     ds = standardise(da, {"lon": [-180, 180], "lat": [0, 20]}, step_hours=1)
     np.testing.assert_array_equal(ds["lon"].values, [-180.0, -90.0, -10.0, 0.0, 90.0])
     assert float(ds["precip"].sel(lon=-10.0)[0, 0]) == 7.0
-    with pytest.raises(InputDataError, match="source.lon_convention is '-180..180'"):
+    with pytest.raises(InputDataError, match=r"source\.files\.lon_convention is '-180..180'"):
         standardise(da, {"lon": [-180, 180], "lat": [0, 20]}, step_hours=1, lon_convention="-180..180")
 
 
@@ -130,17 +137,18 @@ def test_lat_order_descending_is_sorted_and_checked():
     da = synthetic([1.0, 2.0], "mm", lat=(41.0, 40.0))
     ds = standardise(da, {"lon": [0, 20], "lat": [30, 50]}, lat_order="descending")
     np.testing.assert_array_equal(ds["lat"].values, [40.0, 41.0])
-    with pytest.raises(InputDataError, match="source.lat_order is 'ascending'"):
+    with pytest.raises(InputDataError, match=r"source\.files\.lat_order is 'ascending'"):
         standardise(da, {"lon": [0, 20], "lat": [30, 50]}, lat_order="ascending")
 
 
 def test_schema_accepts_files_keys_and_rejects_a_typo():
     base = {"domain": JAPAN, "experiments": {"e": {"train": ["2001-01-01T00:00Z", "2002-01-01T00:00Z"],
                                                     "test": ["2002-01-01T00:00Z", "2003-01-01T00:00Z"]}}}
-    config = validate_config({**base, "source": files_source("x.nc", "pr", time_label="end", step_hours=1)})
-    assert config["source"]["regrid"] == "refuse" and config["source"]["chunks"] == {"time": 744}
-    with pytest.raises(ConfigError, match="source"):
-        validate_config({**base, "source": files_source("x.nc", "pr", regird="nearest")})
+    config = validate_config({**base, "source": nested(files_source("x.nc", "pr", time_label="end", step_hours=1))})
+    options = config["source"]["files"]
+    assert options["regrid"] == "refuse" and options["chunks"] == {"time": 744} and options["step_hours"] == 1
+    with pytest.raises(ConfigError, match=r"source\.files: unknown key\(s\) \['regird'\]"):
+        validate_config({**base, "source": nested(files_source("x.nc", "pr", regird="nearest"))})
 
 
 # --- real files ---------------------------------------------------------------------------------------
@@ -204,7 +212,7 @@ def _nearest_source(lat2d, lon2d, lat, lon):
 def test_mhm_curvilinear_refused_then_regridded(shared_data, tmp_path):
     domain = {"lon": [13.0, 15.5], "lat": [45.0, 47.0], "resolution": 0.05}
     source = files_source(shared_data / MHM, "pre")
-    with pytest.raises(InputDataError, match="curvilinear grid.*cdo remapbil.*source.regrid: nearest"):
+    with pytest.raises(InputDataError, match=r"curvilinear grid.*cdo remapbil.*source\.files\.regrid: nearest"):
         build_raw(source, domain, tmp_path / "out" / "raw.nc")
     assert_no_output(tmp_path / "out")
     with pytest.raises(InputDataError, match="domain.resolution"):
@@ -290,7 +298,7 @@ def test_missing_file_and_empty_glob(tmp_path):
 
 def test_unknown_variable_lists_available(shared_data, tmp_path):
     _raw_fails(files_source(shared_data / EOBS, "precip"), IBERIA, tmp_path,
-               r"no variable 'precip' \(source.variable\); the file has: \['pr'\]")
+               r"no variable 'precip' \(source\.files\.variable\); the file has: \['pr'\]")
 
 
 def test_domain_outside_the_data(shared_data, tmp_path):

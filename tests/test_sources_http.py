@@ -16,7 +16,7 @@ from precipmodes.config import validate_config
 from precipmodes.errors import ConfigError, DownloadError
 from precipmodes.netcdf import sha256_file
 from precipmodes.sources import build_raw
-from precipmodes.sources.http import PRESETS, download, open_http, period_urls, resolve
+from precipmodes.sources.http import PRESETS, download, download_plan, open_http, period_urls, resolve
 
 GPCP = "gpcp_1dd_2025-01-01.nc"
 JAPAN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0]}
@@ -94,13 +94,25 @@ def server(tmp_path, shared_data):
 
 
 def http_source(server, tmp_path, name="gpcp_{year}.nc", **extra):
+    """Options of kind http, flat (what open_http and download_plan take)."""
     return {"kind": "http", "url_template": f"{server.url}/{name}", "years": [2025, 2025],
             "variable": "precip", "cache_dir": str(tmp_path / "cache"), "retries": 0, "backoff_s": 0.0,
             "timeout_s": 10, **extra}
 
 
+def fetch(source: dict) -> list[Path]:
+    """What the workflow's download jobs do: download every file of ``download_plan``."""
+    return [download(url, Path(path).parent, checksum=source.get("checksums", {}).get(Path(path).name),
+                     retries=source["retries"], timeout=source["timeout_s"], backoff=source["backoff_s"])
+            for path, url in download_plan(source).items()]
+
+
 def test_download_then_cache_hit(server, tmp_path, shared_data, capsys):
     source = http_source(server, tmp_path, checksums={"gpcp_2025.nc": sha256_file(shared_data / GPCP)})
+    with pytest.raises(DownloadError, match=r"gpcp_2025\.nc: not downloaded .*the workflow's download rule"):
+        open_http(source, JAPAN)  # reading makes no request
+    assert server.requests == []
+    assert fetch(source) == [tmp_path / "cache" / "gpcp_2025.nc"]
     ds = open_http(source, JAPAN)
     assert len(server.requests) == 1
     assert "gpcp_2025.nc" in capsys.readouterr().err  # tqdm progress bar on stderr
@@ -108,8 +120,9 @@ def test_download_then_cache_hit(server, tmp_path, shared_data, capsys):
     np.testing.assert_allclose(ds["precip"].values, original.sel(latitude=slice(30, 46),
                                                                    longitude=slice(128, 148)).values)
     assert sha256_file(tmp_path / "cache" / "gpcp_2025.nc") == sha256_file(shared_data / GPCP)
+    fetch(source)
     again = open_http(source, JAPAN)
-    assert len(server.requests) == 1  # the second call made no request
+    assert len(server.requests) == 1  # the second download found the file in the cache
     np.testing.assert_array_equal(again["precip"].values, ds["precip"].values)
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["gpcp_2025.nc"]
 
@@ -119,7 +132,7 @@ def test_checksum_mismatch_removes_partial_and_names_digests(server, tmp_path, s
     source = http_source(server, tmp_path, checksums={"gpcp_2025.nc": wrong})
     out = tmp_path / "out"
     with pytest.raises(DownloadError) as info:
-        build_raw(source, JAPAN, out / "raw.nc")
+        fetch(source)
     message = str(info.value)
     assert "checksum mismatch for gpcp_2025.nc" in message
     assert wrong in message and sha256_file(shared_data / GPCP) in message
@@ -131,7 +144,7 @@ def test_404_names_the_url_without_retrying(server, tmp_path):
     source = http_source(server, tmp_path, name="missing_{year}.nc", retries=3)
     out = tmp_path / "out"
     with pytest.raises(DownloadError, match=rf"{server.url}/missing_2025.nc: HTTP 404"):
-        build_raw(source, JAPAN, out / "raw.nc")
+        fetch(source)
     assert len(server.requests) == 1
     assert list((tmp_path / "cache").iterdir()) == []
     assert not out.exists() or list(out.iterdir()) == []
@@ -190,7 +203,7 @@ def test_presets_and_period_urls():
     assert chirps["units"] == "mm/day" and PRESETS["chirps_daily"]["opendap_template"] is None
     assert len(period_urls("x/{year}{month:02d}.nc", "month", [2001, 2002])) == 24
     assert len(period_urls("x/{year}{month:02d}{day:02d}.nc", "day", [2000, 2000])) == 366
-    with pytest.raises(DownloadError, match="source.years"):
+    with pytest.raises(DownloadError, match=r"source\.http\.years"):
         resolve({"preset": "cpc_global_daily"})
     with pytest.raises(DownloadError, match="no OPeNDAP endpoint"):
         open_http({"preset": "chirps_daily", "years": [2001, 2001], "opendap": True}, JAPAN)
@@ -199,13 +212,85 @@ def test_presets_and_period_urls():
 def test_schema_fills_http_defaults_and_rejects_unknown_preset():
     base = {"domain": JAPAN, "experiments": {"e": {"train": ["2006-01-01T00:00Z", "2007-01-01T00:00Z"],
                                                     "test": ["2007-01-01T00:00Z", "2008-01-01T00:00Z"]}}}
-    config = validate_config({**base, "source": {"kind": "http", "preset": "cpc_global_daily", "years": [2006, 2007]}})
-    assert config["source"]["cache_dir"] == "results/downloads" and config["source"]["backoff_s"] == 2.0
-    with pytest.raises(ConfigError, match="source.preset: 'cpc' is not allowed"):
-        validate_config({**base, "source": {"kind": "http", "preset": "cpc", "years": [2006, 2007]}})
+    source = {"kind": "http", "http": {"preset": "cpc_global_daily", "years": [2006, 2007]}}
+    options = validate_config({**base, "source": source})["source"]["http"]
+    assert options["cache_dir"] == "downloads" and options["backoff_s"] == 2.0
+    assert download_plan(options) == {
+        "downloads/precip.2006.nc": "https://downloads.psl.noaa.gov/Datasets/cpc_global_precip/precip.2006.nc",
+        "downloads/precip.2007.nc": "https://downloads.psl.noaa.gov/Datasets/cpc_global_precip/precip.2007.nc"}
+    with pytest.raises(ConfigError, match=r"source\.http\.preset: 'cpc' is not allowed"):
+        validate_config({**base, "source": {"kind": "http", "http": {"preset": "cpc", "years": [2006, 2007]}}})
+
+
+def test_two_urls_with_one_file_name_are_refused():
+    with pytest.raises(DownloadError, match=r"source\.http\.url_template: .*/2006/precip\.nc and .*/2007/precip\.nc "
+                                            r"end in the same file name 'precip\.nc'"):
+        download_plan({"url_template": "https://example.org/{year}/precip.nc", "variable": "p",
+                       "years": [2006, 2007]})
 
 
 def test_opendap_unreachable_names_the_url(server, tmp_path):
     source = http_source(server, tmp_path, name="nothing_{year}.nc", opendap=True)
     with pytest.raises(DownloadError, match=rf"{server.url}/nothing_2025.nc: cannot be opened"):
         open_http(source, JAPAN)
+
+
+# --- OPeNDAP against a real DAP server (pydap) on 127.0.0.1 ------------------------------------------
+
+EOBS = "eobs_iberia_pr_djf_1982-2002.nc"
+CENTRAL_SPAIN = {"lon": [-5.0, 0.0], "lat": [38.0, 42.0]}  # 10 of 29 lon, 8 of 19 lat cells of the file
+
+
+@pytest.fixture(scope="module")
+def dap_server(shared_data, tmp_path_factory):
+    """pydap's DAP2 server (tests/dap_server.py) in a subprocess serving ../shared/data; yields
+    (base URL, file of the request paths and queries it received)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("pydap.wsgi.app", reason="the OPeNDAP tests need pydap[server] (the test extras)")
+    requests_log = tmp_path_factory.mktemp("dap") / "requests.txt"
+    requests_log.touch()
+    process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("dap_server.py")), str(shared_data),
+                                str(requests_log)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = process.stdout.readline().strip()
+    if not url.startswith("http://127.0.0.1:"):
+        process.kill()
+        pytest.fail(f"the DAP server did not start: {process.stderr.read()[-3000:]}")
+    yield url, requests_log
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def data_requests(requests_log: Path, variable: str) -> list[list[tuple[int, int]]]:
+    """The index ranges [(first, last), ...] of every DAP data request for ``variable``."""
+    import re
+    from urllib.parse import unquote
+
+    ranges = []
+    for line in requests_log.read_text().splitlines():
+        path, _, query = line.partition("?")
+        if path.endswith(".dods") and unquote(query).startswith(f"{variable}["):
+            ranges.append([(int(a), int(b)) for a, b in re.findall(r"\[(\d+):(?:\d+:)?(\d+)\]", unquote(query))])
+    return ranges
+
+
+def test_opendap_reads_only_the_domain_from_a_dap_server(dap_server, shared_data, tmp_path):
+    url, requests_log = dap_server
+    source = {"kind": "http", "url_template": f"{url}/{EOBS}", "years": [1982, 1982], "variable": "pr",
+              "opendap": True, "cache_dir": str(tmp_path / "cache"), "chunks": {"time": 744}}
+    start = len(data_requests(requests_log, "pr"))
+    out = build_raw(source, CENTRAL_SPAIN, tmp_path / "raw.nc")
+    with xr.open_dataset(shared_data / EOBS) as original, xr.open_dataset(out) as raw:
+        expected = original["pr"].sel(lat=slice(38, 42), lon=slice(-5, 0))
+        assert raw["precip"].shape == expected.shape == (1805, 8, 10)
+        np.testing.assert_array_equal(raw["precip"].values, expected.values)  # NaN sea stays NaN
+        np.testing.assert_array_equal(raw["lat"].values, expected["lat"].values)
+        lat_index = np.flatnonzero(np.isin(original["lat"].values, expected["lat"].values))
+        lon_index = np.flatnonzero(np.isin(original["lon"].values, expected["lon"].values))
+    requests = data_requests(requests_log, "pr")[start:]
+    assert requests, "no data request reached the DAP server"
+    domain = [(int(lat_index[0]), int(lat_index[-1])), (int(lon_index[0]), int(lon_index[-1]))]
+    assert all(ranges[1:] == domain for ranges in requests), requests  # never more than the domain
+    assert sorted({ranges[0] for ranges in requests}) == [(0, 743), (744, 1487), (1488, 1804)]  # time chunks
+    assert not (tmp_path / "cache").exists()  # nothing downloaded

@@ -24,13 +24,12 @@ def test_matches_numpy(method):
     X = matrix(400, 90, rank=8, noise=0.5)
     k = 8
     model = SVD(n_modes=k, method=method, cell_chunk=128, power_iterations=6).fit(X)
-    f = model.fitted
     U, s, Vt = numpy_svd(X.values, k)
-    np.testing.assert_allclose(f["s"], s[:k], rtol=1e-10)
-    np.testing.assert_allclose(f["U"], U, atol=1e-8)  # same signs: the convention is deterministic
-    np.testing.assert_allclose(f["coeffs"], s[:k, None] * Vt, rtol=1e-8, atol=1e-8 * s[0])
-    assert f["total"] == pytest.approx(np.sum(s ** 2), rel=1e-12)
-    angles = scipy.linalg.subspace_angles(f["U"], U)
+    np.testing.assert_allclose(model.singular_values(), s[:k], rtol=1e-10)
+    np.testing.assert_allclose(model.components(), U, atol=1e-8)  # same signs: the convention is deterministic
+    np.testing.assert_allclose(model.scores(), s[:k, None] * Vt, rtol=1e-8, atol=1e-8 * s[0])
+    assert model.total_sum_of_squares_ == pytest.approx(np.sum(s ** 2), rel=1e-12)
+    angles = scipy.linalg.subspace_angles(model.components().values, U)
     assert angles.max() < 1e-8
 
 
@@ -40,8 +39,8 @@ def test_center_and_area_weighting_match_numpy_on_the_transformed_matrix():
     w = np.sqrt(np.cos(np.deg2rad(X["lat"].values)))[:, None]
     Xt = (X.values - X.values.mean(axis=1, keepdims=True)) * w
     U, s, _ = numpy_svd(Xt, 5)
-    np.testing.assert_allclose(model.fitted["s"], s[:5], rtol=1e-10)
-    np.testing.assert_allclose(model.fitted["U"], U, atol=1e-9)
+    np.testing.assert_allclose(model.singular_values(), s[:5], rtol=1e-10)
+    np.testing.assert_allclose(model.components(), U, atol=1e-9)
     ds = model.to_dataset(*grid_axes(X))
     np.testing.assert_allclose(ds["explained_variance_ratio"], s[:5] ** 2 / np.sum(s ** 2), rtol=1e-10)
     # transform/inverse_transform respect centring and weighting: full rank reconstructs exactly
@@ -57,18 +56,19 @@ def test_center_and_area_weighting_match_numpy_on_the_transformed_matrix():
 def test_modes_orthonormal_and_ordered(n_cells, n_windows, seed, float32):
     X = matrix(n_cells, n_windows, rank=4, noise=1.0, seed=seed, dtype=np.float32 if float32 else np.float64)
     k = min(5, n_cells, n_windows)
-    f = SVD(n_modes=k, cell_chunk=17).fit(X).fitted
-    np.testing.assert_allclose(f["U"].T @ f["U"], np.eye(k), atol=1e-10)
-    assert np.all(np.diff(f["s"]) <= 0)
-    assert np.all(sign_convention(f["U"]) == 1)
+    model = SVD(n_modes=k, cell_chunk=17).fit(X)
+    U = model.components().values
+    np.testing.assert_allclose(U.T @ U, np.eye(k), atol=1e-10)
+    assert np.all(np.diff(model.singular_values()) <= 0)
+    assert np.all(sign_convention(U) == 1)
 
 
 def test_dask_chunks_give_the_numpy_result():
     X = matrix(500, 80)
-    eager = SVD(n_modes=6).fit(X).fitted
-    lazy = SVD(n_modes=6).fit(X.chunk(cell=77)).fitted
-    np.testing.assert_allclose(lazy["s"], eager["s"], rtol=1e-12)
-    np.testing.assert_allclose(lazy["U"], eager["U"], atol=1e-12)
+    eager = SVD(n_modes=6).fit(X)
+    lazy = SVD(n_modes=6).fit(X.chunk(cell=77))
+    np.testing.assert_allclose(lazy.singular_values(), eager.singular_values(), rtol=1e-12)
+    np.testing.assert_allclose(lazy.components(), eager.components(), atol=1e-12)
 
 
 def test_all_zero_cells_are_left_out_with_zero_loading(caplog):
@@ -79,9 +79,9 @@ def test_all_zero_cells_are_left_out_with_zero_loading(caplog):
     with caplog.at_level("INFO", logger="precipmodes"):
         model = SVD(n_modes=4).fit(Xz)
     assert "3 of 200 cells are zero" in caplog.text
-    assert np.all(model.fitted["U"][[3, 50, 51]] == 0)
+    assert np.all(model.components().values[[3, 50, 51]] == 0)
     U, s, _ = numpy_svd(values, 4)
-    np.testing.assert_allclose(model.fitted["s"], s[:4], rtol=1e-10)
+    np.testing.assert_allclose(model.singular_values(), s[:4], rtol=1e-10)
     assert model.to_dataset(*grid_axes(Xz)).attrs["n_zero_cells"] == 3
 
 
@@ -91,12 +91,20 @@ def test_too_many_modes_names_both_sizes():
         SVD(n_modes=13).fit(X, label="experiment 'seed'")
 
 
-def test_nan_is_refused_naming_cells_windows_and_file():
+def test_infinite_values_and_empty_cells_are_refused_naming_cells_windows_and_file():
+    # NaN entries are missing data (gap-aware fit); infinities and cells without any data are errors
     X = matrix(40, 20)
     values = X.values.copy()
-    values[7, 4] = np.nan
-    with pytest.raises(InputDataError, match=r"1 cells \(first: lat=.* and 1 windows .*results/x/train.nc"):
+    values[7, 4] = np.inf
+    with pytest.raises(InputDataError, match=r"infinite values in 1 cells \(first: lat=.* and 1 windows .*results/x/train.nc"):
         SVD(n_modes=3).fit(X.copy(data=values), source="results/x/train.nc")
+    values[7] = np.nan
+    with pytest.raises(InputDataError, match=r"no data at all in 1 cells .*results/x/train.nc"):
+        SVD(n_modes=3).fit(X.copy(data=values), source="results/x/train.nc")
+    values = X.values.copy()
+    values[:, 3] = np.nan
+    with pytest.raises(InputDataError, match=r"no data at all in 1 windows"):
+        SVD(n_modes=3).fit(X.copy(data=values))
 
 
 def test_north_errors_and_separation():

@@ -78,7 +78,7 @@ def test_enabling_upscale_inserts_the_rule_before_the_mask(tmp_path, repo):
 def test_workflow_upscales_the_seed_grid_and_masks_the_coarse_grid(tmp_path, repo):
     """Demo on the seed's 320 x 320 grid for one week, upscale 4 x 4 to 80 x 80, then land_mask on it."""
     config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
-    config["source"].update(start="2006-01-01T00:00+09:00", end="2006-01-08T00:00+09:00")
+    config["source"]["demo"].update(start="2006-01-01T00:00+09:00", end="2006-01-08T00:00+09:00")
     config["domain"]["resolution"] = None  # the demo's default: the seed's 0.0625 x 0.05 grid
     config["upscale"] = {"enabled": True, "factor": [4, 4]}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))

@@ -6,3 +6,8 @@ in :mod:`precipmodes.netcdf` and the source readers.
 """
 
 __version__ = "0.1.0"
+
+from .nmf import NMF  # noqa: E402
+from .svd import SVD  # noqa: E402
+
+__all__ = ["NMF", "SVD", "__version__"]

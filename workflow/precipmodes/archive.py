@@ -1,9 +1,11 @@
-"""Archive an experiment's NetCDF outputs with a verifiable MANIFEST.json.
+"""Archive an experiment's outputs with a verifiable MANIFEST.json.
 
-Layout of ``archive/<experiment>/``::
+Layout of ``<archive_dir>/<experiment>/``::
 
     svd.nc nmf.nc evaluation.nc train.nc test.nc land_mask.nc selection.nc   # re-encoded copies
     <file>.nc.json                                                           # provenance sidecars
+    summary.json                                                             # the key numbers
+    figures/*.png                                                            # the maps and series
     MANIFEST.json
 
 Each NetCDF is re-written with :func:`precipmodes.netcdf.write_netcdf` (NetCDF4, zlib + shuffle,
@@ -19,6 +21,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +78,23 @@ def describe_netcdf(path: str | os.PathLike) -> dict:
     return info
 
 
+def archive_name(source: Path) -> str:
+    """Name of ``source`` inside an experiment's archive folder: ``figures/<name>.png`` for figures."""
+    return f"figures/{source.name}" if source.suffix == ".png" else source.name
+
+
+def copy_atomic(source: Path, target: Path) -> Path:
+    """Copy ``source`` to ``target`` through a temporary file and a rename (never a half-copied file)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
 def archive_experiment(
     inputs: Sequence[str | os.PathLike],
     archive_dir: str | os.PathLike,
@@ -83,25 +103,29 @@ def archive_experiment(
     config: Mapping | None = None,
     repo: str | os.PathLike = ".",
 ) -> Path:
-    """Copy ``inputs`` (NetCDF files) into ``archive_dir`` re-encoded, then write ``MANIFEST.json``.
+    """Copy ``inputs`` into ``archive_dir``, then write ``MANIFEST.json``.
 
-    Input names must be unique. Files in ``archive_dir`` that this call does not write are
+    NetCDF files are re-encoded (with their provenance sidecars), PNG figures are copied into
+    ``figures/``, other files (summary.json) beside the NetCDF, byte for byte. Input names must be unique. Files in ``archive_dir`` that this call does not write are
     removed first, so the folder holds exactly what the manifest lists. Returns the manifest path.
     """
     archive_dir = Path(archive_dir)
     sources = [Path(p) for p in inputs]
-    names = [p.name for p in sources]
+    names = [archive_name(p) for p in sources]
     if len(set(names)) != len(names):
         raise InputDataError(f"archive inputs {names}: file names must be unique within archive/{experiment}")
     archive_dir.mkdir(parents=True, exist_ok=True)
     (archive_dir / MANIFEST).unlink(missing_ok=True)  # never a stale manifest beside new files
-    for source in sources:
-        with open_netcdf(source, chunks={}) as ds:
-            write_netcdf(ds, archive_dir / source.name, step=f"archive: {source} -> archive/{experiment}",
-                         config=config, inputs=[source], complevel=ARCHIVE_COMPLEVEL)
-    written = set(names) | {f"{n}.json" for n in names}
-    for stale in archive_dir.iterdir():
-        if stale.is_file() and stale.name not in written:
+    for source, name in zip(sources, names):
+        if source.suffix == ".nc":
+            with open_netcdf(source, chunks={}) as ds:
+                write_netcdf(ds, archive_dir / name, step=f"archive: {source} -> {archive_dir}",
+                             config=config, inputs=[source], complevel=ARCHIVE_COMPLEVEL)
+        else:
+            copy_atomic(source, archive_dir / name)
+    written = set(names) | {f"{n}.json" for n in names if n.endswith(".nc")}
+    for stale in archive_dir.rglob("*"):
+        if stale.is_file() and str(stale.relative_to(archive_dir)) not in written:
             stale.unlink()
     files = {}
     for name in sorted(written):

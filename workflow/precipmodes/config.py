@@ -41,6 +41,14 @@ def load_config(path: str | Path) -> dict:
     return validate_config(raw, origin=str(path))
 
 
+def layers_origin(configfiles: list, overrides: Mapping, default: str | Path) -> str:
+    """What a validation error names as the config's origin: the files given (or the default) and
+    the keys set with ``--config``."""
+    base = ", ".join(map(str, configfiles)) if configfiles else f"{default} (the default demo config)"
+    extra = f" with --config {', '.join(sorted(map(str, overrides)))}" if overrides else ""
+    return f"config from {base}{extra}"
+
+
 def validate_config(config: Mapping, origin: str = "config") -> dict:
     """Return a validated copy of ``config`` with defaults filled in.
 
@@ -48,14 +56,51 @@ def validate_config(config: Mapping, origin: str = "config") -> dict:
     """
     config = _stringify_dates(copy.deepcopy(dict(config)))
     schema = load_schema()
+    _refuse_flat_source(config.get("source"), schema, origin)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         lines = [_describe(error) for error in errors]
         raise ConfigError(f"invalid {origin}:\n  " + "\n  ".join(dict.fromkeys(lines)))
     _fill_defaults(config, schema, schema)
-    _check_semantics(config)
+    _check_semantics(config, origin)
     return config
+
+
+def section_defaults(name: str, values: Mapping | None = None) -> dict:
+    """Config section ``name`` with its schema defaults filled in under ``values`` (for callers outside
+    Snakemake, e.g. tests and notebooks, that call a file-level step with only some keys).
+
+    The schema is the one home of every default: file-level steps read their section's keys
+    directly, so a section passed in must be complete, as the validated config is.
+    """
+    schema = load_schema()
+    section = dict(copy.deepcopy(values or {}))
+    _fill_defaults(section, schema["properties"][name], schema)
+    return section
+
+
+SOURCE_KINDS = ("demo", "files", "http", "seed_binary")
+
+
+def _refuse_flat_source(source: Any, schema: Mapping, origin: str) -> None:
+    """Raise ConfigError showing the nested form when ``source`` holds a kind's options at its top level.
+
+    The options of each kind sit under a key named after the kind (``source.files.paths``); the
+    flat form of earlier versions (``source.paths``) is refused with the same options rewritten.
+    """
+    if not isinstance(source, dict) or source.get("kind") not in SOURCE_KINDS:
+        return
+    kind = source["kind"]
+    options = schema["$defs"][f"source_{kind}"]["properties"]
+    flat = {key: value for key, value in source.items() if key not in ("kind", *SOURCE_KINDS)}
+    if not any(key in options for key in flat):
+        return  # unknown keys only: the schema names them
+    nested = {"source": {"kind": kind, kind: {**source.get(kind, {}), **flat}}}
+    shown = "\n".join("    " + line for line in yaml.safe_dump(nested, sort_keys=False).splitlines())
+    raise ConfigError(
+        f"invalid {origin}:\n  source: the options of source.kind {kind} now sit under source.{kind} "
+        f"(found {sorted(flat)} directly under source); write:\n{shown}")
 
 
 def _stringify_dates(value: Any) -> Any:
@@ -134,7 +179,7 @@ def _resolve(schema: Mapping, root: Mapping) -> Mapping:
     return schema
 
 
-def _check_semantics(config: dict) -> None:
+def _check_semantics(config: dict, origin: str = "config") -> None:
     problems = []
     west, east = config["domain"]["lon"]
     south, north = config["domain"]["lat"]
@@ -154,7 +199,7 @@ def _check_semantics(config: dict) -> None:
                             "overlap; ranges are half-open [start, end): make them disjoint "
                             "(e.g. train end = test start)")
     if problems:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+        raise ConfigError(f"invalid {origin}:\n  " + "\n  ".join(problems))
 
 
 def parse_instant(text: str) -> np.datetime64:

@@ -7,10 +7,12 @@ land mask's 1-D ``lat``/``lon`` axes, calls the estimators, and writes NetCDF wi
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping
 
+from .errors import ConfigError, InputDataError, ParameterError
 from .evaluate import evaluate
 from .grid import stack_land
 from .logs import timed
@@ -18,9 +20,28 @@ from .matrix import open_matrix
 from .netcdf import open_netcdf, write_netcdf
 from .nmf import NMF
 from .rank import cross_validate_ranks
+from .split import require_selection_holds_modes
 from .svd import SVD
 
 PathLike = str | os.PathLike
+
+
+def config_keys(name: str) -> dict[str, str]:
+    """Config key of each estimator parameter, for experiment ``name``."""
+    return {"n_modes": f"experiments.{name}.n_modes", "n_components": f"experiments.{name}.n_modes",
+            "method": "svd.method", "gap_max_iter": "svd.gaps.max_iter", "gap_tol": "svd.gaps.tol",
+            "solver": "nmf.solver", "init": "nmf.init", "ranks": f"experiments.{name}.rank_selection"}
+
+
+@contextlib.contextmanager
+def naming_config_keys(keys: Mapping[str, str]) -> Iterator[None]:
+    """Re-raise a :class:`ParameterError` of the numerics with the config key of its parameter."""
+    try:
+        yield
+    except ParameterError as exc:
+        key = keys.get(exc.parameter, exc.parameter)
+        kind = InputDataError if isinstance(exc, InputDataError) else ConfigError
+        raise kind(f"{key}: {exc}") from exc
 
 
 def _grid(land_mask_path: PathLike):
@@ -33,9 +54,12 @@ def _fit_to_file(estimator, key: str, train_path: PathLike, land_mask_path: Path
                  max_in_memory_mb: float | None, title: str, describe) -> Path:
     """Fit ``estimator`` (SVD or NMF) on train.nc and write its dataset on the land mask's grid."""
     with timed(f"{key} ({name})"):
-        _, X = open_matrix(train_path, section.get("cell_chunk", 20000), max_in_memory_mb)
-        model = estimator.from_config(section, experiment.get("n_modes", 25))
-        model.fit(X, label=f"experiment '{name}': {train_path}", source=str(train_path))
+        train, X = open_matrix(train_path, section.get("cell_chunk", 20000), max_in_memory_mb)
+        if "n_windows" in train.attrs:  # a train.nc written by split: say what the selection dropped
+            require_selection_holds_modes(train.attrs, name, experiment["n_modes"])
+        with naming_config_keys(config_keys(name)):
+            model = estimator.from_config(section, experiment.get("n_modes", 25))
+            model.fit(X, label=f"experiment '{name}': {train_path}", source=str(train_path))
         _, lat, lon = _grid(land_mask_path)
         ds = model.to_dataset(lat, lon)
         ds.attrs["experiment"] = name
@@ -78,8 +102,9 @@ def evaluate_files(train_path: PathLike, test_path: PathLike, svd_path: PathLike
             patterns = open_netcdf(truth_path)["patterns"]
             truth = stack_land(patterns, mask["land"]).sel(cell=train["cell"])
             inputs.append(truth_path)
-        ds = evaluate(train, test, svd, nmf, lat, lon, evaluation_config.get("nmf_projection", "nnls"), truth,
-                      label=f"experiment '{name}' ({test_path})")
+        with naming_config_keys({**config_keys(name), "method": "evaluation.nmf_projection"}):
+            ds = evaluate(train, test, svd, nmf, lat, lon, evaluation_config.get("nmf_projection", "nnls"), truth,
+                          label=f"experiment '{name}' ({test_path})")
         if "time_bnds" in test_ds:
             ds["time_bnds"] = test_ds["time_bnds"].load()
             ds["time"].attrs["bounds"] = "time_bnds"
@@ -93,8 +118,9 @@ def rank_selection_files(train_path: PathLike, land_mask_path: PathLike, output:
     """Rule rank_selection: cross-validated error over ranks -> rank_selection.nc."""
     with timed(f"rank selection ({name})"):
         _, X = open_matrix(train_path)
-        ds = cross_validate_ranks(X, ranks, seed=nmf_config.get("seed", 0),
-                                  label=f"experiment '{name}': {train_path}")
+        with naming_config_keys(config_keys(name)):
+            ds = cross_validate_ranks(X, ranks, seed=nmf_config.get("seed", 0),
+                                      label=f"experiment '{name}': {train_path}")
         ds.attrs["experiment"] = name
         return write_netcdf(ds, output, title=f"Rank selection of experiment {name}", config=config,
                             inputs=[train_path, land_mask_path], step=f"rank_selection: ranks {ranks} of {name}")

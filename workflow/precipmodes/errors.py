@@ -22,3 +22,23 @@ class DownloadError(PrecipModesError):
 
 class OutputError(PrecipModesError):
     """An output could not be written (disk full, permissions); nothing partial is left."""
+
+
+class ParameterError(ValueError):
+    """A numerical routine's parameter is invalid; ``parameter`` names it as the routine spells it.
+
+    The numerics do not know config keys: the rule layer (:mod:`precipmodes.decompose`)
+    maps ``parameter`` to the config key and re-raises with a message naming it.
+    """
+
+    def __init__(self, parameter: str, message: str):
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class RankError(InputDataError, ParameterError):
+    """More modes or components asked for than the matrix has cells or windows."""
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative fit stopped at its iteration limit before meeting its tolerance."""

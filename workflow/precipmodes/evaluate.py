@@ -13,6 +13,9 @@ reconstructed on the land cells. Methods in ``evaluation.nc`` (variable prefix):
 Per method: ``<m>_rmse(time)`` = sqrt(mean over land cells of (x - x_hat)^2) mm,
 ``<m>_rmse_overall`` = the same over all cells and windows, ``<m>_pattern_correlation(time)``
 = Pearson correlation over land cells (NaN for a constant field),
+all over the observed entries only when the test matrix has missing ones (NaN): such a
+window is projected from its observed cells only (least squares / NNLS on the observed
+rows of the modes), and ``observed_fraction(time)`` records the share of cells observed.
 ``<m>_reconstruction(time, lat, lon)`` (maps; svd, nmf, climatology).
 On the demo, ``truth_correlation(pattern, component)`` on land and the Hungarian matching
 (``scipy.optimize.linear_sum_assignment`` maximising total correlation) give
@@ -21,13 +24,15 @@ On the demo, ``truth_correlation(pattern, component)`` on land and the Hungarian
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.optimize
 import xarray as xr
 
 from .errors import InputDataError
 from .grid import unstack_cells
-from .matrix import as_cell_time
+from .matrix import as_cell_time, describe_windows
 from .nmf import NMF
 from .svd import SVD
 
@@ -35,15 +40,28 @@ OTHER_PROJECTION = {"nnls": "pinv", "pinv": "nnls"}
 
 
 def climatology(train: xr.DataArray) -> xr.DataArray:
-    """Training mean per cell and calendar month of window start: ``(cell, month)`` mm (months 1..12)."""
+    """Training mean per cell and calendar month of window start: ``(cell, month)`` mm (months 1..12).
+
+    Over the observed entries; a month without training windows (or without an observed
+    one in that cell) uses the cell's overall training mean.
+    """
     train = as_cell_time(train, "training matrix")
     values = np.asarray(train.values, dtype=np.float64)
     months = train["time"].dt.month.values
-    overall = values.mean(axis=1)
+    gaps = np.isnan(values).any()
+    mean = np.nanmean if gaps else np.mean  # observed entries only when some are missing
+    overall = mean(values, axis=1)
     clim = np.empty((values.shape[0], 12))
     for month in range(1, 13):
         chosen = months == month
-        clim[:, month - 1] = values[:, chosen].mean(axis=1) if chosen.any() else overall
+        if chosen.any():
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a cell never observed in that month
+                clim[:, month - 1] = mean(values[:, chosen], axis=1)
+        else:
+            clim[:, month - 1] = overall
+    if gaps:
+        clim = np.where(np.isnan(clim), overall[:, None], clim)
     return xr.DataArray(clim, dims=("cell", "month"), coords={
         "cell": train["cell"], "lat": train["lat"], "lon": train["lon"], "month": np.arange(1, 13)})
 
@@ -54,17 +72,38 @@ def predict_climatology(clim: xr.DataArray, times: xr.DataArray) -> np.ndarray:
 
 
 def rmse(observed: np.ndarray, reconstructed: np.ndarray) -> tuple[np.ndarray, float]:
-    """RMSE per window (over cells) and overall, for ``(cell, time)`` arrays in mm."""
+    """RMSE per window (over cells) and overall, for ``(cell, time)`` arrays in mm.
+
+    NaN entries of ``observed`` (missing) are left out of both.
+    """
     squared = (np.asarray(observed, dtype=np.float64) - reconstructed) ** 2
-    return np.sqrt(squared.mean(axis=0)), float(np.sqrt(squared.mean()))
+    mask = np.isnan(observed)
+    if not mask.any():
+        return np.sqrt(squared.mean(axis=0)), float(np.sqrt(squared.mean()))
+    squared = np.where(mask, 0.0, squared)
+    count = (~mask).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_window = np.sqrt(squared.sum(axis=0) / count)
+    return np.where(count > 0, per_window, np.nan), float(np.sqrt(squared.sum() / count.sum()))
 
 
 def pattern_correlation(observed: np.ndarray, reconstructed: np.ndarray) -> np.ndarray:
-    """Pearson correlation over cells for each window of ``(cell, time)`` arrays (NaN if constant)."""
+    """Pearson correlation over cells for each window of ``(cell, time)`` arrays (NaN if constant).
+
+    Over the observed (non-NaN) cells of ``observed`` only.
+    """
     a = np.asarray(observed, dtype=np.float64)
     b = np.asarray(reconstructed, dtype=np.float64)
-    a = a - a.mean(axis=0)
-    b = b - b.mean(axis=0)
+    mask = np.isnan(a)
+    if mask.any():
+        count = np.maximum((~mask).sum(axis=0), 1)
+        a = np.where(mask, 0.0, a)
+        b = np.where(mask, 0.0, b)
+        a = np.where(mask, 0.0, a - a.sum(axis=0) / count)
+        b = np.where(mask, 0.0, b - b.sum(axis=0) / count)
+    else:
+        a = a - a.mean(axis=0)
+        b = b - b.mean(axis=0)
     denom = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(denom > 0, (a * b).sum(axis=0) / np.where(denom > 0, denom, 1), np.nan)
@@ -114,9 +153,13 @@ def evaluate(train: xr.DataArray, test: xr.DataArray, svd: SVD, nmf: NMF, lat: x
     if not np.array_equal(test["cell"].values, train["cell"].values):
         raise InputDataError(f"{label}: test and training matrices have different land cells; rerun split")
     observed = np.asarray(test.values, dtype=np.float64)
-    if not np.isfinite(observed).all():
-        raise InputDataError(f"{label}: the test matrix has NaN values; windows with gaps must be dropped upstream "
-                             "(accumulation.min_completeness) - rerun accumulate and split")
+    if np.isinf(observed).any():
+        raise InputDataError(f"{label}: the test matrix has infinite values; check the raw data and rerun from raw")
+    present = ~np.isnan(observed)
+    empty = ~present.any(axis=0)
+    if empty.any():
+        raise InputDataError(f"{label}: {describe_windows(test, empty)} of the test matrix have no observed cell; "
+                             "drop them upstream (the coverage rules of split) and rerun split")
     svd_coeffs = svd.transform(test)
     alternative = OTHER_PROJECTION[nmf_projection]
     nmf_coeffs = nmf.transform(test, method=nmf_projection)
@@ -150,11 +193,16 @@ def evaluate(train: xr.DataArray, test: xr.DataArray, svd: SVD, nmf: NMF, lat: x
             field = xr.DataArray(values.astype(np.float32), dims=("cell", "time"), coords=coords)
             out[f"{name}_reconstruction"] = unstack_cells(field, lat, lon).transpose("time", "lat", "lon").assign_attrs(
                 long_name=f"{name} reconstruction of the test windows", units="mm")
+    out["observed_fraction"] = xr.DataArray(present.mean(axis=0), dims="time", attrs={
+        "long_name": "fraction of land cells observed (not missing) in the test window", "units": "1"})
     ds = xr.Dataset(out)
     if truth is not None:
-        ds = ds.merge(match_truth(nmf.components, truth))
+        ds = ds.merge(match_truth(nmf.basis_, truth))
     ds.attrs.update(
         nmf_projection=nmf_projection,
         climatology="training mean per cell and calendar month of window start (overall mean for empty months)",
-        n_test_windows=int(test.sizes["time"]), n_train_windows=int(train.sizes["time"]))
+        n_test_windows=int(test.sizes["time"]), n_train_windows=int(train.sizes["time"]),
+        n_missing_test_entries=int((~present).sum()),
+        gap_method="windows with missing cells projected from their observed cells; RMSE and correlation "
+                   "over observed entries only")
     return ds

@@ -197,11 +197,10 @@ def land_fraction_for(grid: xr.Dataset, settings: Mapping, origin: str = "input"
 
     Returns ``(land_fraction(lat, lon), method used, source description)``.
     """
-    method = settings.get("method", "auto")
-    subsamples = int(settings.get("subsamples", 6))
+    method = settings["method"]
     lat, lon = grid["lat"], grid["lon"]
     if method == "file":
-        return read_mask_file(settings.get("path"), lat, lon), "file", f"file {settings.get('path')}"
+        return read_mask_file(settings["path"], lat, lon), "file", f"file {settings['path']}"
     if method == "auto" and "seed_land" in grid:
         seed = grid["seed_land"].astype(np.float32).fillna(0.0).transpose("lat", "lon").load()
         return seed.clip(0, 1), "seed_land", f"variable seed_land of {origin} (the seed's land mask)"
@@ -213,6 +212,7 @@ def land_fraction_for(grid: xr.Dataset, settings: Mapping, origin: str = "input"
         if method == "data_nan" or not fraction.all():
             return fraction, "data_nan", f"NaN pattern of {origin}: sea = cells missing at every time step"
     if method in ("auto", "global_land_mask"):
+        subsamples = int(settings["subsamples"])
         return globe_land_fraction(lat, lon, subsamples), "global_land_mask", globe_source(subsamples)
     raise ConfigError(f"land_mask.method: unknown method {method!r}; use auto, data_nan, global_land_mask or file")
 
@@ -242,11 +242,11 @@ def build_land_mask(input_path: str | os.PathLike, output: str | os.PathLike, se
                     config: Mapping | None = None) -> Path:
     """Rule land_mask: read the gridded input (streamed), make the mask, write ``output`` (NetCDF)."""
     input_path = Path(input_path)
-    with timed(f"land_mask ({settings.get('method', 'auto')})"):
+    with timed(f"land_mask ({settings['method']})"):
         with open_streamed(input_path) as grid:
             fraction, method, source = land_fraction_for(grid, settings, origin=input_path.name)
-            ds = land_mask_dataset(fraction, float(settings.get("min_fraction", 0.5)), method, source,
-                                   settings.get("method", "auto"))
+            ds = land_mask_dataset(fraction, float(settings["min_fraction"]), method, source,
+                                   settings["method"])
             ds["lat"].attrs, ds["lon"].attrs = dict(grid["lat"].attrs), dict(grid["lon"].attrs)
         log.info("land mask: %d of %d cells are land (method %s)", ds.attrs["n_land_cells"], ds.attrs["n_cells"],
                  method)

@@ -19,7 +19,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from .errors import InputDataError
+from .errors import InputDataError, RankError
 from .netcdf import open_netcdf
 
 
@@ -82,44 +82,61 @@ class CellBlocks:
 
 @dataclass
 class MatrixScan:
-    """What one pass over a matrix finds (all per cell unless stated)."""
+    """What one pass over a matrix finds (all per cell unless stated). NaN = a missing entry."""
 
-    nonfinite_cells: np.ndarray  # bool (cell,): some NaN/inf in the row
-    nonfinite_windows: np.ndarray  # bool (time,)
+    infinite_cells: np.ndarray  # bool (cell,): some +-inf in the row
+    infinite_windows: np.ndarray  # bool (time,)
     negative_cells: np.ndarray  # bool (cell,)
     negative_windows: np.ndarray  # bool (time,)
-    nonzero_cells: np.ndarray  # bool (cell,): some value != 0
-    row_sum: np.ndarray  # float64 (cell,) (NaN-free rows only meaningful)
-    sum_squares: float  # float64 squared Frobenius norm
+    nonzero_cells: np.ndarray  # bool (cell,): some observed value != 0
+    row_sum: np.ndarray  # float64 (cell,): sum of the observed (finite) values
+    observed_cells: np.ndarray  # int64 (cell,): number of observed entries in the row
+    observed_windows: np.ndarray  # int64 (time,): number of observed entries in the column
+    sum_squares: float  # float64 squared Frobenius norm of the observed entries
+
+    @property
+    def n_missing(self) -> int:
+        """Number of NaN entries."""
+        return int(self.observed_windows.size * self.observed_cells.size - self.observed_cells.sum())
 
 
 def _scan_block(block: np.ndarray) -> tuple:
     finite = np.isfinite(block)
+    infinite = np.isinf(block)
     negative = block < 0
     values = np.where(finite, block, 0).astype(np.float64, copy=False)
     return (
-        ~finite.all(axis=1),
-        ~finite.all(axis=0),
+        infinite.any(axis=1),
+        infinite.any(axis=0),
         negative.any(axis=1),
         negative.any(axis=0),
-        (block != 0).any(axis=1),
+        (values != 0).any(axis=1),
         values.sum(axis=1),
+        finite.sum(axis=1),
+        finite.sum(axis=0),
         float(np.einsum("ij,ij->", values, values)),
     )
 
 
 def scan(blocks: CellBlocks) -> MatrixScan:
-    """One pass: non-finite and negative cells/windows, all-zero cells, row sums, ||X||_F^2."""
+    """One pass: infinite and negative cells/windows, all-zero cells, observed counts and sums, ||X||_F^2."""
     parts = blocks.map(_scan_block)
     return MatrixScan(
-        nonfinite_cells=np.concatenate([p[0] for p in parts]),
-        nonfinite_windows=np.logical_or.reduce([p[1] for p in parts]),
+        infinite_cells=np.concatenate([p[0] for p in parts]),
+        infinite_windows=np.logical_or.reduce([p[1] for p in parts]),
         negative_cells=np.concatenate([p[2] for p in parts]),
         negative_windows=np.logical_or.reduce([p[3] for p in parts]),
         nonzero_cells=np.concatenate([p[4] for p in parts]),
         row_sum=np.concatenate([p[5] for p in parts]),
-        sum_squares=float(sum(p[6] for p in parts)),
+        observed_cells=np.concatenate([p[6] for p in parts]).astype(np.int64),
+        observed_windows=np.sum([p[7] for p in parts], axis=0).astype(np.int64),
+        sum_squares=float(sum(p[8] for p in parts)),
     )
+
+
+def missing_indices(blocks: CellBlocks) -> list[np.ndarray]:
+    """Per chunk, the flat (row-major) indices of its NaN entries (int64)."""
+    return blocks.map(lambda block: np.flatnonzero(np.isnan(block)))
 
 
 def describe_cells(X: xr.DataArray, flags: np.ndarray, limit: int = 3) -> str:
@@ -142,23 +159,39 @@ def describe_windows(X: xr.DataArray, flags: np.ndarray, limit: int = 3) -> str:
     return f"{idx.size} windows (first: {shown})"
 
 
-def require_finite(X: xr.DataArray, found: MatrixScan, label: str, source: str) -> None:
-    """InputDataError naming where NaN/inf sit and the upstream file they came from."""
-    if found.nonfinite_cells.any():
+def require_usable(X: xr.DataArray, found: MatrixScan, label: str, source: str) -> None:
+    """InputDataError naming where infinite values, cells or windows without any data sit.
+
+    NaN entries are missing data and allowed, as long as every cell and every window
+    has at least one observed value.
+    """
+    if found.infinite_cells.any():
         raise InputDataError(
-            f"{label}: NaN or infinite values in {describe_cells(X, found.nonfinite_cells)} and "
-            f"{describe_windows(X, found.nonfinite_windows)}; they came from {source}: "
-            "windows with missing data must be dropped upstream (accumulation.min_completeness) "
-            "and sea cells masked (land_mask); rerun those steps"
+            f"{label}: infinite values in {describe_cells(X, found.infinite_cells)} and "
+            f"{describe_windows(X, found.infinite_windows)}; they came from {source}: "
+            "check the raw data's fill values and scale_factor and rerun from raw"
+        )
+    empty_cells = found.observed_cells == 0
+    if empty_cells.any():
+        raise InputDataError(
+            f"{label}: no data at all in {describe_cells(X, empty_cells)}; they came from {source}: "
+            "mask them out (land_mask) or let the coverage rules of the split step drop them, and rerun split"
+        )
+    empty_windows = found.observed_windows == 0
+    if empty_windows.any():
+        raise InputDataError(
+            f"{label}: no data at all in {describe_windows(X, empty_windows)}; they came from {source}: "
+            "drop them upstream (accumulation.min_completeness or the coverage rules of split) and rerun split"
         )
 
 
-def require_rank(n: int, n_cells: int, n_windows: int, label: str, key: str) -> None:
-    """InputDataError when ``n`` modes exceed min(cells, windows)."""
+def require_rank(n: int, n_cells: int, n_windows: int, label: str, parameter: str) -> None:
+    """:class:`RankError` (an InputDataError naming ``parameter``) when ``n`` exceeds min(cells, windows)."""
     if n > min(n_cells, n_windows):
-        raise InputDataError(
-            f"{label}: {key} = {n} is larger than min(cells, windows) = min({n_cells}, {n_windows}); "
-            f"lower {key} or widen the training period"
+        raise RankError(
+            parameter,
+            f"{label}: {parameter} = {n} is larger than min(cells, windows) = min({n_cells}, {n_windows}); "
+            f"lower {parameter} or widen the training period"
         )
 
 

@@ -71,6 +71,33 @@ def add_history(ds: xr.Dataset, line: str) -> xr.Dataset:
     return out
 
 
+def input_history(inputs: Iterable[str | os.PathLike]) -> list[str]:
+    """The ``history`` lines of the NetCDF files among ``inputs`` (attributes only), oldest first, once each.
+
+    Lines start with their UTC timestamp, so sorting them puts the chain from the source to
+    the inputs in the order the steps ran; a line shared by several inputs (the raw data's
+    step behind both totals.nc and land_mask.nc) is kept once.
+    """
+    import netCDF4
+
+    lines: dict[str, None] = {}
+    for path in inputs:
+        if Path(path).suffix != ".nc" or not Path(path).is_file():
+            continue
+        try:
+            with netCDF4.Dataset(path) as nc:
+                history = getattr(nc, "history", "")
+        except OSError:
+            continue
+        lines.update(dict.fromkeys(line for line in str(history).splitlines() if line.strip()))
+    return sorted(lines, key=_history_time)
+
+
+def _history_time(line: str) -> str:
+    """The timestamp that starts a history line (ties keep their order: the sort is stable)."""
+    return line.split(" ", 1)[0]
+
+
 def _chunk_sizes(shape: tuple[int, ...], dims: tuple[str, ...]) -> tuple[int, ...]:
     """Chunks of about 1 MiB (float32) that read one map or one series cheaply.
 
@@ -174,12 +201,15 @@ def write_netcdf(
 ) -> Path:
     """Write ``ds`` to ``path`` atomically as compressed NetCDF4 with CF + provenance attributes.
 
-    ``step`` becomes the new ``history`` line; ``config`` and ``inputs`` are digested
+    ``step`` becomes the new ``history`` line, after the history of the NetCDF ``inputs`` and of
+    ``ds`` itself (:func:`input_history`), so every file tells its chain back to the source;
+    ``config`` and ``inputs`` are digested
     into attributes (``precipmodes_config_digest``, ``precipmodes_input_digests``) and
     written in full to the sidecar ``<path>.json``. Returns the final path.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    inputs = list(inputs)
     record = provenance(config, inputs)
     out = add_cf_attrs(ds.copy(deep=False))
     for var in out.variables.values():  # dask-backed datetimes (time_bnds) would get other units than time
@@ -198,6 +228,10 @@ def write_netcdf(
         f"{Path(p).name}:sha256:{d}" for p, d in record["inputs"].items()
     )
     out.attrs["precipmodes_provenance_file"] = path.name + ".json"
+    own = [line for line in str(out.attrs.get("history", "")).splitlines() if line.strip()]
+    chain = sorted(dict.fromkeys([*input_history(inputs), *own]), key=_history_time)
+    if chain:
+        out.attrs["history"] = "\n".join(chain)
     if step:
         out = add_history(out, step)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")

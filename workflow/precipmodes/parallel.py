@@ -18,7 +18,7 @@
 Usage in a rule script (keep ``snakemake`` under ``if __name__ == "__main__":`` because
 process workers re-import the script)::
 
-    with parallel.dask_cluster(json.loads(smk.params.dask), smk.threads, smk.resources.mem_mb):
+    with parallel.dask_cluster(smk.config["dask"], smk.threads, smk.resources.mem_mb):
         result = heavy_function(...)   # dask computations inside use the chosen cluster
 """
 

@@ -33,36 +33,15 @@ def nnls_gram(D: np.ndarray, C: np.ndarray) -> np.ndarray:
     return H
 
 
-def fill_gaps(model, X: xr.DataArray, nonnegative: bool | None = None) -> xr.DataArray:
+def fill_gaps(model, X: xr.DataArray) -> xr.DataArray:
     """Reconstruct every window of ``X(cell, time)`` from its observed (non-NaN) cells only.
 
     ``model`` is a fitted :class:`~precipmodes.svd.SVD` or :class:`~precipmodes.nmf.NMF`
     on the same cells; SVD windows are solved by least squares (respecting centring and
-    weighting), NMF windows by NNLS. Returns the full reconstruction ``(cell, time)`` mm
-    (observed cells included, as reconstructed). A window with no observed cell is NaN.
+    weighting), NMF windows by NNLS (:meth:`transform` of either). Returns the full
+    reconstruction ``(cell, time)`` mm (observed cells included, as reconstructed). A
+    window with no observed cell is NaN.
     """
     X = as_cell_time(X, "gap-filling input")
-    if hasattr(model, "basis_for_projection"):
-        basis, mean, weights = model.basis_for_projection()
-        nonnegative = False if nonnegative is None else nonnegative
-    else:
-        basis, mean, weights = model.fitted["W"], None, None
-        nonnegative = True if nonnegative is None else nonnegative
-    values = np.asarray(X.values, dtype=np.float64)
-    w = np.ones(values.shape[0]) if weights is None else weights
-    m = np.zeros(values.shape[0]) if mean is None else mean
-    target = (values - m[:, None]) * w[:, None]
-    out = np.full(values.shape, np.nan)
-    observed = np.isfinite(values)
-    for t in range(values.shape[1]):
-        obs = observed[:, t]
-        if not obs.any():
-            continue
-        B = basis[obs]
-        x = target[obs, t]
-        if nonnegative:
-            coef = nnls_gram(B.T @ B, (B.T @ x)[:, None])[:, 0]
-        else:
-            coef = np.linalg.lstsq(B, x, rcond=None)[0]
-        out[:, t] = (basis @ coef) / w + m
-    return X.copy(data=out.astype(np.float64))
+    coeffs = model.transform(X, label="gap-filling input")
+    return X.copy(data=model.inverse_transform(coeffs).transpose("cell", "time").values.astype(np.float64))

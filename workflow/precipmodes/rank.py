@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from .matrix import as_cell_time, require_rank
-from .nmf import hals_sweeps, nndsvd
+from .hals import hals_sweeps, nndsvd
 
 METHODS = ("svd", "nmf")
 
@@ -36,6 +36,7 @@ def _nmf_step(filled: np.ndarray, Wt: np.ndarray, H: np.ndarray) -> np.ndarray:
 
 
 def _impute(values: np.ndarray, held: np.ndarray, rank: int, method: str, max_iter: int, tol: float):
+    """EM imputation of the ``held`` entries (bool, (cell, time)): ``(reconstruction, iterations)``."""
     filled = values.copy()
     visible_mean = np.where(held, 0, values).sum(axis=1) / np.maximum((~held).sum(axis=1), 1)
     filled[held] = np.broadcast_to(visible_mean[:, None], values.shape)[held]
@@ -62,26 +63,32 @@ def cross_validate_ranks(X: xr.DataArray, ranks: Sequence[int], holdout: float =
     """``cv_rmse(method, rank)`` and ``fit_rmse(method, rank)`` (mm) for ``X(cell, time)``.
 
     ``method`` is ``svd`` and ``nmf``; ``iterations(method, rank)`` the EM iterations used.
+    Entries missing in ``X`` (NaN) are imputed alongside the held-out ones and never scored.
+    ``ranks`` larger than min(cells, windows) raise :class:`~precipmodes.errors.RankError`.
     """
     X = as_cell_time(X, label)
     values = np.asarray(X.values, dtype=np.float64)
     ranks = sorted(set(int(r) for r in ranks))
     for rank in ranks:
-        require_rank(rank, *values.shape, label, "rank_selection")
-    held = np.random.default_rng(seed).random(values.shape) < holdout
+        require_rank(rank, *values.shape, label, "ranks")
+    missing = np.isnan(values)  # missing entries are imputed like the held-out ones but never scored
+    held = (np.random.default_rng(seed).random(values.shape) < holdout) & ~missing
+    hidden = held | missing
+    used = ~hidden
     cv = np.empty((len(METHODS), len(ranks)))
     fit = np.empty_like(cv)
     iterations = np.empty(cv.shape, dtype=np.int32)
     for i, method in enumerate(METHODS):
         for j, rank in enumerate(ranks):
-            recon, iterations[i, j] = _impute(values, held, rank, method, max_iter, tol)
+            recon, iterations[i, j] = _impute(values, hidden, rank, method, max_iter, tol)
             cv[i, j] = np.sqrt(np.mean((recon[held] - values[held]) ** 2))
-            fit[i, j] = np.sqrt(np.mean((recon[~held] - values[~held]) ** 2))
+            fit[i, j] = np.sqrt(np.mean((recon[used] - values[used]) ** 2))
     coords = {"method": list(METHODS), "rank": np.array(ranks, dtype=np.int32)}
     return xr.Dataset({
         "cv_rmse": (("method", "rank"), cv, {"long_name": "RMSE on the held-out entries", "units": "mm"}),
         "fit_rmse": (("method", "rank"), fit, {"long_name": "RMSE on the entries used for fitting", "units": "mm"}),
         "iterations": (("method", "rank"), iterations, {"long_name": "EM imputation iterations"}),
     }, coords=coords, attrs={"holdout_fraction": holdout, "seed": seed, "n_heldout": int(held.sum()),
+                             "n_missing_entries": int(missing.sum()),
                              "best_rank_svd": ranks[int(np.argmin(cv[0]))],
                              "best_rank_nmf": ranks[int(np.argmin(cv[1]))]})

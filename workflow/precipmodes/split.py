@@ -109,8 +109,8 @@ def split_experiment(totals: xr.Dataset, land: xr.DataArray, selection: xr.Datas
     ``completeness(time)``, ``window_coverage(time)``, ``cell_coverage(cell)`` and the land cells
     excluded by coverage (``excluded_cell_lat/lon/coverage(excluded_cell)``). Raises ConfigError
     naming the key for overlapping ranges, a range outside the data, a part without a kept window
-    (by months, threshold or coverage), no cell meeting coverage, or fewer windows or cells than
-    ``n_modes``.
+    (by months, threshold or coverage) or no cell meeting coverage (``n_modes`` against the kept
+    windows is checked by the decomposition, :func:`require_selection_holds_modes`).
     """
     ranges = check_ranges(name, experiment)
     months = check_months(name, experiment)
@@ -219,17 +219,24 @@ def split_experiment(totals: xr.Dataset, land: xr.DataArray, selection: xr.Datas
             window_selection_order=", ".join(DROP_RULES) + " (each dropped window counted under the first)",
         )
         parts[part] = ds
-    n_modes = experiment.get("n_modes")
-    train = parts["train"]
-    if n_modes is not None and int(n_modes) > min(train.attrs["n_windows"], train.attrs["n_cells"]):
-        counts = ", ".join(f"{rule} {train.attrs[f'n_windows_dropped_{rule}']}" for rule in DROP_RULES)
-        raise ConfigError(
-            f"experiments.{name}.n_modes: {n_modes} modes need at least as many training windows and cells, "
-            f"but the selection keeps {train.attrs['n_windows']} windows x {train.attrs['n_cells']} cells "
-            f"(windows dropped: {counts}); lower experiments.{name}.n_modes, widen experiments.{name}.train "
-            "or relax the selection (experiments.<name>.months, threshold.min_wet_fraction, coverage.*)"
-        )
     return parts
+
+
+def require_selection_holds_modes(train_attrs: Mapping, name: str, n_modes: int) -> None:
+    """ConfigError when ``n_modes`` exceeds the windows or cells that the selection kept for training.
+
+    ``train_attrs``: the attributes of train.nc (``n_windows``, ``n_cells``, ``n_windows_dropped_<rule>``).
+    Checked by the svd/nmf steps, not by split, so that changing n_modes does not rerun split.
+    """
+    if int(n_modes) <= min(int(train_attrs["n_windows"]), int(train_attrs["n_cells"])):
+        return
+    counts = ", ".join(f"{rule} {train_attrs.get(f'n_windows_dropped_{rule}', 0)}" for rule in DROP_RULES)
+    raise ConfigError(
+        f"experiments.{name}.n_modes: {n_modes} modes need at least as many training windows and cells, "
+        f"but the selection keeps {train_attrs['n_windows']} windows x {train_attrs['n_cells']} cells "
+        f"(windows dropped: {counts}); lower experiments.{name}.n_modes, widen experiments.{name}.train "
+        "or relax the selection (experiments.<name>.months, threshold.min_wet_fraction, coverage.*)"
+    )
 
 
 def describe(ds: xr.Dataset) -> str:

@@ -1,8 +1,11 @@
 """Chunked SVD of the land-cell x window matrix (EOFs / principal patterns).
 
-:class:`SVD` is an estimator in the style of xeofs: ``fit`` on a ``(cell, time)``
-DataArray, ``transform`` new windows to coefficients, ``inverse_transform`` back to
-cells; ``to_dataset`` puts the modes back on the grid for ``svd.nc``.
+:class:`SVD` is an estimator in the style of xeofs (skeleton in :mod:`precipmodes.base`):
+``SVD(n_modes=25, center=True, area_weighting=True).fit(precip, dim="time")`` on a
+``(cell, time)`` matrix or a ``(time, lat, lon)`` field with NaN where there is no data;
+``components()`` ``(mode, lat, lon)`` / ``(cell, mode)``, ``scores()`` ``(mode, time)``,
+``singular_values()``, ``explained_variance_ratio()``; ``transform`` new windows to
+coefficients, ``inverse_transform`` back to cells; ``to_dataset`` for ``svd.nc``.
 
 Methods (``svd.method``):
 
@@ -31,7 +34,20 @@ positive instead.
 All-zero training cells (no rain in any window) are kept out of the fit and reported;
 their loading is exactly 0 (the SVD of the full matrix gives them 0 too).
 
+Missing entries (NaN): iterative EOF imputation (DINEOF; Beckers & Rixen 2003, EM):
+start each missing entry at its cell's mean of the observed entries, take the exact SVD
+(the route above) of the filled matrix, replace the missing entries by the rank
+``n_modes`` reconstruction ``m + U S V^T / w``, and repeat -- each further fit one
+warm-started subspace iteration (``Y = Xt V``, ``Q = qr(Y)``, ``svd(Q^T Xt)``, two passes,
+``4 cells windows (n_modes + 1)`` flops) -- until the missing entries' relative RMS
+change ``||new - old|| / ||new||`` is below ``gap_tol`` or after ``gap_max_iter``
+updates (then a ConvergenceWarning). With ``center`` the mean is that of the filled
+rows. The modes are those of the last filled matrix; with nothing missing the dense
+path runs unchanged.
+
 ``explained_variance_ratio = s_k^2 / ||Xt||_F^2`` (of the total, all modes).
+Eigenvalues: ``lambda_k = s_k^2 / N`` here (mean square per window); eofs and xeofs
+divide by ``N - 1`` (their ``eigenvalues()`` = ours ``* N / (N - 1)``).
 North et al. (1982): eigenvalue ``lambda_k = s_k^2 / N`` (mm^2, mean square per
 window), its sampling error ``lambda_k sqrt(2 / N)`` with ``N`` the number of training
 windows (no correction for autocorrelation: an optimistic error), and
@@ -40,8 +56,9 @@ windows (no correction for autocorrelation: an optimistic error), and
 
 from __future__ import annotations
 
+import functools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import dask
 import dask.array as da
@@ -49,17 +66,21 @@ import numpy as np
 import scipy.linalg
 import xarray as xr
 
-from .errors import ConfigError
-from .grid import unstack_cells
-from .matrix import CellBlocks, area_weights, as_cell_time, require_finite, require_rank, scan
+from .base import Decomposition
+from .errors import ParameterError
+from .matrix import CellBlocks, MatrixScan, area_weights, missing_indices
 
 log = logging.getLogger("precipmodes")
 
 METHODS = ("auto", "gram", "tsqr", "randomized")
 
 
-def _transformed(block: np.ndarray, mean: np.ndarray | None, weights: np.ndarray | None) -> np.ndarray:
+def _transformed(block: np.ndarray, mean: np.ndarray | None, weights: np.ndarray | None,
+                 missing_c: np.ndarray | None = None, fill_c: np.ndarray | None = None) -> np.ndarray:
+    """``w (x - m)`` of a chunk in float64, its missing entries (flat indices) set to ``fill_c`` first."""
     out = block.astype(np.float64)
+    if missing_c is not None:
+        out.flat[missing_c] = fill_c
     if mean is not None:
         out -= mean[:, None]
     if weights is not None:
@@ -67,13 +88,25 @@ def _transformed(block: np.ndarray, mean: np.ndarray | None, weights: np.ndarray
     return out
 
 
-def _gram_block(block, mean, weights):
-    b = _transformed(block, mean, weights)
+def _gram_block(block, mean, weights, missing_c, fill_c):
+    b = _transformed(block, mean, weights, missing_c, fill_c)
     return b.T @ b
 
 
-def _project_block(block, mean, weights, V):
-    return _transformed(block, mean, weights) @ V
+def _project_block(block, mean, weights, missing_c, fill_c, V):
+    return _transformed(block, mean, weights, missing_c, fill_c) @ V
+
+
+def _project_back_block(block, mean, weights, missing_c, fill_c, Q_c):
+    b = _transformed(block, mean, weights, missing_c, fill_c)
+    return b.T @ Q_c, float(np.einsum("ij,ij->", b, b))
+
+
+def _fill_dask_block(block, fills, block_info=None):
+    missing_c, fill_c = fills[block_info[0]["chunk-location"][0]]
+    out = block.astype(np.float64)
+    out.flat[missing_c] = fill_c
+    return out
 
 
 def sign_convention(U: np.ndarray) -> np.ndarray:
@@ -86,8 +119,45 @@ def sign_convention(U: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class SVD:
-    """Truncated SVD (EOF analysis) of a ``(cell, time)`` matrix. See the module docstring."""
+class SVD(Decomposition):
+    """Truncated SVD (EOF analysis) of a ``(cell, time)`` matrix or a field. See the module docstring.
+
+    Parameters
+    ----------
+    n_modes : int
+        Number of modes kept.
+    method : {"auto", "gram", "tsqr", "randomized"}
+        Route to the SVD (module docstring).
+    center : bool
+        Remove each cell's training mean first (anomalies).
+    area_weighting : bool
+        Weight cells by ``sqrt(cos lat)``.
+    gram_max_windows, power_iterations, cell_chunk, seed
+        Route details: ``auto`` uses ``gram`` up to ``gram_max_windows`` windows; randomized
+        power iterations and seed; cells per chunk of a pass.
+    gap_max_iter : int
+        Most imputation updates when entries are missing (0: one fit of the mean-filled matrix).
+    gap_tol : float
+        Stop imputing when the missing entries' relative RMS change is below this.
+
+    Fitted attributes (``(cell,)`` over the fitted cells, zero cells included)
+    -------------------------------------------------------------------------
+    spatial_modes_ : DataArray (cell, mode)
+        Columns of U, orthonormal, dimensionless, in the weighted space.
+    singular_values_ : DataArray (mode,)
+        mm.
+    temporal_coefficients_ : DataArray (mode, time)
+        ``U^T Xt = S V^T``, mm.
+    mean_ : DataArray (cell,) or None
+        Removed mean, mm (``center``).
+    weights_ : DataArray (cell,) or None
+        ``sqrt(cos lat)`` (``area_weighting``).
+    total_sum_of_squares_ : float
+        ``||Xt||_F^2``, mm^2 (of the filled matrix when entries are missing).
+    method_ : str
+        The route used. ``next_singular_value_`` (mode ``n_modes + 1``, NaN when unknown),
+        ``n_windows_``, ``n_zero_cells_`` and the gap attributes of :mod:`precipmodes.base`.
+    """
 
     n_modes: int = 25
     method: str = "auto"
@@ -97,47 +167,78 @@ class SVD:
     power_iterations: int = 4
     cell_chunk: int = 20000
     seed: int = 0
-    fitted: dict = field(default_factory=dict, repr=False)
+    gap_max_iter: int = 100
+    gap_tol: float = 1e-4
+
+    mode_dim = "mode"
+    rank_parameter = "n_modes"
+    kind = "svd"
 
     @classmethod
     def from_config(cls, svd_config: dict, n_modes: int) -> "SVD":
         """Estimator from the ``svd`` config section and an experiment's ``n_modes``."""
-        return cls(n_modes=n_modes, **{k: svd_config[k] for k in (
+        model = cls(n_modes=n_modes, **{k: svd_config[k] for k in (
             "method", "center", "area_weighting", "gram_max_windows", "power_iterations", "cell_chunk")
             if k in svd_config})
+        gaps = svd_config.get("gaps") or {}
+        if "max_iter" in gaps:
+            model.gap_max_iter = gaps["max_iter"]
+        if "tol" in gaps:
+            model.gap_tol = gaps["tol"]
+        return model
+
+    def _check_parameters(self) -> None:
+        if self.method not in METHODS:
+            raise ParameterError("method", f"SVD method {self.method!r} is not one of {', '.join(METHODS)}")
+        if self.gap_max_iter < 0:
+            raise ParameterError("gap_max_iter", f"SVD gap_max_iter = {self.gap_max_iter} must be >= 0")
+        if not self.gap_tol >= 0:
+            raise ParameterError("gap_tol", f"SVD gap_tol = {self.gap_tol} must be >= 0")
 
     def choose_method(self, n_windows: int) -> str:
-        if self.method not in METHODS:
-            raise ConfigError(f"svd.method: {self.method!r} is not one of {', '.join(METHODS)}")
+        """The route for ``n_windows`` windows (``auto``: gram up to ``gram_max_windows``)."""
+        self._check_parameters()
         if self.method != "auto":
             return self.method
         return "gram" if n_windows <= self.gram_max_windows else "randomized"
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: xr.DataArray, label: str = "training matrix", source: str = "the split step") -> "SVD":
-        """Fit on ``X(cell, time)`` (mm). ``label`` names the matrix, ``source`` its file, in errors."""
-        X = as_cell_time(X, label)
-        n_cells, n_windows = X.shape
-        require_rank(self.n_modes, n_cells, n_windows, label, "n_modes")
-        blocks = CellBlocks(X, self.cell_chunk)
-        found = scan(blocks)
-        require_finite(X, found, label, source)
-        keep = found.nonzero_cells
-        n_zero = int((~keep).sum())
-        if n_zero:
-            log.info("svd: %d of %d cells are zero in every training window; kept out of the fit (loading 0)",
-                     n_zero, n_cells)
-            require_rank(self.n_modes, int(keep.sum()), n_windows, f"{label} without its all-zero cells", "n_modes")
-        Xk = X.isel(cell=np.flatnonzero(keep)) if n_zero else X
-        mean = (found.row_sum[keep] / n_windows) if self.center else None
+    def _fit_cells(self, Xk: xr.DataArray, found: MatrixScan, keep: np.ndarray) -> None:
+        n_cells = keep.size
+        m, n_windows = Xk.shape
         weights = area_weights(Xk["lat"].values) if self.area_weighting else None
         method = self.choose_method(n_windows)
-        n_extra = min(self.n_modes + 1, int(keep.sum()), n_windows)
-        total = None
-        if method == "gram":
-            U, s, Vt, total = self._fit_gram(Xk, mean, weights, n_extra)
+        n_extra = min(self.n_modes + 1, m, n_windows)
+        if int(found.observed_cells[keep].sum()) == m * n_windows:
+            mean = (found.row_sum[keep] / n_windows) if self.center else None
+            U, s, Vt, total = self._decompose(Xk, mean, weights, n_extra, method, None)
         else:
-            Xd = self._dask(Xk, mean, weights)
+            U, s, Vt, total, mean = self._fit_gappy(Xk, found.row_sum[keep], found.observed_cells[keep],
+                                                    weights, n_extra, method)
+        n = self.n_modes
+        flip = sign_convention(U[:, :n])
+        modes = np.zeros((n_cells, n))
+        modes[keep] = U[:, :n] * flip
+        self.method_ = method
+        self.spatial_modes_ = self._labelled_basis(modes)
+        self.singular_values_ = xr.DataArray(s[:n], dims="mode", coords={"mode": np.arange(1, n + 1)})
+        self.next_singular_value_ = float(s[n]) if s.size > n else np.nan
+        self.temporal_coefficients_ = self._labelled_scores((s[:n, None] * Vt[:n]) * flip[:, None], self.time_)
+        self.total_sum_of_squares_ = float(total)
+        self.mean_ = None if mean is None else xr.DataArray(self._cell_array(mean, keep), dims="cell",
+                                                             coords=self._cell_coords())
+        self.weights_ = (xr.DataArray(area_weights(self.cells_["lat"].values), dims="cell", coords=self._cell_coords())
+                         if self.area_weighting else None)
+        self.n_windows_ = n_windows
+        log.info("svd: %s route, %d cells x %d windows, %d modes explain %.1f%% of the total",
+                 method, n_cells, n_windows, n, 100 * float((s[:n] ** 2).sum() / total))
+
+    def _decompose(self, X, mean, weights, n_extra, method, fills):
+        """``(U, s, Vt, ||Xt||^2)`` of ``Xt = w (X - m)`` (``fills``: per chunk (missing indices, values))."""
+        if method == "gram":
+            U, s, Vt, total = self._fit_gram(X, mean, weights, n_extra, fills)
+        else:
+            Xd = self._dask(X, mean, weights, fills)
             if method == "tsqr":
                 Ud, sd, Vtd = da.linalg.svd(Xd)
                 U, s_all, Vt = dask.compute(Ud[:, :n_extra], sd, Vtd[:n_extra])
@@ -147,153 +248,203 @@ class SVD:
                     Xd, k=n_extra, n_power_iter=self.power_iterations, iterator="QR",
                     n_oversamples=max(10, n_extra), seed=self.seed, compute=False)
                 U, s, Vt, total = dask.compute(Ud, sd, Vtd, (Xd ** 2).sum())
-        s = np.asarray(s, dtype=np.float64)
-        U = np.asarray(U, dtype=np.float64)
-        Vt = np.asarray(Vt, dtype=np.float64)
-        n = self.n_modes
-        flip = sign_convention(U[:, :n])
-        U_full = np.zeros((n_cells, n))
-        U_full[keep] = U[:, :n] * flip
-        mean_full = None
-        if self.center:
-            mean_full = np.zeros(n_cells)
-            mean_full[keep] = mean
-        self.fitted = dict(
-            method=method, U=U_full, s=s[:n], s_next=(s[n] if s.size > n else np.nan),
-            coeffs=(s[:n, None] * Vt[:n]) * flip[:, None], total=float(total), mean=mean_full,
-            weights=area_weights(X["lat"].values) if self.area_weighting else None,
-            n_windows=n_windows, n_zero_cells=n_zero, cells=X["cell"], lat=X["lat"], lon=X["lon"], time=X["time"],
-        )
-        log.info("svd: %s route, %d cells x %d windows, %d modes explain %.1f%% of the total",
-                 method, n_cells, n_windows, n, 100 * float((s[:n] ** 2).sum() / total))
-        return self
+        return (np.asarray(U, dtype=np.float64), np.asarray(s, dtype=np.float64),
+                np.asarray(Vt, dtype=np.float64), float(total))
 
-    def _dask(self, X, mean, weights) -> da.Array:
+    def _dask(self, X, mean, weights, fills=None) -> da.Array:
         data = X.data if isinstance(X.data, da.Array) else da.from_array(
             X.values, chunks=(self.cell_chunk, -1))
         data = data.rechunk({1: -1}).astype(np.float64)
+        if fills is not None:
+            data = data.map_blocks(functools.partial(_fill_dask_block, fills=fills), dtype=np.float64)
         if mean is not None:
             data = data - da.from_array(mean, chunks=(data.chunks[0],))[:, None]
         if weights is not None:
             data = data * da.from_array(weights, chunks=(data.chunks[0],))[:, None]
         return data
 
-    def _fit_gram(self, X, mean, weights, n_extra):
+    @staticmethod
+    def _per_chunk(blocks, mean, weights, fills):
+        nb = len(blocks)
+        return (blocks.split(mean) if mean is not None else [None] * nb,
+                blocks.split(weights) if weights is not None else [None] * nb,
+                [f[0] for f in fills] if fills is not None else [None] * nb,
+                [f[1] for f in fills] if fills is not None else [None] * nb)
+
+    def _fit_gram(self, X, mean, weights, n_extra, fills=None):
         blocks = CellBlocks(X, self.cell_chunk)
-        means = blocks.split(mean) if mean is not None else [None] * len(blocks)
-        wts = blocks.split(weights) if weights is not None else [None] * len(blocks)
-        G = sum(blocks.map(_gram_block, means, wts))
+        args = self._per_chunk(blocks, mean, weights, fills)
+        G = sum(blocks.map(_gram_block, *args))
         total = float(np.trace(G))
         T = G.shape[0]
         evals, V = scipy.linalg.eigh(G, subset_by_index=[T - n_extra, T - 1], overwrite_a=True)
         V = V[:, ::-1]
-        Y = np.concatenate(blocks.map(_project_block, means, wts, [V] * len(blocks)))
+        Y = np.concatenate(blocks.map(_project_block, *args, [V] * len(blocks)))
         Q, R = np.linalg.qr(Y)  # Rayleigh-Ritz on span(V): exact SVD of X V
         Ur, s, Wt = np.linalg.svd(R)
         return Q @ Ur, s, (V @ Wt.T).T, total
 
-    # ------------------------------------------------------------- results
-    def _require_fitted(self):
-        if not self.fitted:
-            raise RuntimeError("SVD: call fit() (or from_dataset) first")
-        return self.fitted
+    def _subspace_step(self, blocks, mean, weights, fills, Vt):
+        """One warm-started subspace iteration from the right vectors ``Vt (p, time)``: ``(U, s, Vt, total)``."""
+        args = self._per_chunk(blocks, mean, weights, fills)
+        Y = np.concatenate(blocks.map(_project_block, *args, [Vt.T] * len(blocks)))
+        Q, _ = np.linalg.qr(Y)
+        parts = blocks.map(_project_back_block, *args, blocks.split(Q))
+        Z = sum(p[0] for p in parts)  # Xt^T Q (time, p)
+        Ub, s, Vt = np.linalg.svd(Z.T, full_matrices=False)
+        return Q @ Ub, s, Vt, float(sum(p[1] for p in parts))
 
-    @property
-    def components(self) -> xr.DataArray:
-        """Spatial modes ``(cell, mode)``, orthonormal in the weighted space."""
-        f = self._require_fitted()
-        return xr.DataArray(f["U"], dims=("cell", "mode"), coords=dict(
-            cell=f["cells"], lat=f["lat"], lon=f["lon"], mode=np.arange(1, f["U"].shape[1] + 1)))
+    def _fit_gappy(self, Xk, row_sum, observed, weights, n_extra, method):
+        """Iterative EOF imputation (module docstring): ``(U, s, Vt, total, mean or None)``."""
+        blocks = CellBlocks(Xk, self.cell_chunk)
+        n_windows = Xk.sizes["time"]
+        missing = missing_indices(blocks)
+        rows = [s.start + idx // n_windows for s, idx in zip(blocks.slices, missing)]
+        cols = [idx % n_windows for idx in missing]
+        fill = [(row_sum / observed)[r] for r in rows]
+
+        def mean_of(fill):
+            if not self.center:
+                return None
+            filled_sum = row_sum + np.bincount(np.concatenate(rows), np.concatenate(fill), minlength=row_sum.size)
+            return filled_sum / n_windows
+
+        mean = mean_of(fill)
+        U, s, Vt, total = self._decompose(Xk, mean, weights, n_extra, method, list(zip(missing, fill)))
+        k = self.n_modes
+        self.gap_method_ = "iterative EOF imputation (DINEOF/EM), start at each cell's observed mean"
+        change = np.nan
+        for update in range(1, self.gap_max_iter + 1):
+            US = U[:, :k] * s[:k]
+            new = []
+            for r, c in zip(rows, cols):
+                values = np.einsum("ik,ki->i", US[r], Vt[:k, c])
+                if weights is not None:
+                    values = values / weights[r]
+                if mean is not None:
+                    values = values + mean[r]
+                new.append(values)
+            diff2 = sum(float((a - b) @ (a - b)) for a, b in zip(new, fill))
+            norm2 = sum(float(a @ a) for a in new)
+            change = float(np.sqrt(diff2 / norm2)) if norm2 > 0 else float(np.sqrt(diff2))
+            fill = new
+            mean = mean_of(fill)
+            U, s, Vt, total = self._subspace_step(blocks, mean, weights, list(zip(missing, fill)), Vt)
+            self.gap_iterations_ = update
+            log.info("svd: imputation update %d, relative RMS change of the missing entries %.3g", update, change)
+            if change < self.gap_tol:
+                break
+        else:
+            if self.gap_max_iter > 0:
+                self._warn_not_converged(
+                    f"gap_max_iter = {self.gap_max_iter} imputation updates ended before the missing entries' "
+                    f"relative RMS change ({change:.3g}) fell below gap_tol = {self.gap_tol}")
+        return U, s, Vt, total, mean
+
+    # ------------------------------------------------------------- results
+    def projection_basis(self):
+        """``(U (cell, mode), mean or None, weights or None)``, float64 on the fitted cells."""
+        self._require_fitted()
+        return (self.spatial_modes_.values, None if self.mean_ is None else self.mean_.values,
+                None if self.weights_ is None else self.weights_.values)
+
+    def _training_scores(self) -> xr.DataArray:
+        return self.temporal_coefficients_
+
+    def singular_values(self) -> xr.DataArray:
+        """Singular values ``(mode,)``, mm."""
+        self._require_fitted()
+        return self.singular_values_
+
+    def explained_variance_ratio(self) -> xr.DataArray:
+        """``s_k^2 / ||Xt||_F^2`` by mode (of the total, all modes)."""
+        self._require_fitted()
+        return (self.singular_values_ ** 2 / self.total_sum_of_squares_).rename("explained_variance_ratio")
+
+    def eigenvalues(self) -> xr.DataArray:
+        """``s_k^2 / N`` by mode (mm^2, mean square per training window; eofs/xeofs use ``N - 1``)."""
+        self._require_fitted()
+        return (self.singular_values_ ** 2 / self.n_windows_).rename("eigenvalues")
+
+    def _full_window_coefficients(self, target, method):
+        return self.spatial_modes_.values.T @ target  # U^T w (x - m): U is orthonormal
+
+    def _solve(self, B, x, method):
+        return np.linalg.lstsq(B, x, rcond=None)[0]
 
     def transform(self, X: xr.DataArray, label: str = "matrix") -> xr.DataArray:
-        """Coefficients ``a = U^T (w (x - m))`` of each window: ``(mode, time)`` mm."""
-        f = self._require_fitted()
-        X = as_cell_time(X, label)
-        values = _transformed(np.asarray(X.values), f["mean"], f["weights"])
-        coeffs = f["U"].T @ values
-        return xr.DataArray(coeffs, dims=("mode", "time"),
-                            coords=dict(mode=np.arange(1, coeffs.shape[0] + 1), time=X["time"]))
+        """Coefficients ``a = U^T (w (x - m))`` of each window: ``(mode, time)`` mm.
 
-    def inverse_transform(self, coeffs: xr.DataArray) -> xr.DataArray:
-        """Reconstruction ``m + U a / w`` on the training cells: ``(cell, time)`` mm."""
-        f = self._require_fitted()
-        a = coeffs.transpose("mode", ...).values
-        values = f["U"][:, : a.shape[0]] @ a
-        if f["weights"] is not None:
-            values = values / f["weights"][:, None]
-        if f["mean"] is not None:
-            values = values + f["mean"][:, None]
-        other = [d for d in coeffs.dims if d != "mode"]
-        return xr.DataArray(values, dims=("cell", *other),
-                            coords={"cell": f["cells"], "lat": f["lat"], "lon": f["lon"],
-                                    **{d: coeffs[d] for d in other if d in coeffs.coords}})
-
-    def basis_for_projection(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """``(U, mean, weights)`` for gap filling (see :func:`precipmodes.evaluate.fill_gaps`)."""
-        f = self._require_fitted()
-        return f["U"], f["mean"], f["weights"]
+        Windows with missing cells: least squares on the observed rows of U.
+        """
+        return super().transform(X, None, label)
 
     # ------------------------------------------------------------ datasets
-    def to_dataset(self, lat: xr.DataArray, lon: xr.DataArray) -> xr.Dataset:
-        """``svd.nc`` content on the grid ``(lat, lon)`` (1-D axes, e.g. of the land mask)."""
-        f = self._require_fitted()
-        n = f["U"].shape[1]
+    def to_dataset(self, lat: xr.DataArray | None = None, lon: xr.DataArray | None = None) -> xr.Dataset:
+        """``svd.nc`` content on the grid ``(lat, lon)`` (1-D axes; default: the fitted field's grid)."""
+        self._require_fitted()
+        n = self.spatial_modes_.sizes["mode"]
         mode = xr.DataArray(np.arange(1, n + 1, dtype=np.int32), dims="mode",
                             attrs={"long_name": "mode number (1 = largest singular value)"})
-        s = f["s"]
-        N = f["n_windows"]
+        s = self.singular_values_.values
+        N = self.n_windows_
         eig = s ** 2 / N
         err = eig * np.sqrt(2.0 / N)
         upper = np.concatenate([[np.inf], eig[:-1]])
-        lower = np.concatenate([eig[1:], [f["s_next"] ** 2 / N]])
+        lower = np.concatenate([eig[1:], [self.next_singular_value_ ** 2 / N]])
         separated = ((upper - eig) > err) & ((eig - np.nan_to_num(lower, nan=-np.inf)) > err)
-        modes = unstack_cells(self.components, lat, lon).transpose("mode", "lat", "lon")
+        modes = self._on_grid(self.spatial_modes_.transpose("mode", "cell"), lat, lon)
         ds = xr.Dataset(
             {
-                "spatial_modes": modes.assign_attrs(
+                "spatial_modes": modes.drop_vars("mode").assign_attrs(
                     long_name="SVD spatial mode (left singular vector, unit norm over land cells)",
                     units="1", comment="NaN off land; in the sqrt(cos lat)-weighted space when area_weighting"),
                 "singular_values": ("mode", s, {"long_name": "singular value", "units": "mm"}),
-                "explained_variance_ratio": ("mode", s ** 2 / f["total"], {
+                "explained_variance_ratio": ("mode", s ** 2 / self.total_sum_of_squares_, {
                     "long_name": "fraction of the total squared Frobenius norm (of the centred and weighted "
                                  "matrix) explained by the mode", "units": "1"}),
                 "eigenvalues": ("mode", eig, {"long_name": "s^2 / N: mean square per training window",
-                                              "units": "mm2"}),
+                                              "units": "mm2",
+                                              "comment": "eofs and xeofs divide by N - 1 instead of N"}),
                 "north_error": ("mode", err, {
                     "long_name": "North et al. (1982) sampling error of the eigenvalue, lambda sqrt(2/N)",
                     "units": "mm2", "comment": f"N = {N} training windows, no autocorrelation correction"}),
                 "separated": ("mode", separated.astype(np.int8), {
                     "long_name": "1 when the gaps to both neighbouring eigenvalues exceed north_error",
                     "flag_values": np.array([0, 1], dtype=np.int8), "flag_meanings": "not_separated separated"}),
-                "temporal_coefficients": (("mode", "time"), f["coeffs"], {
+                "temporal_coefficients": (("mode", "time"), self.temporal_coefficients_.values, {
                     "long_name": "projection U^T x of each training window (S V^T)", "units": "mm"}),
             },
-            coords={"mode": mode, "time": f["time"]},
+            coords={"mode": mode, "time": self.time_.values},
             attrs={
-                "method": f["method"], "center": int(self.center), "area_weighting": int(self.area_weighting),
-                "n_windows": N, "n_zero_cells": f["n_zero_cells"], "total_sum_of_squares": f["total"],
+                "method": self.method_, "center": int(self.center), "area_weighting": int(self.area_weighting),
+                "n_windows": N, "n_zero_cells": self.n_zero_cells_, "total_sum_of_squares": self.total_sum_of_squares_,
                 "sign_convention": "sum of loadings positive (dipoles: largest |loading| positive)",
+                **self.gap_attrs(),
             },
         )
-        if f["mean"] is not None:
-            mean = xr.DataArray(f["mean"], dims="cell", coords=dict(cell=f["cells"], lat=f["lat"], lon=f["lon"]))
-            ds["mean"] = unstack_cells(mean, lat, lon).assign_attrs(
+        if self.mean_ is not None:
+            ds["mean"] = self._on_grid(self.mean_, lat, lon).assign_attrs(
                 long_name="training mean removed before the SVD", units="mm")
         return ds
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset, cells: xr.DataArray) -> "SVD":
         """Estimator from ``svd.nc`` for the cells of ``cells`` (a ``(cell, ...)`` array with lat/lon)."""
-        model = cls(n_modes=ds.sizes["mode"], method=ds.attrs.get("method", "auto"),
-                    center=bool(ds.attrs.get("center", 0)), area_weighting=bool(ds.attrs.get("area_weighting", 0)))
-        pick = dict(lat=xr.DataArray(cells["lat"].values, dims="cell"), lon=xr.DataArray(cells["lon"].values, dims="cell"))
-        U = ds["spatial_modes"].sel(pick, method="nearest").transpose("cell", "mode").values
-        mean = ds["mean"].sel(pick, method="nearest").values if "mean" in ds else None
-        model.fitted = dict(
-            method=model.method, U=np.nan_to_num(U.astype(np.float64)), s=ds["singular_values"].values,
-            s_next=np.nan, coeffs=ds["temporal_coefficients"].values, total=ds.attrs.get("total_sum_of_squares"),
-            mean=None if mean is None else np.nan_to_num(mean.astype(np.float64)),
-            weights=area_weights(cells["lat"].values) if model.area_weighting else None,
-            n_windows=ds.sizes["time"], n_zero_cells=ds.attrs.get("n_zero_cells", 0),
-            cells=cells["cell"], lat=cells["lat"], lon=cells["lon"], time=ds["time"])
+        a = ds.attrs
+        model = cls(n_modes=ds.sizes["mode"], method=a.get("method", "auto"),
+                    center=bool(a.get("center", 0)), area_weighting=bool(a.get("area_weighting", 0)))
+        model._set_cells(cells, ds["time"])
+        model.method_ = model.method
+        model.spatial_modes_ = model._labelled_basis(cls._pick(ds["spatial_modes"].transpose("mode", ...), cells))
+        model.singular_values_ = ds["singular_values"].reset_coords(drop=True)
+        model.next_singular_value_ = np.nan
+        model.temporal_coefficients_ = model._labelled_scores(ds["temporal_coefficients"].values, ds["time"])
+        model.total_sum_of_squares_ = a.get("total_sum_of_squares")
+        model.mean_ = (xr.DataArray(cls._pick(ds["mean"], cells), dims="cell", coords=model._cell_coords())
+                       if "mean" in ds else None)
+        model.weights_ = (xr.DataArray(area_weights(cells["lat"].values), dims="cell", coords=model._cell_coords())
+                          if model.area_weighting else None)
+        model.n_windows_ = ds.sizes["time"]
+        model._restore_gap_attrs(a)
         return model

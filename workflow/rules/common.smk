@@ -1,15 +1,24 @@
-# Paths and helpers shared by all .smk files (Snakemake's lint wants functions here); outputs
-#   results/prepared/...        shared preparation (raw data, land mask, totals, selection)
-#   results/<experiment>/...    per experiment (split, svd.nc, nmf.nc, evaluation.nc, figures/)
+# Paths and helpers shared by all .smk files (Snakemake's lint wants functions here); outputs, under
+# config results_dir (default results/):
+#   <results_dir>/prepared/...        shared preparation (raw data, land mask, totals, selection)
+#   <results_dir>/<experiment>/...    per experiment (split, svd.nc, nmf.nc, evaluation.nc, figures/)
+#   <results_dir>/logs/...            one log per job
 import json
+import os
+import re
+from pathlib import Path
 
-from precipmodes.sources import source_input_paths
+from precipmodes.plots import experiment_figure_names, figure_files
+from precipmodes.errors import InputDataError, PrecipModesError
+from precipmodes.sources import fingerprint, local_inputs, missing_message, source_options
+from precipmodes.sources.http import download_plan
 
-PREPARED = "results/prepared"
-LOGS = "results/logs"
+RESULTS = config["results_dir"].rstrip("/")
+PREPARED = f"{RESULTS}/prepared"
+LOGS = f"{RESULTS}/logs"
 RAW = f"{PREPARED}/raw.nc"
 DEMO_TRUTH = f"{PREPARED}/demo_truth.nc"
-EXPERIMENT_DIR = "results/{experiment}"
+EXPERIMENT_DIR = f"{RESULTS}/{{experiment}}"
 EXPERIMENTS = sorted(config["experiments"])
 
 wildcard_constraints:
@@ -18,6 +27,40 @@ wildcard_constraints:
 
 def is_demo():
     return config["source"]["kind"] == "demo"
+
+
+# Inputs from outside the workflow. SOURCE: the options of source.kind (flat, with kind).
+# SOURCE_INPUTS: the local files the source reads (globs expanded at parse time); DOWNLOADS:
+# {path in source.http.cache_dir (DOWNLOAD_DIR): URL} for the download rule; MASK_FILES: land_mask.path when used.
+# MISSING_INPUTS: {path: config key} of those not there, which rule missing_input "makes" by failing
+# with a message naming them (a missing input without a producer would let Snakemake take an existing
+# raw.nc as done).
+SOURCE = source_options(config["source"])
+SOURCE_INPUTS, MISSING_INPUTS = local_inputs(SOURCE)
+try:
+    DOWNLOADS = download_plan(SOURCE) if SOURCE["kind"] == "http" and not SOURCE["opendap"] else {}
+except PrecipModesError as error:
+    raise WorkflowError(str(error)) from None
+DOWNLOAD_DIR = str(Path(SOURCE.get("cache_dir", "downloads")))
+DOWNLOAD_URLS = {os.path.basename(path): url for path, url in DOWNLOADS.items()}
+MASK_FILES = [config["land_mask"]["path"]] if config["land_mask"]["method"] == "file" and config["land_mask"]["path"] else []
+MISSING_INPUTS.update({path: "land_mask.path" for path in MASK_FILES if not os.path.exists(path)})
+
+
+def source_param(wildcards):
+    """The options of source.kind as JSON, for params: (only the active kind's options rerun raw)."""
+    return json.dumps(SOURCE, sort_keys=True)
+
+
+def fingerprint_param(paths):
+    """Path, size and modification time of ``paths`` as one digest (a JSON string), for params: (evaluated
+    per DAG)."""
+    return lambda wildcards: json.dumps(fingerprint(paths))
+
+
+def literal(path):
+    """``path`` as a Snakemake file pattern that matches itself (braces doubled)."""
+    return str(path).replace("{", "{{").replace("}", "}}")
 
 
 def section(name):
@@ -30,8 +73,17 @@ def section(name):
     return lambda wildcards: text
 
 
-def experiment_config(wildcards):
-    return json.dumps(config["experiments"][wildcards.experiment], sort_keys=True)
+def experiment_fields(*keys):
+    """For params: a function of the wildcards giving the JSON of the named fields of experiments.<name>.
+
+    Each rule names only the fields it uses, so changing another field (n_modes, test_windows) does
+    not rerun it. Optional fields that the experiment leaves out are left out.
+    """
+    def fields(wildcards):
+        entry = config["experiments"][wildcards.experiment]
+        return json.dumps({key: entry[key] for key in keys if key in entry}, sort_keys=True)
+
+    return fields
 
 
 def rule_resources(rule_name, key, fallback):
@@ -44,8 +96,8 @@ def final_outputs(wildcards):
     """Everything `snakemake` builds by default (target all): each experiment's NetCDF and figures."""
     targets = []
     for name in EXPERIMENTS:
-        targets += [f"results/{name}/svd.nc", f"results/{name}/nmf.nc", f"results/{name}/evaluation.nc"]
-        targets += figure_targets(name)
+        targets += [f"{RESULTS}/{name}/{output}" for output in ("svd.nc", "nmf.nc", "evaluation.nc")]
+        targets += figure_files(RESULTS, name, is_demo())
         targets += decompose_targets(name)
     return targets
 
@@ -59,8 +111,8 @@ def gridded_input(wildcards=None):
 # used by landmask.smk
 def land_mask_inputs(wildcards):
     inputs = {"grid": PREPARED_GRID}
-    if config["land_mask"]["method"] == "file" and config["land_mask"]["path"]:
-        inputs["mask_file"] = config["land_mask"]["path"]
+    if MASK_FILES:
+        inputs["mask_file"] = MASK_FILES[0]
     return inputs
 
 
@@ -68,17 +120,17 @@ def land_mask_inputs(wildcards):
 def decompose_targets(experiment):
     """Extra targets of an experiment beyond svd/nmf/evaluation (rank_selection.nc when asked for)."""
     if config["experiments"][experiment].get("rank_selection"):
-        return [f"results/{experiment}/rank_selection.nc"]
+        return [f"{RESULTS}/{experiment}/rank_selection.nc"]
     return []
 
 
 # used by decompose.smk
 def evaluate_inputs(wildcards):
     inputs = dict(
-        train=f"results/{wildcards.experiment}/train.nc",
-        test=f"results/{wildcards.experiment}/test.nc",
-        svd=f"results/{wildcards.experiment}/svd.nc",
-        nmf=f"results/{wildcards.experiment}/nmf.nc",
+        train=f"{RESULTS}/{wildcards.experiment}/train.nc",
+        test=f"{RESULTS}/{wildcards.experiment}/test.nc",
+        svd=f"{RESULTS}/{wildcards.experiment}/svd.nc",
+        nmf=f"{RESULTS}/{wildcards.experiment}/nmf.nc",
         land_mask=LAND_MASK,
     )
     if is_demo():

@@ -5,7 +5,9 @@
 #   results/<experiment>/rank_selection.nc  only when experiments.<name>.rank_selection is non-empty
 # The matrices are loaded into memory when they take at most a third of the rule's mem_mb,
 # else streamed from train.nc in dask chunks of <section>.cell_chunk cells.
-DECOMPOSE_PARAMS = dict(experiment=experiment_config, dask=section("dask"))
+# dask (where the blocks run, not what they hold) is read from the config by the scripts, as in
+# accumulate, so moving to another cluster reruns nothing.
+DECOMPOSE_PARAMS = dict(experiment=experiment_fields("n_modes"))
 
 
 rule svd:
@@ -26,7 +28,7 @@ rule svd:
     conda:
         "../../envs/core.yaml"
     script:
-        "../scripts/svd.py"
+        "../scripts/decompose.py"
 
 
 rule nmf:
@@ -47,7 +49,7 @@ rule nmf:
     conda:
         "../../envs/core.yaml"
     script:
-        "../scripts/nmf.py"
+        "../scripts/decompose.py"
 
 
 rule evaluate:
@@ -57,7 +59,6 @@ rule evaluate:
         f"{EXPERIMENT_DIR}/evaluation.nc",
     params:
         evaluation=section("evaluation"),
-        experiment=experiment_config,
     log:
         f"{LOGS}/evaluate_{{experiment}}.log",
     threads: rule_resources("evaluate", "threads", 1)
@@ -78,7 +79,7 @@ rule rank_selection:
         f"{EXPERIMENT_DIR}/rank_selection.nc",
     params:
         nmf=section("nmf"),
-        experiment=experiment_config,
+        experiment=experiment_fields("rank_selection"),
     log:
         f"{LOGS}/rank_selection_{{experiment}}.log",
     threads: rule_resources("rank_selection", "threads", 2)

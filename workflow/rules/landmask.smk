@@ -33,6 +33,7 @@ rule land_mask:
         LAND_MASK,
     params:
         land_mask=section("land_mask"),
+        mask_file=fingerprint_param(MASK_FILES),  # a replaced mask file reruns land_mask
     log:
         f"{LOGS}/land_mask.log",
     threads: rule_resources("land_mask", "threads", 1)

@@ -1,8 +1,8 @@
 # Preprocessing: window totals -> wet-area threshold -> per-experiment train/test matrices.
 # accumulate and threshold depend only on the data sections of the config (source, domain,
 # land_mask, upscale, accumulation, threshold); split reads one experiment's entry through
-# experiment_config (and the coverage section), so changing or adding an experiment reruns only split
-# and what follows.
+# experiment_fields (its periods and months) and the coverage section, so changing or adding an experiment
+# reruns only split and what follows.
 TOTALS = f"{PREPARED}/totals.nc"
 SELECTION = f"{PREPARED}/selection.nc"
 
@@ -55,7 +55,7 @@ rule split:
         train=f"{EXPERIMENT_DIR}/train.nc",
         test=f"{EXPERIMENT_DIR}/test.nc",
     params:
-        experiment=experiment_config,
+        experiment=experiment_fields("train", "test", "months"),
         coverage=section("coverage"),
     log:
         f"{LOGS}/split_{{experiment}}.log",

@@ -1,14 +1,20 @@
 # Raw data: one canonical dataset precip(time, lat, lon), the amount per source step.
+#   downloads: <source.http.cache_dir>/<file name>  one download job per remote file (kind http)
+
+# Downloads run where Snakemake runs (compute nodes are often offline); raw reads the cached files.
+localrules:
+    download,
 
 
 rule raw:
     input:
-        lambda wildcards: source_input_paths(config["source"]),
+        lambda wildcards: SOURCE_INPUTS + list(DOWNLOADS),
     output:
         RAW,
     params:
-        source=section("source"),
+        source=source_param,
         domain=section("domain"),
+        inputs=fingerprint_param(SOURCE_INPUTS),  # a replaced input reruns raw even with an older mtime
     log:
         f"{LOGS}/raw.log",
     threads: rule_resources("raw", "threads", 1)
@@ -21,11 +27,32 @@ rule raw:
         "../scripts/raw.py"
 
 
+rule download:
+    output:
+        f"{literal(DOWNLOAD_DIR)}/{{name}}",
+    params:
+        url=lambda wildcards: json.dumps(DOWNLOAD_URLS[wildcards.name]),
+        checksum=lambda wildcards: json.dumps(SOURCE["checksums"].get(wildcards.name)),
+    wildcard_constraints:
+        # only the files of DOWNLOADS (none unless source.kind is http)
+        name="|".join(map(re.escape, DOWNLOAD_URLS)) or "(?!)",
+    log:
+        f"{LOGS}/download/{{name}}.log",
+    threads: rule_resources("download", "threads", 1)
+    resources:
+        mem_mb=rule_resources("download", "mem_mb", 500),
+        runtime=rule_resources("download", "runtime", 120),
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/download.py"
+
+
 rule demo_truth:
     output:
         DEMO_TRUTH,
     params:
-        source=section("source"),
+        source=source_param,
         domain=section("domain"),
     log:
         f"{LOGS}/demo_truth.log",
@@ -37,3 +64,16 @@ rule demo_truth:
         "../../envs/core.yaml"
     script:
         "../scripts/demo_truth.py"
+
+
+if MISSING_INPUTS:
+
+    localrules:
+        missing_input,
+
+    # "Makes" each missing input by failing with a message that names it and its config key.
+    rule missing_input:
+        output:
+            [literal(path) for path in MISSING_INPUTS],
+        run:
+            raise InputDataError(missing_message(MISSING_INPUTS))

@@ -1,17 +1,15 @@
 """Rule accumulate: window totals (accumulation.hours) of the gridded raw data."""
-import json
-
-from precipmodes import logs, parallel
+from precipmodes import parallel
 from precipmodes.accumulate import accumulate_file
+from precipmodes.rulescript import rule_run
 
 
 def main(smk):
-    logs.configure(smk.log[0])
-    # the dask section only says where blocks run, not what they hold: read from config, not params,
-    # so moving to another cluster does not rerun the accumulation
-    with parallel.dask_cluster(smk.config["dask"], smk.threads, smk.resources.mem_mb):
-        accumulate_file(smk.input[0], smk.output[0], json.loads(smk.params.accumulation), config=smk.config)
-
+    with rule_run(smk) as params:
+        # the dask section only says where blocks run, not what they hold: read from config, not params,
+        # so moving to another cluster does not rerun the accumulation
+        with parallel.dask_cluster(smk.config["dask"], smk.threads, smk.resources.mem_mb):
+            accumulate_file(smk.input[0], smk.output[0], params["accumulation"], config=smk.config)
 
 if __name__ == "__main__":
     main(snakemake)  # noqa: F821 (injected by Snakemake)

@@ -1,25 +1,27 @@
 """Figure rules (figures_modes, _series, _selection, _test, _demo, _summary): draw an experiment's PNGs."""
-import json
-
-from precipmodes import logs
 from precipmodes.plots import render
 from precipmodes.plots.base import FigureOptions
+from precipmodes.rulescript import rule_run
 
 
 def main(smk):
-    logs.configure(smk.log[0])
-    params, inputs, outputs = smk.params, smk.input, dict(smk.output.items())
-    experiment = json.loads(params.experiment)
-    options = FigureOptions.from_config(json.loads(params.figures), json.loads(params.domain),
-                                        params.source_kind, smk.wildcards.experiment)
+    with rule_run(smk) as params:
+        draw(smk, params)
+
+
+def draw(smk, params):
+    inputs, outputs = smk.input, dict(smk.output.items())
+    experiment = params.get("experiment", {})  # only the fields this figure rule uses
+    options = FigureOptions.from_config(params["figures"], params["domain"], params["source_kind"],
+                                        smk.wildcards.experiment)
     if smk.rule == "figures_modes":
         render.draw_modes(inputs.svd, inputs.nmf, outputs, options)
     elif smk.rule == "figures_series":
         render.draw_series(inputs.svd, inputs.nmf, inputs.selection, outputs, options, experiment["train"])
     elif smk.rule == "figures_selection":
         render.draw_selection(inputs.land_mask, inputs.selection, outputs, options,
-                              json.loads(params.land_mask)["min_fraction"],
-                              json.loads(params.threshold)["min_wet_fraction"],
+                              params["land_mask"]["min_fraction"],
+                              params["threshold"]["min_wet_fraction"],
                               {"train": experiment["train"], "test": experiment["test"]})
     elif smk.rule == "figures_test":
         render.draw_test(inputs.evaluation, inputs.test, inputs.land_mask, inputs.selection, outputs, options,

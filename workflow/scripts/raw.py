@@ -1,13 +1,11 @@
 """Rule raw: build the canonical raw dataset from the configured source."""
-import json
-
-from precipmodes import logs
+from precipmodes.rulescript import rule_run
 from precipmodes.sources import build_raw
 
 
 def main(smk):
-    logs.configure(smk.log[0])
-    build_raw(json.loads(smk.params.source), json.loads(smk.params.domain), smk.output[0], config=smk.config)
+    with rule_run(smk) as params:
+        build_raw(params["source"], params["domain"], smk.output[0], config=smk.config)
 
 
 if __name__ == "__main__":

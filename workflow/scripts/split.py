@@ -1,15 +1,13 @@
 """Rule split: land-only (cell, time) train and test matrices of one experiment."""
-import json
-
-from precipmodes import logs
+from precipmodes.rulescript import rule_run
 from precipmodes.split import split_files
 
 
 def main(smk):
-    logs.configure(smk.log[0])
-    split_files(smk.input.totals, smk.input.land_mask, smk.input.selection, smk.wildcards.experiment,
-                json.loads(smk.params.experiment), smk.output.train, smk.output.test, config=smk.config,
-                coverage=json.loads(smk.params.coverage))
+    with rule_run(smk) as params:
+        split_files(smk.input.totals, smk.input.land_mask, smk.input.selection, smk.wildcards.experiment,
+                    params["experiment"], smk.output.train, smk.output.test, config=smk.config,
+                    coverage=params["coverage"])
 
 
 if __name__ == "__main__":

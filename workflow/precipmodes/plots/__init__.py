@@ -8,9 +8,9 @@
 This module itself stays light (no matplotlib/cartopy import): the Snakefile reads :data:`FIGURE_RULES`.
 """
 
-__all__ = ["FIGURE_RULES", "figure_files"]
+__all__ = ["FIGURE_RULES", "figure_files", "experiment_figure_names"]
 
-# figure rule (workflow/rules/figures.smk) -> the PNGs it draws under results/<experiment>/figures/
+# figure rule (workflow/rules/figures.smk) -> the PNGs it draws under <results_dir>/<experiment>/figures/
 FIGURE_RULES = {
     "figures_selection": ["land_mask", "wet_fraction"],
     "figures_modes": ["svd_modes", "nmf_bases", "spectrum"],
@@ -21,7 +21,12 @@ FIGURE_RULES = {
 }
 
 
-def figure_files(experiment: str, demo: bool) -> list[str]:
-    """Paths of an experiment's PNGs and summary.json (demo_match.png only for the demo source)."""
+def experiment_figure_names(demo: bool) -> list[str]:
+    """An experiment's PNGs and summary.json relative to its folder (demo_match.png only for the demo)."""
     names = [name for rule, names in FIGURE_RULES.items() for name in names if demo or rule != "figures_demo"]
-    return [f"results/{experiment}/figures/{name}.png" for name in names] + [f"results/{experiment}/summary.json"]
+    return [f"figures/{name}.png" for name in names] + ["summary.json"]
+
+
+def figure_files(results_dir: str, experiment: str, demo: bool) -> list[str]:
+    """Paths of an experiment's PNGs and summary.json under ``results_dir``."""
+    return [f"{results_dir}/{experiment}/{name}" for name in experiment_figure_names(demo)]

@@ -80,14 +80,14 @@ class FigureOptions:
 
     @classmethod
     def from_config(cls, figures: Mapping, domain: Mapping, source_kind: str, experiment: str = "") -> "FigureOptions":
-        """Options from the ``figures`` and ``domain`` config sections and ``source.kind``."""
+        """Options from the (complete, validated) ``figures`` and ``domain`` config sections and ``source.kind``."""
         west, east = (_lon180(v) for v in domain["lon"])
         south, north = domain["lat"]
         return cls(
             extent=(west, east, float(south), float(north)),
-            coastline_resolution=figures.get("coastline_resolution", "10m"),
-            dpi=int(figures.get("dpi", 110)),
-            max_panels=int(figures.get("max_panels", 25)),
+            coastline_resolution=figures["coastline_resolution"],
+            dpi=int(figures["dpi"]),
+            max_panels=int(figures["max_panels"]),
             synthetic=source_kind == "demo",
             experiment=experiment,
         )

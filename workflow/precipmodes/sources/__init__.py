@@ -17,12 +17,16 @@ attribute ``precipmodes_already_accumulated_hours = 72`` (accumulate passes such
 totals through) and the seed's land mask as ``seed_land(lat, lon)`` int8 (used by
 ``land_mask.method: auto``).
 
-Kinds (``source.kind``): ``demo``, ``files``, ``http``, ``seed_binary``.
+Kinds (``source.kind``): ``demo``, ``files``, ``http``, ``seed_binary``. The config holds each
+kind's options under a key of its name (``source.files.paths``); the functions here and in the
+kind modules take the *options* of one kind, flat, with ``kind`` added (:func:`source_options`).
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Mapping
@@ -38,20 +42,73 @@ STANDARD_NAME = "lwe_thickness_of_precipitation_amount"
 UNITS = "mm"
 
 
-def source_input_paths(source: Mapping) -> list[str]:
-    """Local files a source reads (for Snakemake ``input:``); empty for generated/remote data."""
-    kind = source["kind"]
-    if kind == "files":
-        from .files import expand_paths
+def source_options(source: Mapping) -> dict:
+    """The options of the configured kind, flat, with ``kind``: what :func:`load_source` takes.
 
-        return [str(p) for p in expand_paths(source["paths"])]
-    if kind == "seed_binary":
-        return [source["data"], source["times"], source["mask"]]
-    return []
+    ``{kind: files, files: {paths: [a.nc], variable: pr}, demo: {...}}`` ->
+    ``{kind: files, paths: [a.nc], variable: pr}`` (options of other kinds are dropped).
+    """
+    kind = source["kind"]
+    return {"kind": kind, **source.get(kind, {})}
+
+
+def options_key(options: Mapping) -> str:
+    """The config section that holds ``options`` (``source.files``, ``source.http``), for messages."""
+    return f"source.{options.get('kind', 'files')}"
+
+
+def local_inputs(options: Mapping) -> tuple[list[str], dict[str, str]]:
+    """Local files a source reads (for Snakemake ``input:``), and those that are missing.
+
+    Returns ``(inputs, missing)``: ``inputs`` lists every file/Zarr store the globs of
+    ``source.files.paths`` match (in order, without duplicates) or the ``seed_binary`` files; a
+    pattern that matches nothing, or a seed file that does not exist, is listed as itself and in
+    ``missing`` as ``{path or pattern: config key}``. Empty for generated (demo) and remote (http)
+    data, whose files come from the ``download`` rule.
+    """
+    kind = options["kind"]
+    inputs: list[str] = []
+    missing: dict[str, str] = {}
+    if kind == "files":
+        for pattern in options["paths"]:
+            matches = sorted(glob.glob(os.path.expanduser(pattern)))
+            if not matches:
+                missing[pattern] = "source.files.paths"
+            inputs += [m for m in (matches or [pattern]) if m not in inputs]
+    elif kind == "seed_binary":
+        for key in ("data", "times", "mask"):
+            inputs.append(options[key])
+            if not os.path.exists(options[key]):
+                missing[options[key]] = f"source.seed_binary.{key}"
+    return inputs, missing
+
+
+def missing_message(missing: Mapping[str, str]) -> str:
+    """The error for input files that are not there: each path with the config key that names it."""
+    lines = [f"{key}: {path!r} matches no file; check the path (relative paths are relative to the working "
+             f"directory {os.getcwd()})" for path, key in missing.items()]
+    return "\n".join(lines)
+
+
+def fingerprint(paths: list[str]) -> str:
+    """sha256 over the path, size and modification time (ns) of each file (a folder, e.g. a Zarr store:
+    of every file inside); a missing path counts as missing. For Snakemake ``params:``, so that a
+    replaced or edited input reruns the rule even when its modification time went back."""
+    entries = []
+    for path in paths:
+        if os.path.isdir(path):
+            files = sorted(os.path.join(top, name) for top, _, names in os.walk(path) for name in names)
+        else:
+            files = [path]
+        for name in files:
+            stat = os.stat(name) if os.path.exists(name) else None
+            entries.append([name, stat.st_size, stat.st_mtime_ns] if stat else [name, "missing"])
+    return "sha256:" + hashlib.sha256(json.dumps(entries).encode()).hexdigest()
 
 
 def load_source(source: Mapping, domain: Mapping) -> xr.Dataset:
-    """The canonical raw dataset (lazy, dask-backed where the source allows) for ``source``."""
+    """The canonical raw dataset (lazy, dask-backed where the source allows) for ``source``, the
+    options of one kind (:func:`source_options`)."""
     kind = source["kind"]
     if kind == "demo":
         from .demo import demo_dataset
@@ -73,13 +130,18 @@ def load_source(source: Mapping, domain: Mapping) -> xr.Dataset:
 
 
 def build_raw(source: Mapping, domain: Mapping, output: str | os.PathLike, config: Mapping | None = None) -> Path:
-    """Load the source, check it is canonical and write it to ``output`` (NetCDF, atomic)."""
+    """Load the source (options of one kind, :func:`source_options`), check it is canonical and write
+    it to ``output`` (NetCDF, atomic); the provenance names the local files it read."""
     with timed(f"raw ({source['kind']})"):
         ds = load_source(source, domain)
         check_canonical(ds, origin=f"source.kind={source['kind']}")
         log.info("raw: %d steps x %d lat x %d lon (%s .. %s)", ds.sizes["time"], ds.sizes["lat"],
                  ds.sizes["lon"], str(ds.time.values[0])[:19], str(ds.time.values[-1])[:19])
-        inputs = [p for p in source_input_paths(source) if Path(p).is_file()]
+        inputs = [p for p in local_inputs(source)[0] if Path(p).is_file()]
+        if source["kind"] == "http" and not source.get("opendap"):
+            from .http import download_plan
+
+            inputs = list(download_plan(source))
         return write_netcdf(ds, output, step=f"raw: canonical precipitation from source.kind={source['kind']}",
                             config=config, inputs=inputs)
 
@@ -118,14 +180,9 @@ def check_canonical(ds: xr.Dataset, origin: str = "raw dataset") -> None:
 
 
 def expand_globs(patterns: list[str]) -> list[Path]:
-    """Expand paths/globs in order, without duplicates; raise naming any that match nothing."""
-    found: list[Path] = []
-    for pattern in patterns:
-        matches = sorted(glob.glob(os.path.expanduser(pattern)))
-        if not matches:
-            raise InputDataError(
-                f"source.paths: {pattern!r} matches no file; check the path (relative paths are "
-                f"relative to the working directory {os.getcwd()})"
-            )
-        found += [Path(m) for m in matches if Path(m) not in found]
-    return found
+    """Expand paths/globs of ``source.files.paths`` in order, without duplicates; raise naming any
+    that match nothing."""
+    found, missing = local_inputs({"kind": "files", "paths": patterns})
+    if missing:
+        raise InputDataError(missing_message(missing))
+    return [Path(p) for p in found]

@@ -8,7 +8,7 @@
   ``mm/day``, ``mm d-1``, ``mm/hr``, ``kg m**-2 s**-1``, ``kg m^-2``);
 * labels every step by its START and writes ``time_bnds`` = [start, end).
   Time bounds in the file win. Without them the step length comes from
-  ``source.step_hours``, else the ``cell_methods`` interval (``time: sum
+  ``source.<kind>.step_hours``, else the ``cell_methods`` interval (``time: sum
   (interval: 1 hr)``), else the most common spacing of the time stamps (so the
   gaps between E-OBS winters do not matter). Stamps marking the END of the
   accumulation (ERA5, GRIB ``valid_time``, Stage IV) are shifted back by one step
@@ -18,7 +18,7 @@
   ascending, subsets the configured domain (cell centres inside
   ``domain.lon`` x ``domain.lat``, inclusive);
 * maps curvilinear grids (2-D lat/lon) onto a regular grid by nearest
-  neighbour when ``source.regrid: nearest`` (:func:`regrid_nearest`), or refuses
+  neighbour when ``source.<kind>.regrid: nearest`` (:func:`regrid_nearest`), or refuses
   them with a message saying how to regrid;
 * checks the values in one streaming dask pass: negative amounts down to
   -:data:`NEGATIVE_TOLERANCE_MM` mm (packing noise, e.g. ERA5's -1e-7 m) are
@@ -29,9 +29,9 @@
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Mapping
 
-import dask
 import dask.array as dsa
 import numpy as np
 import pandas as pd
@@ -52,7 +52,7 @@ _TIME_S = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0, "h"
 _INTERVAL = re.compile(r"time:\s*sum\s*\(\s*interval:\s*([\d.]+)\s*([a-z]+)", re.IGNORECASE)
 
 
-def parse_units(units: str | None, origin: str = "data") -> tuple[float, float | None]:
+def parse_units(units: str | None, origin: str = "data", key: str = "source.files") -> tuple[float, float | None]:
     """Parse precipitation units into ``(mm per unit amount, seconds of the rate's time unit)``.
 
     Amounts (``m``, ``mm``, ``kg m-2``) give ``(factor, None)``; rates give the
@@ -61,7 +61,7 @@ def parse_units(units: str | None, origin: str = "data") -> tuple[float, float |
     """
     if not units or not str(units).strip():
         raise InputDataError(f"{origin}: the precipitation variable has no units attribute; "
-                             f"set source.units to one of: {UNITS_HELP}")
+                             f"set {key}.units to one of: {UNITS_HELP}")
     text = str(units).strip().lower().replace("**", "").replace("^", "")
     text = re.sub(r"\s*/\s*", " / ", text)
     exponents: dict[str, int] = {}
@@ -88,7 +88,7 @@ def parse_units(units: str | None, origin: str = "data") -> tuple[float, float |
             (base, power), = amount.items()
             factor = _LENGTH_MM.get(base) if power == 1 else None
     if factor is None:
-        raise InputDataError(f"{origin}: unknown precipitation units {units!r}; set source.units to one of: "
+        raise InputDataError(f"{origin}: unknown precipitation units {units!r}; set {key}.units to one of: "
                              f"{UNITS_HELP}")
     return factor, rate_seconds
 
@@ -117,7 +117,7 @@ def _step_from_cell_methods(cell_methods: str | None) -> np.timedelta64 | None:
 
 def time_bounds(time: np.ndarray, *, bounds: np.ndarray | None = None, time_label: str = "start",
                 step_hours: float | None = None, cell_methods: str | None = None,
-                origin: str = "data") -> np.ndarray:
+                origin: str = "data", key: str = "source.files") -> np.ndarray:
     """``[start, end)`` of every step as ``(time, 2)`` naive datetime64[ns].
 
     ``bounds`` (from the file) win; otherwise the step is ``step_hours``, the
@@ -131,7 +131,7 @@ def time_bounds(time: np.ndarray, *, bounds: np.ndarray | None = None, time_labe
     if np.any(diffs == np.timedelta64(0, "ns")):
         dup = time[1:][diffs == np.timedelta64(0, "ns")][0]
         raise InputDataError(f"{origin}: duplicate time stamp {str(dup)[:19]}; remove overlapping files "
-                             "from source.paths")
+                             f"from {key}.paths")
     if np.any(diffs < np.timedelta64(0, "ns")):
         where = int(np.argmax(diffs < np.timedelta64(0, "ns")))
         raise InputDataError(f"{origin}: time is not monotonic ({str(time[where])[:19]} is followed by "
@@ -143,7 +143,7 @@ def time_bounds(time: np.ndarray, *, bounds: np.ndarray | None = None, time_labe
         return out
     if step_hours is not None:
         step = np.timedelta64(int(round(float(step_hours) * 3600)), "s")
-        how = "source.step_hours"
+        how = f"{key}.step_hours"
     elif (step := _step_from_cell_methods(cell_methods)) is not None:
         how = f"cell_methods {cell_methods!r}"
     elif time.size > 1:
@@ -151,7 +151,7 @@ def time_bounds(time: np.ndarray, *, bounds: np.ndarray | None = None, time_labe
         step, how = values[np.argmax(counts)], "the most common spacing of the time stamps"
     else:
         raise InputDataError(f"{origin}: cannot tell how long the single time step is (no time bounds, no "
-                             "'time: sum (interval: ...)' cell_methods); set source.step_hours")
+                             f"'time: sum (interval: ...)' cell_methods); set {key}.step_hours")
     step = step.astype("timedelta64[ns]")
     start = time - step if time_label == "end" else time
     log.info("%s: time step %s from %s; stamps mark the %s of each step", origin,
@@ -177,20 +177,20 @@ def _outside(origin: str, domain: Mapping, lat: np.ndarray, lon: np.ndarray) -> 
 
 
 def _regular(da: xr.DataArray, domain: Mapping, lon_convention: str, lat_order: str,
-             origin: str) -> xr.DataArray:
+             origin: str, key: str = "source.files") -> xr.DataArray:
     """Sort and subset ``da(time, lat, lon)`` on 1-D coordinates to the domain, lon in -180..180."""
     lat, lon = da["lat"].values.astype(float), da["lon"].values.astype(float)
     if lat_order != "auto" and lat.size > 1:
         actual = "ascending" if lat[-1] > lat[0] else "descending"
         if actual != lat_order:
-            raise InputDataError(f"{origin}: source.lat_order is {lat_order!r} but the latitudes are {actual} "
-                                 f"({lat[0]} .. {lat[-1]}); set source.lat_order: auto")
+            raise InputDataError(f"{origin}: {key}.lat_order is {lat_order!r} but the latitudes are {actual} "
+                                 f"({lat[0]} .. {lat[-1]}); set {key}.lat_order: auto")
     if lon_convention == "-180..180" and lon.max() > 180:
-        raise InputDataError(f"{origin}: source.lon_convention is '-180..180' but longitudes reach "
-                             f"{lon.max()}; set source.lon_convention: auto or '0..360'")
+        raise InputDataError(f"{origin}: {key}.lon_convention is '-180..180' but longitudes reach "
+                             f"{lon.max()}; set {key}.lon_convention: auto or '0..360'")
     if lon_convention == "0..360" and lon.min() < 0:
-        raise InputDataError(f"{origin}: source.lon_convention is '0..360' but longitudes go down to "
-                             f"{lon.min()}; set source.lon_convention: auto or '-180..180'")
+        raise InputDataError(f"{origin}: {key}.lon_convention is '0..360' but longitudes go down to "
+                             f"{lon.min()}; set {key}.lon_convention: auto or '-180..180'")
     if lon_convention == "0..360" or lon.max() > 180:
         lon = (lon + 180.0) % 360.0 - 180.0
     west, east = normalise_domain_lon(*domain["lon"])
@@ -213,7 +213,7 @@ def _unit_xyz(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
 
 
 def regrid_nearest(da: xr.DataArray, domain: Mapping, resolution: tuple[float, float] | None,
-                   origin: str = "data") -> xr.DataArray:
+                   origin: str = "data", key: str = "source.files") -> xr.DataArray:
     """Map ``da(time, y, x)`` with 2-D ``lat``/``lon`` coordinates onto a regular grid by nearest neighbour.
 
     The target grid has cell centres ``west + (i + 0.5) * dlon`` and ``south + (j + 0.5) * dlat``
@@ -223,7 +223,7 @@ def regrid_nearest(da: xr.DataArray, domain: Mapping, resolution: tuple[float, f
     targets sub-sample (no averaging): use ``cdo remapcon`` for conservative remapping.
     """
     if resolution is None:
-        raise InputDataError(f"{origin}: source.regrid is 'nearest' but domain.resolution is not set; "
+        raise InputDataError(f"{origin}: {key}.regrid is 'nearest' but domain.resolution is not set; "
                              "set domain.resolution (degrees, e.g. 0.05 or [dlon, dlat]) for the target grid")
     ydim, xdim = da["lat"].dims
     if da.sizes[ydim] < 2 or da.sizes[xdim] < 2:
@@ -266,19 +266,20 @@ def standardise(precip: xr.DataArray, domain: Mapping, *, units: str | None = No
                 time_label: str = "start", step_hours: float | None = None,
                 bounds: np.ndarray | None = None, lon_convention: str = "auto", lat_order: str = "auto",
                 regrid: str = "refuse", resolution: tuple[float, float] | None = None,
-                origin: str = "data", attrs: Mapping | None = None) -> xr.Dataset:
+                origin: str = "data", attrs: Mapping | None = None, key: str = "source.files") -> xr.Dataset:
     """Canonical raw dataset ``precip(time, lat, lon)`` float32 mm per step (see ``sources``).
 
     ``precip`` has dims ``(time, lat, lon)`` with 1-D coordinates, or ``(time, y, x)``
     with 2-D ``lat``/``lon`` coordinates (curvilinear; ``regrid`` decides). ``units``
     defaults to ``precip.attrs['units']``; ``bounds`` are the file's time bounds
-    ``(time, 2)``; ``origin`` names the file(s) in error messages; ``attrs`` become
-    global attributes. Lazy (dask) data stays lazy apart from one checking pass.
+    ``(time, 2)``; ``origin`` names the file(s) and ``key`` the config section of the source's
+    options (``source.files``, ``source.http``) in error messages; ``attrs`` become global attributes.
+    Lazy (dask) data stays lazy apart from one checking pass.
     """
     units = units or precip.attrs.get("units")
-    factor, rate_seconds = parse_units(units, origin)
+    factor, rate_seconds = parse_units(units, origin, key)
     tb = time_bounds(precip["time"].values, bounds=bounds, time_label=time_label, step_hours=step_hours,
-                     cell_methods=precip.attrs.get("cell_methods"), origin=origin)
+                     cell_methods=precip.attrs.get("cell_methods"), origin=origin, key=key)
     precip = precip.assign_coords(time=tb[:, 0])
     if precip["lat"].ndim == 2:
         if regrid != "nearest":
@@ -286,28 +287,31 @@ def standardise(precip: xr.DataArray, domain: Mapping, *, units: str | None = No
                 f"{origin}: the precipitation is on a curvilinear grid (2-D lat/lon over dims "
                 f"{precip['lat'].dims}); precipmodes needs a regular lat/lon grid. Regrid it first, e.g. "
                 "`cdo remapbil,r720x360 in.nc out.nc` (or `cdo remapcon,<gridfile>`, or xESMF), or set "
-                "source.regrid: nearest together with domain.resolution to map it by nearest neighbour")
-        precip = regrid_nearest(precip, domain, resolution, origin)
+                f"{key}.regrid: nearest together with domain.resolution to map it by nearest neighbour")
+        precip = regrid_nearest(precip, domain, resolution, origin, key)
     else:
-        precip = _regular(precip.transpose("time", "lat", "lon"), domain, lon_convention, lat_order, origin)
+        precip = _regular(precip.transpose("time", "lat", "lon"), domain, lon_convention, lat_order, origin, key)
     seconds = (tb[:, 1] - tb[:, 0]) / np.timedelta64(1, "s")
     scale = factor * (seconds / rate_seconds if rate_seconds else np.ones_like(seconds))
     amount = precip.astype(np.float32)
     if np.any(scale != 1):
         amount = amount * xr.DataArray(scale.astype(np.float32), dims="time", coords={"time": precip["time"]})
     try:
-        lowest, count = dask.compute(amount.min(skipna=True), amount.count())
+        # one reduction (all-NaN gives NaN): dask then reads only the domain's part of each chunk, where
+        # two reductions over the same chunks would read them whole (an OPeNDAP source: the whole grid)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # "All-NaN slice encountered"
+            lowest = float(amount.min(skipna=True).compute())
     except (OSError, RuntimeError, ValueError) as exc:
         raise InputDataError(f"{origin}: the data cannot be read ({exc}); the file may be truncated or "
                              "corrupt - download or copy it again") from exc
-    if int(count) == 0:
+    if np.isnan(lowest):
         raise InputDataError(f"{origin}: the precipitation inside the domain is all NaN (missing); check "
-                             "source.variable, the domain (domain.lon/domain.lat) and the file's _FillValue")
-    lowest = float(lowest)
+                             f"{key}.variable, the domain (domain.lon/domain.lat) and the file's _FillValue")
     if lowest < -NEGATIVE_TOLERANCE_MM:
         raise InputDataError(
             f"{origin}: negative precipitation (minimum {lowest:.4g} mm per step); amounts must be >= 0 - "
-            "check source.variable (an anomaly or net flux?) and source.units")
+            f"check {key}.variable (an anomaly or net flux?) and {key}.units")
     if lowest < 0:
         log.info("%s: clipping negative noise down to %.3g mm to 0", origin, lowest)
         amount = amount.clip(min=0)

@@ -15,7 +15,7 @@ the configured grid, built from known non-negative spatial patterns ``P_k``
   gamma factor (mean 1) per step; most steps of most patterns are dry;
 * ``eps`` is small multiplicative log-normal noise (mean 1, ``NOISE_SIGMA``).
 
-Missing data as in real products (``source.gaps``, :func:`demo_gaps`; on by default in the
+Missing data as in real products (``source.demo.gaps``, :func:`demo_gaps`; on by default in the
 config schema, off when the key is absent from the mapping given here):
 
 * *station gaps*: ``station_fraction`` of the land cells (land fraction >= 0.5) miss whole
@@ -246,7 +246,7 @@ class Gaps:
 
 
 def demo_gaps(source: Mapping, lat: np.ndarray, lon: np.ndarray, land: np.ndarray, times: np.ndarray) -> Gaps:
-    """The missing data of the demo from ``source.gaps`` (``station_fraction``, ``outage``; none when absent).
+    """The missing data of the demo from ``source.demo.gaps`` (``station_fraction``, ``outage``; none when absent).
 
     ``land(lat, lon)``: the generator's land fraction; ``times``: step starts (naive UTC).
     Deterministic from ``source.seed`` (its own stream, so the precipitation does not change).

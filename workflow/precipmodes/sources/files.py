@@ -1,12 +1,12 @@
 """Source ``files``: local NetCDF, GRIB (cfgrib) or Zarr paths/globs -> canonical raw dataset.
 
 Each file is opened lazily (xarray backend arrays wrapped in dask chunks of
-``source.chunks``, default ``{time: 744}``), the variable ``source.variable`` is
+``source.files.chunks``, default ``{time: 744}``), the variable ``source.files.variable`` is
 picked and renamed to the canonical ``time``/``lat``/``lon`` names, the files are
 concatenated along time (ordered by their first time stamp) and the result goes
 through :func:`~precipmodes.sources.canonical.standardise`.
 
-Time labels (``source.time_label``): ``auto`` uses the file's time bounds when it
+Time labels (``source.files.time_label``): ``auto`` uses the file's time bounds when it
 has them; otherwise stamps are the END of the accumulation when the time axis is
 GRIB's ``valid_time`` (cfgrib, ERA5 from the CDS) or described as a GRIB
 forecast/observation time (Stage IV from THREDDS), and the START otherwise (daily
@@ -25,7 +25,7 @@ import xarray as xr
 from ..config import resolution
 from ..errors import InputDataError
 from ..logs import log
-from . import expand_globs
+from . import expand_globs, options_key
 from .canonical import standardise
 
 GRIB_SUFFIXES = (".grib", ".grb", ".grib1", ".grib2", ".grb1", ".grb2")
@@ -35,12 +35,12 @@ TIME_NAMES = ("time", "valid_time", "t", "date")
 
 
 def expand_paths(patterns: Sequence[str]) -> list[Path]:
-    """Expand ``source.paths`` (paths or globs) to files or Zarr stores, in order, without duplicates."""
+    """Expand ``source.files.paths`` (paths or globs) to files or Zarr stores, in order, without duplicates."""
     paths = expand_globs(list(patterns))
     for path in paths:
         if path.is_dir() and not _is_zarr(path):
-            raise InputDataError(f"source.paths: {path} is a folder, not a file or a Zarr store; point "
-                                 "source.paths at the files, e.g. '{path}/*.nc'")
+            raise InputDataError(f"source.files.paths: {path} is a folder, not a file or a Zarr store; point "
+                                 "source.files.paths at the files, e.g. '{path}/*.nc'")
     return paths
 
 
@@ -75,7 +75,7 @@ def open_one(path: str | Path, source: Mapping, error=InputDataError) -> tuple[x
     engine = _engine(path)
     kwargs = {"backend_kwargs": {"indexpath": ""}} if engine == "cfgrib" else {}
     if engine != "zarr" and "://" not in str(path) and not Path(path).is_file():
-        raise InputDataError(f"{path}: file not found; check source.paths")
+        raise InputDataError(f"{path}: file not found; check source.files.paths")
     try:
         ds = xr.open_dataset(path, engine=engine, chunks=None, **kwargs)
     except Exception as exc:  # backends raise OSError, ValueError, KeyError... with terse text
@@ -83,7 +83,7 @@ def open_one(path: str | Path, source: Mapping, error=InputDataError) -> tuple[x
                     "truncated or corrupt (download or copy it again) or not NetCDF/GRIB/Zarr") from exc
     variable = source["variable"]
     if variable not in ds.data_vars:
-        raise InputDataError(f"{path}: no variable {variable!r} (source.variable); the file has: "
+        raise InputDataError(f"{path}: no variable {variable!r} ({options_key(source)}.variable); the file has: "
                              f"{sorted(map(str, ds.data_vars))}")
     da = ds[variable]
     lat = _find(ds, LAT_NAMES, "latitude", ("degrees_north", "degree_north", "degrees_N"))
@@ -136,7 +136,7 @@ def open_paths(paths: Sequence[str | Path], source: Mapping, domain: Mapping, or
                error=InputDataError) -> xr.Dataset:
     """Open ``paths`` (files, Zarr stores or OPeNDAP URLs), join them along time, standardise."""
     if not paths:
-        raise InputDataError("source.paths: no files to read")
+        raise InputDataError(f"{options_key(source)}: no files to read")
     origin = origin or (str(paths[0]) if len(paths) == 1 else f"{len(paths)} files {paths[0]} .. {paths[-1]}")
     opened = [(*open_one(path, source, error), path) for path in paths]
     labels = {label for _, label, _ in opened}
@@ -148,7 +148,7 @@ def open_paths(paths: Sequence[str | Path], source: Mapping, domain: Mapping, or
     for (first, _, path_a), (second, _, path_b) in zip(opened, opened[1:]):
         if second["time"].values[0] <= first["time"].values[-1]:
             raise InputDataError(f"{path_a} and {path_b} overlap in time (duplicate time stamps); remove one of "
-                                 "them from source.paths")
+                                 "them from source.files.paths")
     pieces = [ds for ds, _, _ in opened]
     if len(pieces) > 1:
         try:
@@ -166,12 +166,12 @@ def open_paths(paths: Sequence[str | Path], source: Mapping, domain: Mapping, or
             step_hours=source.get("step_hours"), bounds=bounds,
             lon_convention=source.get("lon_convention", "auto"), lat_order=source.get("lat_order", "auto"),
             regrid=source.get("regrid", "refuse"), resolution=resolution({"domain": domain}), origin=origin,
-            attrs={"source": f"precipmodes source.kind=files: {', '.join(os.path.basename(str(p)) for p in paths)}",
+            key=options_key(source), attrs={"source": f"precipmodes source.kind=files: {', '.join(os.path.basename(str(p)) for p in paths)}",
                    "source_variable": source["variable"]})
 
 
 def open_files(source: Mapping, domain: Mapping) -> xr.Dataset:
-    """Canonical raw dataset (lazy) from ``source.paths`` / ``source.variable``."""
+    """Canonical raw dataset (lazy) from ``source.files.paths`` / ``source.files.variable``."""
     paths = expand_paths(source["paths"])
     log.info("files: reading %s from %d path(s)", source["variable"], len(paths))
     return open_paths(paths, source, domain)

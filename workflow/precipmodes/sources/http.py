@@ -1,22 +1,26 @@
 """Source ``http``: files from URL templates, downloaded once into a cache, then read as ``files``.
 
-One URL per period (``source.period``: year, month or day over ``source.years``
-[first, last], inclusive) from ``source.url_template`` (fields ``{year}``,
+The workflow's ``download`` rule fetches each file (:func:`download`, one job per file, run where
+Snakemake runs: compute nodes are often offline); ``raw`` then reads the cached files
+(:func:`open_http`) and makes no request. :func:`download_plan` says which files go where.
+
+One URL per period (``source.http.period``: year, month or day over ``source.http.years``
+[first, last], inclusive) from ``source.http.url_template`` (fields ``{year}``,
 ``{month}``, ``{day}`` as integers, so ``{month:02d}`` works) or a preset
 (:data:`PRESETS`). Each file is
 
-* taken from ``source.cache_dir`` when already there (no request; with a known
+* taken from ``source.http.cache_dir`` when already there (no request; with a known
   checksum the cached file is verified, and refetched when it does not match);
 * otherwise downloaded to ``<name>.part`` with a tqdm progress bar on stderr,
   resuming a ``.part`` left by an interrupted run with an HTTP Range request
   (servers that ignore Range send the whole file, which is then refetched),
-  retried ``source.retries`` times with exponential backoff on connection
+  retried ``source.http.retries`` times with exponential backoff on connection
   errors, timeouts, 5xx and truncated transfers;
-* verified (sha256 from ``source.checksums`` ``{filename: sha256}`` when given,
+* verified (sha256 from ``source.http.checksums`` ``{filename: sha256}`` when given,
   and always the NetCDF/HDF5/GRIB signature, so an HTML page is refused) and only
   then renamed to its final name. A failed verification removes the ``.part``.
 
-With ``source.opendap: true`` nothing is downloaded: the OPeNDAP URLs are opened
+With ``source.http.opendap: true`` nothing is downloaded: the OPeNDAP URLs are opened
 lazily and only the domain subset is read when the raw file is written.
 """
 
@@ -73,10 +77,10 @@ def resolve(source: Mapping) -> dict:
         spec["opendap_template"] = source["url_template"]
     spec.setdefault("period", source.get("period", "year"))
     if not spec.get("url_template") or not spec.get("variable"):
-        raise DownloadError("source: kind http needs source.preset (cpc_global_daily, chirps_daily) or both "
-                            "source.url_template and source.variable")
+        raise DownloadError("source.http: kind http needs source.http.preset (cpc_global_daily, chirps_daily) "
+                            "or both source.http.url_template and source.http.variable")
     if not source.get("years"):
-        raise DownloadError("source.years: set [first, last] (inclusive) for the files to fetch")
+        raise DownloadError("source.http.years: set [first, last] (inclusive) for the files to fetch")
     return spec
 
 
@@ -94,8 +98,26 @@ def period_urls(template: str, period: str, years: list[int]) -> list[str]:
 def _filename(url: str) -> str:
     name = unquote(os.path.basename(urlparse(url).path))
     if not name:
-        raise DownloadError(f"{url}: the URL does not end in a file name; fix source.url_template")
+        raise DownloadError(f"{url}: the URL does not end in a file name; fix source.http.url_template")
     return name
+
+
+def download_plan(source: Mapping) -> dict[str, str]:
+    """``{local path in source.http.cache_dir: URL}`` of every file to download, in time order.
+
+    Raises DownloadError when two URLs end in the same file name (the cache keeps one file per name).
+    """
+    spec = resolve(source)
+    cache = Path(source.get("cache_dir", "downloads"))
+    plan: dict[str, str] = {}
+    for url in period_urls(spec["url_template"], spec["period"], source["years"]):
+        path = str(cache / _filename(url))
+        if path in plan:
+            raise DownloadError(f"source.http.url_template: {plan[path]} and {url} end in the same file name "
+                                f"{_filename(url)!r}; the download cache keeps one file per name, so put the "
+                                "fields that vary ({year}, {month}, {day}) into the file name")
+        plan[path] = url
+    return plan
 
 
 def _fetch(url: str, part: Path, timeout: float) -> None:
@@ -114,8 +136,8 @@ def _fetch(url: str, part: Path, timeout: float) -> None:
         if status in (429,) or status >= 500:
             raise _Retryable(f"HTTP {status} {response.reason}")
         if status not in (200, 206):
-            raise DownloadError(f"{url}: HTTP {status} {response.reason}; check the URL (source.url_template, "
-                                "source.preset) and source.years")
+            raise DownloadError(f"{url}: HTTP {status} {response.reason}; check the URL (source.http.url_template, "
+                                "source.http.preset) and source.http.years")
         content_type = response.headers.get("Content-Type", "")
         if "text/html" in content_type:
             raise DownloadError(f"{url}: the server sent an HTML page (Content-Type {content_type}) instead of a "
@@ -149,7 +171,7 @@ def _verify(path: Path, name: str, url: str, expected: str | None) -> None:
         if actual.lower() != expected.lower():
             problem = (f"checksum mismatch for {name}: "
                        f"expected sha256 {expected.lower()}, got {actual}; if the file changed upstream, update "
-                       f"source.checksums")
+                       f"source.http.checksums")
     if problem is None and not head.startswith(SIGNATURES):
         kind = "an HTML/XML page" if head.lstrip().startswith(b"<") else "not a NetCDF, HDF5 or GRIB file"
         problem = f"the downloaded file is {kind} (starts with {head!r}); check the URL"
@@ -181,7 +203,7 @@ def download(url: str, cache_dir: str | os.PathLike, *, checksum: str | None = N
         if not checksum or sha256_file(final).lower() == checksum.lower():
             log.info("http: %s from the cache", final)
             return final
-        log.warning("http: cached %s does not match source.checksums; fetching it again", final)
+        log.warning("http: cached %s does not match source.http.checksums; fetching it again", final)
         final.unlink()
     final.parent.mkdir(parents=True, exist_ok=True)
     part = final.with_name(name + ".part")
@@ -205,20 +227,21 @@ def download(url: str, cache_dir: str | os.PathLike, *, checksum: str | None = N
 
 
 def open_http(source: Mapping, domain: Mapping):
-    """Canonical raw dataset (lazy) from downloaded (or OPeNDAP) files of ``source``."""
+    """Canonical raw dataset (lazy) of ``source``: the downloaded files in ``source.http.cache_dir``, or with
+    ``source.http.opendap`` the OPeNDAP URLs, of which only the domain is read. Makes no download."""
     spec = resolve(source)
     settings = {**source, "variable": spec["variable"], "units": source.get("units") or spec.get("units")}
     if source.get("opendap"):
         template = spec.get("opendap_template")
         if not template:
-            raise DownloadError(f"source.opendap: preset {source.get('preset')!r} has no OPeNDAP endpoint; set "
-                                "source.opendap: false to download the files, or give an OPeNDAP "
-                                "source.url_template")
+            raise DownloadError(f"source.http.opendap: preset {source.get('preset')!r} has no OPeNDAP endpoint; "
+                                "set source.http.opendap: false to download the files, or give an OPeNDAP "
+                                "source.http.url_template")
         urls = period_urls(template, spec["period"], source["years"])
         return open_paths(urls, settings, domain, origin=f"OPeNDAP {urls[0]}", error=DownloadError)
-    checksums = source.get("checksums") or {}
-    paths = [download(url, source.get("cache_dir", "results/downloads"), checksum=checksums.get(_filename(url)),
-                      retries=source.get("retries", 3), timeout=source.get("timeout_s", 60),
-                      backoff=source.get("backoff_s", 2.0))
-             for url in period_urls(spec["url_template"], spec["period"], source["years"])]
-    return open_paths(paths, settings, domain)
+    plan = download_plan(source)
+    absent = [path for path in plan if not Path(path).is_file()]
+    if absent:
+        raise DownloadError(f"{absent[0]}: not downloaded (from {plan[absent[0]]}); the workflow's download rule "
+                            "fetches it (run snakemake), or call precipmodes.sources.http.download")
+    return open_paths(list(plan), settings, domain)

@@ -2,18 +2,18 @@
 
 Layout of the seed's files:
 
-* ``source.data``: raw float64 (native little-endian) of shape ``(n_windows, n_land)``,
+* ``source.seed_binary.data``: raw float64 (native little-endian) of shape ``(n_windows, n_land)``,
   C order: 72-hour totals in mm, one row per window;
-* ``source.times``: ``.npy`` of ``n_windows`` window time stamps ``'%Y%m%d%H%M'``
-  (strings or integers) in the time zone ``source.timezone`` (default ``+09:00``,
+* ``source.seed_binary.times``: ``.npy`` of ``n_windows`` window time stamps ``'%Y%m%d%H%M'``
+  (strings or integers) in the time zone ``source.seed_binary.timezone`` (default ``+09:00``,
   JST); each stamp is the START of its 72-hour window;
-* ``source.mask``: ``.npy`` 320 x 320 land mask (nonzero/True = land) on the
+* ``source.seed_binary.mask``: ``.npy`` 320 x 320 land mask (nonzero/True = land) on the
   0.0625 deg lon x 0.05 deg lat grid over 128-148 E, 30-46 N; rows are latitudes,
   columns longitudes, land cells numbered in row-major order of the stored array.
 
 Row order: the seed draws the mask with ``imshow(mask, extent=[128, 148, 30, 46])``.
 imshow's default ``origin='upper'`` puts row 0 at the top of the picture, which the
-extent labels 46 N, so row 0 is the NORTHERN edge (``source.first_row: north``,
+extent labels 46 N, so row 0 is the NORTHERN edge (``source.seed_binary.first_row: north``,
 the default); ``first_row: south`` reads files stored the other way up.
 
 The result is canonical (ascending lat) but already holds 72-hour totals:
@@ -50,23 +50,23 @@ def seed_grid() -> tuple[np.ndarray, np.ndarray]:
 
 def read_seed_mask(path: str | os.PathLike) -> np.ndarray:
     """The stored 320 x 320 mask as booleans (True = land), in the file's row order."""
-    mask = _load_npy(path, "source.mask")
+    mask = _load_npy(path, "source.seed_binary.mask")
     if mask.shape != (NLAT, NLON):
-        raise InputDataError(f"{path}: the seed mask must be {NLAT} x {NLON}, got {mask.shape}; check source.mask")
+        raise InputDataError(f"{path}: the seed mask must be {NLAT} x {NLON}, got {mask.shape}; check source.seed_binary.mask")
     mask = np.asarray(mask, dtype=float)
     return np.isfinite(mask) & (mask != 0)
 
 
 def read_seed_times(path: str | os.PathLike, timezone: str) -> np.ndarray:
     """Window start stamps ``'%Y%m%d%H%M'`` in ``timezone`` -> naive UTC datetime64[ns]."""
-    stamps = _load_npy(path, "source.times").ravel()
+    stamps = _load_npy(path, "source.seed_binary.times").ravel()
     text = [str(s.decode() if isinstance(s, bytes) else s).strip() for s in stamps]
     try:
         local = pd.to_datetime(text, format="%Y%m%d%H%M")
         offset = pd.Timedelta(pd.Timestamp(f"2000-01-01T00:00{timezone}").utcoffset())
     except (ValueError, TypeError) as exc:
         raise InputDataError(f"{path}: time stamps {text[:3]} are not '%Y%m%d%H%M' in time zone {timezone!r} "
-                             f"({exc}); check source.times and source.timezone") from exc
+                             f"({exc}); check source.seed_binary.times and source.seed_binary.timezone") from exc
     return (local - offset).values.astype("datetime64[ns]")
 
 
@@ -85,12 +85,12 @@ def open_seed_binary(source: Mapping, domain: Mapping) -> xr.Dataset:
     times = read_seed_times(source["times"], source.get("timezone", "+09:00"))
     path = Path(source["data"])
     if not path.is_file():
-        raise InputDataError(f"{path}: file not found; check source.data")
+        raise InputDataError(f"{path}: file not found; check source.seed_binary.data")
     n_land, n_windows = int(stored.sum()), times.size
     if path.stat().st_size != 8 * n_land * n_windows:
         raise InputDataError(
-            f"{path}: {path.stat().st_size} bytes, but {n_windows} windows (source.times) x {n_land} land cells "
-            f"(source.mask) of float64 need {8 * n_land * n_windows}; check that data, times and mask belong "
+            f"{path}: {path.stat().st_size} bytes, but {n_windows} windows (source.seed_binary.times) x {n_land} land cells "
+            f"(source.seed_binary.mask) of float64 need {8 * n_land * n_windows}; check that data, times and mask belong "
             "together")
     north_first = source.get("first_row", "north") == "north"
     flat = np.flatnonzero(stored.ravel())

@@ -1,0 +1,43 @@
+"""What every rule script does around its step: the rule's log, its thread budget, its params.
+
+A rule script (``workflow/scripts/*.py``) is::
+
+    from precipmodes.rulescript import rule_run
+
+    def main(smk):
+        with rule_run(smk) as params:
+            some_step_files(..., params["section"], ...)
+
+:func:`rule_run` sends the ``precipmodes`` log to the rule's log file (an exception that
+ends the script is written there with its traceback, see :func:`precipmodes.logs.configure`),
+limits BLAS/OpenMP threads of the process to the rule's ``threads`` (threadpoolctl: numpy's
+OpenBLAS would otherwise start one thread per core beside the rule's dask workers) and decodes
+the rule's params, which the rule files pass as JSON strings (``section()`` and
+``experiment_fields()`` in ``workflow/rules/common.smk``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any, Iterator
+
+from threadpoolctl import threadpool_limits
+
+from . import logs
+
+
+def decode_params(params: Any) -> dict[str, Any]:
+    """``{name: json.loads(value)}`` for a Snakemake params object (every value a JSON string)."""
+    return {str(name): json.loads(value) for name, value in params.items()}
+
+
+@contextlib.contextmanager
+def rule_run(smk: Any) -> Iterator[dict[str, Any]]:
+    """Configure the log, limit BLAS threads to ``smk.threads``, yield the decoded params."""
+    logs.configure(smk.log[0] if smk.log else None)
+    threads = max(1, int(smk.threads))
+    with threadpool_limits(limits=threads):
+        logs.log.info("rule %s: %d thread(s) (BLAS/OpenMP limited to %d), mem_mb %s", smk.rule, threads, threads,
+                      smk.resources.get("mem_mb", "-"))
+        yield decode_params(smk.params)

@@ -1,0 +1,18 @@
+"""Rules svd and nmf: SVD modes / NMF components of an experiment's training matrix (smk.rule picks which)."""
+from precipmodes import parallel
+from precipmodes.decompose import nmf_files, svd_files
+from precipmodes.rulescript import rule_run
+
+FITS = {"svd": svd_files, "nmf": nmf_files}
+
+
+def main(smk):
+    with rule_run(smk) as params:
+        # dask says where the blocks run, not what they hold: from the config, not params (no rerun)
+        with parallel.dask_cluster(smk.config["dask"], smk.threads, smk.resources.mem_mb):
+            FITS[smk.rule](smk.input.train, smk.input.land_mask, smk.output[0], params[smk.rule],
+                           smk.wildcards.experiment, params["experiment"], config=smk.config,
+                           max_in_memory_mb=smk.resources.mem_mb / 3)
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 (injected by Snakemake)
