@@ -11,7 +11,7 @@ from precipmodes.accumulate import accumulate
 from precipmodes.errors import ConfigError, InputDataError
 from precipmodes.grid import unstack_cells
 from precipmodes.netcdf import open_netcdf, write_netcdf
-from precipmodes.split import split_experiment, split_files
+from precipmodes.split import require_selection_holds_modes, split_experiment, split_files
 from precipmodes.threshold import land_of, select_windows
 from preprocess_cases import canonical
 from test_threshold import LAND, land_mask
@@ -191,9 +191,12 @@ def test_test_period_below_coverage_names_the_key(gappy):
 
 
 def test_fewer_windows_than_n_modes_names_the_key(gappy):
-    with pytest.raises(ConfigError, match=r"experiments.gaps.n_modes: 9 modes .* keeps 8 windows x 3 cells "
+    """Checked by svd/nmf from train.nc's attributes (so n_modes does not rerun split)."""
+    train = split_experiment(*gappy, "gaps", exp(TRAIN, TEST))["train"]
+    require_selection_holds_modes(train.attrs, "gaps", 3)          # min(8 windows, 3 cells)
+    with pytest.raises(ConfigError, match=r"experiments.gaps.n_modes: 4 modes .* keeps 8 windows x 3 cells "
                                           r"\(windows dropped: months 0, completeness 0, threshold 1, coverage 1\)"):
-        split_experiment(*gappy, "gaps", {**exp(TRAIN, TEST), "n_modes": 9})
+        require_selection_holds_modes(train.attrs, "gaps", 4)
 
 
 def daily_winters():
