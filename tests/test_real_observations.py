@@ -244,7 +244,10 @@ def test_eobs_series_figure_breaks_between_winters(real_run, shared_data):
         gapped = with_gaps(svd["temporal_coefficients"].load(), selection["time"].load(), lo, hi)
     winters = pd.DatetimeIndex(train["time"].values).to_period("Q-NOV").unique()  # Dec-Feb = one quarter
     assert (~gapped["in_record"].values).sum() == winters.size - 1 == 12      # 13 winters, a break between each
-    options = FigureOptions.from_config(config["figures"], config["domain"], "files", "iberia")
+    from precipmodes.config import validate_config
+
+    figures = validate_config(config)["figures"]                  # the figures section with its defaults
+    options = FigureOptions.from_config(figures, config["domain"], "files", "iberia")
     fig = coefficients_figure(gapped, "mode", "mode", "SVD temporal coefficients", options)
     dropped = train.attrs["n_windows_dropped_threshold"] + train.attrs["n_windows_dropped_coverage"]
     assert f"{dropped} of {dropped + train.attrs['n_windows']} windows dropped" in fig.get_suptitle()
