@@ -83,7 +83,7 @@ def stack_field(X: xr.DataArray, dim: str, label: str) -> tuple[xr.DataArray, Gr
     for name, coord in X.coords.items():
         if name != dim and set(coord.dims) <= set(dims) and coord.dims:
             full = coord.broadcast_like(X.isel({dim: 0}, drop=True)).transpose(*dims).values.reshape(-1)
-            coords[name if name not in dims else name] = ("cell", full[flat])
+            coords[name] = ("cell", full[flat])
     matrix = xr.DataArray(np.ascontiguousarray(values[:, flat].T), dims=("cell", "time"), coords=coords,
                           name=X.name, attrs=X.attrs)
     layout = GridLayout(dims, {d: X[d] for d in dims if d in X.coords}, sizes, flat)
@@ -155,11 +155,12 @@ class Decomposition:
         warnings.warn(f"{self.kind}: {what}", ConvergenceWarning, stacklevel=4)
         log.warning("%s: %s", self.kind, what)
 
-    def _cell_array(self, values: np.ndarray, keep: np.ndarray | None = None, fill: float = 0.0) -> np.ndarray:
-        """``values`` of the kept cells (leading axis) spread onto all fitted cells, ``fill`` elsewhere."""
-        if keep is None or keep.all():
+    @staticmethod
+    def _cell_array(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """``values`` of the kept cells (leading axis) spread onto all fitted cells (0 on the all-zero ones)."""
+        if keep.all():
             return np.asarray(values, dtype=np.float64)
-        out = np.full((keep.size,) + values.shape[1:], fill)
+        out = np.zeros((keep.size,) + values.shape[1:])
         out[keep] = values
         return out
 

@@ -89,7 +89,8 @@ class NMF(Decomposition):
         scikit-learn's objective (0.5 squared error + penalties), mm^2.
     n_iter_ : int
     error_history_ : DataArray (iteration,)
-        Relative error after each iteration (one value for ``sklearn``).
+        Relative error after each iteration (one value for ``sklearn``); ``error_history_seconds_``
+        the seconds since the fit started at each (NaN for ``sklearn``).
     fit_seconds_ : float
         Plus ``n_zero_cells_``, ``converged_`` and the gap attributes of :mod:`precipmodes.base`.
     """
@@ -149,12 +150,15 @@ class NMF(Decomposition):
                 n_observed = int(found.observed_cells[keep].sum())
                 self.gap_method_ = "EM inside HALS: missing entries refilled with W H every iteration"
             W0, H0 = self._initial(Xk, dtype, found.row_sum.sum() / n_observed)
+            in_place = missing is not None and not blocks.lazy
+            if in_place:  # a private copy whose missing entries the EM loop overwrites
+                blocks = CellBlocks(Xk.copy(data=np.array(Xk.values)), self.cell_chunk)
             m, n = Xk.shape
             r = self.l1_ratio
             result = fit_hals(blocks, W0, H0, norm2=found.sum_squares, max_iter=self.max_iter, tol=self.tol,
                               l1_W=self.alpha_W * n * r, l2_W=self.alpha_W * n * (1 - r),
                               l1_H=self.alpha_H * m * r, l2_H=self.alpha_H * m * (1 - r),
-                              missing=missing, log_every_s=self.log_every_s, start=start)
+                              missing=missing, fill_in_place=in_place, log_every_s=self.log_every_s, start=start)
             Wt, H, n_iter, history, converged = result.Wt, result.H, result.n_iter, result.history, result.converged
             if missing is not None:
                 self.gap_iterations_ = n_iter
