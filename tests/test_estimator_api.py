@@ -10,6 +10,7 @@ from decompose_cases import grid_axes, matrix
 from precipmodes import NMF, SVD
 from precipmodes.decompose import naming_config_keys, config_keys
 from precipmodes.errors import ConfigError, ConvergenceWarning, InputDataError, ParameterError
+from precipmodes.evaluate import evaluate
 from precipmodes.grid import stack_land
 
 EPS = np.finfo(np.float64).eps
@@ -111,3 +112,7 @@ def test_parameters_are_checked_naming_themselves_and_the_rule_layer_names_the_c
     with pytest.raises(InputDataError, match=r"^experiments.e1.n_modes: .*n_components = 30 is larger"):
         with naming_config_keys(config_keys("e1")):
             NMF(30).fit(X)
+    train, test = X.isel(time=slice(0, 14)), X.isel(time=slice(14, None))
+    with pytest.raises(ConfigError, match=r"^evaluation.nmf_projection: nmf_projection 'lsq' is not one of"):
+        with naming_config_keys(config_keys("e1")):
+            evaluate(train, test, SVD(n_modes=3).fit(train), NMF(3).fit(train), *grid_axes(X), nmf_projection="lsq")

@@ -287,6 +287,36 @@ class Decomposition:
             raise ValueError(f"{type(self).__name__}.to_dataset: pass lat and lon (fitted on a (cell, time) matrix)")
         return self.layout_.unstack(da)
 
+    def to_dataset(self, lat: xr.DataArray | None = None, lon: xr.DataArray | None = None) -> xr.Dataset:
+        """``svd.nc`` / ``nmf.nc`` content on the grid ``(lat, lon)`` (1-D axes, e.g. of the land mask;
+        default: the fitted field's own grid). Variables from :meth:`_dataset`, plus :meth:`gap_attrs`."""
+        self._require_fitted()
+        ds = self._dataset(lambda da: self._on_grid(da, lat, lon))
+        ds.attrs.update(self.gap_attrs())
+        return ds
+
+    def _dataset(self, on_grid) -> xr.Dataset:
+        """The estimator's variables; ``on_grid`` puts a ``(..., cell)`` array on the output grid (subclasses)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset, cells: xr.DataArray):
+        """Estimator from its dataset (:meth:`to_dataset`) for the cells of ``cells`` (``(cell, ...)`` with lat/lon)."""
+        model = cls._from_attrs(ds)
+        model._set_cells(cells, ds["time"])
+        model._restore(ds, cells)
+        model._restore_gap_attrs(ds.attrs)
+        return model
+
+    @classmethod
+    def _from_attrs(cls, ds: xr.Dataset):
+        """A new estimator with the parameters recorded in ``ds`` (subclasses)."""
+        raise NotImplementedError
+
+    def _restore(self, ds: xr.Dataset, cells: xr.DataArray) -> None:
+        """Fitted attributes from ``ds`` at the cells of ``cells`` (subclasses)."""
+        raise NotImplementedError
+
     def gap_attrs(self) -> dict:
         """NetCDF attributes saying how many entries were missing and how the fit treated them."""
         return {"n_missing_entries": int(self.n_missing_entries_), "missing_fraction": float(self.missing_fraction_),

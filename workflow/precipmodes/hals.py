@@ -119,7 +119,8 @@ def _w_block(block, Wt_c, H, B, l1, l2, sweeps, missing_c, fill_c):
 def model_at(Wt_c: np.ndarray, H: np.ndarray, missing_c: np.ndarray) -> np.ndarray:
     """``(W H)`` at the flat indices ``missing_c`` of a chunk, float64 ``(n_missing,)``."""
     rows, cols = np.divmod(missing_c, H.shape[1])
-    return np.einsum("ki,ki->i", Wt_c[:, rows].astype(np.float64), H[:, cols].astype(np.float64))
+    return np.einsum("ki,ki->i", Wt_c[:, rows].astype(np.float64, copy=False),
+                     H[:, cols].astype(np.float64, copy=False))
 
 
 def nndsvd(U: np.ndarray, s: np.ndarray, Vt: np.ndarray, variant: str, mean: float,

@@ -431,9 +431,8 @@ class SVD(Decomposition):
         return super().transform(X, None, label)
 
     # ------------------------------------------------------------ datasets
-    def to_dataset(self, lat: xr.DataArray | None = None, lon: xr.DataArray | None = None) -> xr.Dataset:
-        """``svd.nc`` content on the grid ``(lat, lon)`` (1-D axes; default: the fitted field's grid)."""
-        self._require_fitted()
+    def _dataset(self, on_grid) -> xr.Dataset:
+        """``svd.nc`` variables and attributes (see :meth:`Decomposition.to_dataset`)."""
         n = self.spatial_modes_.sizes["mode"]
         mode = xr.DataArray(np.arange(1, n + 1, dtype=np.int32), dims="mode",
                             attrs={"long_name": "mode number (1 = largest singular value)"})
@@ -444,7 +443,7 @@ class SVD(Decomposition):
         upper = np.concatenate([[np.inf], eig[:-1]])
         lower = np.concatenate([eig[1:], [self.next_singular_value_ ** 2 / N]])
         separated = ((upper - eig) > err) & ((eig - np.nan_to_num(lower, nan=-np.inf)) > err)
-        modes = self._on_grid(self.spatial_modes_.transpose("mode", "cell"), lat, lon)
+        modes = on_grid(self.spatial_modes_.transpose("mode", "cell"))
         ds = xr.Dataset(
             {
                 "spatial_modes": modes.drop_vars("mode").assign_attrs(
@@ -471,31 +470,28 @@ class SVD(Decomposition):
                 "method": self.method_, "center": int(self.center), "area_weighting": int(self.area_weighting),
                 "n_windows": N, "n_zero_cells": self.n_zero_cells_, "total_sum_of_squares": self.total_sum_of_squares_,
                 "sign_convention": "sum of loadings positive (dipoles: largest |loading| positive)",
-                **self.gap_attrs(),
             },
         )
         if self.mean_ is not None:
-            ds["mean"] = self._on_grid(self.mean_, lat, lon).assign_attrs(
+            ds["mean"] = on_grid(self.mean_).assign_attrs(
                 long_name="training mean removed before the SVD", units="mm")
         return ds
 
     @classmethod
-    def from_dataset(cls, ds: xr.Dataset, cells: xr.DataArray) -> "SVD":
-        """Estimator from ``svd.nc`` for the cells of ``cells`` (a ``(cell, ...)`` array with lat/lon)."""
+    def _from_attrs(cls, ds: xr.Dataset) -> "SVD":
         a = ds.attrs
-        model = cls(n_modes=ds.sizes["mode"], method=a.get("method", "auto"),
-                    center=bool(a.get("center", 0)), area_weighting=bool(a.get("area_weighting", 0)))
-        model._set_cells(cells, ds["time"])
-        model.method_ = model.method
-        model.spatial_modes_ = model._labelled_basis(cls._pick(ds["spatial_modes"].transpose("mode", ...), cells))
-        model.singular_values_ = ds["singular_values"].reset_coords(drop=True)
-        model.next_singular_value_ = np.nan
-        model.temporal_coefficients_ = model._labelled_scores(ds["temporal_coefficients"].values, ds["time"])
-        model.total_sum_of_squares_ = a.get("total_sum_of_squares")
-        model.mean_ = (xr.DataArray(cls._pick(ds["mean"], cells), dims="cell", coords=model._cell_coords())
-                       if "mean" in ds else None)
-        model.weights_ = (xr.DataArray(area_weights(cells["lat"].values), dims="cell", coords=model._cell_coords())
-                          if model.area_weighting else None)
-        model.n_windows_ = ds.sizes["time"]
-        model._restore_gap_attrs(a)
-        return model
+        return cls(n_modes=ds.sizes["mode"], method=a.get("method", "auto"), center=bool(a.get("center", 0)),
+                   area_weighting=bool(a.get("area_weighting", 0)))
+
+    def _restore(self, ds: xr.Dataset, cells: xr.DataArray) -> None:
+        self.method_ = self.method
+        self.spatial_modes_ = self._labelled_basis(self._pick(ds["spatial_modes"].transpose("mode", ...), cells))
+        self.singular_values_ = ds["singular_values"].reset_coords(drop=True)
+        self.next_singular_value_ = np.nan
+        self.temporal_coefficients_ = self._labelled_scores(ds["temporal_coefficients"].values, ds["time"])
+        self.total_sum_of_squares_ = ds.attrs.get("total_sum_of_squares")
+        self.mean_ = (xr.DataArray(self._pick(ds["mean"], cells), dims="cell", coords=self._cell_coords())
+                      if "mean" in ds else None)
+        self.weights_ = (xr.DataArray(area_weights(cells["lat"].values), dims="cell", coords=self._cell_coords())
+                         if self.area_weighting else None)
+        self.n_windows_ = ds.sizes["time"]
