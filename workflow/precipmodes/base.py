@@ -105,9 +105,22 @@ class Decomposition:
     # ---------------------------------------------------------------- fit skeleton
     def fit(self, X: xr.DataArray, dim: str = "time", label: str = "training matrix",
             source: str = "the split step"):
-        """Fit on ``X``: a ``(cell, time)`` matrix or a field ``(dim, lat, lon)`` (mm; NaN = missing).
+        """Fit the estimator.
 
-        ``label`` names the matrix and ``source`` its file in error messages. Returns self.
+        Parameters
+        ----------
+        X : DataArray
+            ``(cell, time)`` matrix with ``lat(cell)``, ``lon(cell)`` (the pipeline's train.nc), or a field
+            ``(dim, ...)`` such as ``precip(time, lat, lon)``; mm; NaN = missing (all-NaN grid points of
+            a field are left out).
+        dim : str
+            The sample dimension (windows); every other dimension of a field is stacked into cells.
+        label, source : str
+            Name of the matrix and of the file it came from, for error messages.
+
+        Returns
+        -------
+        self
         """
         self._check_parameters()
         Xc, self.layout_ = stack_field(X, dim, label)
@@ -150,9 +163,10 @@ class Decomposition:
     def _fit_cells(self, Xk: xr.DataArray, found: MatrixScan, keep: np.ndarray) -> None:
         raise NotImplementedError
 
-    def _warn_not_converged(self, what: str) -> None:
+    def _warn_not_converged(self, what: str, stacklevel: int = 4) -> None:
+        """ConvergenceWarning (pointing at the caller of ``fit``) and a log line; ``converged_`` False."""
         self.converged_ = False
-        warnings.warn(f"{self.kind}: {what}", ConvergenceWarning, stacklevel=4)
+        warnings.warn(f"{self.kind}: {what}", ConvergenceWarning, stacklevel=stacklevel)
         log.warning("%s: %s", self.kind, what)
 
     @staticmethod

@@ -389,7 +389,7 @@ class SVD(Decomposition):
             if self.gap_max_iter > 0:
                 self._warn_not_converged(
                     f"gap_max_iter = {self.gap_max_iter} imputation updates ended before the missing entries' "
-                    f"relative RMS change ({change:.3g}) fell below gap_tol = {self.gap_tol}")
+                    f"relative RMS change ({change:.3g}) fell below gap_tol = {self.gap_tol}", stacklevel=5)
         return U, s, Vt, total, mean
 
     # ------------------------------------------------------------- results
