@@ -30,7 +30,8 @@ def config_keys(name: str) -> dict[str, str]:
     """Config key of each estimator parameter, for experiment ``name``."""
     return {"n_modes": f"experiments.{name}.n_modes", "n_components": f"experiments.{name}.n_modes",
             "method": "svd.method", "gap_max_iter": "svd.gaps.max_iter", "gap_tol": "svd.gaps.tol",
-            "solver": "nmf.solver", "init": "nmf.init", "ranks": f"experiments.{name}.rank_selection"}
+            "solver": "nmf.solver", "init": "nmf.init", "ranks": f"experiments.{name}.rank_selection",
+            "nmf_projection": "evaluation.nmf_projection"}
 
 
 @contextlib.contextmanager
@@ -102,7 +103,7 @@ def evaluate_files(train_path: PathLike, test_path: PathLike, svd_path: PathLike
             patterns = open_netcdf(truth_path)["patterns"]
             truth = stack_land(patterns, mask["land"]).sel(cell=train["cell"])
             inputs.append(truth_path)
-        with naming_config_keys({**config_keys(name), "method": "evaluation.nmf_projection"}):
+        with naming_config_keys(config_keys(name)):
             ds = evaluate(train, test, svd, nmf, lat, lon, evaluation_config.get("nmf_projection", "nnls"), truth,
                           label=f"experiment '{name}' ({test_path})")
         if "time_bnds" in test_ds:
