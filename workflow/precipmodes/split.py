@@ -95,7 +95,7 @@ def window_coverage(valid: xr.DataArray) -> xr.DataArray:
 
 
 def _place(cell: xr.DataArray) -> str:
-    """"lat=.. lon=.." of one stacked cell (with lat/lon coordinates)."""
+    """The place of one stacked cell (with lat/lon coordinates) as ``lat=.. lon=..``."""
     return f"lat={float(cell['lat']):g} lon={float(cell['lon']):g}"
 
 
