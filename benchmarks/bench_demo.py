@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accumulate_cdo import timed_run  # noqa: E402
 
 from precipmodes.config import load_config  # noqa: E402
+from precipmodes.sources import source_options  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,7 +46,7 @@ def main() -> None:
           f"{'time ratio':>10} {'RSS ratio':>9}")
     for years in args.years:
         steps = int(round(years * 365.25 * 4))
-        source = dict(config["source"])
+        source = source_options(config["source"])  # the demo options, flat
         source["end"] = (pd.Timestamp(source["start"]) + pd.Timedelta(hours=6 * steps)).isoformat()
         results = {}
         for name, code in (("streamed", STREAMED), ("eager", EAGER)):

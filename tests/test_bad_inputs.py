@@ -81,7 +81,7 @@ def staggered_gaps(tmp: Path) -> dict:
     return {**with_files(tmp, days=90, values=values), "coverage": {"min_cell_fraction": 0.95}}
 
 
-def outage_in_test_period(tmp: Path) -> dict:
+def outage_over_the_test_period(tmp: Path) -> dict:
     """Daily files whose southern three quarters (30.5-41.5N) are missing from day 59 on: every test
     window has data in well under 80 % of the land cells."""
     values = np.random.default_rng(0).gamma(0.6, 4.0, (90, 16, 20)) + 0.1
@@ -205,7 +205,7 @@ CASES = [
     Case("no cell meets coverage.min_cell_fraction", staggered_gaps,
          r"coverage\.min_cell_fraction: no land cell of experiment e1 has data in at least 0\.95 of its 19 kept "
          r"training windows \(best cell coverage 0\.947", targets=SPLIT),
-    Case("test period with every window below coverage.min_window_fraction", outage_in_test_period,
+    Case("test period with every window below coverage.min_window_fraction", outage_over_the_test_period,
          r"coverage\.min_window_fraction: none of the 9 kept windows of experiments\.e1\.test .* has data in at "
          r"least 0\.8 of the \d+ chosen cells \(best window coverage 0\.\d+", targets=SPLIT),
     Case("window selection leaves fewer windows than n_modes (months: [1, 3])",

@@ -152,9 +152,8 @@ def test_options_of_other_kinds_may_stay_and_only_the_active_ones_are_used():
 
     source = {"kind": "files", "files": {"paths": ["x.nc"], "variable": "pr"}, "demo": {"seed": 3}}
     config = validate_config(with_changes(source=source))
-    assert config["source"]["demo"] == {"seed": 3, "step_hours": 6, "start": "2006-01-01T00:00+09:00",
-                                        "end": "2016-01-01T00:00+09:00",
-                                        "gaps": {"station_fraction": 0.01, "outage": True}}
+    demo_defaults = validate_config(MINIMAL)["source"]["demo"]
+    assert config["source"]["demo"] == {**demo_defaults, "seed": 3}  # validated, defaults filled
     options = source_options(config["source"])
     assert options["kind"] == "files" and options["paths"] == ["x.nc"] and "seed" not in options
 
