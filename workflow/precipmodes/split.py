@@ -94,8 +94,9 @@ def window_coverage(valid: xr.DataArray) -> xr.DataArray:
     return (valid.sum("cell") / max(1, valid.sizes["cell"])).rename("window_coverage")
 
 
-def _place(cells: np.ndarray) -> str:
-    return f"lat={float(cells['lat']):g} lon={float(cells['lon']):g}"
+def _place(cell: xr.DataArray) -> str:
+    """The place of one stacked cell (with lat/lon coordinates) as ``lat=.. lon=..``."""
+    return f"lat={float(cell['lat']):g} lon={float(cell['lon']):g}"
 
 
 def split_experiment(totals: xr.Dataset, land: xr.DataArray, selection: xr.Dataset, name: str,
