@@ -231,7 +231,7 @@ def prepared(tmp_path_factory) -> Path:
 def server(tmp_path_factory):
     good = precip_file(tmp_path_factory.mktemp("served") / "good.nc").read_bytes()
     with file_server({"good_2006.nc": good}) as state:
-        state.html.add("login_2006.nc")
+        state.serve_html("login_2006.nc")
         SERVED["url"] = state.url
         yield state
 
