@@ -7,6 +7,7 @@ CI (CI=true) a missing folder is an error, so those tests always run there.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -80,3 +81,86 @@ def demo_run(tmp_path_factory) -> Path:
     run_snakemake(workdir, "--cores", "2", timeout=1200, offline=True)
     (workdir / "wall_seconds.txt").write_text(f"{time.perf_counter() - start:.1f}\n")
     return workdir
+
+
+class FileServer:
+    """State of :func:`file_server`: the files it serves and the failures to inject, per file name.
+
+    ``html``: name -> Content-Type of an HTML login page served instead of the file (what an expired
+    session gives); ``drop``: name -> number of responses cut off after half the body (Content-Length
+    promises the whole file, unless the name is in ``no_length``: then the cut looks like the normal end
+    of a close-delimited HTTP/1.0 body); ``range_support``: answer Range requests with 206 (else 200 and
+    the whole file). ``requests`` records (name, Range header) of every GET.
+    """
+
+    def __init__(self, files: dict[str, bytes]):
+        self.files = dict(files)
+        self.html: dict[str, str] = {}
+        self.drop: dict[str, int] = {}
+        self.no_length: set[str] = set()
+        self.range_support = True
+        self.requests: list[tuple[str, str | None]] = []
+        self.url = ""
+
+    def serve_html(self, name: str, content_type: str = "text/html; charset=utf-8") -> None:
+        self.html[name] = content_type
+
+
+@contextlib.contextmanager
+def file_server(files: dict[str, bytes]):
+    """A real HTTP server on 127.0.0.1 (a thread, free port) serving ``files``; yields its :class:`FileServer`."""
+    import socket
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    state = FileServer(files)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            name = self.path.lstrip("/")
+            ranged = self.headers.get("Range")
+            state.requests.append((name, ranged))
+            if name in state.html:
+                body = b"<!DOCTYPE html><html><body>Please log in</body></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", state.html[name])
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            if name not in state.files:
+                self.send_error(404, "Not Found")
+                return
+            data = state.files[name]
+            ranged = ranged if state.range_support else None
+            start = int(ranged.split("=")[1].split("-")[0]) if ranged else 0
+            self.send_response(206 if ranged else 200)
+            if ranged:
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            body = data[start:]
+            self.send_header("Content-Type", "application/x-netcdf")
+            if name not in state.no_length:
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if state.drop.get(name, 0) > 0:
+                state.drop[name] -= 1
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -1,8 +1,8 @@
 """Helpers shared by the reliability tests (test_bad_inputs, test_faults, test_determinism).
 
 A tiny demo configuration (3 months, 1-degree grid over Japan, one experiment), a
-Snakemake runner that writes it to the workdir, a synthetic files-source writer,
-a local HTTP server with injectable failures and the check that a failed run
+Snakemake runner that writes it to the workdir, a synthetic files-source writer
+(the local HTTP server is conftest.file_server) and the check that a failed run
 left nothing partial behind.
 """
 
@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import copy
 import shutil
-import threading
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,7 @@ import pandas as pd
 import xarray as xr
 import yaml
 
-from conftest import run_snakemake
+from conftest import file_server, run_snakemake  # noqa: F401 (file_server: re-exported for the tests)
 
 JST = "+09:00"
 TINY = {
@@ -145,76 +143,6 @@ def precip_file(path: Path, *, days: int = 12, variable: str = "precip", units: 
 def files_source(*paths: Path | str, variable: str = "precip", **extra) -> dict:
     """A ``source`` section of kind files."""
     return {"kind": "files", "files": {"paths": [str(p) for p in paths], "variable": variable, **extra}}
-
-
-class FileServer:
-    """HTTP server on 127.0.0.1 (in a thread) serving ``files``; failures are injected per name.
-
-    ``html``: names answered with an HTML page; ``drop``: name -> number of responses cut off
-    after half the body (Content-Length promises the whole file, unless the name is in
-    ``no_length``: then the cut looks like a normal end of a close-delimited HTTP/1.0 body). ``requests`` records
-    (name, Range header) of every GET.
-    """
-
-    def __init__(self, files: dict[str, bytes]):
-        self.files = dict(files)
-        self.html: set[str] = set()
-        self.drop: dict[str, int] = {}
-        self.no_length: set[str] = set()   # names sent without Content-Length (end = connection close)
-        self.requests: list[tuple[str, str | None]] = []
-        self.url = ""
-
-
-@contextmanager
-def file_server(files: dict[str, bytes]):
-    state = FileServer(files)
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):  # noqa: N802 (http.server's naming)
-            name = self.path.lstrip("/")
-            ranged = self.headers.get("Range")
-            state.requests.append((name, ranged))
-            if name in state.html:
-                body = b"<!DOCTYPE html><html><body>Please log in</body></html>"
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                return
-            if name not in state.files:
-                self.send_error(404, "Not Found")
-                return
-            data = state.files[name]
-            start = int(ranged.split("=")[1].split("-")[0]) if ranged else 0
-            self.send_response(206 if ranged else 200)
-            if ranged:
-                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-            body = data[start:]
-            self.send_header("Content-Type", "application/x-netcdf")
-            if name not in state.no_length:
-                self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if state.drop.get(name, 0) > 0:
-                state.drop[name] -= 1
-                self.wfile.write(body[: len(body) // 2])
-                self.wfile.flush()
-                self.close_connection = True
-                return
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def http_source(url_template: str, **extra) -> dict:

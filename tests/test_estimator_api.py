@@ -10,6 +10,7 @@ from decompose_cases import grid_axes, matrix
 from precipmodes import NMF, SVD
 from precipmodes.decompose import naming_config_keys, config_keys
 from precipmodes.errors import ConfigError, ConvergenceWarning, InputDataError, ParameterError
+from precipmodes.evaluate import evaluate
 from precipmodes.grid import stack_land
 
 EPS = np.finfo(np.float64).eps
@@ -111,3 +112,22 @@ def test_parameters_are_checked_naming_themselves_and_the_rule_layer_names_the_c
     with pytest.raises(InputDataError, match=r"^experiments.e1.n_modes: .*n_components = 30 is larger"):
         with naming_config_keys(config_keys("e1")):
             NMF(30).fit(X)
+    train, test = X.isel(time=slice(0, 14)), X.isel(time=slice(14, None))
+    with pytest.raises(ConfigError, match=r"^evaluation.nmf_projection: nmf_projection 'lsq' is not one of"):
+        with naming_config_keys(config_keys("e1")):
+            evaluate(train, test, SVD(n_modes=3).fit(train), NMF(3).fit(train), *grid_axes(X), nmf_projection="lsq")
+
+
+def test_curvilinear_field_with_2d_coordinates():
+    """A (time, y, x) field with 2-D lat/lon: cells carry lat/lon (area weighting works), modes come back on (y, x)."""
+    X = matrix(48, 30, rank=3, noise=0.5, seed=4)
+    values = X.values.T.reshape(30, 6, 8)
+    lat = 30 + np.add.outer(np.arange(6) * 0.5, np.arange(8) * 0.1)
+    lon = 120 + np.add.outer(np.arange(6) * 0.1, np.arange(8) * 0.5)
+    field = xr.DataArray(values, dims=("time", "y", "x"), coords={
+        "time": X["time"], "lat": (("y", "x"), lat), "lon": (("y", "x"), lon)})
+    field[:, 0, 0] = np.nan  # a grid point without data
+    model = SVD(n_modes=3, area_weighting=True).fit(field)
+    assert model.components().dims == ("mode", "y", "x") and np.isnan(model.components().values[:, 0, 0]).all()
+    np.testing.assert_allclose(model.weights_.values, np.sqrt(np.cos(np.deg2rad(lat.reshape(-1)[1:]))))
+    np.testing.assert_array_equal(model.cells_["lon"].values, lon.reshape(-1)[1:])

@@ -96,7 +96,7 @@ def test_sigkill_accumulate_and_nmf_then_rerun_gives_the_uninterrupted_outputs(t
 
     # the plain rerun completes accumulate; kill the whole tree while nmf runs
     run = start_snakemake(workdir, config, [NMF])
-    rule = wait_for(lambda: rule_process(run, "nmf.py"), "nmf started", run)
+    rule = wait_for(lambda: rule_process(run, "decompose.py"), "nmf started", run)  # only nmf.nc is asked for
     wait_for(lambda: "nmf (e1): started" in _read(workdir / "results/logs/nmf_e1.log"), "nmf fitting", run)
     os.killpg(run.pid, signal.SIGKILL)
     run.communicate(timeout=60)

@@ -228,6 +228,31 @@ def test_eobs_complete_coverage_decomposes(real_run):
         assert np.isnan(svd["spatial_modes"].sel(lat=35.25, lon=4.25).values).all()   # left out by coverage
 
 
+def test_eobs_series_figure_breaks_between_winters(real_run, shared_data):
+    """The training coefficients of E-OBS drawn with gaps: a break between winters, and the dropped count
+    says what split dropped (threshold, coverage), not the summers the record never had."""
+    from precipmodes.plots.base import FigureOptions
+    from precipmodes.plots.series import coefficients_figure, with_gaps
+
+    targets = [f"results/iberia/{name}.nc" for name in ("svd", "nmf", "evaluation")]
+    workdir = real_run("eobs_complete", targets)
+    config = user_config("eobs_complete", shared_data)
+    train = open_part(workdir, "iberia", "train")
+    lo, hi = (np.datetime64(pd.Timestamp(t).tz_convert(None)) for t in config["experiments"]["iberia"]["train"])
+    with xr.open_dataset(workdir / "results" / "iberia" / "svd.nc") as svd, \
+            xr.open_dataset(workdir / "results" / "prepared" / "selection.nc") as selection:
+        gapped = with_gaps(svd["temporal_coefficients"].load(), selection["time"].load(), lo, hi)
+    winters = pd.DatetimeIndex(train["time"].values).to_period("Q-NOV").unique()  # Dec-Feb = one quarter
+    assert (~gapped["in_record"].values).sum() == winters.size - 1 == 12      # 13 winters, a break between each
+    from precipmodes.config import validate_config
+
+    figures = validate_config(config)["figures"]                  # the figures section with its defaults
+    options = FigureOptions.from_config(figures, config["domain"], "files", "iberia")
+    fig = coefficients_figure(gapped, "mode", "mode", "SVD temporal coefficients", options)
+    dropped = train.attrs["n_windows_dropped_threshold"] + train.attrs["n_windows_dropped_coverage"]
+    assert f"{dropped} of {dropped + train.attrs['n_windows']} windows dropped" in fig.get_suptitle()
+
+
 # ------------------------------------------------------------------ mHM: 62 years, curvilinear
 
 def test_mhm_regridded_split_and_djf_counts(real_run, shared_data):

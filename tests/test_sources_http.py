@@ -1,17 +1,15 @@
-"""Source `http` against a real http.server on 127.0.0.1 serving real files copied from ../shared/data."""
+"""Source `http` against a real http.server on 127.0.0.1 (conftest.file_server) serving real files of ../shared/data."""
 
 from __future__ import annotations
 
-import shutil
 import socket
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
 
+from conftest import file_server
 from precipmodes.config import validate_config
 from precipmodes.errors import ConfigError, DownloadError
 from precipmodes.netcdf import sha256_file
@@ -22,75 +20,13 @@ GPCP = "gpcp_1dd_2025-01-01.nc"
 JAPAN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0]}
 
 
-class Server:
-    """State of the test server: files it serves, requests it saw, failures to inject."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.requests: list[tuple[str, str | None]] = []
-        self.drop: dict[str, int] = {}      # name -> how many responses to cut in half
-        self.range_support = True
-        self.url = ""
-
-
 @pytest.fixture
-def server(tmp_path, shared_data):
-    root = tmp_path / "served"
-    root.mkdir()
-    shutil.copy(shared_data / GPCP, root / "gpcp_2025.nc")
-    (root / "gpcp_2025.nc").chmod(0o644)
-    state = Server(root)
-
-    class Handler(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):  # noqa: N802 (http.server's naming)
-            name = self.path.lstrip("/")
-            state.requests.append((name, self.headers.get("Range")))
-            if name.startswith("page"):
-                body = b"<!DOCTYPE html><html><body>Please log in</body></html>"
-                ctype = "text/html; charset=utf-8" if name == "page.nc" else "application/octet-stream"
-                self.send_response(200)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                return
-            path = state.root / name
-            if not path.is_file():
-                self.send_error(404, "Not Found")
-                return
-            data = path.read_bytes()
-            start = 0
-            ranged = self.headers.get("Range")
-            if ranged and state.range_support:
-                start = int(ranged.split("=")[1].split("-")[0])
-                self.send_response(206)
-                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-            else:
-                self.send_response(200)
-            body = data[start:]
-            self.send_header("Content-Type", "application/x-netcdf")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if state.drop.get(name, 0) > 0:
-                state.drop[name] -= 1
-                self.wfile.write(body[: len(body) // 2])
-                self.wfile.flush()
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            self.wfile.write(body)
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+def server(shared_data):
+    """conftest.file_server serving the real GPCP file as gpcp_2025.nc, and HTML pages as page*.nc."""
+    with file_server({"gpcp_2025.nc": (shared_data / GPCP).read_bytes()}) as state:
+        state.serve_html("page.nc")
+        state.serve_html("page_octet.nc", "application/octet-stream")
+        yield state
 
 
 def http_source(server, tmp_path, name="gpcp_{year}.nc", **extra):

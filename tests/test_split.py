@@ -11,7 +11,7 @@ from precipmodes.accumulate import accumulate
 from precipmodes.errors import ConfigError, InputDataError
 from precipmodes.grid import unstack_cells
 from precipmodes.netcdf import open_netcdf, write_netcdf
-from precipmodes.split import split_experiment, split_files
+from precipmodes.split import require_selection_holds_modes, split_experiment, split_files
 from precipmodes.threshold import land_of, select_windows
 from preprocess_cases import canonical
 from test_threshold import LAND, land_mask
@@ -191,9 +191,12 @@ def test_test_period_below_coverage_names_the_key(gappy):
 
 
 def test_fewer_windows_than_n_modes_names_the_key(gappy):
-    with pytest.raises(ConfigError, match=r"experiments.gaps.n_modes: 9 modes .* keeps 8 windows x 3 cells "
+    """Checked by svd/nmf from train.nc's attributes (so n_modes does not rerun split)."""
+    train = split_experiment(*gappy, "gaps", exp(TRAIN, TEST))["train"]
+    require_selection_holds_modes(train.attrs, "gaps", 3)          # min(8 windows, 3 cells)
+    with pytest.raises(ConfigError, match=r"experiments.gaps.n_modes: 4 modes .* keeps 8 windows x 3 cells "
                                           r"\(windows dropped: months 0, completeness 0, threshold 1, coverage 1\)"):
-        split_experiment(*gappy, "gaps", {**exp(TRAIN, TEST), "n_modes": 9})
+        require_selection_holds_modes(train.attrs, "gaps", 4)
 
 
 def daily_winters():
@@ -242,3 +245,23 @@ def test_season_without_windows_names_the_months_key():
         split_experiment(totals, land, selection, "jja", experiment)
     with pytest.raises(ConfigError, match=r"experiments.bad.months: \[0, 13\] must list calendar months 1..12"):
         split_experiment(totals, land, selection, "bad", {**experiment, "months": [0, 13]})
+
+
+def test_gappy_split_files_are_cf_and_logged(tmp_path, gappy, caplog):
+    from test_cf_compliance import LEVELS, cf_failures
+
+    totals, land, selection = gappy
+    write_netcdf(totals, tmp_path / "totals.nc", step="accumulate")
+    write_netcdf(land_mask(LAND), tmp_path / "land_mask.nc", step="land_mask")
+    write_netcdf(selection, tmp_path / "selection.nc", step="threshold")
+    with caplog.at_level("INFO", logger="precipmodes"):
+        train, test = split_files(tmp_path / "totals.nc", tmp_path / "land_mask.nc", tmp_path / "selection.nc",
+                                  "gaps", exp(TRAIN, TEST), tmp_path / "gaps" / "train.nc", tmp_path / "gaps" / "test.nc",
+                                  coverage={"min_window_fraction": 0.6})
+    assert ("train = 3 cells x 9 windows; windows dropped: months 0, completeness 0, threshold 1, coverage 0; "
+            "1 of 4 land cells below coverage.min_cell_fraction 0.8; 1 entries missing") in caplog.text
+    assert "excluded cells (coverage): lat=1 lon=1 (0.778)" in caplog.text
+    for path in (tmp_path / "totals.nc", train, test):
+        assert cf_failures(path, LEVELS[:2]) == []
+    got = open_netcdf(train)
+    assert np.isnan(got["precip"].values).sum() == 1 and got["excluded_cell_lat"].attrs["units"] == "degrees_north"

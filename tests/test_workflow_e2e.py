@@ -72,6 +72,24 @@ def test_time_axes_are_where_expected(demo_run):
         assert "time" in svd["temporal_coefficients"].dims
 
 
+def test_default_demo_runs_every_gap_path_and_matches_the_truth(demo_run):
+    """source.demo.gaps is on by default: raw.nc has station dropouts and the Kyushu outage, the coverage
+    rule leaves out the worst station cells, NaN stay in train/test for the gap-aware fit, and NMF still
+    matches every true pattern with a spatial correlation >= 0.9 (issue 10)."""
+    results = demo_run / "results"
+    with xr.open_dataset(results / "prepared" / "demo_truth.nc") as truth:
+        n_stations = truth.sizes["station"]
+        assert n_stations > 0 and int(truth["gap_outage_steps"].sum()) == 5 * 4 and int(truth["gap_outage"].sum()) > 0
+    with xr.open_dataset(results / "seed" / "train.nc") as train, \
+            xr.open_dataset(results / "seed" / "test.nc") as test:
+        assert 0 < train.attrs["n_cells_excluded_coverage"] < n_stations       # the worst stations only
+        assert train.attrs["n_missing_entries"] > 0 and test.attrs["n_missing_entries"] > 0
+        assert int(np.isnan(train["precip"].values).sum()) == train.attrs["n_missing_entries"]
+    with xr.open_dataset(results / "seed" / "evaluation.nc") as evaluation:
+        match = evaluation["truth_match_correlation"].values
+        assert match.size == 8 and (match >= 0.9).all(), match
+
+
 def test_rerun_has_nothing_to_do(demo_run):
     result = run_snakemake(demo_run, "--cores", "1", "-n")
     assert "Nothing to be done" in result.stdout + result.stderr

@@ -83,7 +83,7 @@ def stack_field(X: xr.DataArray, dim: str, label: str) -> tuple[xr.DataArray, Gr
     for name, coord in X.coords.items():
         if name != dim and set(coord.dims) <= set(dims) and coord.dims:
             full = coord.broadcast_like(X.isel({dim: 0}, drop=True)).transpose(*dims).values.reshape(-1)
-            coords[name if name not in dims else name] = ("cell", full[flat])
+            coords[name] = ("cell", full[flat])
     matrix = xr.DataArray(np.ascontiguousarray(values[:, flat].T), dims=("cell", "time"), coords=coords,
                           name=X.name, attrs=X.attrs)
     layout = GridLayout(dims, {d: X[d] for d in dims if d in X.coords}, sizes, flat)
@@ -105,9 +105,22 @@ class Decomposition:
     # ---------------------------------------------------------------- fit skeleton
     def fit(self, X: xr.DataArray, dim: str = "time", label: str = "training matrix",
             source: str = "the split step"):
-        """Fit on ``X``: a ``(cell, time)`` matrix or a field ``(dim, lat, lon)`` (mm; NaN = missing).
+        """Fit the estimator.
 
-        ``label`` names the matrix and ``source`` its file in error messages. Returns self.
+        Parameters
+        ----------
+        X : DataArray
+            ``(cell, time)`` matrix with ``lat(cell)``, ``lon(cell)`` (the pipeline's train.nc), or a field
+            ``(dim, ...)`` such as ``precip(time, lat, lon)``; mm; NaN = missing (all-NaN grid points of
+            a field are left out).
+        dim : str
+            The sample dimension (windows); every other dimension of a field is stacked into cells.
+        label, source : str
+            Name of the matrix and of the file it came from, for error messages.
+
+        Returns
+        -------
+        self
         """
         self._check_parameters()
         Xc, self.layout_ = stack_field(X, dim, label)
@@ -150,16 +163,18 @@ class Decomposition:
     def _fit_cells(self, Xk: xr.DataArray, found: MatrixScan, keep: np.ndarray) -> None:
         raise NotImplementedError
 
-    def _warn_not_converged(self, what: str) -> None:
+    def _warn_not_converged(self, what: str, stacklevel: int = 4) -> None:
+        """ConvergenceWarning (pointing at the caller of ``fit``) and a log line; ``converged_`` False."""
         self.converged_ = False
-        warnings.warn(f"{self.kind}: {what}", ConvergenceWarning, stacklevel=4)
+        warnings.warn(f"{self.kind}: {what}", ConvergenceWarning, stacklevel=stacklevel)
         log.warning("%s: %s", self.kind, what)
 
-    def _cell_array(self, values: np.ndarray, keep: np.ndarray | None = None, fill: float = 0.0) -> np.ndarray:
-        """``values`` of the kept cells (leading axis) spread onto all fitted cells, ``fill`` elsewhere."""
-        if keep is None or keep.all():
+    @staticmethod
+    def _cell_array(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """``values`` of the kept cells (leading axis) spread onto all fitted cells (0 on the all-zero ones)."""
+        if keep.all():
             return np.asarray(values, dtype=np.float64)
-        out = np.full((keep.size,) + values.shape[1:], fill)
+        out = np.zeros((keep.size,) + values.shape[1:])
         out[keep] = values
         return out
 
@@ -285,6 +300,36 @@ class Decomposition:
         if self.layout_ is None:
             raise ValueError(f"{type(self).__name__}.to_dataset: pass lat and lon (fitted on a (cell, time) matrix)")
         return self.layout_.unstack(da)
+
+    def to_dataset(self, lat: xr.DataArray | None = None, lon: xr.DataArray | None = None) -> xr.Dataset:
+        """``svd.nc`` / ``nmf.nc`` content on the grid ``(lat, lon)`` (1-D axes, e.g. of the land mask;
+        default: the fitted field's own grid). Variables from :meth:`_dataset`, plus :meth:`gap_attrs`."""
+        self._require_fitted()
+        ds = self._dataset(lambda da: self._on_grid(da, lat, lon))
+        ds.attrs.update(self.gap_attrs())
+        return ds
+
+    def _dataset(self, on_grid) -> xr.Dataset:
+        """The estimator's variables; ``on_grid`` puts a ``(..., cell)`` array on the output grid (subclasses)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset, cells: xr.DataArray):
+        """Estimator from its dataset (:meth:`to_dataset`) for the cells of ``cells`` (``(cell, ...)`` with lat/lon)."""
+        model = cls._from_attrs(ds)
+        model._set_cells(cells, ds["time"])
+        model._restore(ds, cells)
+        model._restore_gap_attrs(ds.attrs)
+        return model
+
+    @classmethod
+    def _from_attrs(cls, ds: xr.Dataset):
+        """A new estimator with the parameters recorded in ``ds`` (subclasses)."""
+        raise NotImplementedError
+
+    def _restore(self, ds: xr.Dataset, cells: xr.DataArray) -> None:
+        """Fitted attributes from ``ds`` at the cells of ``cells`` (subclasses)."""
+        raise NotImplementedError
 
     def gap_attrs(self) -> dict:
         """NetCDF attributes saying how many entries were missing and how the fit treated them."""

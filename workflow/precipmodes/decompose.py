@@ -39,7 +39,7 @@ def config_keys(name: str) -> dict[str, str]:
             "rotation_method": "svd.rotation.method", "rotation_n_modes": "svd.rotation.n_modes",
             "power": "svd.rotation.power", "n_resamples": "svd.bootstrap.n",
             "block_windows": "svd.bootstrap.block_windows", "holdout_fraction": "evaluation.holdout_fraction",
-            "n_seeds": "nmf.stability_seeds"}
+            "n_seeds": "nmf.stability_seeds", "nmf_projection": "evaluation.nmf_projection"}
 
 
 @contextlib.contextmanager
@@ -137,7 +137,7 @@ def evaluate_files(train_path: PathLike, test_path: PathLike, svd_path: PathLike
             patterns = open_netcdf(truth_path)["patterns"]
             truth = stack_land(patterns, mask["land"]).sel(cell=train["cell"])
             inputs.append(truth_path)
-        with naming_config_keys({**config_keys(name), "method": "evaluation.nmf_projection"}):
+        with naming_config_keys(config_keys(name)):
             ds = evaluate(train, test, svd, nmf, lat, lon, evaluation_config.get("nmf_projection", "nnls"), truth,
                           label=f"experiment '{name}' ({test_path})",
                           **{key: evaluation_config[key] for key in EVALUATION_SKILL_KEYS if key in evaluation_config})

@@ -33,7 +33,7 @@ import numpy as np
 import scipy.optimize
 import xarray as xr
 
-from .errors import InputDataError
+from .errors import InputDataError, ParameterError
 from .grid import unstack_cells
 from .matrix import as_cell_time, describe_windows
 from .nmf import NMF
@@ -168,6 +168,9 @@ def evaluate(train: xr.DataArray, test: xr.DataArray, svd: SVD, nmf: NMF, lat: x
         raise InputDataError(f"{label}: {describe_windows(test, empty)} of the test matrix have no observed cell; "
                              "drop them upstream (the coverage rules of split) and rerun split")
     svd_coeffs = svd.transform(test)
+    if nmf_projection not in OTHER_PROJECTION:
+        raise ParameterError("nmf_projection", f"nmf_projection {nmf_projection!r} is not one of "
+                                               f"{', '.join(OTHER_PROJECTION)}")
     alternative = OTHER_PROJECTION[nmf_projection]
     nmf_coeffs = nmf.transform(test, method=nmf_projection)
     alt_coeffs = nmf.transform(test, method=alternative)

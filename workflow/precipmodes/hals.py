@@ -119,7 +119,8 @@ def _w_block(block, Wt_c, H, B, l1, l2, sweeps, missing_c, fill_c):
 def model_at(Wt_c: np.ndarray, H: np.ndarray, missing_c: np.ndarray) -> np.ndarray:
     """``(W H)`` at the flat indices ``missing_c`` of a chunk, float64 ``(n_missing,)``."""
     rows, cols = np.divmod(missing_c, H.shape[1])
-    return np.einsum("ki,ki->i", Wt_c[:, rows].astype(np.float64), H[:, cols].astype(np.float64))
+    return np.einsum("ki,ki->i", Wt_c[:, rows].astype(np.float64, copy=False),
+                     H[:, cols].astype(np.float64, copy=False))
 
 
 def nndsvd(U: np.ndarray, s: np.ndarray, Vt: np.ndarray, variant: str, mean: float,
@@ -174,12 +175,15 @@ class HalsResult:
 
 def fit_hals(blocks: CellBlocks, W: np.ndarray, H: np.ndarray, *, norm2: float, max_iter: int, tol: float,
              l1_W: float = 0.0, l2_W: float = 0.0, l1_H: float = 0.0, l2_H: float = 0.0,
-             missing: list | None = None, log_every_s: float = 10.0, start: float | None = None) -> HalsResult:
+             missing: list | None = None, fill_in_place: bool = False, log_every_s: float = 10.0,
+             start: float | None = None) -> HalsResult:
     """Accelerated HALS from the starting factors ``W (cells, k)``, ``H (k, time)`` (see the module docstring).
 
     ``blocks`` walks the matrix ``X (cells, time)``; ``norm2`` is ``||M o X||_F^2`` (float64,
     observed entries only); ``missing`` lists per chunk the flat indices of its missing
-    entries (None: no entry is missing, the dense loop). ``l1_*``/``l2_*`` are the
+    entries (None: no entry is missing, the dense loop); with ``fill_in_place`` ``blocks`` walk a
+    private in-memory copy of X whose missing entries are overwritten with the fills (no copy of
+    a chunk per pass), else each chunk is copied and filled on every pass. ``l1_*``/``l2_*`` are the
     absolute L1/L2 penalties on W and H. Stops when the relative error changes by at most
     ``tol`` times its previous value, or after ``max_iter`` iterations.
     """
@@ -200,8 +204,11 @@ def fit_hals(blocks: CellBlocks, W: np.ndarray, H: np.ndarray, *, norm2: float, 
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         B = (H @ H.T).astype(dtype)
+        if fill_in_place:
+            blocks.assign(missing, fills)
+        on_the_fly = missing is not None and not fill_in_place
         parts = blocks.map(_w_block, Wt_blocks, [H] * nb, [B] * nb, [l1_W] * nb, [l2_W] * nb, [sweeps_W] * nb,
-                           missing if missing is not None else [None] * nb, fills)
+                           missing if on_the_fly else [None] * nb, fills if on_the_fly else [None] * nb)
         Wt_blocks = [p[0] for p in parts]
         C = sum(p[1] for p in parts)
         D = sum(p[2] for p in parts)

@@ -75,6 +75,16 @@ class CellBlocks:
         ]
         return list(dask.compute(*tasks))
 
+    def assign(self, flat_indices: Sequence[np.ndarray], values: Sequence[np.ndarray]) -> None:
+        """Set each chunk's entries at its flat (row-major) indices, in place: numpy data only.
+
+        For a private copy of a matrix (e.g. missing entries refilled by an EM loop).
+        """
+        if self.lazy:
+            raise ValueError("CellBlocks.assign: dask-backed chunks cannot be written")
+        for s, idx, v in zip(self.slices, flat_indices, values):
+            self._array[s].reshape(-1)[idx] = v
+
     def split(self, array: np.ndarray) -> list[np.ndarray]:
         """Rows of ``array`` (leading dimension = cells) cut like the chunks."""
         return [array[s] for s in self.slices]

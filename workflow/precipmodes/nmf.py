@@ -89,7 +89,8 @@ class NMF(Decomposition):
         scikit-learn's objective (0.5 squared error + penalties), mm^2.
     n_iter_ : int
     error_history_ : DataArray (iteration,)
-        Relative error after each iteration (one value for ``sklearn``).
+        Relative error after each iteration (one value for ``sklearn``); ``error_history_seconds_``
+        the seconds since the fit started at each (NaN for ``sklearn``).
     fit_seconds_ : float
         Plus ``n_zero_cells_``, ``converged_`` and the gap attributes of :mod:`precipmodes.base`.
     """
@@ -149,12 +150,15 @@ class NMF(Decomposition):
                 n_observed = int(found.observed_cells[keep].sum())
                 self.gap_method_ = "EM inside HALS: missing entries refilled with W H every iteration"
             W0, H0 = self._initial(Xk, dtype, found.row_sum.sum() / n_observed)
+            in_place = missing is not None and not blocks.lazy
+            if in_place:  # a private copy whose missing entries the EM loop overwrites
+                blocks = CellBlocks(Xk.copy(data=np.array(Xk.values)), self.cell_chunk)
             m, n = Xk.shape
             r = self.l1_ratio
             result = fit_hals(blocks, W0, H0, norm2=found.sum_squares, max_iter=self.max_iter, tol=self.tol,
                               l1_W=self.alpha_W * n * r, l2_W=self.alpha_W * n * (1 - r),
                               l1_H=self.alpha_H * m * r, l2_H=self.alpha_H * m * (1 - r),
-                              missing=missing, log_every_s=self.log_every_s, start=start)
+                              missing=missing, fill_in_place=in_place, log_every_s=self.log_every_s, start=start)
             Wt, H, n_iter, history, converged = result.Wt, result.H, result.n_iter, result.history, result.converged
             if missing is not None:
                 self.gap_iterations_ = n_iter
@@ -242,17 +246,16 @@ class NMF(Decomposition):
         return super().transform(X, method, label)
 
     # ------------------------------------------------------------ datasets
-    def to_dataset(self, lat: xr.DataArray | None = None, lon: xr.DataArray | None = None) -> xr.Dataset:
-        """``nmf.nc`` content on the grid ``(lat, lon)`` (1-D axes; default: the fitted field's grid)."""
-        self._require_fitted()
+    def _dataset(self, on_grid) -> xr.Dataset:
+        """``nmf.nc`` variables and attributes (see :meth:`Decomposition.to_dataset`)."""
         k = self.basis_.sizes["component"]
         component = xr.DataArray(np.arange(1, k + 1, dtype=np.int32), dims="component", attrs={
             "long_name": "NMF component number (1 = largest total activation)"})
-        basis = self._on_grid(self.basis_.transpose("component", "cell"), lat, lon)
+        basis = on_grid(self.basis_.transpose("component", "cell"))
         history = self.error_history_.values
         error_long_name = ("relative reconstruction error ||X - WH||_F / ||X||_F of the training matrix"
                            + (" (observed entries only)" if self.n_missing_entries_ else ""))
-        ds = xr.Dataset(
+        return xr.Dataset(
             {
                 "basis": basis.drop_vars("component").assign_attrs(
                     long_name="NMF spatial basis, max 1 per component", units="1", comment="NaN off land"),
@@ -269,23 +272,19 @@ class NMF(Decomposition):
                    "tol": float(self.tol), "max_iter": int(self.max_iter), "alpha_W": float(self.alpha_W),
                    "alpha_H": float(self.alpha_H), "l1_ratio": float(self.l1_ratio),
                    "n_zero_cells": int(self.n_zero_cells_), "fit_seconds": float(self.fit_seconds_),
-                   "component_order": "total activation over the training windows, descending",
-                   **self.gap_attrs()},
+                   "component_order": "total activation over the training windows, descending"},
         )
-        return ds
 
     @classmethod
-    def from_dataset(cls, ds: xr.Dataset, cells: xr.DataArray) -> "NMF":
-        """Estimator from ``nmf.nc`` for the cells of ``cells`` (a ``(cell, ...)`` array with lat/lon)."""
+    def _from_attrs(cls, ds: xr.Dataset) -> "NMF":
         a = ds.attrs
-        model = cls(n_components=ds.sizes["component"], solver=a.get("solver", "hals"), init=a.get("init", "nndsvd"),
-                    seed=int(a.get("seed", 0)))
-        model._set_cells(cells, ds["time"])
-        model.basis_ = model._labelled_basis(cls._pick(ds["basis"].transpose("component", ...), cells))
-        model.activations_ = model._labelled_scores(ds["activations"].values, ds["time"])
-        model.reconstruction_error_ = float(ds["reconstruction_error"])
-        model.n_iter_ = int(a.get("n_iter", 0))
-        model.error_history_ = ds["error_history"] if "error_history" in ds else xr.DataArray([], dims="iteration")
-        model.fit_seconds_ = float(a.get("fit_seconds", np.nan))
-        model._restore_gap_attrs(a)
-        return model
+        return cls(n_components=ds.sizes["component"], solver=a.get("solver", "hals"), init=a.get("init", "nndsvd"),
+                   seed=int(a.get("seed", 0)))
+
+    def _restore(self, ds: xr.Dataset, cells: xr.DataArray) -> None:
+        self.basis_ = self._labelled_basis(self._pick(ds["basis"].transpose("component", ...), cells))
+        self.activations_ = self._labelled_scores(ds["activations"].values, ds["time"])
+        self.reconstruction_error_ = float(ds["reconstruction_error"])
+        self.n_iter_ = int(ds.attrs.get("n_iter", 0))
+        self.error_history_ = ds["error_history"] if "error_history" in ds else xr.DataArray([], dims="iteration")
+        self.fit_seconds_ = float(ds.attrs.get("fit_seconds", np.nan))

@@ -94,8 +94,9 @@ def window_coverage(valid: xr.DataArray) -> xr.DataArray:
     return (valid.sum("cell") / max(1, valid.sizes["cell"])).rename("window_coverage")
 
 
-def _place(cells: np.ndarray) -> str:
-    return f"lat={float(cells['lat']):g} lon={float(cells['lon']):g}"
+def _place(cell: xr.DataArray) -> str:
+    """The place of one stacked cell (with lat/lon coordinates) as ``lat=.. lon=..``."""
+    return f"lat={float(cell['lat']):g} lon={float(cell['lon']):g}"
 
 
 def split_experiment(totals: xr.Dataset, land: xr.DataArray, selection: xr.Dataset, name: str,
@@ -198,10 +199,10 @@ def split_experiment(totals: xr.Dataset, land: xr.DataArray, selection: xr.Datas
         ds["precip"].attrs = dict(totals["precip"].attrs)
         if "completeness" in totals:
             ds["completeness"] = totals["completeness"].isel(time=index)
-        ds["window_coverage"] = windows.isel(time=np.flatnonzero(chosen)).astype(np.float32).assign_attrs(
-            long_name="fraction of the chosen cells with data in the window", units="1")
-        ds["cell_coverage"] = train_cells.isel(cell=cells).astype(np.float32).assign_attrs(
-            long_name="fraction of the kept training windows in which the cell has data", units="1")
+        ds["window_coverage"] = ("time", windows.values[chosen].astype(np.float32), {
+            "long_name": "fraction of the chosen cells with data in the window", "units": "1"})
+        ds["cell_coverage"] = ("cell", train_cells.values[cells].astype(np.float32), {
+            "long_name": "fraction of the kept training windows in which the cell has data", "units": "1"})
         ds = ds.assign(excluded_vars)  # cell keeps the land cell's index in the mask (decompose selects by it)
         n_missing = int(round(float(((1 - ds["window_coverage"].astype(np.float64)) * cells.size).sum())))
         ds.attrs.update(
@@ -248,7 +249,7 @@ def describe(ds: xr.Dataset) -> str:
               f"coverage.min_cell_fraction {a['coverage_min_cell_fraction']:g}"
             + f"; {a['n_missing_entries']} entries missing ({100 * a['missing_fraction']:.3f}%)")
     if ds.sizes["excluded_cell"]:
-        first = [f"lat={lat:g} lon={lon:g} ({cov:.2f})" for lat, lon, cov in zip(
+        first = [f"lat={lat:g} lon={lon:g} ({cov:.3f})" for lat, lon, cov in zip(
             ds["excluded_cell_lat"].values[:5], ds["excluded_cell_lon"].values[:5],
             ds["excluded_cell_coverage"].values[:5])]
         text += "; excluded cells (coverage): " + ", ".join(first) + (" ..." if ds.sizes["excluded_cell"] > 5 else "")

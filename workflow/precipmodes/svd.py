@@ -105,6 +105,29 @@ def _project_back_block(block, mean, weights, missing_c, fill_c, Q_c):
     return b.T @ Q_c, float(np.einsum("ij,ij->", b, b))
 
 
+def _filled_project_block(F_c, mean, weights, V):
+    """``w (F_c - m) V`` of an already filled float64 chunk without copying it (mean and weights on the product)."""
+    Y = F_c @ V
+    if mean is not None:
+        Y -= mean[:, None] * V.sum(axis=0)[None, :]
+    if weights is not None:
+        Y *= weights[:, None]
+    return Y
+
+
+def _filled_project_back_block(F_c, mean, weights, Q_c):
+    """``(Xt_c^T Q_c, ||Xt_c||^2)`` with ``Xt_c = w (F_c - m)``, from the filled chunk without copying it."""
+    Qw = Q_c * weights[:, None] if weights is not None else Q_c
+    Z = F_c.T @ Qw
+    squares = np.einsum("ij,ij->i", F_c, F_c)
+    if mean is not None:
+        Z -= (mean @ Qw)[None, :]
+        squares = squares - 2 * mean * F_c.sum(axis=1) + F_c.shape[1] * mean ** 2
+    if weights is not None:
+        squares = squares * weights ** 2
+    return Z, float(squares.sum())
+
+
 def _fill_dask_block(block, fills, block_info=None):
     missing_c, fill_c = fills[block_info[0]["chunk-location"][0]]
     out = block.astype(np.float64)
@@ -288,23 +311,39 @@ class SVD(Decomposition):
         return Q @ Ur, s, (V @ Wt.T).T, total
 
     def _subspace_step(self, blocks, mean, weights, fills, Vt):
-        """One warm-started subspace iteration from the right vectors ``Vt (p, time)``: ``(U, s, Vt, total)``."""
-        args = self._per_chunk(blocks, mean, weights, fills)
-        Y = np.concatenate(blocks.map(_project_block, *args, [Vt.T] * len(blocks)))
+        """One warm-started subspace iteration from the right vectors ``Vt (p, time)``: ``(U, s, Vt, total)``.
+
+        ``fills`` per chunk (missing indices, values) are applied to each chunk on the fly; None:
+        ``blocks`` walk an already filled float64 matrix, used without copies.
+        """
+        nb = len(blocks)
+        if fills is None:
+            args = (blocks.split(mean) if mean is not None else [None] * nb,
+                    blocks.split(weights) if weights is not None else [None] * nb)
+            project, project_back = _filled_project_block, _filled_project_back_block
+        else:
+            args = self._per_chunk(blocks, mean, weights, fills)
+            project, project_back = _project_block, _project_back_block
+        Y = np.concatenate(blocks.map(project, *args, [Vt.T] * nb))
         Q, _ = np.linalg.qr(Y)
-        parts = blocks.map(_project_back_block, *args, blocks.split(Q))
+        parts = blocks.map(project_back, *args, blocks.split(Q))
         Z = sum(p[0] for p in parts)  # Xt^T Q (time, p)
         Ub, s, Vt = np.linalg.svd(Z.T, full_matrices=False)
         return Q @ Ub, s, Vt, float(sum(p[1] for p in parts))
 
     def _fit_gappy(self, Xk, row_sum, observed, weights, n_extra, method):
-        """Iterative EOF imputation (module docstring): ``(U, s, Vt, total, mean or None)``."""
+        """Iterative EOF imputation (module docstring): ``(U, s, Vt, total, mean or None)``.
+
+        An in-memory matrix is copied once to a filled float64 matrix updated in place (passes
+        without copies); a dask matrix is filled chunk by chunk on every pass.
+        """
         blocks = CellBlocks(Xk, self.cell_chunk)
         n_windows = Xk.sizes["time"]
         missing = missing_indices(blocks)
         rows = [s.start + idx // n_windows for s, idx in zip(blocks.slices, missing)]
         cols = [idx % n_windows for idx in missing]
         fill = [(row_sum / observed)[r] for r in rows]
+        filled = None if blocks.lazy else np.array(Xk.values, dtype=np.float64)
 
         def mean_of(fill):
             if not self.center:
@@ -312,8 +351,20 @@ class SVD(Decomposition):
             filled_sum = row_sum + np.bincount(np.concatenate(rows), np.concatenate(fill), minlength=row_sum.size)
             return filled_sum / n_windows
 
+        def fills_of(fill):
+            """Per-chunk fills for a dask matrix; for the in-memory one, write them into ``filled``."""
+            if filled is None:
+                return list(zip(missing, fill))
+            for r, c, values in zip(rows, cols, fill):
+                filled[r, c] = values
+            return None
+
         mean = mean_of(fill)
-        U, s, Vt, total = self._decompose(Xk, mean, weights, n_extra, method, list(zip(missing, fill)))
+        fills = fills_of(fill)
+        if filled is not None:
+            Xk = Xk.copy(data=filled)
+            blocks = CellBlocks(Xk, self.cell_chunk)
+        U, s, Vt, total = self._decompose(Xk, mean, weights, n_extra, method, fills)
         k = self.n_modes
         self.gap_method_ = "iterative EOF imputation (DINEOF/EM), start at each cell's observed mean"
         change = np.nan
@@ -332,7 +383,7 @@ class SVD(Decomposition):
             change = float(np.sqrt(diff2 / norm2)) if norm2 > 0 else float(np.sqrt(diff2))
             fill = new
             mean = mean_of(fill)
-            U, s, Vt, total = self._subspace_step(blocks, mean, weights, list(zip(missing, fill)), Vt)
+            U, s, Vt, total = self._subspace_step(blocks, mean, weights, fills_of(fill), Vt)
             self.gap_iterations_ = update
             log.info("svd: imputation update %d, relative RMS change of the missing entries %.3g", update, change)
             if change < self.gap_tol:
@@ -341,7 +392,7 @@ class SVD(Decomposition):
             if self.gap_max_iter > 0:
                 self._warn_not_converged(
                     f"gap_max_iter = {self.gap_max_iter} imputation updates ended before the missing entries' "
-                    f"relative RMS change ({change:.3g}) fell below gap_tol = {self.gap_tol}")
+                    f"relative RMS change ({change:.3g}) fell below gap_tol = {self.gap_tol}", stacklevel=5)
         return U, s, Vt, total, mean
 
     # ------------------------------------------------------------- results
@@ -383,9 +434,8 @@ class SVD(Decomposition):
         return super().transform(X, None, label)
 
     # ------------------------------------------------------------ datasets
-    def to_dataset(self, lat: xr.DataArray | None = None, lon: xr.DataArray | None = None) -> xr.Dataset:
-        """``svd.nc`` content on the grid ``(lat, lon)`` (1-D axes; default: the fitted field's grid)."""
-        self._require_fitted()
+    def _dataset(self, on_grid) -> xr.Dataset:
+        """``svd.nc`` variables and attributes (see :meth:`Decomposition.to_dataset`)."""
         n = self.spatial_modes_.sizes["mode"]
         mode = xr.DataArray(np.arange(1, n + 1, dtype=np.int32), dims="mode",
                             attrs={"long_name": "mode number (1 = largest singular value)"})
@@ -393,7 +443,7 @@ class SVD(Decomposition):
         N = self.n_windows_
         north = north_test(s, self.next_singular_value_, N, self.temporal_coefficients_)
         eig, err = north["eigenvalues"], north["north_error"]
-        modes = self._on_grid(self.spatial_modes_.transpose("mode", "cell"), lat, lon)
+        modes = on_grid(self.spatial_modes_.transpose("mode", "cell"))
         ds = xr.Dataset(
             {
                 "spatial_modes": modes.drop_vars("mode").assign_attrs(
@@ -429,31 +479,28 @@ class SVD(Decomposition):
                 "method": self.method_, "center": int(self.center), "area_weighting": int(self.area_weighting),
                 "n_windows": N, "n_zero_cells": self.n_zero_cells_, "total_sum_of_squares": self.total_sum_of_squares_,
                 "sign_convention": "sum of loadings positive (dipoles: largest |loading| positive)",
-                **self.gap_attrs(),
             },
         )
         if self.mean_ is not None:
-            ds["mean"] = self._on_grid(self.mean_, lat, lon).assign_attrs(
+            ds["mean"] = on_grid(self.mean_).assign_attrs(
                 long_name="training mean removed before the SVD", units="mm")
         return ds
 
     @classmethod
-    def from_dataset(cls, ds: xr.Dataset, cells: xr.DataArray) -> "SVD":
-        """Estimator from ``svd.nc`` for the cells of ``cells`` (a ``(cell, ...)`` array with lat/lon)."""
+    def _from_attrs(cls, ds: xr.Dataset) -> "SVD":
         a = ds.attrs
-        model = cls(n_modes=ds.sizes["mode"], method=a.get("method", "auto"),
-                    center=bool(a.get("center", 0)), area_weighting=bool(a.get("area_weighting", 0)))
-        model._set_cells(cells, ds["time"])
-        model.method_ = model.method
-        model.spatial_modes_ = model._labelled_basis(cls._pick(ds["spatial_modes"].transpose("mode", ...), cells))
-        model.singular_values_ = ds["singular_values"].reset_coords(drop=True)
-        model.next_singular_value_ = np.nan
-        model.temporal_coefficients_ = model._labelled_scores(ds["temporal_coefficients"].values, ds["time"])
-        model.total_sum_of_squares_ = a.get("total_sum_of_squares")
-        model.mean_ = (xr.DataArray(cls._pick(ds["mean"], cells), dims="cell", coords=model._cell_coords())
-                       if "mean" in ds else None)
-        model.weights_ = (xr.DataArray(area_weights(cells["lat"].values), dims="cell", coords=model._cell_coords())
-                          if model.area_weighting else None)
-        model.n_windows_ = ds.sizes["time"]
-        model._restore_gap_attrs(a)
-        return model
+        return cls(n_modes=ds.sizes["mode"], method=a.get("method", "auto"), center=bool(a.get("center", 0)),
+                   area_weighting=bool(a.get("area_weighting", 0)))
+
+    def _restore(self, ds: xr.Dataset, cells: xr.DataArray) -> None:
+        self.method_ = self.method
+        self.spatial_modes_ = self._labelled_basis(self._pick(ds["spatial_modes"].transpose("mode", ...), cells))
+        self.singular_values_ = ds["singular_values"].reset_coords(drop=True)
+        self.next_singular_value_ = np.nan
+        self.temporal_coefficients_ = self._labelled_scores(ds["temporal_coefficients"].values, ds["time"])
+        self.total_sum_of_squares_ = ds.attrs.get("total_sum_of_squares")
+        self.mean_ = (xr.DataArray(self._pick(ds["mean"], cells), dims="cell", coords=self._cell_coords())
+                      if "mean" in ds else None)
+        self.weights_ = (xr.DataArray(area_weights(cells["lat"].values), dims="cell", coords=self._cell_coords())
+                         if self.area_weighting else None)
+        self.n_windows_ = ds.sizes["time"]
