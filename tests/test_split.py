@@ -12,7 +12,8 @@ from precipmodes.errors import ConfigError, InputDataError
 from precipmodes.grid import unstack_cells
 from precipmodes.netcdf import open_netcdf, write_netcdf
 from precipmodes.split import require_selection_holds_modes, split_experiment, split_files
-from precipmodes.threshold import land_of, select_windows
+from precipmodes.landmask import land_of
+from precipmodes.threshold import select_windows
 from preprocess_cases import canonical
 from test_threshold import LAND, land_mask
 

@@ -11,7 +11,8 @@ from hypothesis.extra.numpy import arrays
 from precipmodes.accumulate import accumulate
 from precipmodes.errors import InputDataError
 from precipmodes.netcdf import open_netcdf, write_netcdf
-from precipmodes.threshold import land_of, select_windows, threshold_file, wet_area_fraction
+from precipmodes.landmask import land_of
+from precipmodes.threshold import select_windows, threshold_file, wet_area_fraction
 from preprocess_cases import canonical
 
 

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .config import parse_instant
+from .config import iso_utc, parse_instant
 from .errors import InputDataError
 from .logs import log, timed
 from .netcdf import open_netcdf, write_netcdf
@@ -318,8 +318,3 @@ def accumulate_file(input_path: str | os.PathLike, output_path: str | os.PathLik
 
 def _duration_text(ns: int) -> str:
     return str(pd.Timedelta(ns, "ns")).replace("0 days ", "")
-
-
-def iso_utc(value) -> str:
-    """A datetime64 as ISO-8601 to the second (no zone: the workflow's times are naive UTC)."""
-    return str(np.datetime64(value, "s"))

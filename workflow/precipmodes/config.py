@@ -202,6 +202,11 @@ def _check_semantics(config: dict, origin: str = "config") -> None:
         raise ConfigError(f"invalid {origin}:\n  " + "\n  ".join(problems))
 
 
+def iso_utc(value) -> str:
+    """A datetime64 as ISO-8601 to the second (no zone: the workflow's times are naive UTC)."""
+    return str(np.datetime64(value, "s"))
+
+
 def parse_instant(text: str) -> np.datetime64:
     """ISO-8601 instant with offset -> naive UTC ``datetime64[ns]``."""
     stamp = pd.Timestamp(text)

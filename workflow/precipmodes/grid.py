@@ -11,6 +11,19 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+GRID_ATOL = 1e-4  # degrees: axes whose cell centres agree this well are the same grid
+
+
+def same_axis(a, b) -> bool:
+    """True when two 1-D coordinate axes (degrees) have the same length and agree within GRID_ATOL."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=0.0, atol=GRID_ATOL))
+
+
+def same_grid(a, b) -> bool:
+    """True when the ``lat`` and ``lon`` axes of ``a`` and ``b`` (datasets or arrays) are the same grid."""
+    return same_axis(a["lat"].values, b["lat"].values) and same_axis(a["lon"].values, b["lon"].values)
+
 
 def stack_land(da: xr.DataArray, land: xr.DataArray) -> xr.DataArray:
     """Select the land cells of ``da(..., lat, lon)`` into ``da(..., cell)``.
@@ -19,8 +32,7 @@ def stack_land(da: xr.DataArray, land: xr.DataArray) -> xr.DataArray:
     ``lat(cell)``, ``lon(cell)`` in degrees; other dimensions keep their order.
     """
     land = land.astype(bool)
-    if not (np.array_equal(da["lat"].values, land["lat"].values)
-            and np.array_equal(da["lon"].values, land["lon"].values)):
+    if not same_grid(da, land):
         raise ValueError("stack_land: data and land mask are on different lat/lon grids")
     iy, ix = np.nonzero(land.values)
     stacked = da.isel(lat=xr.DataArray(iy, dims="cell"), lon=xr.DataArray(ix, dims="cell"))

@@ -33,13 +33,13 @@ import numpy as np
 import xarray as xr
 
 from .errors import ConfigError, InputDataError
+from .grid import same_axis
 from .logs import log, timed
 from .netcdf import open_netcdf, write_netcdf
 
 SEED_MASK_SHAPE = (320, 320)
 SEED_MASK_LON = (128.0, 148.0)
 SEED_MASK_LAT = (30.0, 46.0)
-GRID_ATOL = 1e-4  # degrees: grids that agree this well are the same grid
 CHUNK_VALUES = 16_000_000  # values per dask chunk when streaming the input (64 MB float32)
 MAX_POINTS = 4_000_000  # global-land-mask points looked up at once
 
@@ -112,8 +112,7 @@ def _grid_text(lat: np.ndarray, lon: np.ndarray) -> str:
 def _check_same_grid(mask: xr.DataArray, lat: xr.DataArray, lon: xr.DataArray, path: Path) -> xr.DataArray:
     """``mask`` on the data grid (coordinates replaced by the data's), or InputDataError naming ``path``."""
     mlat, mlon = mask["lat"].values, mask["lon"].values
-    same = (mlat.size == lat.size and mlon.size == lon.size
-            and np.allclose(mlat, lat.values, atol=GRID_ATOL) and np.allclose(mlon, lon.values, atol=GRID_ATOL))
+    same = same_axis(mlat, lat.values) and same_axis(mlon, lon.values)
     if not same:
         raise InputDataError(
             f"{path}: the mask's grid ({_grid_text(mlat, mlon)}) does not match the data grid "
@@ -253,3 +252,19 @@ def build_land_mask(input_path: str | os.PathLike, output: str | os.PathLike, se
         inputs = [input_path] + ([settings["path"]] if method == "file" else [])
         return write_netcdf(ds, output, step=f"land_mask: method {method} ({source})", config=config,
                             inputs=inputs)
+
+
+def land_of(mask: xr.Dataset, data: xr.Dataset, mask_origin: str = "land mask",
+            data_origin: str = "totals") -> xr.DataArray:
+    """Boolean ``land(lat, lon)`` of the land-mask dataset ``mask``, checked to be on the grid of ``data``
+    (:func:`precipmodes.grid.same_axis`) and given ``data``'s coordinates. ``*_origin`` name the files."""
+    if "land" not in mask:
+        raise InputDataError(f"{mask_origin}: no variable 'land'; rerun the land_mask rule")
+    for axis in ("lat", "lon"):
+        a, b = mask[axis].values, data[axis].values
+        if not same_axis(a, b):
+            raise InputDataError(
+                f"{mask_origin}: its {axis} axis ({a.size} values) does not match the {axis} axis of "
+                f"{data_origin} ({b.size} values); rebuild the land mask from the same grid"
+            )
+    return mask["land"].astype(bool).assign_coords(lat=data["lat"], lon=data["lon"])

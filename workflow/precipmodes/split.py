@@ -35,13 +35,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .accumulate import iso_utc
-from .config import load_schema, parse_range
+from .config import iso_utc, load_schema, parse_range
 from .errors import ConfigError, InputDataError
 from .grid import stack_land
+from .landmask import land_of
 from .logs import log, timed
 from .netcdf import open_netcdf, write_netcdf
-from .threshold import TIME_CHUNK, land_of
+from .threshold import TIME_CHUNK
 
 PARTS = ("train", "test")
 DROP_RULES = ("months", "completeness", "threshold", "coverage")  # the order windows are tested in

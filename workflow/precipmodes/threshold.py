@@ -18,25 +18,11 @@ import numpy as np
 import xarray as xr
 
 from .errors import InputDataError
+from .landmask import land_of
 from .logs import log, timed
 from .netcdf import open_netcdf, write_netcdf
 
 TIME_CHUNK = 64
-
-
-def land_of(mask: xr.Dataset, data: xr.Dataset, mask_origin: str = "land mask",
-            data_origin: str = "totals") -> xr.DataArray:
-    """Boolean ``land(lat, lon)`` of ``mask``, checked to be on the grid of ``data``."""
-    if "land" not in mask:
-        raise InputDataError(f"{mask_origin}: no variable 'land'; rerun the land_mask rule")
-    for axis in ("lat", "lon"):
-        a, b = mask[axis].values, data[axis].values
-        if a.shape != b.shape or not np.allclose(a, b, atol=1e-6):
-            raise InputDataError(
-                f"{mask_origin}: its {axis} axis ({a.size} values) does not match the {axis} axis of "
-                f"{data_origin} ({b.size} values); rebuild the land mask from the same grid"
-            )
-    return mask["land"].astype(bool).assign_coords(lat=data["lat"], lon=data["lon"])
 
 
 def wet_area_fraction(precip: xr.DataArray, land: xr.DataArray, wet_mm: float) -> xr.DataArray:

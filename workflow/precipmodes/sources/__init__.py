@@ -38,8 +38,6 @@ from ..errors import InputDataError
 from ..logs import log, timed
 from ..netcdf import write_netcdf
 
-STANDARD_NAME = "lwe_thickness_of_precipitation_amount"
-UNITS = "mm"
 
 
 def source_options(source: Mapping) -> dict:
@@ -148,6 +146,8 @@ def build_raw(source: Mapping, domain: Mapping, output: str | os.PathLike, confi
 
 def check_canonical(ds: xr.Dataset, origin: str = "raw dataset") -> None:
     """Raise InputDataError unless ``ds`` has the canonical layout described in this module."""
+    from .canonical import STANDARD_NAME, UNITS
+
     problems = []
     if "precip" not in ds:
         problems.append("no variable 'precip'")

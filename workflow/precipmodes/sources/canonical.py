@@ -41,7 +41,8 @@ from scipy.spatial import cKDTree
 from ..errors import InputDataError
 from ..logs import log
 
-STANDARD_NAME = "lwe_thickness_of_precipitation_amount"
+STANDARD_NAME = "lwe_thickness_of_precipitation_amount"  # CF name of raw.nc's precip (amount per step)
+UNITS = "mm"
 UNITS_HELP = ("m, cm, mm, kg m-2 (amounts) or any of them per s, h or day (rates), e.g. "
               "'mm/day', 'mm d-1', 'mm/hr', 'kg m-2 s-1', 'kg m**-2 s**-1'")
 NEGATIVE_TOLERANCE_MM = 0.01

@@ -55,7 +55,7 @@ from ..errors import ConfigError
 from ..landmask import globe_land_fraction
 from ..logs import log, timed
 from ..netcdf import write_netcdf
-from . import STANDARD_NAME, UNITS
+from .canonical import STANDARD_NAME, UNITS
 
 GENERATOR = "precipmodes.sources.demo v1"
 TITLE = "precipmodes SYNTHETIC demo precipitation over Japan"
