@@ -70,6 +70,15 @@ def run_snakemake(workdir: Path, *args: str, timeout: int = 900, offline: bool =
 
 
 @pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The tiny demo (tests/configs/tiny.yaml, two experiments) up to svd.nc and nmf.nc, built once per session;
+    see reliability_helpers.build_tiny_run. Read-only: tests work on a copy (reliability_helpers.copy_run)."""
+    from reliability_helpers import build_tiny_run
+
+    return build_tiny_run(tmp_path_factory.mktemp("tiny_run"))
+
+
+@pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> Path:
     """One end-to-end run of the DEFAULT config (the offline demo) with `--cores 2`, shared by the
     tests that inspect its outputs. Runs with the network cut off (unshare -n) where possible.

@@ -1,6 +1,6 @@
 """Helpers shared by the reliability tests (test_bad_inputs, test_faults, test_determinism).
 
-A tiny demo configuration (3 months, 1-degree grid over Japan, one experiment), a
+The tiny demo configuration (tests/configs/tiny.yaml: 3 months, 1-degree grid over Japan, one experiment), a
 Snakemake runner that writes it to the workdir, a synthetic files-source writer
 (the local HTTP server is conftest.file_server) and the check that a failed run
 left nothing partial behind.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,16 +17,10 @@ import pandas as pd
 import xarray as xr
 import yaml
 
-from conftest import file_server, run_snakemake  # noqa: F401 (file_server: re-exported for the tests)
+from conftest import REPO, run_snakemake
 
 JST = "+09:00"
-TINY = {
-    "source": {"kind": "demo", "demo": {"start": f"2006-01-01T00:00{JST}", "end": f"2006-04-01T00:00{JST}"}},
-    "domain": {"lon": [128.0, 148.0], "lat": [30.0, 46.0], "resolution": [1.0, 1.0]},
-    "experiments": {"e1": {"train": [f"2006-01-01T00:00{JST}", f"2006-03-01T00:00{JST}"],
-                           "test": [f"2006-03-01T00:00{JST}", f"2006-04-01T00:00{JST}"], "n_modes": 3}},
-    "figures": {"coastline_resolution": "110m", "max_panels": 3, "dpi": 60},
-}
+TINY = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
 
 
 def tiny(**sections) -> dict:
@@ -51,7 +44,6 @@ def snakemake(workdir: Path, config: dict, targets: list[str], *extra: str, chec
 
 
 TWO_EXPERIMENTS = {"e1": TINY["experiments"]["e1"], "e2": {**TINY["experiments"]["e1"], "n_modes": 2}}
-_TINY_RUN: dict[str, Path] = {}
 
 
 def with_threads(threads: int, experiments: dict | None = None, **sections) -> dict:
@@ -60,16 +52,13 @@ def with_threads(threads: int, experiments: dict | None = None, **sections) -> d
                 **({"experiments": experiments} if experiments else {}), **sections)
 
 
-def tiny_run(tmp_path_factory) -> Path:
-    """One tiny demo run shared by the reliability tests (built once per pytest process): e1 (3 modes)
-    and e2 (2 modes, same periods) up to svd.nc and nmf.nc with --cores 2 and rule threads 1.
+def build_tiny_run(workdir: Path) -> Path:
+    """The tiny demo run shared by the reliability tests (session fixture ``tiny_run`` in conftest.py):
+    e1 (3 modes) and e2 (2 modes, same periods) up to svd.nc and nmf.nc with --cores 2 and rule threads 1.
     Read-only: tests that run snakemake on it work on a copy (:func:`copy_run`)."""
-    if "workdir" not in _TINY_RUN:
-        workdir = tmp_path_factory.mktemp("tiny_run")
-        targets = [f"results/{e}/{name}" for e in TWO_EXPERIMENTS for name in ("svd.nc", "nmf.nc")]
-        snakemake(workdir, with_threads(1, TWO_EXPERIMENTS), targets, cores=2)
-        _TINY_RUN["workdir"] = workdir
-    return _TINY_RUN["workdir"]
+    targets = [f"results/{e}/{name}" for e in TWO_EXPERIMENTS for name in ("svd.nc", "nmf.nc")]
+    snakemake(workdir, with_threads(1, TWO_EXPERIMENTS), targets, cores=2)
+    return workdir
 
 
 def copy_run(source: Path, destination: Path) -> Path:

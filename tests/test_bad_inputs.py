@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reliability_helpers import (JST, TINY, assert_nothing_partial, copy_run, data_vars, file_server,
-                                 files_source, http_source, output_text, precip_file, snakemake, tiny, tiny_run)
+from conftest import file_server
+from reliability_helpers import (JST, TINY, assert_nothing_partial, copy_run, data_vars, files_source, http_source,
+                                 output_text, precip_file, snakemake, tiny)
 
 pytestmark = pytest.mark.workflow
 
@@ -222,9 +223,9 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory) -> Path:
+def prepared(tiny_run) -> Path:
     """The shared tiny demo run (raw, land mask, totals, selection, split, svd, nmf); cases copy it."""
-    return tiny_run(tmp_path_factory)
+    return tiny_run
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ import pytest
 
 from precipmodes import parallel
 from precipmodes.decompose import nmf_files, svd_files
-from reliability_helpers import (TINY, TWO_EXPERIMENTS, assert_same_data, copy_run, data_vars, snakemake, tiny_run,
+from reliability_helpers import (TINY, TWO_EXPERIMENTS, assert_same_data, copy_run, data_vars, snakemake,
                                  with_threads)
 
 pytestmark = pytest.mark.workflow
@@ -70,10 +70,10 @@ def assert_close_data(a: Path, b: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def two_experiments(tmp_path_factory) -> Path:
+def two_experiments(tiny_run, tmp_path_factory) -> Path:
     """A copy of the shared tiny run: e1 (3 modes) and e2 (2 modes, same periods) built in parallel
     with --cores 2 and rule threads 1."""
-    return copy_run(tiny_run(tmp_path_factory), tmp_path_factory.mktemp("determinism") / "work")
+    return copy_run(tiny_run, tmp_path_factory.mktemp("determinism") / "work")
 
 
 def test_parallel_experiments_keep_their_own_outputs(two_experiments):

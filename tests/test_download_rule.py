@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from conftest import REPO, offline_prefix, run_snakemake
-from reliability_helpers import file_server, http_source, output_text, precip_file, snakemake, tiny
+from conftest import REPO, file_server, offline_prefix, run_snakemake
+from reliability_helpers import http_source, output_text, precip_file, snakemake, tiny
 
 pytestmark = pytest.mark.workflow
 

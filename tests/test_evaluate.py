@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import xarray as xr
 
-from decompose_cases import grid_axes, matrix, wrap
+from decompose_cases import grid_axes, matrix
 from precipmodes.decompose import evaluate_files, nmf_files, svd_files
 from precipmodes.errors import InputDataError
 from precipmodes.evaluate import climatology, evaluate, match_truth

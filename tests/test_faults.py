@@ -20,10 +20,10 @@ import psutil
 import pytest
 import xarray as xr
 
-from conftest import REPO, require
+from conftest import REPO, file_server, require
 from precipmodes.netcdf import sha256_file
-from reliability_helpers import (TINY, assert_nothing_partial, assert_same_data, copy_run, file_server,
-                                 http_source, leftovers, output_text, precip_file, snakemake, tiny, tiny_run)
+from reliability_helpers import (TINY, assert_nothing_partial, assert_same_data, copy_run, http_source, leftovers,
+                                 output_text, precip_file, snakemake, tiny)
 
 pytestmark = pytest.mark.workflow
 
@@ -72,13 +72,13 @@ def rule_process(snakemake_process: subprocess.Popen, script: str) -> psutil.Pro
     return None
 
 
-def test_sigkill_accumulate_and_nmf_then_rerun_gives_the_uninterrupted_outputs(tmp_path, tmp_path_factory):
+def test_sigkill_accumulate_and_nmf_then_rerun_gives_the_uninterrupted_outputs(tmp_path, tiny_run):
     """SIGKILL accumulate while it writes totals.nc (its temp file exists), rerun (plain); then SIGKILL the
     whole Snakemake process tree during nmf (a crashed node), --unlock and --rerun-incomplete. The
     results equal those of an uninterrupted run (--forcerun accumulate in the same directory)."""
     # tol 0: nmf runs all max_iter sweeps, long enough to be killed mid-rule
     config = tiny(nmf={"max_iter": 3000, "tol": 0.0})
-    workdir = copy_run(tiny_run(tmp_path_factory), tmp_path / "work")
+    workdir = copy_run(tiny_run, tmp_path / "work")
     prepared = workdir / "results" / "prepared"
     for path in (workdir / "results").rglob("*.nc*"):  # keep raw and the land mask, the rest is rebuilt
         if path.name.split(".nc")[0] not in ("raw", "land_mask"):

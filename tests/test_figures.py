@@ -152,7 +152,7 @@ def test_maps_follow_coordinates_not_positions(inputs, options, tmp_path):
 
 
 def test_series_figures(inputs, options, tmp_path):
-    svd, nmf, selection = inputs["svd"], inputs["nmf"], inputs["selection"]
+    svd, selection = inputs["svd"], inputs["selection"]
     gapped = with_gaps(svd["temporal_coefficients"], selection["time"], *pd.to_datetime(
         [pd.Timestamp(t).tz_convert("UTC").tz_localize(None) for t in fs.TRAIN]))
     dropped = int((selection["kept"].sel(time=gapped["time"]) == 0).sum())

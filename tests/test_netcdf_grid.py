@@ -1,7 +1,6 @@
 """NetCDF writing (CF attributes, provenance, atomicity) and land-cell stacking."""
 
 import json
-import os
 
 import netCDF4
 import numpy as np
