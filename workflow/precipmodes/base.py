@@ -210,7 +210,16 @@ class Decomposition:
         raise NotImplementedError
 
     def components(self) -> xr.DataArray:
-        """Spatial patterns: ``(mode, lat, lon)`` (the field's dims) when fitted on a field, else ``(cell, mode)``."""
+        """Spatial patterns of the fit.
+
+        Returns
+        -------
+        xarray.DataArray
+            ``(mode, <field dims>)`` (e.g. ``(mode, lat, lon)``, NaN where no cell was fitted) when
+            fitted on a field, else ``(cell, mode)`` with ``lat(cell)``, ``lon(cell)``. SVD: orthonormal
+            columns of U, dimensionless (in the weighted space when ``area_weighting``); NMF: the basis,
+            maximum 1 per component (dimension ``component``).
+        """
         self._require_fitted()
         basis = self._labelled_basis(self.projection_basis()[0])
         if self.layout_ is None:
@@ -218,7 +227,14 @@ class Decomposition:
         return self._on_input_layout(basis.transpose(self.mode_dim, "cell"))
 
     def scores(self) -> xr.DataArray:
-        """Training coefficients ``(mode, time)`` (the fit's sample dimension)."""
+        """Coefficients of the training samples.
+
+        Returns
+        -------
+        xarray.DataArray
+            ``(mode, <sample dim>)`` in the data's units (mm): SVD ``S V^T = U^T x``; NMF the
+            activations ``H`` (amount at each component's peak cell; dimension ``component``).
+        """
         self._require_fitted()
         scores = self._training_scores()
         return scores.rename({"time": self.sample_dim_}) if self.sample_dim_ != "time" else scores
@@ -246,11 +262,26 @@ class Decomposition:
         return self._solve(self.projection_basis()[0], target, method)
 
     def transform(self, X: xr.DataArray, method: str | None = None, label: str = "matrix") -> xr.DataArray:
-        """Coefficients ``(mode, time)`` of each window of ``X`` (matrix or field, mm, NaN = missing).
+        """Project new windows on the fitted modes.
 
         Fully observed windows use the estimator's projection; a window with missing cells
         is solved on its observed cells only (SVD: least squares, NMF: NNLS or pinv on the
-        observed rows of the basis). A window without any observed cell gives NaN.
+        observed rows of the basis).
+
+        Parameters
+        ----------
+        X : xarray.DataArray
+            Windows on the fitted cells: a ``(cell, time)`` matrix or a field laid out like the
+            fit's input; mm, NaN = missing.
+        method : str, optional
+            NMF only: ``nnls`` (exact, >= 0) or ``pinv`` (the seed's).
+        label : str
+            Name of ``X`` in error messages.
+
+        Returns
+        -------
+        xarray.DataArray
+            ``(mode, time)`` coefficients in mm; NaN for a window without any observed cell.
         """
         self._require_fitted()
         X = self._matrix(X, label)
@@ -277,8 +308,19 @@ class Decomposition:
         return self._labelled_scores(coeffs, X["time"])
 
     def inverse_transform(self, coeffs: xr.DataArray) -> xr.DataArray:
-        """Reconstruction ``mean + basis a / weights`` on the fitted cells: ``(cell, ...)`` mm (field dims
-        when fitted on a field)."""
+        """Reconstruct windows from coefficients: ``mean + basis a / weights``.
+
+        Parameters
+        ----------
+        coeffs : xarray.DataArray
+            ``(mode, ...)`` coefficients (mm), e.g. from :meth:`transform` or :meth:`scores`; only the
+            first ``coeffs.sizes[mode]`` modes are used (a rank-k reconstruction).
+
+        Returns
+        -------
+        xarray.DataArray
+            ``(cell, ...)`` in mm on the fitted cells, or on the field's dims when fitted on a field.
+        """
         self._require_fitted()
         basis, mean, weights = self.projection_basis()
         a = coeffs.transpose(self.mode_dim, ...)

@@ -34,13 +34,21 @@ def nnls_gram(D: np.ndarray, C: np.ndarray) -> np.ndarray:
 
 
 def fill_gaps(model, X: xr.DataArray) -> xr.DataArray:
-    """Reconstruct every window of ``X(cell, time)`` from its observed (non-NaN) cells only.
+    """Reconstruct every window of ``X`` from its observed (non-NaN) cells only (gap filling).
 
-    ``model`` is a fitted :class:`~precipmodes.svd.SVD` or :class:`~precipmodes.nmf.NMF`
-    on the same cells; SVD windows are solved by least squares (respecting centring and
-    weighting), NMF windows by NNLS (:meth:`transform` of either). Returns the full
-    reconstruction ``(cell, time)`` mm (observed cells included, as reconstructed). A
-    window with no observed cell is NaN.
+    Parameters
+    ----------
+    model : precipmodes.SVD or precipmodes.NMF
+        Fitted on the same cells. SVD windows are solved by least squares on the observed rows
+        (respecting centring and weighting), NMF windows by NNLS (``model.transform``).
+    X : xarray.DataArray
+        ``(cell, time)`` windows in mm, NaN where missing.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(cell, time)`` float64 mm: the full reconstruction, observed cells included (as
+        reconstructed); NaN for a window with no observed cell.
     """
     X = as_cell_time(X, "gap-filling input")
     coeffs = model.transform(X, label="gap-filling input")
