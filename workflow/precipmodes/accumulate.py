@@ -303,7 +303,26 @@ class _Progress:
 
 def accumulate_file(input_path: str | os.PathLike, output_path: str | os.PathLike,
                     accumulation: Mapping, config: Mapping | None = None, block_mb: float = 128.0) -> Path:
-    """Rule accumulate: ``input_path`` (canonical raw/upscaled NetCDF) -> totals NetCDF."""
+    """Rule accumulate: ``input_path`` (canonical raw/upscaled NetCDF) -> totals NetCDF.
+
+    Parameters
+    ----------
+    input_path : path
+        Canonical ``precip(time, lat, lon)``, mm per source step, with ``time_bnds``.
+    output_path : path
+        totals.nc: ``precip(time, lat, lon)`` mm per window, ``time_bnds``, ``completeness(time)``.
+    accumulation : mapping
+        The validated ``accumulation`` section (``hours``, ``anchor``, ``min_completeness``).
+    config : mapping, optional
+        The whole config, digested into the provenance.
+    block_mb : float
+        Size of the blocks of whole windows read at a time (MB of input), which bounds memory.
+
+    Returns
+    -------
+    pathlib.Path
+        ``output_path``.
+    """
     hours = int(accumulation["hours"])
     with timed(f"accumulate ({hours} h)"):
         raw = open_netcdf(input_path)

@@ -85,7 +85,29 @@ def _fit_to_file(estimator, key: str, train_path: PathLike, land_mask_path: Path
 def svd_files(train_path: PathLike, land_mask_path: PathLike, output: PathLike, svd_config: Mapping,
               name: str, experiment: Mapping, config: Mapping | None = None,
               max_in_memory_mb: float | None = None) -> Path:
-    """Rule svd: train.nc -> svd.nc (modes on the land mask's grid)."""
+    """Rule svd: train.nc -> svd.nc (modes on the land mask's grid).
+
+    Parameters
+    ----------
+    train_path, land_mask_path : path
+        The experiment's train.nc (``precip(cell, time)`` mm) and land_mask.nc (its 1-D lat/lon axes).
+    output : path
+        svd.nc to write: ``spatial_modes(mode, lat, lon)``, ``singular_values(mode)`` mm,
+        ``temporal_coefficients(mode, time)`` mm, North errors, gap and rotation variables.
+    svd_config : mapping
+        The validated ``svd`` config section.
+    name, experiment : str, mapping
+        The experiment's name and its config entry (``n_modes``).
+    config : mapping, optional
+        The whole config, digested into the provenance.
+    max_in_memory_mb : float, optional
+        Load train.nc into memory when it takes at most this much, else stream it in dask chunks.
+
+    Returns
+    -------
+    pathlib.Path
+        ``output``.
+    """
     return _fit_to_file(SVD, "svd", train_path, land_mask_path, output, svd_config, name, experiment, config,
                         max_in_memory_mb, "SVD modes",
                         lambda model, ds: f"{ds.attrs['method']} route, {ds.sizes['mode']} modes",
@@ -115,7 +137,12 @@ def svd_extras(model: SVD, X, svd_config: Mapping, lat, lon):
 def nmf_files(train_path: PathLike, land_mask_path: PathLike, output: PathLike, nmf_config: Mapping,
               name: str, experiment: Mapping, config: Mapping | None = None,
               max_in_memory_mb: float | None = None) -> Path:
-    """Rule nmf: train.nc -> nmf.nc (basis on the land mask's grid)."""
+    """Rule nmf: train.nc -> nmf.nc (basis on the land mask's grid).
+
+    Parameters as :func:`svd_files`, with the validated ``nmf`` config section. ``nmf.nc`` holds
+    ``basis(component, lat, lon)`` (max 1), ``activations(component, time)`` mm, the relative
+    reconstruction error and its history. Returns ``output``.
+    """
     return _fit_to_file(NMF, "nmf", train_path, land_mask_path, output, nmf_config, name, experiment, config,
                         max_in_memory_mb, "NMF components",
                         lambda model, ds: f"{model.solver} solver, {model.n_components} components")
@@ -124,7 +151,29 @@ def nmf_files(train_path: PathLike, land_mask_path: PathLike, output: PathLike, 
 def evaluate_files(train_path: PathLike, test_path: PathLike, svd_path: PathLike, nmf_path: PathLike,
                    land_mask_path: PathLike, output: PathLike, evaluation_config: Mapping, name: str,
                    truth_path: PathLike | None = None, config: Mapping | None = None) -> Path:
-    """Rule evaluate: project test.nc on svd.nc/nmf.nc -> evaluation.nc (+ demo truth match)."""
+    """Rule evaluate: project test.nc on svd.nc/nmf.nc -> evaluation.nc (+ demo truth match).
+
+    Parameters
+    ----------
+    train_path, test_path, svd_path, nmf_path, land_mask_path : path
+        The experiment's matrices (``precip(cell, time)`` mm), fitted models and land mask.
+    output : path
+        evaluation.nc to write: per-window and overall RMSE (mm), pattern correlation, observed
+        fraction, reconstructions ``(time, lat, lon)`` mm, hold-out skill.
+    evaluation_config : mapping
+        The validated ``evaluation`` config section.
+    name : str
+        The experiment's name (in messages and attributes).
+    truth_path : path, optional
+        demo_truth.nc (demo only): adds the truth-match scores.
+    config : mapping, optional
+        The whole config, digested into the provenance.
+
+    Returns
+    -------
+    pathlib.Path
+        ``output``.
+    """
     with timed(f"evaluate ({name})"):
         _, train = open_matrix(train_path)
         test_ds, test = open_matrix(test_path)

@@ -260,7 +260,26 @@ def split_files(totals_path: str | os.PathLike, land_mask_path: str | os.PathLik
                 selection_path: str | os.PathLike, name: str, experiment: Mapping,
                 train_path: str | os.PathLike, test_path: str | os.PathLike,
                 config: Mapping | None = None, coverage: Mapping | None = None) -> tuple[Path, Path]:
-    """Rule split: totals.nc + land_mask.nc + selection.nc -> train.nc, test.nc of experiment ``name``."""
+    """Rule split: totals.nc + land_mask.nc + selection.nc -> train.nc, test.nc of experiment ``name``.
+
+    Parameters
+    ----------
+    totals_path, land_mask_path, selection_path : path
+        Window totals ``precip(time, lat, lon)`` mm, the land mask and the threshold's ``kept(time)``.
+    name, experiment : str, mapping
+        The experiment's name and its config fields (``train``, ``test``, optional ``months``).
+    train_path, test_path : path
+        The outputs: land-only ``precip(cell, time)`` float32 mm with coverage variables.
+    config : mapping, optional
+        The whole config, digested into the provenance.
+    coverage : mapping, optional
+        The validated ``coverage`` section (``min_cell_fraction``, ``min_window_fraction``).
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        ``(train_path, test_path)``.
+    """
     with timed(f"split ({name})"):
         totals = open_netcdf(totals_path, chunks={"time": TIME_CHUNK})
         land = land_of(open_netcdf(land_mask_path), totals, str(land_mask_path), str(totals_path))

@@ -74,7 +74,24 @@ def select_windows(totals: xr.Dataset, land: xr.DataArray, wet_mm: float = 0.0,
 
 def threshold_file(totals_path: str | os.PathLike, land_mask_path: str | os.PathLike,
                    output_path: str | os.PathLike, threshold: Mapping, config: Mapping | None = None) -> Path:
-    """Rule threshold: totals.nc + land_mask.nc -> selection.nc."""
+    """Rule threshold: totals.nc + land_mask.nc -> selection.nc.
+
+    Parameters
+    ----------
+    totals_path, land_mask_path : path
+        Window totals ``precip(time, lat, lon)`` mm and the land mask on the same grid.
+    output_path : path
+        selection.nc: ``wet_area_fraction(time)`` (0..1) and ``kept(time)`` (0/1).
+    threshold : mapping
+        The validated ``threshold`` section (``wet_mm`` mm, ``min_wet_fraction``).
+    config : mapping, optional
+        The whole config, digested into the provenance.
+
+    Returns
+    -------
+    pathlib.Path
+        ``output_path``.
+    """
     with timed("threshold"):
         totals = open_netcdf(totals_path, chunks={"time": TIME_CHUNK})
         land = land_of(open_netcdf(land_mask_path), totals, str(land_mask_path), str(totals_path))
