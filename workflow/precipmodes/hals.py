@@ -13,9 +13,14 @@ sweeps on H use only ``C = W^T X`` and ``D = W^T W``, and the error
 ``||X - WH||^2 = ||X||^2 - 2<C, H> + <D, H H^T>`` comes from the same Gram matrices.
 Inner sweeps stop when a sweep changes the factor by less than 10% of the first
 sweep's change, at most ``1 + 0.5 (1 + time / (k + 1))`` sweeps (W) and
-``1 + 0.5 (1 + cells / (k + 1))`` (H). Stopping rule: the relative error changes by
-less than ``tol`` (relative) between iterations, or ``max_iter`` iterations
-(then :class:`precipmodes.errors.ConvergenceWarning`).
+``1 + 0.5 (1 + cells / (k + 1))`` (H). Stopping rule: the relative error fell by at most
+``tol`` (relative) over the last :data:`STOP_WINDOW` iterations,
+``e[i - STOP_WINDOW] - e[i] <= tol e[i]``, or ``max_iter`` iterations (then
+:class:`precipmodes.errors.ConvergenceWarning`). A window, not one step: accelerated HALS
+gains most in its first iterations and then creeps on a long tail, where one step's
+change falls below ``tol`` long before the error has settled (on a 12,700 x 2,200
+rain-like matrix the one-step rule stopped after 11 iterations 0.03 % above scikit-learn's
+final error, the window after 26 iterations below it).
 
 Missing entries (NaN): expectation-maximisation inside the same loop. At the start of
 an iteration each chunk's missing entries are filled with the current model ``W H``;
@@ -40,6 +45,7 @@ from .matrix import CellBlocks
 log = logging.getLogger("precipmodes")
 
 INNER_DELTA = 0.1
+STOP_WINDOW = 10  # iterations over which the relative decrease of the error is compared with tol
 SLAB = 1024  # rows per float64 slab when a float32 chunk's Gram products are formed in float64
 
 
@@ -184,8 +190,8 @@ def fit_hals(blocks: CellBlocks, W: np.ndarray, H: np.ndarray, *, norm2: float, 
     entries (None: no entry is missing, the dense loop); with ``fill_in_place`` ``blocks`` walk a
     private in-memory copy of X whose missing entries are overwritten with the fills (no copy of
     a chunk per pass), else each chunk is copied and filled on every pass. ``l1_*``/``l2_*`` are the
-    absolute L1/L2 penalties on W and H. Stops when the relative error changes by at most
-    ``tol`` times its previous value, or after ``max_iter`` iterations.
+    absolute L1/L2 penalties on W and H. Stops when the relative error fell by at most ``tol``
+    times its value over the last :data:`STOP_WINDOW` iterations, or after ``max_iter`` iterations.
     """
     start = _time.perf_counter() if start is None else start
     dtype = H.dtype
@@ -199,7 +205,6 @@ def fit_hals(blocks: CellBlocks, W: np.ndarray, H: np.ndarray, *, norm2: float, 
              else [None] * nb)
     history: list[tuple[float, float]] = []
     last_log = _time.perf_counter()
-    previous = np.inf
     converged = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
@@ -229,8 +234,7 @@ def fit_hals(blocks: CellBlocks, W: np.ndarray, H: np.ndarray, *, norm2: float, 
         if now - last_log >= log_every_s:
             log.info("nmf: iteration %d, relative error %.6f, elapsed %.1f s", n_iter, error, now - start)
             last_log = now
-        if np.isfinite(previous) and abs(previous - error) <= tol * previous:
+        if n_iter > STOP_WINDOW and history[-1 - STOP_WINDOW][1] - error <= tol * error:
             converged = True
             break
-        previous = error
     return HalsResult(np.concatenate(Wt_blocks, axis=1), H, n_iter, history, converged)
