@@ -70,6 +70,7 @@ import xarray as xr
 
 from .base import Decomposition
 from .errors import ParameterError
+from .hals import STOP_WINDOW
 from .matrix import CellBlocks, MatrixScan, area_weights, missing_indices
 
 log = logging.getLogger("precipmodes")
@@ -391,6 +392,7 @@ class SVD(Decomposition):
         k = self.n_modes
         self.gap_method_ = "iterative EOF imputation (DINEOF/EM), start at each cell's observed mean"
         change = np.nan
+        residual = []  # ||M o (Xt - rank-k model)||_F (observed entries, transformed space) of each update's fit
         for update in range(1, self.gap_max_iter + 1):
             US = U[:, :k] * s[:k]
             new = []
@@ -404,18 +406,29 @@ class SVD(Decomposition):
             diff2 = sum(float((a - b) @ (a - b)) for a, b in zip(new, fill))
             norm2 = sum(float(a @ a) for a in new)
             change = float(np.sqrt(diff2 / norm2)) if norm2 > 0 else float(np.sqrt(diff2))
+            # the fit's residual ||Xt - U_k S_k V_k^T||^2 = total - sum s_k^2, less its missing entries' part
+            diff2_t = diff2 if weights is None else sum(
+                float((weights[r] * (a - b)) @ (weights[r] * (a - b))) for r, a, b in zip(rows, new, fill))
+            residual.append(float(np.sqrt(max(total - float(s[:k] @ s[:k]) - diff2_t, 0.0))))
             fill = new
             mean = mean_of(fill)
             U, s, Vt, total = self._subspace_step(blocks, mean, weights, fills_of(fill), Vt)
             self.gap_iterations_ = update
-            log.info("svd: imputation update %d, relative RMS change of the missing entries %.3g", update, change)
+            log.info("svd: imputation update %d, relative RMS change of the missing entries %.3g, residual of the "
+                     "observed entries %.6g mm", update, change, residual[-1])
             if change < self.gap_tol:
+                break
+            if update > STOP_WINDOW and residual[-1 - STOP_WINDOW] - residual[-1] <= self.gap_tol * residual[-1]:
+                log.info("svd: imputation stopped: the observed entries' residual fell by at most gap_tol = %g "
+                         "(relative) over the last %d updates", self.gap_tol, STOP_WINDOW)
                 break
         else:
             if self.gap_max_iter > 0:
                 self._warn_not_converged(
                     f"gap_max_iter = {self.gap_max_iter} imputation updates ended before the missing entries' "
-                    f"relative RMS change ({change:.3g}) fell below gap_tol = {self.gap_tol}", stacklevel=5)
+                    f"relative RMS change ({change:.3g}) fell below gap_tol = {self.gap_tol} or the observed "
+                    f"entries' residual stopped falling by more than gap_tol over {STOP_WINDOW} updates",
+                    stacklevel=5)
         return U, s, Vt, total, mean
 
     # ------------------------------------------------------------- results
