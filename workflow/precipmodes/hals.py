@@ -32,26 +32,18 @@ masked one, ``||M o (X - WH)|| / ||M o X||``.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time as _time
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
-
-from .matrix import CellBlocks
+from .matrix import CellBlocks, _blas_controller
 
 log = logging.getLogger("precipmodes")
 
 INNER_DELTA = 0.1
 STOP_WINDOW = 10  # iterations over which the relative decrease of the error is compared with tol
 SLAB = 1024  # rows per float64 slab when a float32 chunk's Gram products are formed in float64
-
-
-@functools.lru_cache(maxsize=1)
-def _blas_controller() -> ThreadpoolController:
-    return ThreadpoolController()
 
 
 def hals_sweeps(F: np.ndarray, A: np.ndarray, B: np.ndarray, l1: float, l2: float, max_sweeps: int) -> int:
