@@ -41,8 +41,12 @@ start each missing entry at its cell's mean of the observed entries, take the ex
 ``n_modes`` reconstruction ``m + U S V^T / w``, and repeat -- each further fit one
 warm-started subspace iteration (``Y = Xt V``, ``Q = qr(Y)``, ``svd(Q^T Xt)``, two passes,
 ``4 cells windows (n_modes + 1)`` flops) -- until the missing entries' relative RMS
-change ``||new - old|| / ||new||`` is below ``gap_tol`` or after ``gap_max_iter``
-updates (then a ConvergenceWarning). With ``center`` the mean is that of the filled
+change ``||new - old|| / ||new||`` is below ``gap_tol``, or the residual of the observed
+entries ``||M o (Xt - U_k S_k V_k^T)||`` (``||Xt||^2 - sum s_k^2`` less the missing entries'
+part, free) fell by at most ``gap_tol`` (relative) over the last ``STOP_WINDOW`` (10)
+updates -- the imputed entries can drift for hundreds of slow EM updates along directions
+the observed entries no longer constrain -- or after ``gap_max_iter`` updates (then a
+ConvergenceWarning). With ``center`` the mean is that of the filled
 rows. The modes are those of the last filled matrix; with nothing missing the dense
 path runs unchanged.
 
@@ -189,7 +193,8 @@ class SVD(Decomposition):
     gap_max_iter : int
         Most imputation updates when entries are missing (0: one fit of the mean-filled matrix).
     gap_tol : float
-        Stop imputing when the missing entries' relative RMS change is below this.
+        Stop imputing when the missing entries' relative RMS change is below this, or when the
+        observed entries' residual fell by at most this (relative) over the last 10 updates.
 
     Fitted attributes (``(cell,)`` over the fitted cells, zero cells included)
     -------------------------------------------------------------------------
