@@ -13,8 +13,8 @@ Matrices (each fitted by both, interleaved in one process, one BLAS thread):
 
 A ``train.nc`` with missing entries is made complete first (scikit-learn cannot fit around
 NaN): windows with more than 10 % of their cells missing are left out, then cells with any
-missing entry. Rank: ``--rank`` (25) for the synthetic matrices, the experiment's ``n_modes``
-(``--file-rank``, 25) for the files.
+missing entry. Rank: ``--rank`` (25) for the synthetic matrices and the demo (``--demo-rank``),
+the E-OBS experiment's ``n_modes`` (``--eobs-rank``, 10, as ``tests/configs/eobs*.yaml``).
 
 scikit-learn: ``NMF(n_components, init='nndsvd', solver='cd', tol=1e-4, max_iter=5000,
 random_state=0)`` (the seed's settings; random_state fixes the randomized SVD of its NNDSVD
@@ -110,7 +110,8 @@ def main() -> None:
     parser.add_argument("--rank", type=int, default=25)
     parser.add_argument("--demo", help="train.nc of the demo (e.g. domain.resolution: null)")
     parser.add_argument("--eobs", help="train.nc of the E-OBS experiment")
-    parser.add_argument("--file-rank", type=int, default=25)
+    parser.add_argument("--demo-rank", type=int, default=25)
+    parser.add_argument("--eobs-rank", type=int, default=10)
     parser.add_argument("--figure", default="nmf_error_vs_time.png")
     args = parser.parse_args()
     threadpool_limits(1)
@@ -118,9 +119,9 @@ def main() -> None:
     rows.append(run_pair("common", as_dataarray(rain_matrix(args.cells, args.windows)), args.rank))
     rows.append(run_pair("lognormal", as_dataarray(lognormal_rain_matrix(args.cells, args.windows, args.rank)),
                          args.rank))
-    for name, path in (("demo", args.demo), ("eobs", args.eobs)):
+    for name, path, rank in (("demo", args.demo, args.demo_rank), ("eobs", args.eobs, args.eobs_rank)):
         if path:
-            rows.append(run_pair(name, complete_matrix(path), args.file_rank))
+            rows.append(run_pair(name, complete_matrix(path), rank))
     if args.figure:
         figure(rows[:2], args.figure)
 

@@ -20,7 +20,8 @@ sweep's change, at most ``1 + 0.5 (1 + time / (k + 1))`` sweeps (W) and
 gains most in its first iterations and then creeps on a long tail, where one step's
 change falls below ``tol`` long before the error has settled (on a 12,700 x 2,200
 rain-like matrix the one-step rule stopped after 11 iterations 0.03 % above scikit-learn's
-final error, the window after 26 iterations below it).
+final error, the 20-iteration window after 37 iterations below it; a 10-iteration window
+stopped the E-OBS rank-10 fit 0.012 % above it, 20 iterations 0.0008 %).
 
 Missing entries (NaN): expectation-maximisation inside the same loop. At the start of
 an iteration each chunk's missing entries are filled with the current model ``W H``;
@@ -42,7 +43,7 @@ from .matrix import CellBlocks, _blas_controller
 log = logging.getLogger("precipmodes")
 
 INNER_DELTA = 0.1
-STOP_WINDOW = 10  # iterations over which the relative decrease of the error is compared with tol
+STOP_WINDOW = 20  # iterations over which the relative decrease of the error is compared with tol
 SLAB = 1024  # rows per float64 slab when a float32 chunk's Gram products are formed in float64
 
 

@@ -43,7 +43,7 @@ warm-started subspace iteration (``Y = Xt V``, ``Q = qr(Y)``, ``svd(Q^T Xt)``, t
 ``4 cells windows (n_modes + 1)`` flops) -- until the missing entries' relative RMS
 change ``||new - old|| / ||new||`` is below ``gap_tol``, or the residual of the observed
 entries ``||M o (Xt - U_k S_k V_k^T)||`` (``||Xt||^2 - sum s_k^2`` less the missing entries'
-part, free) fell by at most ``gap_tol`` (relative) over the last ``STOP_WINDOW`` (10)
+part, free) fell by at most ``gap_tol`` (relative) over the last ``STOP_WINDOW`` (20)
 updates -- the imputed entries can drift for hundreds of slow EM updates along directions
 the observed entries no longer constrain -- or after ``gap_max_iter`` updates (then a
 ConvergenceWarning). With ``center`` the mean is that of the filled
@@ -194,7 +194,7 @@ class SVD(Decomposition):
         Most imputation updates when entries are missing (0: one fit of the mean-filled matrix).
     gap_tol : float
         Stop imputing when the missing entries' relative RMS change is below this, or when the
-        observed entries' residual fell by at most this (relative) over the last 10 updates.
+        observed entries' residual fell by at most this (relative) over the last 20 updates.
 
     Fitted attributes (``(cell,)`` over the fitted cells, zero cells included)
     -------------------------------------------------------------------------
