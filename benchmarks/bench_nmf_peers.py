@@ -93,7 +93,7 @@ def figure(rows: list, path: str) -> None:
         ax.plot([row["sk_wall"]], [row["sk_error"]], "r*", ms=10,
                 label=f"scikit-learn cd final, {row['sk_iter']} iterations")
         ax.axhline(row["sk_error"] * 1.0001, color="r", lw=0.5, ls=":", label="scikit-learn + 0.01 %")
-        ax.set_ylim(row["sk_error"] * 0.9995, row["sk_error"] * 1.003)
+        ax.set_ylim(min(errors.min(), row["sk_error"]) * 0.9995, row["sk_error"] * 1.003)
         ax.set_xlabel("wall seconds since the fit started (init included)")
         ax.set_ylabel("relative error ||X - WH|| / ||X||")
         ax.set_title(f"{row['name']}: {row['shape']}, rank {row['rank']}", fontsize=9)
