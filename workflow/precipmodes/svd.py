@@ -153,13 +153,18 @@ def leading_eigenvectors(G: np.ndarray, p: int) -> np.ndarray:
     Few of many (``p <= LANCZOS_MAX_FRACTION T``): implicitly restarted Lanczos (ARPACK
     ``eigsh``, start vector all ones, so deterministic) -- a few hundred ``G v`` products,
     ~10x faster than the full tridiagonalisation of ``eigh`` at 2,200 windows; else ``eigh``.
-    Either way the Rayleigh-Ritz step that follows makes the singular values exact.
+    (also when Lanczos does not converge). Either way the Rayleigh-Ritz step that follows makes
+    the singular values exact.
     ``G`` may be overwritten.
     """
     T = G.shape[0]
+    evals = None
     if p <= LANCZOS_MAX_FRACTION * T:
-        evals, V = scipy.sparse.linalg.eigsh(G, k=p, which="LA", v0=np.ones(T))
-    else:
+        try:
+            evals, V = scipy.sparse.linalg.eigsh(G, k=p, which="LA", v0=np.ones(T))
+        except scipy.sparse.linalg.ArpackNoConvergence:
+            log.info("svd: Lanczos did not converge on the %d x %d Gram matrix; full eigh instead", T, T)
+    if evals is None:
         evals, V = scipy.linalg.eigh(G, subset_by_index=[T - p, T - 1], overwrite_a=True)
     return V[:, np.argsort(-evals, kind="stable")]
 
