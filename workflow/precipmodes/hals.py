@@ -66,11 +66,13 @@ def _sweeps(F, A, B, l1, l2, max_sweeps):
             denom = B[j, j] + l2
             if denom <= 0:
                 continue
-            grad = A[j] - l1 - B[j] @ F
+            new = B[j] @ F  # one buffer for grad -> new row (memory-bound rows: fewer temporaries)
+            np.subtract(A[j] - l1 if l1 else A[j], new, out=new)  # grad
             if l2:
-                grad = grad - l2 * F[j]
-            step = grad / denom
-            new = np.maximum(F[j] + step, 0)
+                new -= l2 * F[j]
+            new /= denom  # step
+            new += F[j]
+            np.maximum(new, 0, out=new)
             delta = new - F[j]
             change += float(np.dot(delta, delta))
             F[j] = new
