@@ -2,8 +2,10 @@
 
     nice .venv/bin/python benchmarks/bench_svd.py [--cells 12700 --windows 2200 --modes 25]
 
-Prints wall times, speed ratios, the relative difference of the singular values from
-scipy's exact ones and the largest subspace angle of the modes.
+Prints CPU and wall seconds (one BLAS thread unless ``--threads``: CPU ~ work on a shared
+machine), speed ratios, the relative difference of the singular values from scipy's exact
+ones and the largest subspace angle of the modes, on ``_common.rain_matrix`` (float64 and
+float32) and ``_common.lognormal_rain_matrix``.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import dask
 import dask.array as da
 import numpy as np
 import scipy.linalg
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import as_dataarray, rain_matrix, timed  # noqa: E402
+from _common import as_dataarray, clocked, lognormal_rain_matrix, rain_matrix  # noqa: E402
 
 from precipmodes.svd import SVD  # noqa: E402
 
@@ -28,38 +31,45 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=12700)
     parser.add_argument("--windows", type=int, default=2200)
     parser.add_argument("--modes", type=int, default=25)
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (and dask workers)")
     args = parser.parse_args()
     k = args.modes
-    for dtype in (np.float64, np.float32):
-        X = rain_matrix(args.cells, args.windows, dtype)
+    threadpool_limits(args.threads)
+    dask.config.set(scheduler="threads", num_workers=args.threads)
+    matrices = [(f"rain_matrix {np.dtype(d).name}", rain_matrix(args.cells, args.windows, d))
+                for d in (np.float64, np.float32)]
+    matrices.append(("lognormal_rain_matrix float64", lognormal_rain_matrix(args.cells, args.windows)))
+    for name, X in matrices:
         A = as_dataarray(X)
-        print(f"\n== {args.cells} x {args.windows} {np.dtype(dtype).name}, {k} modes")
-        (U, s, _), t_exact = timed(scipy.linalg.svd, X.astype(np.float64), full_matrices=False,
-                                   lapack_driver="gesdd")
-        model, t_ours = timed(SVD(n_modes=k, method="gram").fit, A)
+        print(f"\n== {name} {args.cells} x {args.windows}, {k} modes, {args.threads} BLAS thread(s)")
+        (U, s, _), c_exact, t_exact = clocked(scipy.linalg.svd, X.astype(np.float64), full_matrices=False,
+                                              lapack_driver="gesdd")
+        model, c_ours, t_ours = clocked(SVD(n_modes=k, method="gram").fit, A)
         s_ours = model.singular_values().values
         Xd = da.from_array(X, chunks=(4096, -1))
-        (_, s_dask, _), t_dask = timed(lambda: dask.compute(*da.linalg.svd(Xd)))
-        t_xeofs = float("nan")
+        (_, s_dask, _), c_dask, t_dask = clocked(lambda: dask.compute(*da.linalg.svd(Xd)))
+        t_xeofs = c_xeofs = float("nan")
         try:
             from xeofs.single import EOF
 
             eof = EOF(n_modes=k, center=False, use_coslat=False, random_state=0)
-            _, t_xeofs = timed(eof.fit, A, dim="time")
+            _, c_xeofs, t_xeofs = clocked(eof.fit, A, dim="time")
             s_xeofs = eof.singular_values().values
         except Exception as exc:  # xeofs is a test extra; report and go on
             print(f"xeofs failed: {exc}")
             s_xeofs = np.full(k, np.nan)
         rel = np.abs(s_ours / s[:k] - 1)
         angle = scipy.linalg.subspace_angles(model.components().values, U[:, :k]).max()
-        print(f"scipy gesdd (exact)  {t_exact:8.2f} s")
-        print(f"ours (gram)          {t_ours:8.2f} s   sigma rel diff max {rel.max():.2e} "
+        print(f"scipy gesdd (exact)  {c_exact:7.2f} s cpu {t_exact:7.2f} s wall   "
+              f"ratio scipy/ours cpu {c_exact / c_ours:5.1f}x wall {t_exact / t_ours:5.1f}x")
+        print(f"ours (gram)          {c_ours:7.2f} s cpu {t_ours:7.2f} s wall   sigma rel diff max {rel.max():.2e} "
               f"(mode 1 {rel[0]:.1e}, mode {k} {rel[-1]:.1e}), max subspace angle {angle:.1e} rad")
-        print(f"dask TSQR            {t_dask:8.2f} s   ratio dask/ours {t_dask / t_ours:6.1f}x   "
+        print(f"dask TSQR            {c_dask:7.2f} s cpu {t_dask:7.2f} s wall   "
+              f"ratio dask/ours cpu {c_dask / c_ours:5.1f}x wall {t_dask / t_ours:5.1f}x   "
               f"sigma rel diff max {np.abs(s_dask[:k] / s[:k] - 1).max():.1e}")
-        print(f"xeofs EOF            {t_xeofs:8.2f} s   ratio xeofs/ours {t_xeofs / t_ours:6.1f}x   "
+        print(f"xeofs EOF            {c_xeofs:7.2f} s cpu {t_xeofs:7.2f} s wall   "
+              f"ratio xeofs/ours cpu {c_xeofs / c_ours:5.1f}x wall {t_xeofs / t_ours:5.1f}x   "
               f"sigma rel diff max {np.abs(s_xeofs / s[:k] - 1).max():.1e}")
-        print(f"ratio scipy/ours {t_exact / t_ours:6.1f}x")
 
 
 if __name__ == "__main__":

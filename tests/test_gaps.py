@@ -216,3 +216,16 @@ def test_eobs_with_its_intermittent_cells_and_hidden_entries(shared_data):
     nmf = NMF(10, max_iter=300, tol=1e-5).fit(gappy)
     nmf_recon = nmf.inverse_transform(nmf.scores()).values
     assert np.sqrt(np.mean((nmf_recon[hidden] - truth) ** 2)) < 0.5 * np.sqrt(np.mean((climatology - truth) ** 2))
+
+
+def test_svd_imputation_stops_when_the_observed_residual_stops_falling(caplog):
+    # more modes than the data's rank: the imputed entries drift along noise modes for many slow EM
+    # updates while the fit of the observed entries has settled
+    X = matrix(300, 100, rank=3, noise=1.0, seed=4)
+    gappy, _ = hide(X, 0.02)
+    with caplog.at_level("INFO", logger="precipmodes"):
+        model = SVD(n_modes=6, gap_tol=1e-3, gap_max_iter=500).fit(gappy)
+    assert model.converged_ and 20 < model.gap_iterations_ < 500
+    assert "observed entries' residual fell by at most gap_tol" in caplog.text
+    last = [line for line in caplog.text.splitlines() if "relative RMS change of the missing entries" in line][-1]
+    assert float(last.split("missing entries ")[1].split(",")[0]) >= 1e-3  # the change rule had not fired

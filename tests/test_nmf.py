@@ -134,3 +134,17 @@ def test_transform_and_round_trip(tmp_path):
     assert float(ds["basis"].max()) == 1.0
     again = NMF.from_dataset(ds, X)
     np.testing.assert_allclose(again.transform(X).values, nnls.values, rtol=1e-8, atol=1e-8)
+
+
+def test_hals_stops_at_the_first_iteration_whose_window_decrease_is_within_tol():
+    from precipmodes.hals import STOP_WINDOW
+
+    X = matrix(120, 50, rank=4, noise=1.0, seed=2)
+    tol = 1e-4
+    model = NMF(6, tol=tol).fit(X)
+    e = model.error_history_.values
+    n = model.n_iter_
+    assert model.converged_ and n == e.size > STOP_WINDOW
+    window = e[:-STOP_WINDOW] - e[STOP_WINDOW:]  # decrease over the window ending at each iteration
+    assert window[-1] <= tol * e[-1]
+    assert (window[:-1] > tol * e[STOP_WINDOW:-1]).all()

@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from decompose_cases import grid_axes, matrix
 from precipmodes.errors import InputDataError
 from precipmodes.netcdf import open_netcdf, write_netcdf
-from precipmodes.svd import SVD, sign_convention
+from precipmodes.svd import LANCZOS_MAX_FRACTION, SVD, leading_eigenvectors, sign_convention
 
 
 def numpy_svd(values, k):
@@ -129,3 +129,37 @@ def test_dataset_round_trip_through_netcdf(tmp_path):
     again = SVD.from_dataset(ds, X)
     np.testing.assert_allclose(again.transform(X).values, model.transform(X).values, rtol=1e-10, atol=1e-8)
     np.testing.assert_allclose(ds["temporal_coefficients"].values, model.transform(X).values, rtol=1e-6, atol=1e-4)
+
+
+def test_lanczos_route_gives_the_eigh_route_modes():
+    X = matrix(400, 300, rank=6, noise=1.0, seed=3).values
+    G = X.T @ X
+    p = 6
+    assert p <= LANCZOS_MAX_FRACTION * G.shape[0]  # the Lanczos route
+    V = leading_eigenvectors(G.copy(), p)
+    evals, V_ref = scipy.linalg.eigh(G, subset_by_index=[G.shape[0] - p, G.shape[0] - 1])
+    # each vector is the eigh one up to sign: the gaps of a rank-6 + noise spectrum are wide
+    np.testing.assert_allclose(np.abs(V.T @ V_ref[:, ::-1]), np.eye(p), atol=1e-8)
+    s = SVD(n_modes=5).fit(wrap(X)).singular_values().values
+    s_ref = np.linalg.svd(X, compute_uv=False)[:5]
+    np.testing.assert_allclose(s, s_ref, rtol=50 * np.finfo(float).eps * np.sqrt(X.size))
+
+
+def test_dask_passes_run_with_one_blas_thread_per_task():
+    import dask
+    import dask.array as da
+    from threadpoolctl import threadpool_info
+
+    from precipmodes.matrix import CellBlocks
+
+    def blas_threads(block):
+        return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+    X = matrix(60, 10)
+    blocks = CellBlocks(X.copy(data=da.from_array(X.values, chunks=(20, -1))))
+    outside = blas_threads(None)
+    with dask.config.set(scheduler="threads", num_workers=2):
+        assert blocks.map(blas_threads) == [1, 1, 1]
+    with dask.config.set(scheduler="synchronous"):
+        assert blocks.map(blas_threads) == [outside] * 3
+    assert blas_threads(None) == outside

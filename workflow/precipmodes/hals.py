@@ -13,9 +13,15 @@ sweeps on H use only ``C = W^T X`` and ``D = W^T W``, and the error
 ``||X - WH||^2 = ||X||^2 - 2<C, H> + <D, H H^T>`` comes from the same Gram matrices.
 Inner sweeps stop when a sweep changes the factor by less than 10% of the first
 sweep's change, at most ``1 + 0.5 (1 + time / (k + 1))`` sweeps (W) and
-``1 + 0.5 (1 + cells / (k + 1))`` (H). Stopping rule: the relative error changes by
-less than ``tol`` (relative) between iterations, or ``max_iter`` iterations
-(then :class:`precipmodes.errors.ConvergenceWarning`).
+``1 + 0.5 (1 + cells / (k + 1))`` (H). Stopping rule: the relative error fell by at most
+``tol`` (relative) over the last :data:`STOP_WINDOW` iterations,
+``e[i - STOP_WINDOW] - e[i] <= tol e[i]``, or ``max_iter`` iterations (then
+:class:`precipmodes.errors.ConvergenceWarning`). A window, not one step: accelerated HALS
+gains most in its first iterations and then creeps on a long tail, where one step's
+change falls below ``tol`` long before the error has settled (on a 12,700 x 2,200
+rain-like matrix the one-step rule stopped after 11 iterations 0.03 % above scikit-learn's
+final error, the 20-iteration window after 37 iterations below it; a 10-iteration window
+stopped the E-OBS rank-10 fit 0.012 % above it, 20 iterations 0.0008 %).
 
 Missing entries (NaN): expectation-maximisation inside the same loop. At the start of
 an iteration each chunk's missing entries are filled with the current model ``W H``;
@@ -27,25 +33,18 @@ masked one, ``||M o (X - WH)|| / ||M o X||``.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time as _time
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
-
-from .matrix import CellBlocks
+from .matrix import CellBlocks, _blas_controller
 
 log = logging.getLogger("precipmodes")
 
 INNER_DELTA = 0.1
+STOP_WINDOW = 20  # iterations over which the relative decrease of the error is compared with tol
 SLAB = 1024  # rows per float64 slab when a float32 chunk's Gram products are formed in float64
-
-
-@functools.lru_cache(maxsize=1)
-def _blas_controller() -> ThreadpoolController:
-    return ThreadpoolController()
 
 
 def hals_sweeps(F: np.ndarray, A: np.ndarray, B: np.ndarray, l1: float, l2: float, max_sweeps: int) -> int:
@@ -67,11 +66,13 @@ def _sweeps(F, A, B, l1, l2, max_sweeps):
             denom = B[j, j] + l2
             if denom <= 0:
                 continue
-            grad = A[j] - l1 - B[j] @ F
+            new = B[j] @ F  # one buffer for grad -> new row (memory-bound rows: fewer temporaries)
+            np.subtract(A[j] - l1 if l1 else A[j], new, out=new)  # grad
             if l2:
-                grad = grad - l2 * F[j]
-            step = grad / denom
-            new = np.maximum(F[j] + step, 0)
+                new -= l2 * F[j]
+            new /= denom  # step
+            new += F[j]
+            np.maximum(new, 0, out=new)
             delta = new - F[j]
             change += float(np.dot(delta, delta))
             F[j] = new
@@ -184,8 +185,8 @@ def fit_hals(blocks: CellBlocks, W: np.ndarray, H: np.ndarray, *, norm2: float, 
     entries (None: no entry is missing, the dense loop); with ``fill_in_place`` ``blocks`` walk a
     private in-memory copy of X whose missing entries are overwritten with the fills (no copy of
     a chunk per pass), else each chunk is copied and filled on every pass. ``l1_*``/``l2_*`` are the
-    absolute L1/L2 penalties on W and H. Stops when the relative error changes by at most
-    ``tol`` times its previous value, or after ``max_iter`` iterations.
+    absolute L1/L2 penalties on W and H. Stops when the relative error fell by at most ``tol``
+    times its value over the last :data:`STOP_WINDOW` iterations, or after ``max_iter`` iterations.
     """
     start = _time.perf_counter() if start is None else start
     dtype = H.dtype
@@ -199,7 +200,6 @@ def fit_hals(blocks: CellBlocks, W: np.ndarray, H: np.ndarray, *, norm2: float, 
              else [None] * nb)
     history: list[tuple[float, float]] = []
     last_log = _time.perf_counter()
-    previous = np.inf
     converged = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
@@ -229,8 +229,7 @@ def fit_hals(blocks: CellBlocks, W: np.ndarray, H: np.ndarray, *, norm2: float, 
         if now - last_log >= log_every_s:
             log.info("nmf: iteration %d, relative error %.6f, elapsed %.1f s", n_iter, error, now - start)
             last_log = now
-        if np.isfinite(previous) and abs(previous - error) <= tol * previous:
+        if n_iter > STOP_WINDOW and history[-1 - STOP_WINDOW][1] - error <= tol * error:
             converged = True
             break
-        previous = error
     return HalsResult(np.concatenate(Wt_blocks, axis=1), H, n_iter, history, converged)

@@ -11,6 +11,7 @@ results are held at once, so memory stays near ``chunk size x workers``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -18,6 +19,7 @@ import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
+from threadpoolctl import ThreadpoolController
 
 from .errors import InputDataError, RankError
 from .netcdf import open_netcdf
@@ -32,6 +34,29 @@ def as_cell_time(X: xr.DataArray, label: str) -> xr.DataArray:
             "build it with precipmodes.grid.stack_land (rule split)"
         )
     return X.transpose("cell", "time")
+
+
+#: BLAS threads per dask task while several tasks of a pass run at once (None: leave BLAS as it is).
+#: Each task multiplies one chunk; with w workers x b BLAS threads on w cores the threads fight
+#: over the cores (benchmarks/bench_threads.py measures the cost).
+TASK_BLAS_THREADS = 1
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def _parallel_tasks() -> bool:
+    """Whether dask runs several tasks at once: not the synchronous scheduler, nor ``num_workers = 1``.
+
+    The BLAS limit is set in this process around the pass, so it reaches the threaded scheduler's
+    tasks; workers of a distributed cluster are other processes and keep their own settings.
+    """
+    if dask.config.get("scheduler", None) in ("sync", "synchronous", "single-threaded"):
+        return False
+    workers = dask.config.get("num_workers", None)
+    return workers is None or workers > 1
 
 
 class CellBlocks:
@@ -73,7 +98,10 @@ class CellBlocks:
             dask.delayed(func, pure=False)(block, *(arg[i] for arg in per_block))
             for i, block in enumerate(self._delayed)
         ]
-        return list(dask.compute(*tasks))
+        if TASK_BLAS_THREADS is None or not _parallel_tasks():
+            return list(dask.compute(*tasks))
+        with _blas_controller().limit(limits=TASK_BLAS_THREADS, user_api="blas"):
+            return list(dask.compute(*tasks))
 
     def assign(self, flat_indices: Sequence[np.ndarray], values: Sequence[np.ndarray]) -> None:
         """Set each chunk's entries at its flat (row-major) indices, in place: numpy data only.

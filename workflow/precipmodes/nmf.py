@@ -5,8 +5,8 @@
 
 * ``hals`` (ours): accelerated hierarchical alternating least squares (Gillis &
   Glineur 2012) on Gram matrices, one pass over X per iteration (kernels and stopping
-  rule in :mod:`precipmodes.hals`). Stops when the relative error changes by less than
-  ``tol`` between iterations; a ConvergenceWarning when ``max_iter`` ends the fit.
+  rule in :mod:`precipmodes.hals`). Stops when the relative error fell by at most ``tol``
+  (relative) over the last 20 iterations; a ConvergenceWarning when ``max_iter`` ends the fit.
   Missing entries (NaN) are handled by EM inside the same loop (refilled with the
   current ``W H`` every iteration); the masked objective never increases.
 * ``sklearn``: ``sklearn.decomposition.NMF(solver='cd')`` on the in-memory matrix,
@@ -67,7 +67,8 @@ class NMF(Decomposition):
     max_iter : int
         Iteration limit (a ConvergenceWarning when it ends the fit).
     tol : float
-        Stop when the relative error changes by at most ``tol`` (relative) between iterations.
+        ``hals``: stop when the relative error fell by at most ``tol`` (relative) over the last
+        :data:`precipmodes.hals.STOP_WINDOW` (20) iterations; ``sklearn``: scikit-learn's rule.
     seed : int
         Seed of ``init="random"`` (and of scikit-learn).
     alpha_W, alpha_H, l1_ratio : float
@@ -179,7 +180,7 @@ class NMF(Decomposition):
                  self.solver, n_iter, error, elapsed)
         if not converged:
             self._warn_not_converged(f"max_iter = {self.max_iter} iterations ended the fit before the relative "
-                                     f"error changed by less than tol = {self.tol} (error {error:.6g})")
+                                     f"error fell by at most tol = {self.tol} over 20 iterations (error {error:.6g})")
 
     def _initial(self, Xk: xr.DataArray, dtype, mean: float) -> tuple[np.ndarray, np.ndarray]:
         k = self.n_components

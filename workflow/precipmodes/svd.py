@@ -10,8 +10,9 @@ coefficients, ``inverse_transform`` back to cells; ``to_dataset`` for ``svd.nc``
 Methods (``svd.method``):
 
 * ``gram`` (method of snapshots): ``G = sum_chunks X_c^T X_c`` in float64 over cell
-  chunks, ``eigh`` of the small windows x windows matrix for the leading ``n + 1``
-  eigenpairs, then ``Y = X V`` chunk by chunk and a thin QR + SVD of ``Y``
+  chunks, the leading ``n + 1`` eigenpairs of the small windows x windows matrix (Lanczos when
+  they are few, see :func:`leading_eigenvectors`; else ``eigh``),
+  then ``Y = X V`` chunk by chunk and a thin QR + SVD of ``Y``
   (Rayleigh-Ritz), which makes the modes orthonormal to rounding and the singular
   values exact to ~1e-14 relative for the leading modes. Two passes over X.
 * ``tsqr``: ``dask.array.linalg.svd`` (tall-skinny QR), exact, slower, more memory.
@@ -40,8 +41,12 @@ start each missing entry at its cell's mean of the observed entries, take the ex
 ``n_modes`` reconstruction ``m + U S V^T / w``, and repeat -- each further fit one
 warm-started subspace iteration (``Y = Xt V``, ``Q = qr(Y)``, ``svd(Q^T Xt)``, two passes,
 ``4 cells windows (n_modes + 1)`` flops) -- until the missing entries' relative RMS
-change ``||new - old|| / ||new||`` is below ``gap_tol`` or after ``gap_max_iter``
-updates (then a ConvergenceWarning). With ``center`` the mean is that of the filled
+change ``||new - old|| / ||new||`` is below ``gap_tol``, or the residual of the observed
+entries ``||M o (Xt - U_k S_k V_k^T)||`` (``||Xt||^2 - sum s_k^2`` less the missing entries'
+part, free) fell by at most ``gap_tol`` (relative) over the last ``STOP_WINDOW`` (20)
+updates -- the imputed entries can drift for hundreds of slow EM updates along directions
+the observed entries no longer constrain -- or after ``gap_max_iter`` updates (then a
+ConvergenceWarning). With ``center`` the mean is that of the filled
 rows. The modes are those of the last filled matrix; with nothing missing the dense
 path runs unchanged.
 
@@ -66,10 +71,12 @@ import dask
 import dask.array as da
 import numpy as np
 import scipy.linalg
+import scipy.sparse.linalg
 import xarray as xr
 
 from .base import Decomposition
 from .errors import ParameterError
+from .hals import STOP_WINDOW
 from .matrix import CellBlocks, MatrixScan, area_weights, missing_indices
 from .significance import north_test
 
@@ -80,7 +87,12 @@ METHODS = ("auto", "gram", "tsqr", "randomized")
 
 def _transformed(block: np.ndarray, mean: np.ndarray | None, weights: np.ndarray | None,
                  missing_c: np.ndarray | None = None, fill_c: np.ndarray | None = None) -> np.ndarray:
-    """``w (x - m)`` of a chunk in float64, its missing entries (flat indices) set to ``fill_c`` first."""
+    """``w (x - m)`` of a chunk in float64, its missing entries (flat indices) set to ``fill_c`` first.
+
+    A float64 chunk with nothing to fill, remove or weight is returned as it is (no copy).
+    """
+    if block.dtype == np.float64 and missing_c is None and mean is None and weights is None:
+        return block
     out = block.astype(np.float64)
     if missing_c is not None:
         out.flat[missing_c] = fill_c
@@ -135,6 +147,31 @@ def _fill_dask_block(block, fills, block_info=None):
     return out
 
 
+LANCZOS_MAX_FRACTION = 0.1  # Lanczos (eigsh) for the Gram eigenvectors while n_extra <= this x windows, else eigh
+
+
+def leading_eigenvectors(G: np.ndarray, p: int) -> np.ndarray:
+    """The ``p`` leading eigenvectors ``V (T, p)`` of the symmetric ``G (T, T)``, eigenvalues descending.
+
+    Few of many (``p <= LANCZOS_MAX_FRACTION T``): implicitly restarted Lanczos (ARPACK
+    ``eigsh``, start vector all ones, so deterministic) -- a few hundred ``G v`` products,
+    ~10x faster than the full tridiagonalisation of ``eigh`` at 2,200 windows; else ``eigh``.
+    (also when Lanczos does not converge). Either way the Rayleigh-Ritz step that follows makes
+    the singular values exact.
+    ``G`` may be overwritten.
+    """
+    T = G.shape[0]
+    evals = None
+    if p <= LANCZOS_MAX_FRACTION * T:
+        try:
+            evals, V = scipy.sparse.linalg.eigsh(G, k=p, which="LA", v0=np.ones(T))
+        except scipy.sparse.linalg.ArpackNoConvergence:
+            log.info("svd: Lanczos did not converge on the %d x %d Gram matrix; full eigh instead", T, T)
+    if evals is None:
+        evals, V = scipy.linalg.eigh(G, subset_by_index=[T - p, T - 1], overwrite_a=True)
+    return V[:, np.argsort(-evals, kind="stable")]
+
+
 def sign_convention(U: np.ndarray) -> np.ndarray:
     """+1/-1 per column of ``U (cell, mode)``: sum of loadings positive (dipoles: largest |loading|)."""
     total = U.sum(axis=0)
@@ -164,7 +201,8 @@ class SVD(Decomposition):
     gap_max_iter : int
         Most imputation updates when entries are missing (0: one fit of the mean-filled matrix).
     gap_tol : float
-        Stop imputing when the missing entries' relative RMS change is below this.
+        Stop imputing when the missing entries' relative RMS change is below this, or when the
+        observed entries' residual fell by at most this (relative) over the last 20 updates.
 
     Fitted attributes (``(cell,)`` over the fitted cells, zero cells included)
     -------------------------------------------------------------------------
@@ -303,8 +341,7 @@ class SVD(Decomposition):
         G = sum(blocks.map(_gram_block, *args))
         total = float(np.trace(G))
         T = G.shape[0]
-        evals, V = scipy.linalg.eigh(G, subset_by_index=[T - n_extra, T - 1], overwrite_a=True)
-        V = V[:, ::-1]
+        V = leading_eigenvectors(G, n_extra)
         Y = np.concatenate(blocks.map(_project_block, *args, [V] * len(blocks)))
         Q, R = np.linalg.qr(Y)  # Rayleigh-Ritz on span(V): exact SVD of X V
         Ur, s, Wt = np.linalg.svd(R)
@@ -368,6 +405,7 @@ class SVD(Decomposition):
         k = self.n_modes
         self.gap_method_ = "iterative EOF imputation (DINEOF/EM), start at each cell's observed mean"
         change = np.nan
+        residual = []  # ||M o (Xt - rank-k model)||_F (observed entries, transformed space) of each update's fit
         for update in range(1, self.gap_max_iter + 1):
             US = U[:, :k] * s[:k]
             new = []
@@ -381,18 +419,29 @@ class SVD(Decomposition):
             diff2 = sum(float((a - b) @ (a - b)) for a, b in zip(new, fill))
             norm2 = sum(float(a @ a) for a in new)
             change = float(np.sqrt(diff2 / norm2)) if norm2 > 0 else float(np.sqrt(diff2))
+            # the fit's residual ||Xt - U_k S_k V_k^T||^2 = total - sum s_k^2, less its missing entries' part
+            diff2_t = diff2 if weights is None else sum(
+                float((weights[r] * (a - b)) @ (weights[r] * (a - b))) for r, a, b in zip(rows, new, fill))
+            residual.append(float(np.sqrt(max(total - float(s[:k] @ s[:k]) - diff2_t, 0.0))))
             fill = new
             mean = mean_of(fill)
             U, s, Vt, total = self._subspace_step(blocks, mean, weights, fills_of(fill), Vt)
             self.gap_iterations_ = update
-            log.info("svd: imputation update %d, relative RMS change of the missing entries %.3g", update, change)
+            log.info("svd: imputation update %d, relative RMS change of the missing entries %.3g, residual of the "
+                     "observed entries %.6g mm", update, change, residual[-1])
             if change < self.gap_tol:
+                break
+            if update > STOP_WINDOW and residual[-1 - STOP_WINDOW] - residual[-1] <= self.gap_tol * residual[-1]:
+                log.info("svd: imputation stopped: the observed entries' residual fell by at most gap_tol = %g "
+                         "(relative) over the last %d updates", self.gap_tol, STOP_WINDOW)
                 break
         else:
             if self.gap_max_iter > 0:
                 self._warn_not_converged(
                     f"gap_max_iter = {self.gap_max_iter} imputation updates ended before the missing entries' "
-                    f"relative RMS change ({change:.3g}) fell below gap_tol = {self.gap_tol}", stacklevel=5)
+                    f"relative RMS change ({change:.3g}) fell below gap_tol = {self.gap_tol} or the observed "
+                    f"entries' residual stopped falling by more than gap_tol over {STOP_WINDOW} updates",
+                    stacklevel=5)
         return U, s, Vt, total, mean
 
     # ------------------------------------------------------------- results

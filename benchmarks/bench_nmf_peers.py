@@ -1,0 +1,130 @@
+"""NMF side by side: ours (HALS, pipeline defaults) vs scikit-learn solver='cd' (the seed's settings).
+
+    nice .venv/bin/python benchmarks/bench_nmf_peers.py [--demo results/seed/train.nc]
+        [--eobs results/iberia/train.nc] [--figure nmf_error_vs_time.png]
+
+Matrices (each fitted by both, interleaved in one process, one BLAS thread):
+
+* ``common``: :func:`_common.rain_matrix` 12,700 x 2,200 float64 (gamma patterns + sparse noise);
+* ``lognormal``: :func:`_common.lognormal_rain_matrix` 12,700 x 2,200 float64, rank 25 smooth
+  patterns x lognormal noise, 40 % exact zeros;
+* ``demo``: the workflow's ``train.nc`` (``--demo``; e.g. the demo at ``domain.resolution: null``);
+* ``eobs``: the workflow's ``train.nc`` of the real E-OBS data (``--eobs``).
+
+A ``train.nc`` with missing entries is made complete first (scikit-learn cannot fit around
+NaN): windows with more than 10 % of their cells missing are left out, then cells with any
+missing entry. Rank: ``--rank`` (25) for the synthetic matrices and the demo (``--demo-rank``),
+the E-OBS experiment's ``n_modes`` (``--eobs-rank``, 10, as ``tests/configs/eobs*.yaml``).
+
+scikit-learn: ``NMF(n_components, init='nndsvd', solver='cd', tol=1e-4, max_iter=5000,
+random_state=0)`` (the seed's settings; random_state fixes the randomized SVD of its NNDSVD
+init). Ours: ``precipmodes.NMF(n_components)`` with its defaults (init nndsvd, tol 1e-4,
+max_iter 5000). Times include the initialisation on both sides: CPU seconds
+(``time.process_time``, one BLAS thread, so CPU ~ work) and wall seconds (noisy on a shared
+machine). The figure: our relative error against wall time for the ``common`` and ``lognormal``
+matrices, scikit-learn's final (time, error) as a marker (it keeps no history).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from sklearn.decomposition import NMF as SkNMF
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import as_dataarray, lognormal_rain_matrix, rain_matrix  # noqa: E402
+
+from precipmodes.nmf import NMF  # noqa: E402
+
+
+def complete_matrix(path: str) -> xr.DataArray:
+    """The ``precip (cell, time)`` matrix of a ``train.nc`` without missing entries (module docstring)."""
+    X = xr.open_dataset(path)["precip"].load().transpose("cell", "time")
+    missing = np.isnan(X.values)
+    X = X.isel(time=~(missing.mean(axis=0) > 0.1))
+    X = X.isel(cell=~np.isnan(X.values).any(axis=1))
+    return X
+
+
+def clocks():
+    return time.process_time(), time.perf_counter()
+
+
+def run_pair(name: str, X: xr.DataArray, rank: int) -> dict:
+    values = np.asarray(X.values)
+    c0, w0 = clocks()
+    sk = SkNMF(n_components=rank, init="nndsvd", solver="cd", tol=1e-4, max_iter=5000, random_state=0)
+    W = sk.fit_transform(values)
+    c1, w1 = clocks()
+    norm = np.linalg.norm(values.astype(np.float64))
+    sk_error = float(np.linalg.norm(values.astype(np.float64) - W.astype(np.float64) @ sk.components_) / norm)
+    c2, w2 = clocks()
+    ours = NMF(rank).fit(X)
+    c3, w3 = clocks()
+    row = dict(name=name, shape=f"{values.shape[0]} x {values.shape[1]} {values.dtype.name}", rank=rank,
+               sk_iter=int(sk.n_iter_), sk_cpu=c1 - c0, sk_wall=w1 - w0, sk_error=sk_error,
+               our_iter=int(ours.n_iter_), our_cpu=c3 - c2, our_wall=w3 - w2,
+               our_error=float(ours.reconstruction_error_),
+               history=(np.asarray(ours.error_history_seconds_), np.asarray(ours.error_history_.values)))
+    row["excess"] = 100 * (row["our_error"] / sk_error - 1)
+    print(f"{name:10s} {row['shape']:22s} k={rank:2d} | sklearn {row['sk_iter']:5d} it {row['sk_cpu']:7.2f} s cpu "
+          f"{row['sk_wall']:7.2f} s wall err {sk_error:.6f} | ours {row['our_iter']:4d} it {row['our_cpu']:6.2f} s cpu "
+          f"{row['our_wall']:6.2f} s wall err {row['our_error']:.6f} | error {row['excess']:+.4f} % | "
+          f"cpu {row['sk_cpu'] / row['our_cpu']:.1f}x wall {row['sk_wall'] / row['our_wall']:.1f}x", flush=True)
+    return row
+
+
+def figure(rows: list, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(rows), figsize=(5 * len(rows), 3.6), squeeze=False)
+    for ax, row in zip(axes[0], rows):
+        seconds, errors = row["history"]
+        ax.plot(seconds, errors, ".-", ms=3, label=f"ours (HALS), {row['our_iter']} iterations")
+        ax.plot([row["sk_wall"]], [row["sk_error"]], "r*", ms=10,
+                label=f"scikit-learn cd final, {row['sk_iter']} iterations")
+        ax.axhline(row["sk_error"] * 1.0001, color="r", lw=0.5, ls=":", label="scikit-learn + 0.01 %")
+        ax.set_ylim(min(errors.min(), row["sk_error"]) * 0.9995, row["sk_error"] * 1.003)
+        ax.set_xlabel("wall seconds since the fit started (init included)")
+        ax.set_ylabel("relative error ||X - WH|| / ||X||")
+        ax.set_title(f"{row['name']}: {row['shape']}, rank {row['rank']}", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"figure: {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cells", type=int, default=12700)
+    parser.add_argument("--windows", type=int, default=2200)
+    parser.add_argument("--rank", type=int, default=25)
+    parser.add_argument("--demo", help="train.nc of the demo (e.g. domain.resolution: null)")
+    parser.add_argument("--eobs", help="train.nc of the E-OBS experiment")
+    parser.add_argument("--demo-rank", type=int, default=25)
+    parser.add_argument("--eobs-rank", type=int, default=10)
+    parser.add_argument("--figure", default="nmf_error_vs_time.png")
+    args = parser.parse_args()
+    threadpool_limits(1)
+    rows = []
+    rows.append(run_pair("common", as_dataarray(rain_matrix(args.cells, args.windows)), args.rank))
+    rows.append(run_pair("lognormal", as_dataarray(lognormal_rain_matrix(args.cells, args.windows, args.rank)),
+                         args.rank))
+    for name, path, rank in (("demo", args.demo, args.demo_rank), ("eobs", args.eobs, args.eobs_rank)):
+        if path:
+            rows.append(run_pair(name, complete_matrix(path), rank))
+    if args.figure:
+        figure(rows[:2], args.figure)
+
+
+if __name__ == "__main__":
+    main()
