@@ -88,16 +88,18 @@ def test_dask_jobqueue_workers_run_as_slurm_jobs(slurm, tmp_path):
         total = da.arange(1_000_000, chunks=100_000, dtype="int64").sum().compute()
     assert total == 999_999 * 1_000_000 // 2
     assert len(job_ids) == 2 and all(job_ids.values()), job_ids
-    deadline = time.monotonic() + 60
-    while True:  # sacct lags behind job ends; earlier runs' jobs of the same name do not count
+    started = ("RUNNING", "CANCELLED", "COMPLETED")  # close() cancels the worker jobs; they never fail
+    deadline = time.monotonic() + 120
+    while True:  # sacct lags behind the jobs (a job that ran can still read PENDING for a while under load);
+        # earlier runs' jobs of the same name do not count
         rows = sacct("-X", "-j", ",".join(job_ids.values()), "-o", "JobID,JobName,Comment,State")
         recorded = {row[0]: row[3] for row in rows}
-        if all(j in recorded for j in job_ids.values()) or time.monotonic() > deadline:
+        states = [recorded.get(job_id, "MISSING").split()[0] for job_id in job_ids.values()]
+        if all(state in started for state in states) or time.monotonic() > deadline:
             break
         time.sleep(1)
     for job_id in job_ids.values():
-        # close() cancels the worker jobs (sacct: CANCELLED), they never fail
-        assert recorded.get(job_id, "MISSING").split()[0] in ("RUNNING", "CANCELLED", "COMPLETED"), rows
+        assert recorded.get(job_id, "MISSING").split()[0] in started, rows
 
 
 def test_dask_jobqueue_timeout_is_a_clear_error(slurm):
