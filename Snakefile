@@ -5,6 +5,7 @@ from pathlib import Path
 
 from precipmodes.config import layers_origin, validate_config
 from precipmodes.errors import ConfigError
+from precipmodes.logs import write_timing_table
 from precipmodes.netcdf import remove_orphan_sidecars
 
 # Config layers (README "Configuration"): the base is the default demo config when no --configfile is
@@ -40,6 +41,11 @@ onstart:
 
 onerror:
     remove_orphan_sidecars(config["results_dir"])
+
+
+# the time each job took (from its log), slowest first, also written to <results_dir>/logs/timings.tsv
+onsuccess:
+    write_timing_table(f"{config['results_dir']}/logs")
 
 
 rule all:

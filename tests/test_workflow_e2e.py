@@ -93,3 +93,18 @@ def test_default_demo_runs_every_gap_path_and_matches_the_truth(demo_run):
 def test_rerun_has_nothing_to_do(demo_run):
     result = run_snakemake(demo_run, "--cores", "1", "-n")
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_run_ends_with_a_timing_table_of_every_job(demo_run):
+    """onsuccess writes results/logs/timings.tsv from the jobs' own "rule <name>: done in <s> s" log lines."""
+    lines = (demo_run / "results" / "logs" / "timings.tsv").read_text().splitlines()
+    assert lines[0] == "rule\tlog\tseconds\tshare"
+    rows = [line.split("\t") for line in lines[1:]]
+    rules = {row[0] for row in rows}
+    assert {"raw", "demo_truth", "land_mask", "accumulate", "threshold", "split", "svd", "nmf", "evaluate",
+            "figures_modes", "figures_summary"} <= rules, rules
+    seconds = [float(row[2]) for row in rows]
+    assert seconds == sorted(seconds, reverse=True) and all(s >= 0 for s in seconds)
+    assert abs(sum(float(row[3]) for row in rows) - 1.0) < 1e-3 * len(rows)  # shares printed to 3 decimals
+    for rule, log, _, _ in rows:
+        assert (demo_run / "results" / "logs" / log).is_file() and rule in log

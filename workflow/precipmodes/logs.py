@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sys
 import time
+from pathlib import Path
 from typing import Iterator
 
 LOGGER_NAME = "precipmodes"
@@ -54,3 +56,36 @@ def timed(step: str) -> Iterator[None]:
         log.error("%s: failed after %.2f s", step, time.perf_counter() - start)
         raise
     log.info("%s: done in %.2f s", step, time.perf_counter() - start)
+
+
+RULE_DONE = re.compile(r"^\S+ \S+ INFO precipmodes: rule (\w+): done in ([0-9.]+) s$", re.M)
+
+
+def timing_table(log_dir: str | Path) -> list[tuple[str, str, float]]:
+    """``(rule, job log, seconds)`` of every job whose log under ``log_dir`` says it finished, slowest first.
+
+    Read from the ``rule <name>: done in <s> s`` line that :func:`precipmodes.rulescript.rule_run`
+    writes at the end of every job; jobs of this run and of earlier runs in the same folder alike.
+    """
+    rows = []
+    for path in sorted(Path(log_dir).rglob("*.log")):
+        for rule, seconds in RULE_DONE.findall(path.read_text(errors="replace")):
+            rows.append((rule, str(path.relative_to(log_dir)), float(seconds)))
+    return sorted(rows, key=lambda row: -row[2])
+
+
+def write_timing_table(log_dir: str | Path) -> Path | None:
+    """Write ``<log_dir>/timings.tsv`` (rule, log, seconds, share of the total) and print it; None if no job logged."""
+    rows = timing_table(log_dir)
+    if not rows:
+        return None
+    total = sum(seconds for *_, seconds in rows)
+    lines = ["rule\tlog\tseconds\tshare"] + [f"{rule}\t{log}\t{seconds:.2f}\t{seconds / total:.3f}"
+                                            for rule, log, seconds in rows]
+    out = Path(log_dir) / "timings.tsv"
+    out.write_text("\n".join(lines) + "\n")
+    width = max(len(log) for _, log, _ in rows)
+    print(f"precipmodes: time per job ({len(rows)} jobs, {total:.1f} s of job time in all; {out}):", file=sys.stderr)
+    for rule, log, seconds in rows:
+        print(f"  {log:<{width}}  {seconds:8.2f} s  {100 * seconds / total:5.1f} %", file=sys.stderr)
+    return out

@@ -40,4 +40,5 @@ def rule_run(smk: Any) -> Iterator[dict[str, Any]]:
     with threadpool_limits(limits=threads):
         logs.log.info("rule %s: %d thread(s) (BLAS/OpenMP limited to %d), mem_mb %s", smk.rule, threads, threads,
                       smk.resources.get("mem_mb", "-"))
-        yield decode_params(smk.params)
+        with logs.timed(f"rule {smk.rule}"):  # its "done in" line feeds the run's timing table
+            yield decode_params(smk.params)
