@@ -19,7 +19,6 @@ from pathlib import Path
 
 import dask
 import dask.array as da
-import numpy as np
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -7,7 +7,7 @@ import pytest
 import scipy.linalg
 from hypothesis import given, settings, strategies as st
 
-from decompose_cases import grid_axes, matrix
+from decompose_cases import grid_axes, matrix, wrap
 from precipmodes.errors import InputDataError
 from precipmodes.netcdf import open_netcdf, write_netcdf
 from precipmodes.svd import LANCZOS_MAX_FRACTION, SVD, leading_eigenvectors, sign_convention

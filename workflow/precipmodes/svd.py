@@ -340,7 +340,6 @@ class SVD(Decomposition):
         args = self._per_chunk(blocks, mean, weights, fills)
         G = sum(blocks.map(_gram_block, *args))
         total = float(np.trace(G))
-        T = G.shape[0]
         V = leading_eigenvectors(G, n_extra)
         Y = np.concatenate(blocks.map(_project_block, *args, [V] * len(blocks)))
         Q, R = np.linalg.qr(Y)  # Rayleigh-Ritz on span(V): exact SVD of X V
