@@ -1,4 +1,4 @@
-"""Shared bits of the examples: where figures go, and a command-line option for it."""
+"""Shared bits of the examples: where figures go (a command-line option) and how they are saved."""
 
 from __future__ import annotations
 
@@ -14,3 +14,12 @@ def output_dir(description: str) -> Path:
     out = parser.parse_args().out
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def save_figure(fig, out: Path, script: str) -> Path:
+    """Save ``fig`` as ``out/<script name>.png`` (90 dpi, tight layout), print and return its path."""
+    path = out / (Path(script).stem + ".png")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    print(f"figure: {path}")
+    return path

@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 from sklearn.datasets import load_digits
 
-from _common import output_dir
+from _common import output_dir, save_figure
 from precipmodes import NMF, SVD
 
 RANK = 16
@@ -71,9 +71,7 @@ def main() -> dict[str, float]:
             ax.set_axis_off()
     fig.suptitle(f"Bases of 1,797 handwritten digits: SVD modes (red +, blue -; error "
                  f"{numbers['svd_relative_error']:.3f}) and NMF components (error {numbers['nmf_relative_error']:.3f})")
-    fig.tight_layout()
-    fig.savefig(out / "image_bases_svd_nmf.png", dpi=90)
-    print(f"figure: {out / 'image_bases_svd_nmf.png'}")
+    save_figure(fig, out, __file__)
     return numbers
 
 

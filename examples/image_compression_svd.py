@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 from sklearn.datasets import load_sample_image
 
-from _common import output_dir
+from _common import output_dir, save_figure
 from precipmodes import SVD
 
 RANKS = (1, 2, 5, 10, 20, 50)
@@ -63,9 +63,7 @@ def main() -> dict[int, float]:
     ax.set_ylabel("singular value")
     ax.set_title("spectrum", fontsize=9)
     fig.suptitle("SVD compression of a grayscale image (scikit-learn sample image china.jpg)")
-    fig.tight_layout()
-    fig.savefig(out / "image_compression_svd.png", dpi=90)
-    print(f"figure: {out / 'image_compression_svd.png'}")
+    save_figure(fig, out, __file__)
     return errors
 
 

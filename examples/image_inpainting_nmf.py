@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 from sklearn.datasets import load_digits
 
-from _common import output_dir
+from _common import output_dir, save_figure
 from precipmodes import NMF
 from precipmodes.projection import fill_gaps
 
@@ -88,9 +88,7 @@ def main() -> dict[str, float]:
                 ax.set_title(title, fontsize=9, loc="left")
     fig.suptitle(f"NMF repair of damaged digits: RMSE on the damaged pixels {numbers['rmse_damaged_before']:.2f} "
                  f"(zeros) -> {numbers['rmse_damaged_repaired']:.2f} (repaired)")
-    fig.tight_layout()
-    fig.savefig(out / "image_inpainting_nmf.png", dpi=90)
-    print(f"figure: {out / 'image_inpainting_nmf.png'}")
+    save_figure(fig, out, __file__)
     return numbers
 
 

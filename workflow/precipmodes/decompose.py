@@ -68,13 +68,12 @@ def _fit_to_file(estimator, key: str, train_path: PathLike, land_mask_path: Path
         train, X = open_matrix(train_path, section.get("cell_chunk", 20000), max_in_memory_mb)
         if "n_windows" in train.attrs:  # a train.nc written by split: say what the selection dropped
             require_selection_holds_modes(train.attrs, name, experiment["n_modes"])
+        _, lat, lon = _grid(land_mask_path)
         with naming_config_keys(config_keys(name)):
             model = estimator.from_config(section, experiment.get("n_modes", 25))
             model.fit(X, label=f"experiment '{name}': {train_path}", source=str(train_path))
-        _, lat, lon = _grid(land_mask_path)
-        ds = model.to_dataset(lat, lon)
-        if extend is not None:
-            with naming_config_keys(config_keys(name)):
+            ds = model.to_dataset(lat, lon)
+            if extend is not None:
                 ds = ds.merge(extend(model, X, ds, lat, lon), combine_attrs="no_conflicts")
         ds.attrs["experiment"] = name
         return write_netcdf(ds, output, title=f"{title} of experiment {name}", config=config,
