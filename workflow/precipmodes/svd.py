@@ -77,7 +77,7 @@ import xarray as xr
 from .base import Decomposition
 from .errors import ParameterError
 from .hals import STOP_WINDOW
-from .matrix import CellBlocks, MatrixScan, area_weights, missing_indices
+from .matrix import CellBlocks, MatrixScan, area_weights, low_rank_at, missing_indices
 from .significance import north_test
 
 log = logging.getLogger("precipmodes")
@@ -406,10 +406,10 @@ class SVD(Decomposition):
         change = np.nan
         residual = []  # ||M o (Xt - rank-k model)||_F (observed entries, transformed space) of each update's fit
         for update in range(1, self.gap_max_iter + 1):
-            US = U[:, :k] * s[:k]
+            US, V = U[:, :k] * s[:k], Vt[:k].T
             new = []
             for r, c in zip(rows, cols):
-                values = np.einsum("ik,ki->i", US[r], Vt[:k, c])
+                values = low_rank_at(US, V, r, c)
                 if weights is not None:
                     values = values / weights[r]
                 if mean is not None:
