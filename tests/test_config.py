@@ -158,6 +158,20 @@ def test_options_of_other_kinds_may_stay_and_only_the_active_ones_are_used():
     assert options["kind"] == "files" and options["paths"] == ["x.nc"] and "seed" not in options
 
 
+def test_section_defaults_fill_a_partial_section_as_validation_does():
+    from precipmodes.config import section_defaults
+
+    config = validate_config(with_changes(svd={"gaps": {"tol": 1e-6}}, experiments={"e1": {
+        **MINIMAL["experiments"]["e1"], "n_modes": 4}}))
+    assert section_defaults("svd", {"gaps": {"tol": 1e-6}}) == config["svd"]
+    entry = {**MINIMAL["experiments"]["e1"], "n_modes": 4}
+    assert section_defaults("experiments.e1", entry) == config["experiments"]["e1"]
+    assert section_defaults("source.demo") == config["source"]["demo"]  # a dotted path: one kind's options
+    files = section_defaults("source.files", {"paths": ["x.nc"], "variable": "pr"})
+    source = validate_config(with_changes(source={"kind": "files", "files": {"paths": ["x.nc"], "variable": "pr"}}))
+    assert files == source["source"]["files"]
+
+
 def test_layers_origin_names_the_files_given():
     from precipmodes.config import layers_origin
 

@@ -71,12 +71,19 @@ def section_defaults(name: str, values: Mapping | None = None) -> dict:
     """Config section ``name`` with its schema defaults filled in under ``values`` (for callers outside
     Snakemake, e.g. tests and notebooks, that call a file-level step with only some keys).
 
-    The schema is the one home of every default: file-level steps read their section's keys
-    directly, so a section passed in must be complete, as the validated config is.
+    ``name`` is a top-level key (``svd``) or a dotted path of keys (``source.files``: the options of
+    one source kind, as :func:`precipmodes.sources.source_options` hands them on, without ``kind``;
+    ``experiments.<name>``: one experiment's entry). The schema is the one home of every default: file-level steps
+    read their section's keys directly, so a section passed in must be complete, as the validated
+    config is.
     """
     schema = load_schema()
+    node: Mapping = schema
+    for part in name.split("."):
+        known = node.get("properties", {})
+        node = _resolve(known[part] if part in known else node["additionalProperties"], schema)
     section = dict(copy.deepcopy(values or {}))
-    _fill_defaults(section, schema["properties"][name], schema)
+    _fill_defaults(section, node, schema)
     return section
 
 
