@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_demo.py [--years 2.5 10] [--workdir /tmp/precipmodes_bench]
 
 Default demo grid (80 x 80 cells, 6-hourly). For each record length, two fresh
-processes write raw.nc: ``streamed`` calls build_raw (the rule's code, dask-backed
+processes write raw.nc: ``streamed`` calls raw_files (the rule's code, dask-backed
 blocks of 1,024 steps); ``eager`` computes the whole array first and then writes the
 same dataset. Prints wall time and peak RSS (kernel rusage) of each and the ratios.
 Both include ~0.9 GiB of global-land-mask's 1/120 deg grid, loaded by the demo for
@@ -27,8 +27,9 @@ from precipmodes.sources import source_options  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
-STREAMED = ("import sys, json; from precipmodes.sources import build_raw; "
-            "s, d = json.loads(sys.argv[1]), json.loads(sys.argv[2]); build_raw(s, d, sys.argv[3])")
+STREAMED = ("import sys, json; from precipmodes.sources import raw_files; "
+            "s, d = json.loads(sys.argv[1]), json.loads(sys.argv[2]); "
+            "raw_files(source=s, domain=d, output=sys.argv[3])")
 EAGER = ("import sys, json; from precipmodes.sources.demo import demo_dataset; "
          "from precipmodes.netcdf import write_netcdf; s, d = json.loads(sys.argv[1]), json.loads(sys.argv[2]); "
          "write_netcdf(demo_dataset(s, d).compute(), sys.argv[3])")

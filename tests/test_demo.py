@@ -11,16 +11,20 @@ from scipy.optimize import nnls
 from precipmodes.config import load_config, parse_instant
 from precipmodes.errors import ConfigError
 from precipmodes.landmask import globe_land_fraction
-from precipmodes.sources import build_raw, check_canonical, source_options
+from precipmodes.sources import check_canonical, raw_files, source_options
 from precipmodes.sources.demo import (OUTAGE_BOX, OUTAGE_DAYS, PATTERNS, STATION_MAX_MISSING, demo_dataset, demo_grid,
-                                      demo_times, truth_dataset, write_truth)
+                                      demo_times, demo_truth_files, truth_dataset)
 
 DOMAIN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0], "resolution": [0.5, 0.4]}  # 40 x 40 cells
 
 
+NO_GAPS = {"station_fraction": 0.0, "outage": False}
+
+
 def source(**changes):
+    """Complete options of kind demo (every key of source.demo), without gaps unless ``gaps`` is given."""
     base = {"kind": "demo", "seed": 7, "step_hours": 6, "start": "2006-01-01T00:00+09:00",
-            "end": "2006-04-01T00:00+09:00"}
+            "end": "2006-04-01T00:00+09:00", "gaps": NO_GAPS}
     return {**base, **changes}
 
 
@@ -52,7 +56,7 @@ def test_default_config_sizes(repo):
 
 def test_canonical_lazy_and_labelled_synthetic(demo):
     check_canonical(demo, origin="demo")
-    assert demo["precip"].chunks is not None  # dask-backed: build_raw streams it
+    assert demo["precip"].chunks is not None  # dask-backed: raw_files streams it
     assert demo["precip"].dtype == np.float32
     for key in ("title", "source", "comment"):
         assert "synthetic" in demo.attrs[key].lower()
@@ -148,11 +152,11 @@ def test_afternoon_convection_in_the_afternoon_step():
     assert by_hour[12] > 5 * by_hour[18]
 
 
-def test_write_truth_and_raw(tmp_path):
+def test_demo_truth_and_raw_files(tmp_path):
     src = source(end="2006-01-13T00:00+09:00")
     config = {"source": src, "domain": DOMAIN}
-    truth = write_truth(src, DOMAIN, tmp_path / "demo_truth.nc", config=config)
-    raw = build_raw(src, DOMAIN, tmp_path / "raw.nc", config=config)
+    truth = demo_truth_files(source=src, domain=DOMAIN, output=tmp_path / "demo_truth.nc", config=config)
+    raw = raw_files(source=src, domain=DOMAIN, output=tmp_path / "raw.nc", config=config)
     with xr.open_dataset(truth) as t, xr.open_dataset(raw) as r:
         assert t["patterns"].dims == ("pattern", "lat", "lon")
         assert t["seasonal_cycle"].dims == ("pattern", "month")
@@ -207,7 +211,7 @@ def test_gaps_are_deterministic_and_can_be_turned_off():
     src = source(end="2006-02-01T00:00+09:00", gaps=GAPS)
     a = demo_dataset(src, DOMAIN)["precip"].values
     np.testing.assert_array_equal(a, demo_dataset(src, DOMAIN)["precip"].values)
-    off = demo_dataset({**src, "gaps": {"station_fraction": 0.0, "outage": False}}, DOMAIN)["precip"].values
+    off = demo_dataset({**src, "gaps": NO_GAPS}, DOMAIN)["precip"].values
     assert np.isfinite(off).all()
     only_stations = demo_dataset({**src, "gaps": {"station_fraction": 0.01, "outage": False}}, DOMAIN)
     assert "no outage" in only_stations.attrs["demo_gaps"] and "station cells" in only_stations.attrs["demo_gaps"]

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from precipmodes.config import validate_config
+from precipmodes.config import section_defaults, validate_config
 from precipmodes.errors import ConfigError, InputDataError
-from precipmodes.sources import build_raw, check_canonical
+from precipmodes.sources import check_canonical, raw_files
 from precipmodes.sources.canonical import parse_units, standardise, time_bounds
 from precipmodes.sources.files import open_files
 
@@ -23,8 +23,9 @@ JAPAN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0]}
 
 
 def files_source(path, variable, **extra):
-    """Options of kind files, flat (what open_files and build_raw take)."""
-    return {"kind": "files", "paths": [str(path)], "variable": variable, **extra}
+    """Options of kind files, flat and complete (the schema's defaults for keys not in ``extra``): what
+    open_files and raw_files take."""
+    return {"kind": "files", **section_defaults("source.files", {"paths": [str(path)], "variable": variable, **extra})}
 
 
 def nested(options):
@@ -164,7 +165,7 @@ def test_eobs_iberia_keeps_nan_sea_daily_winters(shared_data, tmp_path):
     assert land == 328
     assert (ds["time_bnds"][:, 1] - ds["time_bnds"][:, 0] == np.timedelta64(1, "D")).all()
     assert set(ds["time"].dt.month.values) == {12, 1, 2}
-    out = build_raw(source, IBERIA, tmp_path / "raw.nc")
+    out = raw_files(source=source, domain=IBERIA, output=tmp_path / "raw.nc")
     written = xr.open_dataset(out)
     check_canonical(written)
     assert written["precip"].encoding["chunksizes"][0] <= 32  # written map by map, not one block
@@ -179,8 +180,8 @@ def test_eobs_two_files_through_a_glob_equal_one(shared_data, tmp_path):
     np.testing.assert_array_equal(ds["time"].values, original["time"].values)
     np.testing.assert_array_equal(ds["precip"].values, original["pr"].values)
     with pytest.raises(InputDataError, match="eobs_a.nc and .*eobs_iberia.* overlap in time"):
-        open_files({"kind": "files", "paths": [str(tmp_path / "eobs_a.nc"), str(shared_data / EOBS)],
-                    "variable": "pr"}, IBERIA)
+        open_files({**files_source(tmp_path / "eobs_a.nc", "pr"),
+                    "paths": [str(tmp_path / "eobs_a.nc"), str(shared_data / EOBS)]}, IBERIA)
 
 
 def test_gpcp_0_360_longitudes_japan_subset(shared_data):
@@ -213,7 +214,7 @@ def test_mhm_curvilinear_refused_then_regridded(shared_data, tmp_path):
     domain = {"lon": [13.0, 15.5], "lat": [45.0, 47.0], "resolution": 0.05}
     source = files_source(shared_data / MHM, "pre")
     with pytest.raises(InputDataError, match=r"curvilinear grid.*cdo remapbil.*source\.files\.regrid: nearest"):
-        build_raw(source, domain, tmp_path / "out" / "raw.nc")
+        raw_files(source=source, domain=domain, output=tmp_path / "out" / "raw.nc")
     assert_no_output(tmp_path / "out")
     with pytest.raises(InputDataError, match="domain.resolution"):
         open_files({**source, "regrid": "nearest"}, {**domain, "resolution": None})
@@ -287,7 +288,7 @@ def test_grib_accumulation_valid_time_marks_the_end(tmp_path):
 def _raw_fails(source, domain, tmp_path, match):
     out = tmp_path / "out"
     with pytest.raises(InputDataError, match=match):
-        build_raw(source, domain, out / "raw.nc")
+        raw_files(source=source, domain=domain, output=out / "raw.nc")
     assert_no_output(out)
 
 

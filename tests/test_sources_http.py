@@ -10,11 +10,11 @@ import pytest
 import xarray as xr
 
 from conftest import file_server
-from precipmodes.config import validate_config
+from precipmodes.config import section_defaults, validate_config
 from precipmodes.errors import ConfigError, DownloadError
 from precipmodes.netcdf import sha256_file
-from precipmodes.sources import build_raw
-from precipmodes.sources.http import PRESETS, download, download_plan, open_http, period_urls, resolve
+from precipmodes.sources import raw_files
+from precipmodes.sources.http import PRESETS, download_files, download_plan, open_http, period_urls, resolve
 
 GPCP = "gpcp_1dd_2025-01-01.nc"
 JAPAN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0]}
@@ -29,18 +29,29 @@ def server(shared_data):
         yield state
 
 
+def http_options(**options):
+    """Options of kind http, flat and complete (the schema's defaults for keys not in ``options``): what
+    open_http, download_plan and raw_files take."""
+    return {"kind": "http", **section_defaults("source.http", options)}
+
+
 def http_source(server, tmp_path, name="gpcp_{year}.nc", **extra):
-    """Options of kind http, flat (what open_http and download_plan take)."""
-    return {"kind": "http", "url_template": f"{server.url}/{name}", "years": [2025, 2025],
-            "variable": "precip", "cache_dir": str(tmp_path / "cache"), "retries": 0, "backoff_s": 0.0,
-            "timeout_s": 10, **extra}
+    """Options of kind http for ``name`` on ``server``, cached in tmp_path/cache, without retries."""
+    return http_options(**{"url_template": f"{server.url}/{name}", "years": [2025, 2025], "variable": "precip",
+                           "cache_dir": str(tmp_path / "cache"), "retries": 0, "backoff_s": 0.0, "timeout_s": 10,
+                           **extra})
 
 
 def fetch(source: dict) -> list[Path]:
     """What the workflow's download jobs do: download every file of ``download_plan``."""
-    return [download(url, Path(path).parent, checksum=source.get("checksums", {}).get(Path(path).name),
-                     retries=source["retries"], timeout=source["timeout_s"], backoff=source["backoff_s"])
+    return [download_files(url=url, output=path, http=source, checksum=source["checksums"].get(Path(path).name))
             for path, url in download_plan(source).items()]
+
+
+def download_to(cache: Path, url: str, checksum: str | None = None, **http) -> Path:
+    """``download_files`` of ``url`` to its file name in ``cache``, with the source.http options ``http``."""
+    return download_files(url=url, output=cache / url.rsplit("/", 1)[-1], http=http_options(**http),
+                          checksum=checksum)
 
 
 def test_download_then_cache_hit(server, tmp_path, shared_data, capsys):
@@ -92,15 +103,15 @@ def test_connection_refused_names_the_url(tmp_path):
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/precip.2025.nc"
     with pytest.raises(DownloadError, match=rf"{url}: download failed after 2 attempt\(s\): cannot connect"):
-        download(url, tmp_path / "cache", retries=1, backoff=0.0, timeout=5)
+        download_to(tmp_path / "cache", url, retries=1, backoff_s=0.0, timeout_s=5)
     assert list((tmp_path / "cache").iterdir()) == []
 
 
 def test_html_instead_of_netcdf_is_refused(server, tmp_path):
     with pytest.raises(DownloadError, match="page.nc: the server sent an HTML page"):
-        download(f"{server.url}/page.nc", tmp_path / "cache", retries=0)
+        download_to(tmp_path / "cache", f"{server.url}/page.nc", retries=0)
     with pytest.raises(DownloadError, match="page_octet.nc: the downloaded file is an HTML/XML page"):
-        download(f"{server.url}/page_octet.nc", tmp_path / "cache", retries=0)
+        download_to(tmp_path / "cache", f"{server.url}/page_octet.nc", retries=0)
     assert list((tmp_path / "cache").iterdir()) == []
 
 
@@ -109,11 +120,11 @@ def test_dropped_connection_then_rerun_resumes_and_verifies(server, tmp_path, sh
     url = f"{server.url}/gpcp_2025.nc"
     server.drop["gpcp_2025.nc"] = 1
     with pytest.raises(DownloadError, match="connection .* the partial file .*gpcp_2025.nc.part is kept"):
-        download(url, tmp_path / "cache", checksum=digest, retries=0)
+        download_to(tmp_path / "cache", url, checksum=digest, retries=0)
     part = tmp_path / "cache" / "gpcp_2025.nc.part"
     size = part.stat().st_size
     assert 0 < size < (shared_data / GPCP).stat().st_size
-    final = download(url, tmp_path / "cache", checksum=digest, retries=0)
+    final = download_to(tmp_path / "cache", url, checksum=digest, retries=0)
     assert server.requests[-1] == ("gpcp_2025.nc", f"bytes={size}-")  # resumed with a Range request
     assert sha256_file(final) == digest and not part.exists()
 
@@ -122,27 +133,27 @@ def test_retry_within_one_call_and_server_without_range(server, tmp_path, shared
     digest = sha256_file(shared_data / GPCP)
     server.drop["gpcp_2025.nc"] = 1
     server.range_support = False          # the server answers 200 with the whole file: refetch
-    final = download(f"{server.url}/gpcp_2025.nc", tmp_path / "cache", checksum=digest, retries=1, backoff=0.0)
+    final = download_to(tmp_path / "cache", f"{server.url}/gpcp_2025.nc", checksum=digest, retries=1, backoff_s=0.0)
     assert len(server.requests) == 2 and server.requests[1][1] is not None
     assert sha256_file(final) == digest
 
 
 def test_presets_and_period_urls():
-    cpc = resolve({"preset": "cpc_global_daily", "years": [2006, 2007]})
+    cpc = resolve(http_options(preset="cpc_global_daily", years=[2006, 2007]))
     assert period_urls(cpc["url_template"], cpc["period"], [2006, 2007]) == [
         "https://downloads.psl.noaa.gov/Datasets/cpc_global_precip/precip.2006.nc",
         "https://downloads.psl.noaa.gov/Datasets/cpc_global_precip/precip.2007.nc"]
     assert (cpc["variable"], cpc["units"]) == ("precip", "mm")
-    chirps = resolve({"preset": "chirps_daily", "years": [1981, 1981]})
+    chirps = resolve(http_options(preset="chirps_daily", years=[1981, 1981]))
     assert period_urls(chirps["url_template"], "year", [1981, 1981]) == [
         "https://data.chc.ucsb.edu/products/CHIRPS-2.0/global_daily/netcdf/p05/chirps-v2.0.1981.days_p05.nc"]
     assert chirps["units"] == "mm/day" and PRESETS["chirps_daily"]["opendap_template"] is None
     assert len(period_urls("x/{year}{month:02d}.nc", "month", [2001, 2002])) == 24
     assert len(period_urls("x/{year}{month:02d}{day:02d}.nc", "day", [2000, 2000])) == 366
     with pytest.raises(DownloadError, match=r"source\.http\.years"):
-        resolve({"preset": "cpc_global_daily"})
+        resolve(http_options(preset="cpc_global_daily"))
     with pytest.raises(DownloadError, match="no OPeNDAP endpoint"):
-        open_http({"preset": "chirps_daily", "years": [2001, 2001], "opendap": True}, JAPAN)
+        open_http(http_options(preset="chirps_daily", years=[2001, 2001], opendap=True), JAPAN)
 
 
 def test_schema_fills_http_defaults_and_rejects_unknown_preset():
@@ -161,8 +172,8 @@ def test_schema_fills_http_defaults_and_rejects_unknown_preset():
 def test_two_urls_with_one_file_name_are_refused():
     with pytest.raises(DownloadError, match=r"source\.http\.url_template: .*/2006/precip\.nc and .*/2007/precip\.nc "
                                             r"end in the same file name 'precip\.nc'"):
-        download_plan({"url_template": "https://example.org/{year}/precip.nc", "variable": "p",
-                       "years": [2006, 2007]})
+        download_plan(http_options(url_template="https://example.org/{year}/precip.nc", variable="p",
+                                   years=[2006, 2007]))
 
 
 def test_opendap_unreachable_names_the_url(server, tmp_path):
@@ -213,10 +224,10 @@ def data_requests(requests_log: Path, variable: str) -> list[list[tuple[int, int
 
 def test_opendap_reads_only_the_domain_from_a_dap_server(dap_server, shared_data, tmp_path):
     url, requests_log = dap_server
-    source = {"kind": "http", "url_template": f"{url}/{EOBS}", "years": [1982, 1982], "variable": "pr",
-              "opendap": True, "cache_dir": str(tmp_path / "cache"), "chunks": {"time": 744}}
+    source = http_options(url_template=f"{url}/{EOBS}", years=[1982, 1982], variable="pr", opendap=True,
+                          cache_dir=str(tmp_path / "cache"), chunks={"time": 744})
     start = len(data_requests(requests_log, "pr"))
-    out = build_raw(source, CENTRAL_SPAIN, tmp_path / "raw.nc")
+    out = raw_files(source=source, domain=CENTRAL_SPAIN, output=tmp_path / "raw.nc")
     with xr.open_dataset(shared_data / EOBS) as original, xr.open_dataset(out) as raw:
         expected = original["pr"].sel(lat=slice(38, 42), lon=slice(-5, 0))
         assert raw["precip"].shape == expected.shape == (1805, 8, 10)

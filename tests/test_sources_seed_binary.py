@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from precipmodes.config import section_defaults
 from precipmodes.errors import InputDataError
-from precipmodes.sources import build_raw, check_canonical
+from precipmodes.sources import check_canonical, raw_files
 from precipmodes.sources.seed_binary import open_seed_binary, seed_grid
 
 SEED_DOMAIN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0]}
@@ -25,7 +26,8 @@ def write_seed(folder, n_windows=4, stamps_as="str"):
     data.tofile(paths["data"])
     np.save(paths["times"], stamps.astype(np.int64) if stamps_as == "int" else stamps)
     np.save(paths["mask"], mask)
-    return {"kind": "seed_binary", **{k: str(v) for k, v in paths.items()}}, data, mask
+    source = {"kind": "seed_binary", **section_defaults("source.seed_binary", {k: str(v) for k, v in paths.items()})}
+    return source, data, mask
 
 
 @pytest.mark.parametrize("stamps_as", ["str", "int"])
@@ -59,9 +61,10 @@ def test_first_row_south_flips_the_grid(tmp_path):
     np.testing.assert_array_equal(corner.values, data[:, 0])
 
 
-def test_build_raw_and_domain_subset(tmp_path):
+def test_raw_files_and_domain_subset(tmp_path):
     source, data, _ = write_seed(tmp_path)
-    out = build_raw(source, {"lon": [135.0, 145.0], "lat": [30.0, 40.0]}, tmp_path / "out" / "raw.nc")
+    out = raw_files(source=source, domain={"lon": [135.0, 145.0], "lat": [30.0, 40.0]},
+                    output=tmp_path / "out" / "raw.nc")
     ds = xr.open_dataset(out)
     check_canonical(ds)
     assert ds.sizes["lon"] == 160 and ds.sizes["lat"] == 200
@@ -76,10 +79,10 @@ def test_size_mismatch_and_bad_mask(tmp_path):
     np.save(tmp_path / "times.npy", np.array(["200601010000", "200601040000"]))
     out = tmp_path / "out"
     with pytest.raises(InputDataError, match="data.bin: .* bytes, but 2 windows .* x 13 land cells"):
-        build_raw(source, SEED_DOMAIN, out / "raw.nc")
+        raw_files(source=source, domain=SEED_DOMAIN, output=out / "raw.nc")
     np.save(tmp_path / "mask_x5_y6.npy", mask[:100])
     with pytest.raises(InputDataError, match="mask_x5_y6.npy: the seed mask must be 320 x 320"):
-        build_raw(source, SEED_DOMAIN, out / "raw.nc")
+        raw_files(source=source, domain=SEED_DOMAIN, output=out / "raw.nc")
     assert not out.exists() or list(out.iterdir()) == []
 
 
@@ -91,5 +94,5 @@ def test_bad_time_stamps_and_negative_totals(tmp_path):
     source, data, _ = write_seed(tmp_path)
     (data - 5.0).tofile(tmp_path / "data.bin")
     with pytest.raises(InputDataError, match="data.bin: negative precipitation"):
-        build_raw(source, SEED_DOMAIN, tmp_path / "out" / "raw.nc")
+        raw_files(source=source, domain=SEED_DOMAIN, output=tmp_path / "out" / "raw.nc")
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []

@@ -1,11 +1,11 @@
 """Rule raw: build the canonical raw dataset from the configured source."""
 from precipmodes.rulescript import rule_run
-from precipmodes.sources import build_raw
+from precipmodes.sources import raw_files
 
 
 def main(smk):
     with rule_run(smk) as params:
-        build_raw(params["source"], params["domain"], smk.output[0], config=smk.config)
+        raw_files(source=params["source"], domain=params["domain"], output=smk.output[0], config=smk.config)
 
 
 if __name__ == "__main__":

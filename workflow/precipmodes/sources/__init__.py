@@ -43,11 +43,13 @@ from ..netcdf import write_netcdf
 def source_options(source: Mapping) -> dict:
     """The options of the configured kind, flat, with ``kind``: what :func:`load_source` takes.
 
-    ``{kind: files, files: {paths: [a.nc], variable: pr}, demo: {...}}`` ->
-    ``{kind: files, paths: [a.nc], variable: pr}`` (options of other kinds are dropped).
+    ``{kind: files, files: {paths: [a.nc], variable: pr, ...}, demo: {...}}`` ->
+    ``{kind: files, paths: [a.nc], variable: pr, ...}`` (options of other kinds are dropped). ``source``
+    is the validated section, which holds the options of its kind (the schema's defaults filled in;
+    outside Snakemake ``precipmodes.config.section_defaults("source", ...)`` fills them).
     """
     kind = source["kind"]
-    return {"kind": kind, **source.get(kind, {})}
+    return {"kind": kind, **source[kind]}
 
 
 def options_key(options: Mapping) -> str:
@@ -127,16 +129,18 @@ def load_source(source: Mapping, domain: Mapping) -> xr.Dataset:
     raise InputDataError(f"source.kind: unknown kind {kind!r}; use demo, files, http or seed_binary")
 
 
-def build_raw(source: Mapping, domain: Mapping, output: str | os.PathLike, config: Mapping | None = None) -> Path:
-    """Load the source (options of one kind, :func:`source_options`), check it is canonical and write
-    it to ``output`` (NetCDF, atomic); the provenance names the local files it read."""
+def raw_files(*, source: Mapping, domain: Mapping, output: str | os.PathLike, config: Mapping | None = None) -> Path:
+    """Rule raw: load the source (complete options of one kind, :func:`source_options`), check it is
+    canonical and write it to ``output`` (NetCDF, atomic); the provenance names the local files it read.
+
+    ``config``, optional, is the whole config, digested into the provenance."""
     with timed(f"raw ({source['kind']})"):
         ds = load_source(source, domain)
         check_canonical(ds, origin=f"source.kind={source['kind']}")
         log.info("raw: %d steps x %d lat x %d lon (%s .. %s)", ds.sizes["time"], ds.sizes["lat"],
                  ds.sizes["lon"], str(ds.time.values[0])[:19], str(ds.time.values[-1])[:19])
         inputs = [p for p in local_inputs(source)[0] if Path(p).is_file()]
-        if source["kind"] == "http" and not source.get("opendap"):
+        if source["kind"] == "http" and not source["opendap"]:
             from .http import download_plan
 
             inputs = list(download_plan(source))

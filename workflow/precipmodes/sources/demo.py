@@ -16,7 +16,7 @@ the configured grid, built from known non-negative spatial patterns ``P_k``
 * ``eps`` is small multiplicative log-normal noise (mean 1, ``NOISE_SIGMA``).
 
 Missing data as in real products (``source.demo.gaps``, :func:`demo_gaps`; on by default in the
-config schema, off when the key is absent from the mapping given here):
+config schema, off with ``station_fraction: 0`` and ``outage: false``):
 
 * *station gaps*: ``station_fraction`` of the land cells (land fraction >= 0.5) miss whole
   UTC days now and then: each such cell misses a fraction of its days drawn uniformly in
@@ -29,12 +29,12 @@ with and without gaps, as the gaps come from their own random stream.
 
 72-hour totals are therefore sums of the same patterns with gamma activations
 plus noise, which NMF can recover; the true patterns, their seasonal cycles
-and activations go to ``demo_truth.nc`` (:func:`write_truth`).
+and activations go to ``demo_truth.nc`` (:func:`demo_truth_files`).
 
 The activations ``a`` (small) are drawn eagerly from ``numpy.random.default_rng(seed)``;
 the field is generated lazily in blocks of :data:`BLOCK_STEPS` steps, each
 block's noise from ``default_rng([seed, block index])``, so the result is
-deterministic and ``build_raw`` streams it to disk without holding it.
+deterministic and ``raw_files`` streams it to disk without holding it.
 """
 
 from __future__ import annotations
@@ -246,13 +246,13 @@ class Gaps:
 
 
 def demo_gaps(source: Mapping, lat: np.ndarray, lon: np.ndarray, land: np.ndarray, times: np.ndarray) -> Gaps:
-    """The missing data of the demo from ``source.demo.gaps`` (``station_fraction``, ``outage``; none when absent).
+    """The missing data of the demo from ``source.demo.gaps`` (``station_fraction``, ``outage``).
 
     ``land(lat, lon)``: the generator's land fraction; ``times``: step starts (naive UTC).
     Deterministic from ``source.seed`` (its own stream, so the precipitation does not change).
     """
-    settings = source.get("gaps") or {}
-    fraction = float(settings.get("station_fraction", 0.0))
+    settings = source["gaps"]
+    fraction = float(settings["station_fraction"])
     rng = np.random.default_rng([int(source["seed"]), GAPS_STREAM, 0])
     calendar = times.astype("datetime64[D]")
     day = (calendar - calendar[0]).astype(np.int64)  # UTC calendar day of each step, 0 = the first
@@ -272,7 +272,7 @@ def demo_gaps(source: Mapping, lat: np.ndarray, lon: np.ndarray, land: np.ndarra
     box = ((lon2 >= OUTAGE_BOX["lon"][0]) & (lon2 <= OUTAGE_BOX["lon"][1])
            & (lat2 >= OUTAGE_BOX["lat"][0]) & (lat2 <= OUTAGE_BOX["lat"][1]))
     first = int(OUTAGE_AT * n_days)
-    outage_steps = (day >= first) & (day < first + OUTAGE_DAYS) if settings.get("outage") else np.zeros(day.size, bool)
+    outage_steps = (day >= first) & (day < first + OUTAGE_DAYS) if settings["outage"] else np.zeros(day.size, bool)
     return Gaps(station_lat=(stations // lon.size).astype(np.int64), station_lon=(stations % lon.size).astype(np.int64),
                 station_missing=missing_days[:, day].T.copy(), outage_cells=box, outage_steps=outage_steps)
 
@@ -422,8 +422,8 @@ def truth_dataset(source: Mapping, domain: Mapping) -> xr.Dataset:
     return ds
 
 
-def write_truth(source: Mapping, domain: Mapping, path: str | Path, config: Mapping | None = None) -> Path:
-    """Rule demo_truth: write :func:`truth_dataset` to ``path`` (NetCDF, atomic)."""
+def demo_truth_files(*, source: Mapping, domain: Mapping, output: str | Path, config: Mapping | None = None) -> Path:
+    """Rule demo_truth: write :func:`truth_dataset` to ``output`` (NetCDF, atomic)."""
     with timed("demo_truth"):
-        return write_netcdf(truth_dataset(source, domain), path, config=config,
+        return write_netcdf(truth_dataset(source, domain), output, config=config,
                             step=f"demo_truth: true patterns of the SYNTHETIC demo (seed {int(source['seed'])})")

@@ -15,6 +15,7 @@ files stamped 00:00, E-OBS, CPC, CHIRPS). Set ``start`` or ``end`` to override.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -22,7 +23,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from ..config import resolution
+from ..config import resolution, section_defaults
 from ..errors import InputDataError
 from ..logs import log
 from . import expand_globs, options_key
@@ -42,6 +43,17 @@ def expand_paths(patterns: Sequence[str]) -> list[Path]:
             raise InputDataError(f"source.files.paths: {path} is a folder, not a file or a Zarr store; point "
                                  "source.files.paths at the files, e.g. '{path}/*.nc'")
     return paths
+
+
+@functools.cache
+def _schema_chunks() -> dict[str, int]:
+    return section_defaults("source.files")["chunks"]
+
+
+def _chunks_left_out() -> dict[str, int]:
+    """Chunk sizes of the dimensions that ``source.<kind>.chunks`` leaves out: ``time`` as in the schema's
+    default chunks, ``lat`` and ``lon`` whole (-1)."""
+    return {"lat": -1, "lon": -1, **_schema_chunks()}
 
 
 def _is_zarr(path: Path) -> bool:
@@ -96,7 +108,7 @@ def open_one(path: str | Path, source: Mapping, error=InputDataError) -> tuple[x
                      and (d in TIME_NAMES or np.issubdtype(ds[d].dtype, np.datetime64))), None)
     if time_dim is None:
         raise InputDataError(f"{path}: variable {variable!r} has no time dimension (dims {da.dims})")
-    label = source.get("time_label", "auto")
+    label = source["time_label"]
     if "valid_time" in ds.coords and ds["valid_time"].dims == (time_dim,):
         da = da.assign_coords({time_dim: ds["valid_time"].values})
         label = "end" if label == "auto" else label
@@ -115,10 +127,9 @@ def open_one(path: str | Path, source: Mapping, error=InputDataError) -> tuple[x
                              f"{ {d: da.sizes[d] for d in extra} } besides time, lat, lon; select one level/"
                              "member first (e.g. `cdo sellevidx,1`) ")
     da = da.isel({d: 0 for d in extra})
-    chunks = dict(source.get("chunks") or {"time": 744})
+    chunks = {**_chunks_left_out(), **source["chunks"]}
     ydim, xdim = (ds[lat].dims[0], ds[lon].dims[0]) if ds[lat].ndim == 1 else ds[lat].dims
-    da = da.transpose(time_dim, ydim, xdim).chunk(
-        {time_dim: chunks.get("time", 744), ydim: chunks.get("lat", -1), xdim: chunks.get("lon", -1)})
+    da = da.transpose(time_dim, ydim, xdim).chunk({time_dim: chunks["time"], ydim: chunks["lat"], xdim: chunks["lon"]})
     if ds[lat].ndim == 1:
         dims, coords = ("time", "lat", "lon"), {"lat": ds[lat].values, "lon": ds[lon].values}
     else:
@@ -162,10 +173,10 @@ def open_paths(paths: Sequence[str | Path], source: Mapping, domain: Mapping, or
     precip = joined["precip"]
     bounds = joined["time_bnds"].values if "time_bnds" in joined else None
     return standardise(
-            precip, domain, units=source.get("units"), time_label=labels.pop(),
-            step_hours=source.get("step_hours"), bounds=bounds,
-            lon_convention=source.get("lon_convention", "auto"), lat_order=source.get("lat_order", "auto"),
-            regrid=source.get("regrid", "refuse"), resolution=resolution({"domain": domain}), origin=origin,
+            precip, domain, units=source["units"], time_label=labels.pop(),
+            step_hours=source["step_hours"], bounds=bounds,
+            lon_convention=source["lon_convention"], lat_order=source["lat_order"],
+            regrid=source["regrid"], resolution=resolution({"domain": domain}), origin=origin,
             key=options_key(source), attrs={"source": f"precipmodes source.kind=files: {', '.join(os.path.basename(str(p)) for p in paths)}",
                    "source_variable": source["variable"]})
 

@@ -1,6 +1,6 @@
 """Source ``http``: files from URL templates, downloaded once into a cache, then read as ``files``.
 
-The workflow's ``download`` rule fetches each file (:func:`download`, one job per file, run where
+The workflow's ``download`` rule fetches each file (:func:`download_files`, one job per file, run where
 Snakemake runs: compute nodes are often offline); ``raw`` then reads the cached files
 (:func:`open_http`) and makes no request. :func:`download_plan` says which files go where.
 
@@ -66,16 +66,17 @@ class _Retryable(Exception):
 
 
 def resolve(source: Mapping) -> dict:
-    """Effective settings: the preset's, overridden by the keys the user set."""
-    preset = source.get("preset")
+    """Effective settings: the preset's, overridden by the keys the user set (``source``: the complete
+    options of kind http)."""
+    preset = source["preset"]
     spec = dict(PRESETS[preset]) if preset else {"opendap_template": None}
     for key in ("url_template", "variable", "units"):
-        if source.get(key):
+        if source[key]:
             spec[key] = source[key]
-    if source.get("url_template"):
-        spec["period"] = source.get("period", "year")
+    if source["url_template"]:
+        spec["period"] = source["period"]
         spec["opendap_template"] = source["url_template"]
-    spec.setdefault("period", source.get("period", "year"))
+    spec.setdefault("period", source["period"])
     if not spec.get("url_template") or not spec.get("variable"):
         raise DownloadError("source.http: kind http needs source.http.preset (cpc_global_daily, chirps_daily) "
                             "or both source.http.url_template and source.http.variable")
@@ -108,7 +109,7 @@ def download_plan(source: Mapping) -> dict[str, str]:
     Raises DownloadError when two URLs end in the same file name (the cache keeps one file per name).
     """
     spec = resolve(source)
-    cache = Path(source.get("cache_dir", "downloads"))
+    cache = Path(source["cache_dir"])
     plan: dict[str, str] = {}
     for url in period_urls(spec["url_template"], spec["period"], source["years"]):
         path = str(cache / _filename(url))
@@ -194,11 +195,17 @@ def _unreadable(path: Path) -> str | None:
     return None
 
 
-def download(url: str, cache_dir: str | os.PathLike, *, checksum: str | None = None, retries: int = 3,
-             timeout: float = 60.0, backoff: float = 2.0) -> Path:
-    """The cached local copy of ``url`` in ``cache_dir``, downloading and verifying it if needed."""
-    name = _filename(url)
-    final = Path(cache_dir) / name
+def download_files(*, url: str, output: str | os.PathLike, http: Mapping, checksum: str | None = None) -> Path:
+    """Rule download: ``output`` (a file in ``source.http.cache_dir``, named as :func:`download_plan` says),
+    the cached local copy of ``url``, downloading and verifying it if needed.
+
+    ``http``: the complete ``source.http`` options (``retries``, ``timeout_s``, ``backoff_s``: the first
+    wait between retries in seconds, doubling each retry); ``checksum``: the sha256 the file must have
+    (``source.http.checksums``), None to check only that it is a data file.
+    """
+    final = Path(output)
+    name = final.name
+    retries, timeout, backoff = http["retries"], http["timeout_s"], http["backoff_s"]
     if final.exists():
         if not checksum or sha256_file(final).lower() == checksum.lower():
             log.info("http: %s from the cache", final)
@@ -230,11 +237,13 @@ def open_http(source: Mapping, domain: Mapping):
     """Canonical raw dataset (lazy) of ``source``: the downloaded files in ``source.http.cache_dir``, or with
     ``source.http.opendap`` the OPeNDAP URLs, of which only the domain is read. Makes no download."""
     spec = resolve(source)
-    settings = {**source, "variable": spec["variable"], "units": source.get("units") or spec.get("units")}
-    if source.get("opendap"):
+    # http has no lon_convention / lat_order options: the files' own conventions are detected ("auto")
+    settings = {**source, "variable": spec["variable"], "units": source["units"] or spec.get("units"),
+                "lon_convention": "auto", "lat_order": "auto"}
+    if source["opendap"]:
         template = spec.get("opendap_template")
         if not template:
-            raise DownloadError(f"source.http.opendap: preset {source.get('preset')!r} has no OPeNDAP endpoint; "
+            raise DownloadError(f"source.http.opendap: preset {source['preset']!r} has no OPeNDAP endpoint; "
                                 "set source.http.opendap: false to download the files, or give an OPeNDAP "
                                 "source.http.url_template")
         urls = period_urls(template, spec["period"], source["years"])
@@ -243,5 +252,5 @@ def open_http(source: Mapping, domain: Mapping):
     absent = [path for path in plan if not Path(path).is_file()]
     if absent:
         raise DownloadError(f"{absent[0]}: not downloaded (from {plan[absent[0]]}); the workflow's download rule "
-                            "fetches it (run snakemake), or call precipmodes.sources.http.download")
+                            "fetches it (run snakemake), or call precipmodes.sources.http.download_files")
     return open_paths(list(plan), settings, domain)

@@ -82,7 +82,7 @@ def _load_npy(path: str | os.PathLike, key: str) -> np.ndarray:
 def open_seed_binary(source: Mapping, domain: Mapping) -> xr.Dataset:
     """Canonical raw dataset of the seed's 72-hour totals (lazy, memory-mapped), with ``seed_land``."""
     stored = read_seed_mask(source["mask"])
-    times = read_seed_times(source["times"], source.get("timezone", "+09:00"))
+    times = read_seed_times(source["times"], source["timezone"])
     path = Path(source["data"])
     if not path.is_file():
         raise InputDataError(f"{path}: file not found; check source.seed_binary.data")
@@ -92,7 +92,7 @@ def open_seed_binary(source: Mapping, domain: Mapping) -> xr.Dataset:
             f"{path}: {path.stat().st_size} bytes, but {n_windows} windows (source.seed_binary.times) x {n_land} land cells "
             f"(source.seed_binary.mask) of float64 need {8 * n_land * n_windows}; check that data, times and mask belong "
             "together")
-    north_first = source.get("first_row", "north") == "north"
+    north_first = source["first_row"] == "north"
     flat = np.flatnonzero(stored.ravel())
     values = dsa.from_array(np.memmap(path, dtype="<f8", mode="r", shape=(n_windows, n_land)),
                             chunks=(min(n_windows, 1024), n_land))
