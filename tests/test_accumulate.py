@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 from hypothesis import given, settings, strategies as st
 
-from precipmodes.accumulate import ALREADY_ACCUMULATED_ATTR, accumulate, accumulate_file, resolve_anchor
+from precipmodes.accumulate import ALREADY_ACCUMULATED_ATTR, accumulate, accumulate_files, resolve_anchor
 from precipmodes.errors import InputDataError
 from precipmodes.netcdf import open_netcdf, write_netcdf
 from preprocess_cases import canonical, from_real
@@ -164,8 +164,8 @@ def test_streaming_file_matches_in_memory(tmp_path):
     ds = canonical(values, drop=np.r_[300:310])
     raw = write_netcdf(ds, tmp_path / "raw.nc")
     expected = accumulate(ds, 72, "first").compute()
-    out = accumulate_file(raw, tmp_path / "totals.nc",
-                          {"hours": 72, "anchor": "first", "min_completeness": 1.0}, block_mb=0.0005)
+    out = accumulate_files(input_path=raw, output_path=tmp_path / "totals.nc",
+                           accumulation={"hours": 72, "anchor": "first", "min_completeness": 1.0}, block_mb=0.0005)
     got = open_netcdf(out)
     assert got["precip"].encoding["zlib"]
     xr.testing.assert_allclose(got["precip"], expected["precip"])
@@ -253,8 +253,8 @@ def test_accumulate_file_on_process_workers(tmp_path):
     ds = canonical(rng.random((72 * 6, 3, 4)), drop=np.r_[100:103])
     raw = write_netcdf(ds, tmp_path / "raw.nc")
     with parallel.dask_cluster({"cluster": "local"}, threads=2, mem_mb=2000):
-        out = accumulate_file(raw, tmp_path / "totals.nc", {"hours": 72, "anchor": "first", "min_completeness": 1.0},
-                              block_mb=0.0002)
+        out = accumulate_files(input_path=raw, output_path=tmp_path / "totals.nc",
+                               accumulation={"hours": 72, "anchor": "first", "min_completeness": 1.0}, block_mb=0.0002)
     got = open_netcdf(out)
     xr.testing.assert_allclose(got["precip"], accumulate(ds, 72, "first")["precip"].compute())
     assert got.sizes["time"] == 5 and got.attrs["n_windows_dropped"] == 1

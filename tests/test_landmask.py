@@ -8,8 +8,8 @@ import xarray as xr
 
 from precipmodes.errors import ConfigError, InputDataError
 from precipmodes.config import section_defaults
-from precipmodes.landmask import (build_land_mask, cell_edges, data_nan_fraction, globe_land_fraction,
-                                  land_fraction_for, seed_mask_grid)
+from precipmodes.landmask import (cell_edges, data_nan_fraction, globe_land_fraction, land_fraction_for,
+                                  land_mask_files, seed_mask_grid)
 from precipmodes.netcdf import write_netcdf
 
 
@@ -71,7 +71,8 @@ def test_data_nan_on_real_eobs(shared_data, tmp_path):
     # the same through the rule's function, from a canonical file streamed in chunks; auto picks data_nan
     path = tmp_path / "raw.nc"
     write_netcdf(canonical(pr.values, pr["lat"].values, pr["lon"].values), path)
-    out = build_land_mask(path, tmp_path / "land_mask.nc", section_defaults("land_mask", {"method": "auto", "min_fraction": 0.5}))
+    out = land_mask_files(grid=path, output=tmp_path / "land_mask.nc",
+                          land_mask=section_defaults("land_mask", {"method": "auto", "min_fraction": 0.5}))
     with xr.open_dataset(out) as mask:
         assert int(mask["land"].sum()) == 328
         assert mask.attrs["method"] == "data_nan" and mask.attrs["requested_method"] == "auto"
@@ -93,8 +94,9 @@ def test_auto_without_nan_uses_global_land_mask_and_records_its_source(tmp_path)
     lat, lon = grid(dlon=1.0, dlat=1.0)
     path = tmp_path / "raw.nc"
     write_netcdf(canonical(np.zeros((4, lat.size, lon.size)), lat, lon), path)
-    out = build_land_mask(path, tmp_path / "land_mask.nc", section_defaults("land_mask", {"method": "auto", "min_fraction": 0.3,
-                                                             "subsamples": 6}))
+    out = land_mask_files(grid=path, output=tmp_path / "land_mask.nc",
+                          land_mask=section_defaults("land_mask", {"method": "auto", "min_fraction": 0.3,
+                                                                   "subsamples": 6}))
     with xr.open_dataset(out) as mask:
         assert mask.attrs["method"] == "global_land_mask"
         assert "global-land-mask 1.0.0" in mask.attrs["source"]
@@ -166,5 +168,6 @@ def test_no_land_is_an_error(tmp_path):
     path = tmp_path / "raw.nc"
     write_netcdf(canonical(np.zeros((2, lat.size, lon.size)), lat, lon), path)
     with pytest.raises(InputDataError, match="min_fraction"):
-        build_land_mask(path, tmp_path / "land_mask.nc", section_defaults("land_mask", {"method": "global_land_mask", "min_fraction": 0.5}))
+        land_mask_files(grid=path, output=tmp_path / "land_mask.nc",
+                        land_mask=section_defaults("land_mask", {"method": "global_land_mask", "min_fraction": 0.5}))
     assert not (tmp_path / "land_mask.nc").exists()

@@ -8,6 +8,7 @@ import pytest
 import xarray as xr
 
 from precipmodes.accumulate import accumulate
+from precipmodes.config import section_defaults
 from precipmodes.errors import ConfigError, InputDataError
 from precipmodes.grid import unstack_cells
 from precipmodes.netcdf import open_netcdf, write_netcdf
@@ -91,8 +92,10 @@ def test_split_files_write_lazy_matrices(tmp_path, prepared):
     write_netcdf(selection, tmp_path / "selection.nc")
     experiment = exp(["2006-01-01T00:00+09:00", "2006-02-01T00:00+09:00"],
                      ["2006-02-01T00:00+09:00", "2006-03-01T00:00+09:00"])
-    train, test = split_files(tmp_path / "totals.nc", tmp_path / "land_mask.nc", tmp_path / "selection.nc",
-                              "seed", experiment, tmp_path / "seed" / "train.nc", tmp_path / "seed" / "test.nc")
+    train, test = split_files(totals=tmp_path / "totals.nc", land_mask=tmp_path / "land_mask.nc",
+                              selection=tmp_path / "selection.nc", train=tmp_path / "seed" / "train.nc",
+                              test=tmp_path / "seed" / "test.nc", name="seed", experiment=experiment,
+                              coverage=section_defaults("coverage"))
     got = open_netcdf(train)
     assert got["precip"].dims == ("cell", "time") and set(got.coords) >= {"lat", "lon", "time"}
     assert got["time_bnds"].dims == ("time", "nv") and got.attrs["experiment"] == "seed"
@@ -256,9 +259,10 @@ def test_gappy_split_files_are_cf_and_logged(tmp_path, gappy, caplog):
     write_netcdf(land_mask(LAND), tmp_path / "land_mask.nc", step="land_mask")
     write_netcdf(selection, tmp_path / "selection.nc", step="threshold")
     with caplog.at_level("INFO", logger="precipmodes"):
-        train, test = split_files(tmp_path / "totals.nc", tmp_path / "land_mask.nc", tmp_path / "selection.nc",
-                                  "gaps", exp(TRAIN, TEST), tmp_path / "gaps" / "train.nc", tmp_path / "gaps" / "test.nc",
-                                  coverage={"min_window_fraction": 0.6})
+        train, test = split_files(totals=tmp_path / "totals.nc", land_mask=tmp_path / "land_mask.nc",
+                                  selection=tmp_path / "selection.nc", train=tmp_path / "gaps" / "train.nc",
+                                  test=tmp_path / "gaps" / "test.nc", name="gaps", experiment=exp(TRAIN, TEST),
+                                  coverage=section_defaults("coverage", {"min_window_fraction": 0.6}))
     assert ("train = 3 cells x 9 windows; windows dropped: months 0, completeness 0, threshold 1, coverage 0; "
             "1 of 4 land cells below coverage.min_cell_fraction 0.8; 1 entries missing") in caplog.text
     assert "excluded cells (coverage): lat=1 lon=1 (0.778)" in caplog.text

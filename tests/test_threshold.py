@@ -12,7 +12,7 @@ from precipmodes.accumulate import accumulate
 from precipmodes.errors import InputDataError
 from precipmodes.netcdf import open_netcdf, write_netcdf
 from precipmodes.landmask import land_of
-from precipmodes.threshold import select_windows, threshold_file, wet_area_fraction
+from precipmodes.threshold import select_windows, threshold_files, wet_area_fraction
 from preprocess_cases import canonical
 
 
@@ -78,14 +78,14 @@ def test_mask_on_another_grid_is_refused():
         land_of(land_mask([[1, 1], [1, 1]]), totals, "mask.nc", "totals.nc")
 
 
-def test_threshold_file_streams_and_writes_every_window(tmp_path):
+def test_threshold_files_streams_and_writes_every_window(tmp_path):
     rng = np.random.default_rng(3)
     windows = rng.gamma(0.5, 4.0, size=(150, 2, 3)) * (rng.random((150, 2, 3)) < 0.5)
     totals = totals_of(windows)
     write_netcdf(totals, tmp_path / "totals.nc")
     write_netcdf(land_mask(LAND), tmp_path / "land_mask.nc")
-    out = threshold_file(tmp_path / "totals.nc", tmp_path / "land_mask.nc", tmp_path / "selection.nc",
-                         {"wet_mm": 0.0, "min_wet_fraction": 0.5})
+    out = threshold_files(totals=tmp_path / "totals.nc", land_mask=tmp_path / "land_mask.nc",
+                          output=tmp_path / "selection.nc", threshold={"wet_mm": 0.0, "min_wet_fraction": 0.5})
     sel = open_netcdf(out)
     assert sel.sizes["time"] == 150
     expected = (windows[:, :, :2] > 0).mean(axis=(1, 2))

@@ -11,7 +11,7 @@ import yaml
 
 from precipmodes.errors import ConfigError
 from precipmodes.netcdf import write_netcdf
-from precipmodes.upscale import build_upscaled, upscale
+from precipmodes.upscale import block_means, upscale_files
 
 from conftest import run_snakemake
 
@@ -31,7 +31,7 @@ def fine_dataset():
 
 
 def test_block_means_by_hand():
-    out = upscale(fine_dataset(), [3, 2])  # 3 lon x 2 lat cells per block
+    out = block_means(fine_dataset(), [3, 2])  # 3 lon x 2 lat cells per block
     assert out["precip"].dims == ("time", "lat", "lon") and out["precip"].dtype == np.float32
     np.testing.assert_allclose(out["lat"], [1.0, 3.0])
     np.testing.assert_allclose(out["lon"], [11.5, 14.5])
@@ -48,17 +48,18 @@ def test_block_means_by_hand():
 
 def test_factor_that_does_not_divide_the_grid_says_which_would():
     with pytest.raises(ConfigError, match=r"upscale.factor \[4, 3\].*6 lon x 4 lat.*lon \[1, 2, 3, 6\].*lat \[1, 2, 4\]"):
-        upscale(fine_dataset(), [4, 3])
+        block_means(fine_dataset(), [4, 3])
 
 
-def test_build_upscaled_streams_the_file(tmp_path, monkeypatch):
+def test_upscale_files_streams_the_file(tmp_path, monkeypatch):
     import precipmodes.landmask as module
 
     monkeypatch.setattr(module, "CHUNK_VALUES", 24)  # one time step per dask chunk
     write_netcdf(fine_dataset(), tmp_path / "raw.nc")
-    out = build_upscaled(tmp_path / "raw.nc", tmp_path / "upscaled.nc", [3, 2])
+    out = upscale_files(raw=tmp_path / "raw.nc", output=tmp_path / "upscaled.nc",
+                        upscale={"enabled": True, "factor": [3, 2]})
     with xr.open_dataset(out) as ds:
-        np.testing.assert_allclose(ds["precip"].values, upscale(fine_dataset(), [3, 2])["precip"].values)
+        np.testing.assert_allclose(ds["precip"].values, block_means(fine_dataset(), [3, 2])["precip"].values)
         assert "upscale" in ds.attrs["history"]
         np.testing.assert_array_equal(ds.attrs["upscale_factor_lon_lat"], [3, 2])
 

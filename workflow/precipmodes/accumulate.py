@@ -301,7 +301,7 @@ class _Progress:
                          100.0 * self.done / self.total, now - self.t0)
 
 
-def accumulate_file(input_path: str | os.PathLike, output_path: str | os.PathLike,
+def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.PathLike,
                     accumulation: Mapping, config: Mapping | None = None, block_mb: float = 128.0) -> Path:
     """Rule accumulate: ``input_path`` (canonical raw/upscaled NetCDF) -> totals NetCDF.
 

@@ -237,19 +237,21 @@ def land_mask_dataset(fraction: xr.DataArray, min_fraction: float, method: str, 
     return ds
 
 
-def build_land_mask(input_path: str | os.PathLike, output: str | os.PathLike, settings: Mapping,
+def land_mask_files(*, grid: str | os.PathLike, output: str | os.PathLike, land_mask: Mapping,
                     config: Mapping | None = None) -> Path:
-    """Rule land_mask: read the gridded input (streamed), make the mask, write ``output`` (NetCDF)."""
-    input_path = Path(input_path)
-    with timed(f"land_mask ({settings['method']})"):
-        with open_streamed(input_path) as grid:
-            fraction, method, source = land_fraction_for(grid, settings, origin=input_path.name)
-            ds = land_mask_dataset(fraction, float(settings["min_fraction"]), method, source,
-                                   settings["method"])
-            ds["lat"].attrs, ds["lon"].attrs = dict(grid["lat"].attrs), dict(grid["lon"].attrs)
+    """Rule land_mask: read the gridded input ``grid`` (raw.nc or upscaled.nc, streamed), make the mask
+    by the complete ``land_mask`` config section, write ``output`` (NetCDF); ``config``, optional, is
+    the whole config, digested into the provenance."""
+    grid = Path(grid)
+    with timed(f"land_mask ({land_mask['method']})"):
+        with open_streamed(grid) as data:
+            fraction, method, source = land_fraction_for(data, land_mask, origin=grid.name)
+            ds = land_mask_dataset(fraction, float(land_mask["min_fraction"]), method, source,
+                                   land_mask["method"])
+            ds["lat"].attrs, ds["lon"].attrs = dict(data["lat"].attrs), dict(data["lon"].attrs)
         log.info("land mask: %d of %d cells are land (method %s)", ds.attrs["n_land_cells"], ds.attrs["n_cells"],
                  method)
-        inputs = [input_path] + ([settings["path"]] if method == "file" else [])
+        inputs = [grid] + ([land_mask["path"]] if method == "file" else [])
         return write_netcdf(ds, output, step=f"land_mask: method {method} ({source})", config=config,
                             inputs=inputs)
 

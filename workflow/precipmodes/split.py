@@ -256,37 +256,36 @@ def describe(ds: xr.Dataset) -> str:
     return text
 
 
-def split_files(totals_path: str | os.PathLike, land_mask_path: str | os.PathLike,
-                selection_path: str | os.PathLike, name: str, experiment: Mapping,
-                train_path: str | os.PathLike, test_path: str | os.PathLike,
-                config: Mapping | None = None, coverage: Mapping | None = None) -> tuple[Path, Path]:
+def split_files(*, totals: str | os.PathLike, land_mask: str | os.PathLike, selection: str | os.PathLike,
+                train: str | os.PathLike, test: str | os.PathLike, name: str, experiment: Mapping,
+                coverage: Mapping, config: Mapping | None = None) -> tuple[Path, Path]:
     """Rule split: totals.nc + land_mask.nc + selection.nc -> train.nc, test.nc of experiment ``name``.
 
     Parameters
     ----------
-    totals_path, land_mask_path, selection_path : path
+    totals, land_mask, selection : path
         Window totals ``precip(time, lat, lon)`` mm, the land mask and the threshold's ``kept(time)``.
+    train, test : path
+        The outputs: land-only ``precip(cell, time)`` float32 mm with coverage variables.
     name, experiment : str, mapping
         The experiment's name and its config fields (``train``, ``test``, optional ``months``).
-    train_path, test_path : path
-        The outputs: land-only ``precip(cell, time)`` float32 mm with coverage variables.
+    coverage : mapping
+        The validated ``coverage`` section (``min_cell_fraction``, ``min_window_fraction``).
     config : mapping, optional
         The whole config, digested into the provenance.
-    coverage : mapping, optional
-        The validated ``coverage`` section (``min_cell_fraction``, ``min_window_fraction``).
 
     Returns
     -------
     tuple of pathlib.Path
-        ``(train_path, test_path)``.
+        ``(train, test)``.
     """
     with timed(f"split ({name})"):
-        totals = open_netcdf(totals_path, chunks={"time": TIME_CHUNK})
-        land = land_of(open_netcdf(land_mask_path), totals, str(land_mask_path), str(totals_path))
-        parts = split_experiment(totals, land, open_netcdf(selection_path), name, experiment, coverage)
-        inputs = [totals_path, land_mask_path, selection_path]
-        for part, path in (("train", train_path), ("test", test_path)):
+        windows = open_netcdf(totals, chunks={"time": TIME_CHUNK})
+        land = land_of(open_netcdf(land_mask), windows, str(land_mask), str(totals))
+        parts = split_experiment(windows, land, open_netcdf(selection), name, experiment, coverage)
+        inputs = [totals, land_mask, selection]
+        for part, path in (("train", train), ("test", test)):
             log.info("split %s: %s", name, describe(parts[part]))
             write_netcdf(parts[part], path, inputs=inputs, config=config,
                          step=f"split: {part} windows of experiment {name}")
-    return Path(train_path), Path(test_path)
+    return Path(train), Path(test)

@@ -72,33 +72,22 @@ def select_windows(totals: xr.Dataset, land: xr.DataArray, wet_mm: float = 0.0,
     return out
 
 
-def threshold_file(totals_path: str | os.PathLike, land_mask_path: str | os.PathLike,
-                   output_path: str | os.PathLike, threshold: Mapping, config: Mapping | None = None) -> Path:
-    """Rule threshold: totals.nc + land_mask.nc -> selection.nc.
+def threshold_files(*, totals: str | os.PathLike, land_mask: str | os.PathLike, output: str | os.PathLike,
+                    threshold: Mapping, config: Mapping | None = None) -> Path:
+    """Rule threshold: totals.nc + land_mask.nc -> selection.nc; returns ``output``.
 
-    Parameters
-    ----------
-    totals_path, land_mask_path : path
-        Window totals ``precip(time, lat, lon)`` mm and the land mask on the same grid.
-    output_path : path
-        selection.nc: ``wet_area_fraction(time)`` (0..1) and ``kept(time)`` (0/1).
-    threshold : mapping
-        The validated ``threshold`` section (``wet_mm`` mm, ``min_wet_fraction``).
-    config : mapping, optional
-        The whole config, digested into the provenance.
-
-    Returns
-    -------
-    pathlib.Path
-        ``output_path``.
+    ``totals``: window totals ``precip(time, lat, lon)`` mm; ``land_mask``: the land mask on the same
+    grid; ``output``: selection.nc to write, ``wet_area_fraction(time)`` (0..1) and ``kept(time)`` (0/1);
+    ``threshold``: the validated ``threshold`` section (``wet_mm`` mm, ``min_wet_fraction``);
+    ``config`` (optional): the whole config, digested into the provenance.
     """
     with timed("threshold"):
-        totals = open_netcdf(totals_path, chunks={"time": TIME_CHUNK})
-        land = land_of(open_netcdf(land_mask_path), totals, str(land_mask_path), str(totals_path))
-        selection = select_windows(totals, land, float(threshold["wet_mm"]),
-                                   float(threshold["min_wet_fraction"]), origin=str(totals_path))
+        windows = open_netcdf(totals, chunks={"time": TIME_CHUNK})
+        land = land_of(open_netcdf(land_mask), windows, str(land_mask), str(totals))
+        selection = select_windows(windows, land, float(threshold["wet_mm"]),
+                                   float(threshold["min_wet_fraction"]), origin=str(totals))
         log.info("threshold: %d of %d windows kept (wet > %s mm on >= %s of %d land cells)",
                  selection.attrs["n_kept"], selection.attrs["n_windows"], threshold["wet_mm"],
                  threshold["min_wet_fraction"], selection.attrs["n_land_cells"])
-        return write_netcdf(selection, output_path, inputs=[totals_path, land_mask_path], config=config,
+        return write_netcdf(selection, output, inputs=[totals, land_mask], config=config,
                             step="threshold: wet-area fraction and kept windows")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -39,7 +39,7 @@ def check_factor(nlon: int, nlat: int, factor: Sequence[int], origin: str = "inp
     return fx, fy
 
 
-def upscale(ds: xr.Dataset, factor: Sequence[int], origin: str = "input") -> xr.Dataset:
+def block_means(ds: xr.Dataset, factor: Sequence[int], origin: str = "input") -> xr.Dataset:
     """Block means of every ``(..., lat, lon)`` variable of ``ds`` over ``factor = [lon, lat]`` cells.
 
     Lazy (dask) when ``ds`` is; variables without lat/lon (``time_bnds``) are kept.
@@ -66,15 +66,18 @@ def upscale(ds: xr.Dataset, factor: Sequence[int], origin: str = "input") -> xr.
     return out
 
 
-def build_upscaled(input_path: str | os.PathLike, output: str | os.PathLike, factor: Sequence[int],
-                   config: dict | None = None) -> Path:
-    """Rule upscale: block-mean ``input_path`` (streamed in time chunks) to ``output`` (NetCDF)."""
-    input_path = Path(input_path)
+def upscale_files(*, raw: str | os.PathLike, output: str | os.PathLike, upscale: Mapping,
+                  config: Mapping | None = None) -> Path:
+    """Rule upscale: block-mean ``raw`` (raw.nc, streamed in time chunks) by the ``upscale`` config
+    section's ``factor`` [lon, lat] to ``output`` (NetCDF); ``config``, optional, is the whole config,
+    digested into the provenance."""
+    raw = Path(raw)
+    factor = upscale["factor"]
     with timed(f"upscale {list(factor)}"):
-        with open_streamed(input_path) as ds, warnings.catch_warnings():
+        with open_streamed(raw) as ds, warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)  # all-NaN blocks
-            out = upscale(ds, factor, origin=str(input_path))
+            out = block_means(ds, factor, origin=str(raw))
             log.info("upscale: %d x %d -> %d x %d cells (lat x lon)", ds.sizes["lat"], ds.sizes["lon"],
                      out.sizes["lat"], out.sizes["lon"])
-            return write_netcdf(out, output, config=config, inputs=[input_path],
+            return write_netcdf(out, output, config=config, inputs=[raw],
                                 step=f"upscale: block mean of {factor[0]} lon x {factor[1]} lat cells")

@@ -1,6 +1,6 @@
 """Rule accumulate: window totals (accumulation.hours) of the gridded raw data."""
 from precipmodes import parallel
-from precipmodes.accumulate import accumulate_file
+from precipmodes.accumulate import accumulate_files
 from precipmodes.rulescript import rule_run
 
 
@@ -9,7 +9,8 @@ def main(smk):
         # the dask section only says where blocks run, not what they hold: read from config, not params,
         # so moving to another cluster does not rerun the accumulation
         with parallel.dask_cluster(smk.config["dask"], smk.threads, smk.resources.mem_mb):
-            accumulate_file(smk.input[0], smk.output[0], params["accumulation"], config=smk.config)
+            accumulate_files(input_path=smk.input[0], output_path=smk.output[0], accumulation=params["accumulation"],
+                             config=smk.config)
 
 if __name__ == "__main__":
     main(snakemake)  # noqa: F821 (injected by Snakemake)

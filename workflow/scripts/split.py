@@ -5,9 +5,9 @@ from precipmodes.split import split_files
 
 def main(smk):
     with rule_run(smk) as params:
-        split_files(smk.input.totals, smk.input.land_mask, smk.input.selection, smk.wildcards.experiment,
-                    params["experiment"], smk.output.train, smk.output.test, config=smk.config,
-                    coverage=params["coverage"])
+        split_files(totals=smk.input.totals, land_mask=smk.input.land_mask, selection=smk.input.selection,
+                    train=smk.output.train, test=smk.output.test, name=smk.wildcards.experiment,
+                    experiment=params["experiment"], coverage=params["coverage"], config=smk.config)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """Rule threshold: wet-area fraction of every window and the kept ones."""
 from precipmodes.rulescript import rule_run
-from precipmodes.threshold import threshold_file
+from precipmodes.threshold import threshold_files
 
 
 def main(smk):
     with rule_run(smk) as params:
-        threshold_file(smk.input.totals, smk.input.land_mask, smk.output[0], params["threshold"], config=smk.config)
+        threshold_files(totals=smk.input.totals, land_mask=smk.input.land_mask, output=smk.output[0],
+                        threshold=params["threshold"], config=smk.config)
 
 if __name__ == "__main__":
     main(snakemake)  # noqa: F821 (injected by Snakemake)
