@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 from precipmodes import parallel
+from precipmodes.config import section_defaults
 from precipmodes.decompose import nmf_files, svd_files
 from reliability_helpers import (TINY, TWO_EXPERIMENTS, assert_same_data, copy_run, data_vars, snakemake,
                                  with_threads)
@@ -112,14 +113,17 @@ def test_streamed_decomposition_one_vs_two_dask_workers(two_experiments, tmp_pat
     and bit-identical when repeated with the same number of workers."""
     prepared = two_experiments / "results"
     train, mask = prepared / "e1/train.nc", prepared / "prepared/land_mask.nc"
-    experiment = {**TINY["experiments"]["e1"]}
-    settings = {"svd": {"method": "gram", "cell_chunk": 40}, "nmf": {"max_iter": 200, "cell_chunk": 40, "seed": 0}}
+    experiment = section_defaults("experiments.e1", TINY["experiments"]["e1"])
+    settings = {"svd": section_defaults("svd", {"method": "gram", "cell_chunk": 40}),
+                "nmf": section_defaults("nmf", {"max_iter": 200, "cell_chunk": 40, "seed": 0})}
     runs = {}
     for workers in (1, 2, 2) if cluster == "threads" else (1, 2):
         folder = tmp_path / f"{workers}-{len(runs)}"
         with parallel.dask_cluster({"cluster": cluster}, workers, 2000):
-            svd_files(train, mask, folder / "svd.nc", settings["svd"], "e1", experiment, max_in_memory_mb=0)
-            nmf_files(train, mask, folder / "nmf.nc", settings["nmf"], "e1", experiment, max_in_memory_mb=0)
+            svd_files(train=train, land_mask=mask, output=folder / "svd.nc", svd=settings["svd"], name="e1",
+                      experiment=experiment, max_in_memory_mb=0)
+            nmf_files(train=train, land_mask=mask, output=folder / "nmf.nc", nmf=settings["nmf"], name="e1",
+                      experiment=experiment, max_in_memory_mb=0)
         runs[folder.name] = folder
     one, two = runs["1-0"], runs["2-1"]
     for name in OUTPUTS:

@@ -7,6 +7,7 @@ import pytest
 import xarray as xr
 
 from decompose_cases import grid_axes, matrix
+from precipmodes.config import section_defaults
 from precipmodes.decompose import evaluate_files, nmf_files, svd_files
 from precipmodes.errors import InputDataError
 from precipmodes.evaluate import climatology, evaluate, match_truth
@@ -124,11 +125,13 @@ def test_eobs_through_svd_nmf_and_evaluate(shared_data, tmp_path):
     write_netcdf(xr.Dataset({"precip": test}), paths["test"], step="test")
     write_netcdf(mask, paths["land_mask"], step="test")
     experiment = {"n_modes": 10}
-    svd_files(paths["train"], paths["land_mask"], tmp_path / "svd.nc", {"method": "gram"}, "eobs", experiment)
-    nmf_files(paths["train"], paths["land_mask"], tmp_path / "nmf.nc", {"max_iter": 400, "tol": 1e-5}, "eobs",
-              experiment)
-    evaluate_files(paths["train"], paths["test"], tmp_path / "svd.nc", tmp_path / "nmf.nc", paths["land_mask"],
-                   tmp_path / "evaluation.nc", {"nmf_projection": "nnls"}, "eobs")
+    svd_files(train=paths["train"], land_mask=paths["land_mask"], output=tmp_path / "svd.nc",
+              svd=section_defaults("svd", {"method": "gram"}), name="eobs", experiment=experiment)
+    nmf_files(train=paths["train"], land_mask=paths["land_mask"], output=tmp_path / "nmf.nc",
+              nmf=section_defaults("nmf", {"max_iter": 400, "tol": 1e-5}), name="eobs", experiment=experiment)
+    evaluate_files(train=paths["train"], test=paths["test"], svd=tmp_path / "svd.nc", nmf=tmp_path / "nmf.nc",
+                   land_mask=paths["land_mask"], output=tmp_path / "evaluation.nc",
+                   evaluation=section_defaults("evaluation", {"nmf_projection": "nnls"}), name="eobs")
     svd = open_netcdf(tmp_path / "svd.nc")
     s = np.linalg.svd(train.values.astype(np.float64), compute_uv=False)
     np.testing.assert_allclose(svd["singular_values"].values, s[:10], rtol=1e-10)

@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from decompose_cases import grid_axes, matrix
 from precipmodes import NMF, SVD
+from precipmodes.config import section_defaults
 from precipmodes.decompose import evaluate_files, nmf_files, svd_files
 from precipmodes.errors import ConvergenceWarning
 from precipmodes.evaluate import evaluate
@@ -163,11 +164,13 @@ def test_gappy_matrices_through_the_file_steps(tmp_path):
     write_netcdf(xr.Dataset({"precip": test}), paths["test"], step="test")
     write_netcdf(xr.Dataset({"land": land}), paths["land_mask"], step="test")
     experiment = {"n_modes": 3}
-    svd_files(paths["train"], paths["land_mask"], paths["svd"], {"gaps": {"max_iter": 200, "tol": 1e-6}}, "g",
-              experiment)
-    nmf_files(paths["train"], paths["land_mask"], paths["nmf"], {"max_iter": 300}, "g", experiment)
-    evaluate_files(paths["train"], paths["test"], paths["svd"], paths["nmf"], paths["land_mask"],
-                   paths["evaluation"], {"nmf_projection": "nnls"}, "g")
+    svd_files(train=paths["train"], land_mask=paths["land_mask"], output=paths["svd"],
+              svd=section_defaults("svd", {"gaps": {"max_iter": 200, "tol": 1e-6}}), name="g", experiment=experiment)
+    nmf_files(train=paths["train"], land_mask=paths["land_mask"], output=paths["nmf"],
+              nmf=section_defaults("nmf", {"max_iter": 300}), name="g", experiment=experiment)
+    evaluate_files(train=paths["train"], test=paths["test"], svd=paths["svd"], nmf=paths["nmf"],
+                   land_mask=paths["land_mask"], output=paths["evaluation"],
+                   evaluation=section_defaults("evaluation", {"nmf_projection": "nnls"}), name="g")
     n_train_missing = int(np.isnan(train.values).sum())
     for name in ("svd", "nmf"):
         attrs = open_netcdf(paths[name]).attrs

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from decompose_cases import grid_axes, matrix
+from precipmodes.config import section_defaults
 from precipmodes.decompose import svd_files
 from precipmodes.errors import ConfigError, ParameterError
 from precipmodes.netcdf import open_netcdf, write_netcdf
@@ -122,11 +123,13 @@ def test_parameter_errors_and_config_key_in_the_message(tmp_path):
     land = unstack_cells(mask, lat, lon).fillna(0).astype(np.int8)
     write_netcdf(land.to_dataset(name="land"), tmp_path / "land.nc", step="test")
     with pytest.raises(ConfigError, match=r"svd.rotation.n_modes: .*the 4 SVD modes"):
-        svd_files(train, tmp_path / "land.nc", tmp_path / "svd.nc",
-                  {"rotation": {"method": "varimax", "n_modes": 10}}, "e1", {"n_modes": 4})
-    path = svd_files(train, tmp_path / "land.nc", tmp_path / "svd.nc",
-                     {"rotation": {"method": "promax", "n_modes": 3, "power": 4, "kaiser": True}}, "e1",
-                     {"n_modes": 4})
+        svd_files(train=train, land_mask=tmp_path / "land.nc", output=tmp_path / "svd.nc",
+                  svd=section_defaults("svd", {"rotation": {"method": "varimax", "n_modes": 10}}), name="e1",
+                  experiment={"n_modes": 4})
+    path = svd_files(train=train, land_mask=tmp_path / "land.nc", output=tmp_path / "svd.nc",
+                     svd=section_defaults("svd", {"rotation": {"method": "promax", "n_modes": 3, "power": 4,
+                                                               "kaiser": True}}),
+                     name="e1", experiment={"n_modes": 4})
     ds = open_netcdf(path)
     assert ds["rotated_modes"].dims == ("rotated_mode", "lat", "lon")
     assert ds["rotated_coefficients"].dims == ("rotated_mode", "time")

@@ -136,20 +136,23 @@ def test_nmf_stability_high_at_the_true_rank_and_lower_beyond_it():
 
 def test_rank_selection_file_carries_nmf_stability_and_names_the_config_key(tmp_path):
     from decompose_cases import matrix
+    from precipmodes.config import section_defaults
     from precipmodes.decompose import rank_selection_files
     from precipmodes.errors import ConfigError
     from precipmodes.netcdf import open_netcdf, write_netcdf
 
     X = matrix(80, 60, rank=2, noise=0.3, seed=10)
     train = write_netcdf(X.to_dataset(name="precip"), tmp_path / "train.nc", step="test")
-    nmf_config = {"max_iter": 200, "stability_seeds": 2}
-    path = rank_selection_files(train, train, tmp_path / "rank_selection.nc", [1, 2, 4], nmf_config, "e1")
+    nmf_config = section_defaults("nmf", {"max_iter": 200, "stability_seeds": 2})
+    path = rank_selection_files(train=train, land_mask=train, output=tmp_path / "rank_selection.nc", nmf=nmf_config,
+                                name="e1", experiment={"rank_selection": [1, 2, 4]})
     ds = open_netcdf(path)
     assert ds["nmf_stability"].dims == ("rank",) and ds["rank"].values.tolist() == [1, 2, 4]
     assert ds["nmf_stability"].sel(rank=1) == pytest.approx(1.0, abs=1e-6)  # one component: always the same
     assert "cv_rmse" in ds and ds.attrs["stability_seeds"] == 2
     with pytest.raises(ConfigError, match="nmf.stability_seeds: .*at least 2 seeds"):
-        rank_selection_files(train, train, tmp_path / "bad.nc", [1, 2], {**nmf_config, "stability_seeds": 1}, "e1")
+        rank_selection_files(train=train, land_mask=train, output=tmp_path / "bad.nc",
+                             nmf={**nmf_config, "stability_seeds": 1}, name="e1", experiment={"rank_selection": [1, 2]})
 
 
 def test_bootstrap_of_a_model_fitted_on_a_field_equals_the_matrix_one():

@@ -53,50 +53,50 @@ def naming_config_keys(keys: Mapping[str, str]) -> Iterator[None]:
         raise kind(f"{key}: {exc}") from exc
 
 
-def _grid(land_mask_path: PathLike):
-    mask = open_netcdf(land_mask_path)
+def _grid(land_mask: PathLike):
+    mask = open_netcdf(land_mask)
     return mask, mask["lat"], mask["lon"]
 
 
-def _fit_to_file(estimator, key: str, train_path: PathLike, land_mask_path: PathLike, output: PathLike,
+def _fit_to_file(estimator, key: str, train: PathLike, land_mask: PathLike, output: PathLike,
                  section: Mapping, name: str, experiment: Mapping, config: Mapping | None,
                  max_in_memory_mb: float | None, title: str, describe, extend=None) -> Path:
     """Fit ``estimator`` (SVD or NMF) on train.nc and write its dataset on the land mask's grid.
 
     ``extend(model, X, ds, lat, lon)`` (optional) returns variables to add to the dataset."""
     with timed(f"{key} ({name})"):
-        train, X = open_matrix(train_path, section.get("cell_chunk", 20000), max_in_memory_mb)
-        if "n_windows" in train.attrs:  # a train.nc written by split: say what the selection dropped
-            require_selection_holds_modes(train.attrs, name, experiment["n_modes"])
-        _, lat, lon = _grid(land_mask_path)
+        matrix, X = open_matrix(train, section["cell_chunk"], max_in_memory_mb)
+        if "n_windows" in matrix.attrs:  # a train.nc written by split: say what the selection dropped
+            require_selection_holds_modes(matrix.attrs, name, experiment["n_modes"])
+        _, lat, lon = _grid(land_mask)
         with naming_config_keys(config_keys(name)):
-            model = estimator.from_config(section, experiment.get("n_modes", 25))
-            model.fit(X, label=f"experiment '{name}': {train_path}", source=str(train_path))
+            model = estimator.from_config(section, experiment["n_modes"])
+            model.fit(X, label=f"experiment '{name}': {train}", source=str(train))
             ds = model.to_dataset(lat, lon)
             if extend is not None:
                 ds = ds.merge(extend(model, X, ds, lat, lon), combine_attrs="no_conflicts")
         ds.attrs["experiment"] = name
         return write_netcdf(ds, output, title=f"{title} of experiment {name}", config=config,
-                            inputs=[train_path, land_mask_path],
+                            inputs=[train, land_mask],
                             step=f"{key}: {describe(model, ds)} of experiment {name}")
 
 
-def svd_files(train_path: PathLike, land_mask_path: PathLike, output: PathLike, svd_config: Mapping,
-              name: str, experiment: Mapping, config: Mapping | None = None,
-              max_in_memory_mb: float | None = None) -> Path:
+def svd_files(*, train: PathLike, land_mask: PathLike, output: PathLike, svd: Mapping, name: str,
+              experiment: Mapping, config: Mapping | None = None, max_in_memory_mb: float | None = None) -> Path:
     """Rule svd: train.nc -> svd.nc (modes on the land mask's grid).
 
     Parameters
     ----------
-    train_path, land_mask_path : path
+    train, land_mask : path
         The experiment's train.nc (``precip(cell, time)`` mm) and land_mask.nc (its 1-D lat/lon axes).
     output : path
         svd.nc to write: ``spatial_modes(mode, lat, lon)``, ``singular_values(mode)`` mm,
         ``temporal_coefficients(mode, time)`` mm, North errors, gap and rotation variables.
-    svd_config : mapping
-        The validated ``svd`` config section.
+    svd : mapping
+        The validated ``svd`` config section (complete: :func:`precipmodes.config.section_defaults`
+        fills one outside Snakemake).
     name, experiment : str, mapping
-        The experiment's name and its config entry (``n_modes``).
+        The experiment's name and its validated config entry (``n_modes``).
     config : mapping, optional
         The whole config, digested into the provenance.
     max_in_memory_mb : float, optional
@@ -107,63 +107,59 @@ def svd_files(train_path: PathLike, land_mask_path: PathLike, output: PathLike, 
     pathlib.Path
         ``output``.
     """
-    return _fit_to_file(SVD, "svd", train_path, land_mask_path, output, svd_config, name, experiment, config,
+    return _fit_to_file(SVD, "svd", train, land_mask, output, svd, name, experiment, config,
                         max_in_memory_mb, "SVD modes",
                         lambda model, ds: f"{ds.attrs['method']} route, {ds.sizes['mode']} modes",
-                        lambda model, X, ds, lat, lon: svd_extras(model, X, svd_config, lat, lon))
+                        lambda model, X, ds, lat, lon: svd_extras(model, X, svd, lat, lon))
 
 
-def svd_extras(model: SVD, X, svd_config: Mapping, lat, lon):
-    """Rotated modes (``svd.rotation``) and bootstrap significance (``svd.bootstrap``) for svd.nc.
-
-    A section without ``rotation`` / ``bootstrap`` (a caller outside Snakemake) leaves them off; keys
-    it leaves out take the numerics' defaults (the same as the schema's)."""
+def svd_extras(model: SVD, X, svd: Mapping, lat, lon):
+    """Rotated modes (``svd.rotation``) and bootstrap significance (``svd.bootstrap``) for svd.nc, from
+    the complete ``svd`` config section (each off by its schema default)."""
     parts = []
-    rotation = svd_config.get("rotation") or {"method": "none"}
+    rotation, bootstrap = svd["rotation"], svd["bootstrap"]
     if rotation["method"] != "none":
         with timed(f"svd rotation ({rotation['method']})"):
             rotated = rotate(model.spatial_modes_, model.singular_values_, model.temporal_coefficients_,
                              model.n_windows_, model.total_sum_of_squares_, rotation["method"],
-                             **{key: rotation[key] for key in ("n_modes", "power", "kaiser") if key in rotation})
+                             n_modes=rotation["n_modes"], power=rotation["power"], kaiser=rotation["kaiser"])
             parts.append(rotation_dataset(rotated, lambda da: model._on_grid(da, lat, lon)))
-    bootstrap = svd_config.get("bootstrap") or {"n": 0}
     if bootstrap["n"]:
-        parts.append(bootstrap_svd(model, X, bootstrap["n"],
-                                   **{key: bootstrap[key] for key in ("block_windows", "seed") if key in bootstrap}))
+        parts.append(bootstrap_svd(model, X, bootstrap["n"], block_windows=bootstrap["block_windows"],
+                                   seed=bootstrap["seed"]))
     return xr.merge(parts, combine_attrs="no_conflicts") if parts else xr.Dataset()
 
 
-def nmf_files(train_path: PathLike, land_mask_path: PathLike, output: PathLike, nmf_config: Mapping,
-              name: str, experiment: Mapping, config: Mapping | None = None,
-              max_in_memory_mb: float | None = None) -> Path:
+def nmf_files(*, train: PathLike, land_mask: PathLike, output: PathLike, nmf: Mapping, name: str,
+              experiment: Mapping, config: Mapping | None = None, max_in_memory_mb: float | None = None) -> Path:
     """Rule nmf: train.nc -> nmf.nc (basis on the land mask's grid).
 
-    Parameters as :func:`svd_files`, with the validated ``nmf`` config section. ``nmf.nc`` holds
-    ``basis(component, lat, lon)`` (max 1), ``activations(component, time)`` mm, the relative
+    Parameters as :func:`svd_files`, with the validated ``nmf`` config section (complete). ``nmf.nc``
+    holds ``basis(component, lat, lon)`` (max 1), ``activations(component, time)`` mm, the relative
     reconstruction error and its history. Returns ``output``.
     """
-    return _fit_to_file(NMF, "nmf", train_path, land_mask_path, output, nmf_config, name, experiment, config,
+    return _fit_to_file(NMF, "nmf", train, land_mask, output, nmf, name, experiment, config,
                         max_in_memory_mb, "NMF components",
                         lambda model, ds: f"{model.solver} solver, {model.n_components} components")
 
 
-def evaluate_files(train_path: PathLike, test_path: PathLike, svd_path: PathLike, nmf_path: PathLike,
-                   land_mask_path: PathLike, output: PathLike, evaluation_config: Mapping, name: str,
-                   truth_path: PathLike | None = None, config: Mapping | None = None) -> Path:
+def evaluate_files(*, train: PathLike, test: PathLike, svd: PathLike, nmf: PathLike, land_mask: PathLike,
+                   output: PathLike, evaluation: Mapping, name: str, truth: PathLike | None = None,
+                   config: Mapping | None = None) -> Path:
     """Rule evaluate: project test.nc on svd.nc/nmf.nc -> evaluation.nc (+ demo truth match).
 
     Parameters
     ----------
-    train_path, test_path, svd_path, nmf_path, land_mask_path : path
+    train, test, svd, nmf, land_mask : path
         The experiment's matrices (``precip(cell, time)`` mm), fitted models and land mask.
     output : path
         evaluation.nc to write: per-window and overall RMSE (mm), pattern correlation, observed
         fraction, reconstructions ``(time, lat, lon)`` mm, hold-out skill.
-    evaluation_config : mapping
-        The validated ``evaluation`` config section.
+    evaluation : mapping
+        The validated ``evaluation`` config section (complete).
     name : str
         The experiment's name (in messages and attributes).
-    truth_path : path, optional
+    truth : path, optional
         demo_truth.nc (demo only): adds the truth-match scores.
     config : mapping, optional
         The whole config, digested into the provenance.
@@ -174,21 +170,20 @@ def evaluate_files(train_path: PathLike, test_path: PathLike, svd_path: PathLike
         ``output``.
     """
     with timed(f"evaluate ({name})"):
-        _, train = open_matrix(train_path)
-        test_ds, test = open_matrix(test_path)
-        mask, lat, lon = _grid(land_mask_path)
-        svd = SVD.from_dataset(open_netcdf(svd_path), train)
-        nmf = NMF.from_dataset(open_netcdf(nmf_path), train)
-        truth = None
-        inputs = [train_path, test_path, svd_path, nmf_path, land_mask_path]
-        if truth_path:
-            patterns = open_netcdf(truth_path)["patterns"]
-            truth = stack_land(patterns, mask["land"]).sel(cell=train["cell"])
-            inputs.append(truth_path)
+        _, train_matrix = open_matrix(train)
+        test_ds, test_matrix = open_matrix(test)
+        mask, lat, lon = _grid(land_mask)
+        svd_model = SVD.from_dataset(open_netcdf(svd), train_matrix)
+        nmf_model = NMF.from_dataset(open_netcdf(nmf), train_matrix)
+        patterns = None
+        inputs = [train, test, svd, nmf, land_mask]
+        if truth:
+            patterns = stack_land(open_netcdf(truth)["patterns"], mask["land"]).sel(cell=train_matrix["cell"])
+            inputs.append(truth)
         with naming_config_keys(config_keys(name)):
-            ds = evaluate(train, test, svd, nmf, lat, lon, evaluation_config.get("nmf_projection", "nnls"), truth,
-                          label=f"experiment '{name}' ({test_path})",
-                          **{key: evaluation_config[key] for key in EVALUATION_SKILL_KEYS if key in evaluation_config})
+            ds = evaluate(train_matrix, test_matrix, svd_model, nmf_model, lat, lon, evaluation["nmf_projection"],
+                          patterns, label=f"experiment '{name}' ({test})",
+                          **{key: evaluation[key] for key in EVALUATION_SKILL_KEYS})
         if "time_bnds" in test_ds:
             ds["time_bnds"] = test_ds["time_bnds"].load()
             ds["time"].attrs["bounds"] = "time_bnds"
@@ -197,18 +192,20 @@ def evaluate_files(train_path: PathLike, test_path: PathLike, svd_path: PathLike
                             inputs=inputs, step=f"evaluate: test windows of experiment {name} projected")
 
 
-def rank_selection_files(train_path: PathLike, land_mask_path: PathLike, output: PathLike, ranks: list[int],
-                         nmf_config: Mapping, name: str, config: Mapping | None = None) -> Path:
-    """Rule rank_selection: cross-validated error over ranks -> rank_selection.nc."""
+def rank_selection_files(*, train: PathLike, land_mask: PathLike, output: PathLike, nmf: Mapping, name: str,
+                         experiment: Mapping, config: Mapping | None = None) -> Path:
+    """Rule rank_selection: cross-validated error over the ranks ``experiment["rank_selection"]`` ->
+    rank_selection.nc, with the NMF component stability over ``nmf.stability_seeds`` random inits
+    (0 = off). ``nmf``: the validated ``nmf`` config section (complete); ``config``, optional: the
+    whole config, digested into the provenance."""
+    ranks = experiment["rank_selection"]
     with timed(f"rank selection ({name})"):
-        _, X = open_matrix(train_path)
+        _, X = open_matrix(train)
         with naming_config_keys(config_keys(name)):
-            ds = cross_validate_ranks(X, ranks, seed=nmf_config.get("seed", 0),
-                                      label=f"experiment '{name}': {train_path}")
-            n_seeds = nmf_config.get("stability_seeds")  # absent (a caller outside Snakemake): off
-            if n_seeds:
-                ds = ds.merge(nmf_rank_stability(lambda rank: NMF.from_config(nmf_config, rank), X, ranks, n_seeds),
-                              combine_attrs="no_conflicts")
+            ds = cross_validate_ranks(X, ranks, seed=nmf["seed"], label=f"experiment '{name}': {train}")
+            if nmf["stability_seeds"]:
+                ds = ds.merge(nmf_rank_stability(lambda rank: NMF.from_config(nmf, rank), X, ranks,
+                                                 nmf["stability_seeds"]), combine_attrs="no_conflicts")
         ds.attrs["experiment"] = name
         return write_netcdf(ds, output, title=f"Rank selection of experiment {name}", config=config,
-                            inputs=[train_path, land_mask_path], step=f"rank_selection: ranks {ranks} of {name}")
+                            inputs=[train, land_mask], step=f"rank_selection: ranks {ranks} of {name}")

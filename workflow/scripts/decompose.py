@@ -10,8 +10,9 @@ def main(smk):
     with rule_run(smk) as params:
         # dask says where the blocks run, not what they hold: from the config, not params (no rerun)
         with parallel.dask_cluster(smk.config["dask"], smk.threads, smk.resources.mem_mb):
-            FITS[smk.rule](smk.input.train, smk.input.land_mask, smk.output[0], params[smk.rule],
-                           smk.wildcards.experiment, params["experiment"], config=smk.config,
+            FITS[smk.rule](train=smk.input.train, land_mask=smk.input.land_mask, output=smk.output[0],
+                           **{smk.rule: params[smk.rule]}, name=smk.wildcards.experiment,
+                           experiment=params["experiment"], config=smk.config,
                            max_in_memory_mb=smk.resources.mem_mb / 3)
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@ from precipmodes.rulescript import rule_run
 
 def main(smk):
     with rule_run(smk) as params:
-        evaluate_files(smk.input.train, smk.input.test, smk.input.svd, smk.input.nmf, smk.input.land_mask,
-                       smk.output[0], params["evaluation"], smk.wildcards.experiment,
-                       truth_path=smk.input.get("truth"), config=smk.config)
+        evaluate_files(train=smk.input.train, test=smk.input.test, svd=smk.input.svd, nmf=smk.input.nmf,
+                       land_mask=smk.input.land_mask, output=smk.output[0], evaluation=params["evaluation"],
+                       name=smk.wildcards.experiment, truth=smk.input.get("truth"), config=smk.config)
 
 if __name__ == "__main__":
     main(snakemake)  # noqa: F821 (injected by Snakemake)

@@ -5,8 +5,8 @@ from precipmodes.rulescript import rule_run
 
 def main(smk):
     with rule_run(smk) as params:
-        rank_selection_files(smk.input.train, smk.input.land_mask, smk.output[0],
-                             params["experiment"]["rank_selection"], params["nmf"], smk.wildcards.experiment,
+        rank_selection_files(train=smk.input.train, land_mask=smk.input.land_mask, output=smk.output[0],
+                             nmf=params["nmf"], name=smk.wildcards.experiment, experiment=params["experiment"],
                              config=smk.config)
 
 if __name__ == "__main__":
