@@ -29,7 +29,7 @@ def archived(tmp_path):
     datasets = contract_datasets()
     inputs = [write_netcdf(datasets[name], results / name, step="made for the test") for name in ARCHIVED]
     folder = tmp_path / "archive" / "unit"
-    archive.archive_experiment(inputs, folder, experiment="unit", config=CONFIG, repo=Path(__file__).parent)
+    archive.archive_files(inputs=inputs, archive_dir=folder, name="unit", config=CONFIG, repo=Path(__file__).parent)
     return results, folder
 
 
@@ -101,7 +101,7 @@ def test_console_script_exit_codes(archived, tmp_path):
 def test_rearchiving_replaces_stale_files(archived):
     results, folder = archived
     (folder / "old.nc").write_text("left over from an earlier archive")
-    archive.archive_experiment([results / "svd.nc"], folder, experiment="unit", config=CONFIG)
+    archive.archive_files(inputs=[results / "svd.nc"], archive_dir=folder, name="unit", config=CONFIG)
     assert {p.name for p in folder.iterdir()} == {"svd.nc", "svd.nc.json", "MANIFEST.json"}
     assert archive.verify_archive(folder).ok
 
@@ -112,7 +112,7 @@ def test_figures_and_summary_are_copied_byte_for_byte(archived, tmp_path):
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
     summary = results / "summary.json"
     summary.write_text('{"svd": {"explained_variance": 0.5}}')
-    archive.archive_experiment([results / "svd.nc", png, summary], folder, experiment="unit", config=CONFIG)
+    archive.archive_files(inputs=[results / "svd.nc", png, summary], archive_dir=folder, name="unit", config=CONFIG)
     manifest = json.loads((folder / "MANIFEST.json").read_text())
     assert set(manifest["files"]) == {"svd.nc", "svd.nc.json", "figures/map.png", "summary.json"}
     assert (folder / "figures/map.png").read_bytes() == png.read_bytes()
@@ -123,11 +123,11 @@ def test_figures_and_summary_are_copied_byte_for_byte(archived, tmp_path):
 
 def test_bad_inputs_raise_clear_errors(tmp_path):
     with pytest.raises(InputDataError, match="missing.nc: file not found"):
-        archive.archive_experiment([tmp_path / "missing.nc"], tmp_path / "a", experiment="x")
+        archive.archive_files(inputs=[tmp_path / "missing.nc"], archive_dir=tmp_path / "a", name="x")
     (tmp_path / "a" / "b").mkdir(parents=True)
     with pytest.raises(InputDataError, match="file names must be unique"):
-        archive.archive_experiment([tmp_path / "a" / "x.nc", tmp_path / "a" / "b" / "x.nc"], tmp_path / "c",
-                                   experiment="x")
+        archive.archive_files(inputs=[tmp_path / "a" / "x.nc", tmp_path / "a" / "b" / "x.nc"],
+                              archive_dir=tmp_path / "c", name="x")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "MANIFEST.json").write_text("{not json")
     with pytest.raises(InputDataError, match="MANIFEST.json: not valid JSON"):

@@ -95,48 +95,51 @@ def copy_atomic(source: Path, target: Path) -> Path:
     return target
 
 
-def archive_experiment(
+def archive_files(
+    *,
     inputs: Sequence[str | os.PathLike],
     archive_dir: str | os.PathLike,
-    *,
-    experiment: str,
+    name: str,
     config: Mapping | None = None,
     repo: str | os.PathLike = ".",
 ) -> Path:
-    """Copy ``inputs`` into ``archive_dir``, then write ``MANIFEST.json``.
+    """Rule archive_experiment: copy ``inputs`` of experiment ``name`` into ``archive_dir``, then write
+    ``MANIFEST.json``.
 
     NetCDF files are re-encoded (with their provenance sidecars), PNG figures are copied into
-    ``figures/``, other files (summary.json) beside the NetCDF, byte for byte. Input names must be unique. Files in ``archive_dir`` that this call does not write are
-    removed first, so the folder holds exactly what the manifest lists. Returns the manifest path.
+    ``figures/``, other files (summary.json) beside the NetCDF, byte for byte. Input names must be
+    unique. Files in ``archive_dir`` that this call does not write are removed first, so the folder
+    holds exactly what the manifest lists. ``config`` (the whole config) and the git commit of
+    ``repo`` go into the manifest. Returns the manifest path.
     """
     archive_dir = Path(archive_dir)
     sources = [Path(p) for p in inputs]
     names = [archive_name(p) for p in sources]
     if len(set(names)) != len(names):
-        raise InputDataError(f"archive inputs {names}: file names must be unique within archive/{experiment}")
+        raise InputDataError(f"archive inputs {names}: file names must be unique within archive/{name}")
     archive_dir.mkdir(parents=True, exist_ok=True)
     (archive_dir / MANIFEST).unlink(missing_ok=True)  # never a stale manifest beside new files
-    for source, name in zip(sources, names):
+    for source, file_name in zip(sources, names):
         if source.suffix == ".nc":
             with open_netcdf(source, chunks={}) as ds:
-                write_netcdf(ds, archive_dir / name, step=f"archive: {source} -> {archive_dir}",
+                write_netcdf(ds, archive_dir / file_name, step=f"archive: {source} -> {archive_dir}",
                              config=config, inputs=[source], complevel=ARCHIVE_COMPLEVEL)
         else:
-            copy_atomic(source, archive_dir / name)
+            copy_atomic(source, archive_dir / file_name)
     written = set(names) | {f"{n}.json" for n in names if n.endswith(".nc")}
     for stale in archive_dir.rglob("*"):
         if stale.is_file() and str(stale.relative_to(archive_dir)) not in written:
             stale.unlink()
     files = {}
-    for name in sorted(written):
-        path = archive_dir / name
+    for file_name in sorted(written):
+        path = archive_dir / file_name
         entry = {"sha256": sha256_file(path), "size": path.stat().st_size}
-        if name.endswith(".nc"):
+        if file_name.endswith(".nc"):
             entry["variables"] = describe_netcdf(path)
-        files[name] = entry
+        files[file_name] = entry
     manifest = {
         "format": MANIFEST_FORMAT,
-        "experiment": experiment,
+        "experiment": name,
         "created": utc_now(),
         "files": files,
         "inputs": {str(p): {"sha256": sha256_file(p), "size": p.stat().st_size} for p in sources},

@@ -6,7 +6,14 @@ A rule script (``workflow/scripts/*.py``) is::
 
     def main(smk):
         with rule_run(smk) as params:
-            some_step_files(..., params["section"], ...)
+            some_rule_files(train=smk.input.train, output=smk.output[0], section=params["section"],
+                            config=smk.config)
+
+Each rule's file-level step is ``<rule>_files`` and takes keyword arguments only: its inputs and
+outputs by what they are (``train=``, ``land_mask=``, ``output=``), each config section it reads
+by the section's name (complete, as validated; outside Snakemake
+:func:`precipmodes.config.section_defaults` fills a partial one) and the whole ``config=``
+for the provenance.
 
 :func:`rule_run` sends the ``precipmodes`` log to the rule's log file (an exception that
 ends the script is written there with its traceback, see :func:`precipmodes.logs.configure`),
