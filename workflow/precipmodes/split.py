@@ -94,6 +94,15 @@ def window_coverage(valid: xr.DataArray) -> xr.DataArray:
     return (valid.sum("cell") / max(1, valid.sizes["cell"])).rename("window_coverage")
 
 
+def _at_least(coverage: xr.DataArray, minimum: float, problem) -> np.ndarray:
+    """Boolean per entry of the 1-D ``coverage``: at least ``minimum`` (to rounding). When no entry is,
+    ConfigError with the text ``problem(best)`` for the entry of the highest coverage."""
+    chosen = coverage.values >= minimum - 1e-9
+    if not chosen.any():
+        raise ConfigError(problem(coverage.isel({coverage.dims[0]: int(np.argmax(coverage.values))})))
+    return chosen
+
+
 def _place(cell: xr.DataArray) -> str:
     """The place of one stacked cell (with lat/lon coordinates) as ``lat=.. lon=..``."""
     return f"lat={float(cell['lat']):g} lon={float(cell['lon']):g}"
@@ -159,15 +168,11 @@ def split_experiment(totals: xr.Dataset, land: xr.DataArray, selection: xr.Datas
 
     with timed(f"split ({name}): cell coverage of {candidates['train'].size} training windows"):
         train_cells = cell_coverage(matrix.isel(time=candidates["train"]).notnull()).compute()
-    chosen_cells = train_cells.values >= min_cell - 1e-9
-    if not chosen_cells.any():
-        best = train_cells.isel(cell=int(np.argmax(train_cells.values)))
-        raise ConfigError(
-            f"coverage.min_cell_fraction: no land cell of experiment {name} has data in at least {min_cell:g} "
-            f"of its {candidates['train'].size} kept training windows (best cell coverage "
-            f"{float(best):.3f} at {_place(best)}, of {train_cells.sizes['cell']} land cells); lower "
-            "coverage.min_cell_fraction or check the source for missing data"
-        )
+    chosen_cells = _at_least(train_cells, min_cell, lambda best: (
+        f"coverage.min_cell_fraction: no land cell of experiment {name} has data in at least {min_cell:g} "
+        f"of its {candidates['train'].size} kept training windows (best cell coverage "
+        f"{float(best):.3f} at {_place(best)}, of {train_cells.sizes['cell']} land cells); lower "
+        "coverage.min_cell_fraction or check the source for missing data"))
     cells = np.flatnonzero(chosen_cells)
     excluded = train_cells.isel(cell=np.flatnonzero(~chosen_cells))
     excluded_vars = {
@@ -182,15 +187,11 @@ def split_experiment(totals: xr.Dataset, land: xr.DataArray, selection: xr.Datas
         key = f"experiments.{name}.{part}"
         valid = matrix.isel(cell=cells, time=candidates[part]).notnull()
         windows = window_coverage(valid).compute()
-        chosen = windows.values >= min_window - 1e-9
-        if not chosen.any():
-            best = windows.isel(time=int(np.argmax(windows.values)))
-            raise ConfigError(
-                f"coverage.min_window_fraction: none of the {windows.sizes['time']} kept windows of {key} "
-                f"{experiment[part]} has data in at least {min_window:g} of the {cells.size} chosen cells "
-                f"(best window coverage {float(best):.3f}, window starting {iso_utc(best['time'].values)} UTC); "
-                f"lower coverage.min_window_fraction or choose another {key} range"
-            )
+        chosen = _at_least(windows, min_window, lambda best: (
+            f"coverage.min_window_fraction: none of the {windows.sizes['time']} kept windows of {key} "
+            f"{experiment[part]} has data in at least {min_window:g} of the {cells.size} chosen cells "
+            f"(best window coverage {float(best):.3f}, window starting {iso_utc(best['time'].values)} UTC); "
+            f"lower coverage.min_window_fraction or choose another {key} range"))
         dropped[part]["coverage"] = int(np.count_nonzero(~chosen))
         index = candidates[part][chosen]
         data = matrix.isel(cell=cells, time=index)

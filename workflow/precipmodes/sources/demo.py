@@ -86,24 +86,30 @@ class Pattern:
     afternoon: bool = False  # events start in the local afternoon only
 
 
-PATTERNS = (
-    Pattern("baiu_early", "Baiu/Meiyu front, early stage: SW-NE band over southern Kyushu, Shikoku and Kii",
-            (0, 0, 0, 0, 0.15, 1.0, 0.35, 0, 0, 0, 0, 0), 0.45, 30, 1.6),
-    Pattern("baiu_late", "Baiu/Meiyu front after its northward migration: northern Kyushu, Chugoku to Tohoku",
-            (0, 0, 0, 0, 0, 0.3, 1.0, 0.15, 0, 0, 0, 0), 0.45, 30, 1.6),
-    Pattern("typhoon_pacific", "typhoon swaths along the Pacific side from Kyushu to Kanto and Tohoku",
-            (0, 0, 0, 0, 0, 0.1, 0.35, 0.8, 1.0, 0.6, 0.1, 0), 0.12, 24, 4.0),
-    Pattern("winter_monsoon", "Sea-of-Japan-side winter monsoon: San'in, Hokuriku, Tohoku west coast, Hokkaido",
-            (1.0, 0.85, 0.4, 0.05, 0, 0, 0, 0, 0, 0.05, 0.45, 0.9), 0.5, 42, 0.8),
-    Pattern("summer_convection", "convective summer afternoons inland (Japan's interior and the continent)",
-            (0, 0, 0, 0.05, 0.2, 0.45, 0.9, 1.0, 0.45, 0.05, 0, 0), 0.5, 5, 1.8, afternoon=True),
-    Pattern("frontal_spring_autumn", "spring and autumn frontal systems along the whole archipelago",
-            (0.25, 0.35, 0.8, 1.0, 0.7, 0.2, 0, 0, 0.35, 0.85, 0.6, 0.3), 0.3, 36, 1.0),
-    Pattern("hokkaido_late_summer", "late-summer lows and fronts over Hokkaido",
-            (0.05, 0.05, 0.1, 0.2, 0.25, 0.35, 0.55, 0.9, 1.0, 0.6, 0.3, 0.1), 0.25, 24, 1.0),
-    Pattern("continental_lows", "lows along the continental coast: Korea, Primorye and the Sea of Japan's west",
-            (0.45, 0.5, 0.75, 1.0, 0.8, 0.45, 0.3, 0.3, 0.5, 0.8, 0.7, 0.5), 0.25, 30, 0.8),
+_DESCRIPTIONS = {
+    "baiu_early": "Baiu/Meiyu front, early stage: SW-NE band over southern Kyushu, Shikoku and Kii",
+    "baiu_late": "Baiu/Meiyu front after its northward migration: northern Kyushu, Chugoku to Tohoku",
+    "typhoon_pacific": "typhoon swaths along the Pacific side from Kyushu to Kanto and Tohoku",
+    "winter_monsoon": "Sea-of-Japan-side winter monsoon: San'in, Hokuriku, Tohoku west coast, Hokkaido",
+    "summer_convection": "convective summer afternoons inland (Japan's interior and the continent)",
+    "frontal_spring_autumn": "spring and autumn frontal systems along the whole archipelago",
+    "hokkaido_late_summer": "late-summer lows and fronts over Hokkaido",
+    "continental_lows": "lows along the continental coast: Korea, Primorye and the Sea of Japan's west",
+}
+# Event statistics, one pattern a row, as the fields of Pattern after its description: relative event
+# rate per calendar month (Jan..Dec), event starts per day, mean duration (h), mean intensity (mm/h),
+# afternoon only.
+_EVENTS = (
+    ("baiu_early", (0, 0, 0, 0, 0.15, 1.0, 0.35, 0, 0, 0, 0, 0), 0.45, 30, 1.6, False),
+    ("baiu_late", (0, 0, 0, 0, 0, 0.3, 1.0, 0.15, 0, 0, 0, 0), 0.45, 30, 1.6, False),
+    ("typhoon_pacific", (0, 0, 0, 0, 0, 0.1, 0.35, 0.8, 1.0, 0.6, 0.1, 0), 0.12, 24, 4.0, False),
+    ("winter_monsoon", (1.0, 0.85, 0.4, 0.05, 0, 0, 0, 0, 0, 0.05, 0.45, 0.9), 0.5, 42, 0.8, False),
+    ("summer_convection", (0, 0, 0, 0.05, 0.2, 0.45, 0.9, 1.0, 0.45, 0.05, 0, 0), 0.5, 5, 1.8, True),
+    ("frontal_spring_autumn", (0.25, 0.35, 0.8, 1.0, 0.7, 0.2, 0, 0, 0.35, 0.85, 0.6, 0.3), 0.3, 36, 1.0, False),
+    ("hokkaido_late_summer", (0.05, 0.05, 0.1, 0.2, 0.25, 0.35, 0.55, 0.9, 1.0, 0.6, 0.3, 0.1), 0.25, 24, 1.0, False),
+    ("continental_lows", (0.45, 0.5, 0.75, 1.0, 0.8, 0.45, 0.3, 0.3, 0.5, 0.8, 0.7, 0.5), 0.25, 30, 0.8, False),
 )
+PATTERNS = tuple(Pattern(name, _DESCRIPTIONS[name], *events) for name, *events in _EVENTS)
 
 # Polylines (lon, lat) of the band-shaped patterns and their Gaussian half-widths (degrees).
 _BANDS = {
