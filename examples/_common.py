@@ -1,4 +1,4 @@
-"""Shared bits of the examples: where figures go (a command-line option) and how they are saved."""
+"""Shared bits of the examples: where figures go (a command-line option), image panels, saving."""
 
 from __future__ import annotations
 
@@ -16,9 +16,19 @@ def output_dir(description: str) -> Path:
     return out
 
 
-def save_figure(fig, out: Path, script: str) -> Path:
-    """Save ``fig`` as ``out/<script name>.png`` (90 dpi, tight layout), print and return its path."""
+def draw_image(ax, values, title: str = "", title_size: float = 8, title_loc: str = "center", **imshow) -> None:
+    """``values`` (2-D) as an image panel on ``ax`` without axes, titled ``title`` (none when empty);
+    ``imshow``: matplotlib's ``imshow`` keywords (``cmap``, ``vmin``, ``vmax``)."""
+    ax.imshow(values, **imshow)
+    if title:
+        ax.set_title(title, fontsize=title_size, loc=title_loc)
+    ax.set_axis_off()
+
+
+def save_figure(fig, out: Path, script: str, title: str) -> Path:
+    """Title ``fig`` and save it as ``out/<script name>.png`` (90 dpi, tight layout), print and return its path."""
     path = out / (Path(script).stem + ".png")
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     print(f"figure: {path}")

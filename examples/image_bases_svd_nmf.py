@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 from sklearn.datasets import load_digits
 
-from _common import output_dir, save_figure
+from _common import draw_image, output_dir, save_figure
 from precipmodes import NMF, SVD
 
 RANK = 16
@@ -62,16 +62,12 @@ def main() -> dict[str, float]:
     fig, axes = plt.subplots(4, 8, figsize=(12, 6.6))
     for i in range(RANK):
         for row, (name, bases) in enumerate((("SVD", svd_modes), ("NMF", nmf_basis))):
-            ax = axes[2 * row + i // 8, i % 8]
             values = bases.isel({bases.dims[0]: i}).values
             limit = np.nanmax(np.abs(values))
-            ax.imshow(values, cmap="RdBu_r" if name == "SVD" else "Greys", vmin=-limit if name == "SVD" else 0,
-                      vmax=limit)
-            ax.set_title(f"{name} {i + 1}", fontsize=8)
-            ax.set_axis_off()
-    fig.suptitle(f"Bases of 1,797 handwritten digits: SVD modes (red +, blue -; error "
-                 f"{numbers['svd_relative_error']:.3f}) and NMF components (error {numbers['nmf_relative_error']:.3f})")
-    save_figure(fig, out, __file__)
+            draw_image(axes[2 * row + i // 8, i % 8], values, f"{name} {i + 1}",
+                       cmap="RdBu_r" if name == "SVD" else "Greys", vmin=-limit if name == "SVD" else 0, vmax=limit)
+    save_figure(fig, out, __file__, f"Bases of 1,797 handwritten digits: SVD modes (red +, blue -; error "
+                f"{numbers['svd_relative_error']:.3f}) and NMF components (error {numbers['nmf_relative_error']:.3f})")
     return numbers
 
 

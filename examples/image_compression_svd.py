@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 from sklearn.datasets import load_sample_image
 
-from _common import output_dir, save_figure
+from _common import draw_image, output_dir, save_figure
 from precipmodes import SVD
 
 RANKS = (1, 2, 5, 10, 20, 50)
@@ -53,17 +53,14 @@ def main() -> dict[int, float]:
     fig, axes = plt.subplots(2, 4, figsize=(14, 6))
     panels = [("original", image.values)] + [(f"rank {r}: error {errors[r]:.3f}", images[r]) for r in RANKS]
     for ax, (title, values) in zip(axes.flat, panels):
-        ax.imshow(values, cmap="gray", vmin=0, vmax=255)
-        ax.set_title(title, fontsize=9)
-        ax.set_axis_off()
+        draw_image(ax, values, title, title_size=9, cmap="gray", vmin=0, vmax=255)
     ax = axes.flat[-1]
     ax.set_axis_on()
     ax.semilogy(np.arange(1, s.size + 1), s, ".-")
     ax.set_xlabel("mode")
     ax.set_ylabel("singular value")
     ax.set_title("spectrum", fontsize=9)
-    fig.suptitle("SVD compression of a grayscale image (scikit-learn sample image china.jpg)")
-    save_figure(fig, out, __file__)
+    save_figure(fig, out, __file__, "SVD compression of a grayscale image (scikit-learn sample image china.jpg)")
     return errors
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 from sklearn.datasets import load_digits
 
-from _common import output_dir, save_figure
+from _common import draw_image, output_dir, save_figure
 from precipmodes import NMF
 from precipmodes.projection import fill_gaps
 
@@ -81,14 +81,10 @@ def main() -> dict[str, float]:
             ("zeros taken as data", as_data))
     for r, (title, values) in enumerate(rows):
         for c, i in enumerate(shown):
-            ax = axes[r, c]
-            ax.imshow(picture(values, i), cmap="Greys", vmin=0, vmax=16)
-            ax.set_axis_off()
-            if c == 0:
-                ax.set_title(title, fontsize=9, loc="left")
-    fig.suptitle(f"NMF repair of damaged digits: RMSE on the damaged pixels {numbers['rmse_damaged_before']:.2f} "
-                 f"(zeros) -> {numbers['rmse_damaged_repaired']:.2f} (repaired)")
-    save_figure(fig, out, __file__)
+            draw_image(axes[r, c], picture(values, i), title if c == 0 else "", title_size=9, title_loc="left",
+                       cmap="Greys", vmin=0, vmax=16)
+    save_figure(fig, out, __file__, f"NMF repair of damaged digits: RMSE on the damaged pixels "
+                f"{numbers['rmse_damaged_before']:.2f} (zeros) -> {numbers['rmse_damaged_repaired']:.2f} (repaired)")
     return numbers
 
 
