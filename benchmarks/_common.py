@@ -1,12 +1,22 @@
-"""Shared helpers of the decomposition benchmarks: a realistic synthetic matrix and a timer."""
+"""Shared helpers of the decomposition benchmarks: their command line, a realistic synthetic matrix, timers."""
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+
+def matrix_parser(description: str | None) -> argparse.ArgumentParser:
+    """The command line of a benchmark on a synthetic ``--cells`` x ``--windows`` matrix (default the seed's
+    12,700 x 2,200); ``description``: the benchmark's docstring (shown by ``--help``). Add its own options."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cells", type=int, default=12700, help="cells (rows) of the matrix")
+    parser.add_argument("--windows", type=int, default=2200, help="windows (columns) of the matrix")
+    return parser
 
 
 def rain_matrix(n_cells: int, n_windows: int, dtype=np.float64, rank: int = 40, seed: int = 0) -> np.ndarray:

@@ -9,7 +9,6 @@ is the time ours needs to reach scikit-learn's final relative error (init includ
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -17,15 +16,13 @@ import numpy as np
 from sklearn.decomposition import NMF as SkNMF
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import as_dataarray, rain_matrix, timed  # noqa: E402
+from _common import as_dataarray, matrix_parser, rain_matrix, timed  # noqa: E402
 
 from precipmodes.nmf import NMF  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--cells", type=int, default=12700)
-    parser.add_argument("--windows", type=int, default=2200)
+    parser = matrix_parser(__doc__)
     parser.add_argument("--rank", type=int, default=25)
     args = parser.parse_args()
     for dtype in (np.float64, np.float32):

@@ -27,7 +27,6 @@ matrices, scikit-learn's final (time, error) as a marker (it keeps no history).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ from sklearn.decomposition import NMF as SkNMF
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import as_dataarray, lognormal_rain_matrix, rain_matrix  # noqa: E402
+from _common import as_dataarray, lognormal_rain_matrix, matrix_parser, rain_matrix  # noqa: E402
 
 from precipmodes.nmf import NMF  # noqa: E402
 
@@ -104,9 +103,7 @@ def figure(rows: list, path: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--cells", type=int, default=12700)
-    parser.add_argument("--windows", type=int, default=2200)
+    parser = matrix_parser(__doc__)
     parser.add_argument("--rank", type=int, default=25)
     parser.add_argument("--demo", help="train.nc of the demo (e.g. domain.resolution: null)")
     parser.add_argument("--eobs", help="train.nc of the E-OBS experiment")

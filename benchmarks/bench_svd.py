@@ -10,7 +10,6 @@ float32) and ``_common.lognormal_rain_matrix``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,15 +20,13 @@ import scipy.linalg
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import as_dataarray, clocked, lognormal_rain_matrix, rain_matrix  # noqa: E402
+from _common import as_dataarray, clocked, lognormal_rain_matrix, matrix_parser, rain_matrix  # noqa: E402
 
 from precipmodes.svd import SVD  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--cells", type=int, default=12700)
-    parser.add_argument("--windows", type=int, default=2200)
+    parser = matrix_parser(__doc__)
     parser.add_argument("--modes", type=int, default=25)
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads (and dask workers)")
     args = parser.parse_args()

@@ -12,7 +12,6 @@ interleaved ``--repeats`` times; wall and CPU seconds of each.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import warnings
 from pathlib import Path
@@ -22,7 +21,7 @@ import dask.array as da
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import as_dataarray, clocked, rain_matrix  # noqa: E402
+from _common import as_dataarray, clocked, matrix_parser, rain_matrix  # noqa: E402
 
 from precipmodes import matrix  # noqa: E402
 from precipmodes.errors import ConvergenceWarning  # noqa: E402
@@ -31,9 +30,7 @@ from precipmodes.svd import SVD  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--cells", type=int, default=12700)
-    parser.add_argument("--windows", type=int, default=2200)
+    parser = matrix_parser(__doc__)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--blas", type=int, default=2, help="BLAS threads when tasks are not limited")
     parser.add_argument("--repeats", type=int, default=2)
