@@ -5,7 +5,7 @@
 Generates (once) a synthetic hourly canonical file at 0.05 deg over Japan (320 x 400
 cells, sea NaN, ~75 % dry steps, 0.1 mm quantised, zlib level 4, one map per chunk)
 in --workdir (never the repo), then times in fresh processes
-  * precipmodes.accumulate.accumulate_file (72 h, anchor = first step; writes zlib-compressed NetCDF4),
+  * precipmodes.accumulate.accumulate_files (72 h, anchor = first step; writes zlib-compressed NetCDF4),
   * cdo -s timselsum,72 (writes uncompressed NetCDF4, so it does less work),
 checks both give the same totals, and prints the times and the ratio.
 """
@@ -89,9 +89,9 @@ def timed_run(cmd: list[str]) -> tuple[float, float]:
 
 
 def accumulate_command(src: Path, dst: Path, hours: int = 72) -> list[str]:
-    code = ("import sys; from precipmodes.accumulate import accumulate_file; "
-            f"accumulate_file(sys.argv[1], sys.argv[2], {{'hours': {hours}, 'anchor': 'first', "
-            "'min_completeness': 1.0})")
+    code = ("import sys; from precipmodes.accumulate import accumulate_files; "
+            "accumulate_files(input_path=sys.argv[1], output_path=sys.argv[2], "
+            f"accumulation={{'hours': {hours}, 'anchor': 'first', 'min_completeness': 1.0}})")
     return [sys.executable, "-c", code, str(src), str(dst)]
 
 

@@ -42,10 +42,14 @@ def commands(src: Path, folder: Path, years: int) -> dict[str, list[str]]:
     py = [sys.executable, "-c"]
     return {
         "accumulate": accumulate_command(src, totals),
-        "threshold": py + ["import sys; from precipmodes.threshold import threshold_file; "
-                           f"threshold_file(*sys.argv[1:4], {THRESHOLD})", str(totals), str(mask), str(selection)],
-        "split": py + ["import sys; from precipmodes.split import split_files; "
-                       f"split_files(*sys.argv[1:4], 'bench', {experiment}, *sys.argv[4:6])",
+        "threshold": py + ["import sys; from precipmodes.threshold import threshold_files; "
+                           "threshold_files(totals=sys.argv[1], land_mask=sys.argv[2], output=sys.argv[3], "
+                           f"threshold={THRESHOLD})", str(totals), str(mask), str(selection)],
+        "split": py + ["import sys; from precipmodes.config import section_defaults; "
+                       "from precipmodes.split import split_files; "
+                       "split_files(totals=sys.argv[1], land_mask=sys.argv[2], selection=sys.argv[3], "
+                       f"train=sys.argv[4], test=sys.argv[5], name='bench', experiment={experiment}, "
+                       "coverage=section_defaults('coverage'))",
                        str(totals), str(mask), str(selection), str(folder / "train.nc"), str(folder / "test.nc")],
     }
 

@@ -302,7 +302,7 @@ class _Progress:
 
 
 def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.PathLike,
-                    accumulation: Mapping, config: Mapping | None = None, block_mb: float = 128.0) -> Path:
+                     accumulation: Mapping, config: Mapping | None = None, block_mb: float = 128.0) -> Path:
     """Rule accumulate: ``input_path`` (canonical raw/upscaled NetCDF) -> totals NetCDF.
 
     Parameters
