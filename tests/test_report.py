@@ -100,3 +100,20 @@ def test_report_subcategories_have_no_sort_prefixes(report):
     for name in ("Data selection", "Key numbers", "Modes", "Test period", "Time series"):
         assert f'"{name}"' in html, name
     assert not re.search(r'"\d (key numbers|data selection|modes|time series|test period|demo truth)"', html)
+
+
+def test_report_carries_the_runtime_of_every_job_that_ran(report, figure_run):  # noqa: F811
+    """The report's Statistics page charts each job's runtime (Snakemake's job metadata); the same jobs are in
+    the timing table the workflow writes at the end of the run (results/logs/timings.tsv, from each job's log)."""
+    from precipmodes.logs import timing_table
+
+    html = report.read_text()
+    spec = re.search(r"var runtimes_spec = (\{.*?\});\s*$", html, re.M | re.S)
+    assert spec, "no runtimes chart in the report"
+    runtimes = json.loads(spec.group(1))["data"]["values"]
+    charted = sorted(r["rule"] for r in runtimes)
+    logged = sorted(rule for rule, _, _ in timing_table(figure_run / "results" / "logs"))
+    assert charted == logged == sorted(fs.FIGURE_RULES), (charted, logged)  # one job per figure rule
+    assert all(r["runtime"] > 0 for r in runtimes)
+    table = (figure_run / "results" / "logs" / "timings.tsv").read_text().splitlines()
+    assert table[0] == "rule\tlog\tseconds\tshare" and len(table) == len(logged) + 1
