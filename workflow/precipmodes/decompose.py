@@ -178,7 +178,7 @@ def evaluate_files(*, train: PathLike, test: PathLike, svd: PathLike, nmf: PathL
         patterns = None
         inputs = [train, test, svd, nmf, land_mask]
         if truth:
-            patterns = stack_land(open_netcdf(truth)["patterns"], mask["land"]).sel(cell=train_matrix["cell"])
+            patterns = stack_land(open_netcdf(truth)["patterns"].load(), mask["land"]).sel(cell=train_matrix["cell"])
             inputs.append(truth)
         with naming_config_keys(config_keys(name)):
             ds = evaluate(train_matrix, test_matrix, svd_model, nmf_model, lat, lon, evaluation["nmf_projection"],

@@ -45,7 +45,7 @@ from .base import Decomposition
 from .errors import InputDataError, ParameterError
 from .hals import fit_hals, nndsvd, random_init
 from .matrix import CellBlocks, MatrixScan, describe_cells, describe_windows, missing_indices
-from .projection import nnls_gram
+from .projection import lstsq_gram, nnls_gram
 from .svd import SVD
 
 log = logging.getLogger("precipmodes")
@@ -239,6 +239,9 @@ class NMF(Decomposition):
         if method == "nnls":
             return nnls_gram(B.T @ B, B.T @ x)
         return np.linalg.pinv(B) @ x
+
+    def _solve_gram(self, G, c, method):
+        return nnls_gram(G, c) if method == "nnls" else lstsq_gram(G, c)
 
     def transform(self, X: xr.DataArray, method: str = "nnls", label: str = "matrix") -> xr.DataArray:
         """Activations of each window ``(component, time)``: ``nnls`` (exact, >= 0) or ``pinv`` (the seed's).

@@ -33,6 +33,18 @@ def nnls_gram(D: np.ndarray, C: np.ndarray) -> np.ndarray:
     return H
 
 
+def lstsq_gram(D: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """Minimum-norm least squares ``argmin ||W a - x||`` for every column, from ``D = W^T W`` and ``C = W^T X``.
+
+    ``D (k, k)``, ``C (k, n)`` -> ``A (k, n) = pinv(D) C``, directions with an eigenvalue of ``D`` below
+    ``1e-12`` of the largest left out (singular values of ``W`` below ``1e-6`` of the largest).
+    """
+    evals, Q = np.linalg.eigh(np.asarray(D, dtype=np.float64))
+    keep = evals > max(evals.max(), 0) * 1e-12
+    Qk = Q[:, keep]
+    return Qk @ ((Qk.T @ np.asarray(C, dtype=np.float64)) / evals[keep][:, None])
+
+
 def fill_gaps(model, X: xr.DataArray) -> xr.DataArray:
     """Reconstruct every window of ``X`` from its observed (non-NaN) cells only (gap filling).
 

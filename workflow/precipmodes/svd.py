@@ -78,6 +78,7 @@ from .base import Decomposition
 from .errors import ParameterError
 from .hals import STOP_WINDOW
 from .matrix import CellBlocks, MatrixScan, area_weights, low_rank_at, missing_indices
+from .projection import lstsq_gram
 from .significance import north_test
 
 log = logging.getLogger("precipmodes")
@@ -471,8 +472,8 @@ class SVD(Decomposition):
     def _full_window_coefficients(self, target, method):
         return self.spatial_modes_.values.T @ target  # U^T w (x - m): U is orthonormal
 
-    def _solve(self, B, x, method):
-        return np.linalg.lstsq(B, x, rcond=None)[0]
+    def _solve_gram(self, G, c, method):
+        return lstsq_gram(G, c)
 
     def transform(self, X: xr.DataArray, label: str = "matrix") -> xr.DataArray:
         """Coefficients ``a = U^T (w (x - m))`` of each window: ``(mode, time)`` mm.
