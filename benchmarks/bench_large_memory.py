@@ -146,7 +146,7 @@ def fit(path: str, kind: str, as_dataarray) -> dict:
 
         model = NMF(RANK, cell_chunk=CHUNK).fit(as_dataarray(read_all(path)))
         result["n_iter"] = model.n_iter_
-        W = model.basis_.values * 1.0
+        W = model.basis_.values
         H = model.activations_.values
     else:
         from sklearn.decomposition import NMF as SkNMF

@@ -26,13 +26,6 @@ REPO = Path(__file__).resolve().parents[1]
 SCALES = {"default": {}, "seed": {"domain": {"resolution": None}}}
 
 
-def merged(base: dict, update: dict) -> dict:
-    out = dict(base)
-    for key, value in update.items():
-        out[key] = merged(base.get(key, {}), value) if isinstance(value, dict) else value
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="default")
@@ -41,13 +34,13 @@ def main() -> None:
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix=f"precipmodes_pipeline_{args.scale}_"))
     workdir.mkdir(parents=True, exist_ok=True)
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config = merged(config, SCALES[args.scale])
-    config.update(results_dir=str(workdir / "results"), archive_dir=str(workdir / "archive"))
+    # the default config first, this run's changes layered on top (several --configfile merge in order)
+    overrides = {**SCALES[args.scale], "results_dir": str(workdir / "results"), "archive_dir": str(workdir / "archive")}
     configfile = workdir / f"{args.scale}.yaml"
-    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    configfile.write_text(yaml.safe_dump(overrides, sort_keys=False))
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", args.cores, "--configfile", str(configfile),
+    done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", args.cores, "--configfile",
+                           str(REPO / "config" / "config.yaml"), str(configfile),
                            "--directory", str(REPO), "--quiet", "rules"], cwd=REPO)
     wall = time.perf_counter() - start
     if done.returncode:

@@ -253,13 +253,10 @@ class Decomposition:
         values = np.asarray(X.values).reshape(X.sizes[dim], -1)[:, layout.flat].T
         return xr.DataArray(values, dims=("cell", "time"), coords={**self._cell_coords(), "time": X[dim].values})
 
-    def _solve(self, B: np.ndarray, x: np.ndarray, method: str | None) -> np.ndarray:
-        """Coefficients ``(mode, n)`` of windows ``x (rows, n)`` on the basis rows ``B (rows, mode)`` (subclasses)."""
-        raise NotImplementedError
-
     def _full_window_coefficients(self, target: np.ndarray, method: str | None) -> np.ndarray:
         """Coefficients of fully observed windows ``target (cell, n)`` (centred and weighted)."""
-        return self._solve(self.projection_basis()[0], target, method)
+        basis = self.projection_basis()[0]
+        return self._solve_gram(basis.T @ basis, basis.T @ target, method)
 
     def _solve_gram(self, G: np.ndarray, c: np.ndarray, method: str | None) -> np.ndarray:
         """Coefficients ``(mode, n)`` from the Gram matrix ``G = B^T B`` of the basis rows and ``c = B^T x`` (subclasses)."""

@@ -235,16 +235,12 @@ class NMF(Decomposition):
     def _training_scores(self) -> xr.DataArray:
         return self.activations_
 
-    def _solve(self, B, x, method):
-        if method == "nnls":
-            return nnls_gram(B.T @ B, B.T @ x)
-        return np.linalg.pinv(B) @ x
-
     def _solve_gram(self, G, c, method):
         return nnls_gram(G, c) if method == "nnls" else lstsq_gram(G, c)
 
     def transform(self, X: xr.DataArray, method: str = "nnls", label: str = "matrix") -> xr.DataArray:
-        """Activations of each window ``(component, time)``: ``nnls`` (exact, >= 0) or ``pinv`` (the seed's).
+        """Activations of each window ``(component, time)``: ``nnls`` (exact, >= 0) or ``pinv`` (the seed's
+        unconstrained ``pinv(W) x``, here from the Gram matrix ``W^T W``: :func:`precipmodes.projection.lstsq_gram`).
 
         Windows with missing cells are solved on the observed rows of the basis.
         """
