@@ -33,12 +33,13 @@ masked one, ``||M o (X - WH)|| / ||M o X||``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time as _time
 from dataclasses import dataclass
 
 import numpy as np
-from .matrix import CellBlocks, _blas_controller, low_rank_at
+from .matrix import CellBlocks, low_rank_at
 
 log = logging.getLogger("precipmodes")
 
@@ -51,36 +52,49 @@ def hals_sweeps(F: np.ndarray, A: np.ndarray, B: np.ndarray, l1: float, l2: floa
     """In-place HALS sweeps on ``F (k, m) >= 0`` minimising ``0.5 tr(F^T B F) - <A, F> + l1|F| + 0.5 l2||F||^2``.
 
     ``A (k, m)`` and ``B (k, k)`` are the Gram products (e.g. ``H X^T`` and ``H H^T`` for
-    ``F = W^T``). Returns the number of sweeps done.
+    ``F = W^T``), C-contiguous, all three of one dtype. Row ``j`` of a sweep is
+    ``F_j <- max(0, F_j + (A_j - l1 - B_j F - l2 F_j) / (B_jj + l2))`` with the rows before it
+    already updated (Gauss-Seidel over the k components, as scikit-learn's coordinate descent);
+    sweeps stop when one changes ``F`` by less than :data:`INNER_DELTA` of the first sweep's change
+    (squared norms), or after ``max_sweeps``. Compiled (numba): one call per chunk, not one numpy
+    call per row, which dominated small fits (E-OBS 325 x 308 at rank 10: ~1 ms per iteration).
+    Returns the number of sweeps done.
     """
-    with _blas_controller().limit(limits=1, user_api="blas"):  # tiny GEMVs: threads only add overhead
-        return _sweeps(F, A, B, l1, l2, max_sweeps)
+    return int(_compiled_sweeps()(F, A, B, F.dtype.type(l1), F.dtype.type(l2), max_sweeps, INNER_DELTA ** 2))
 
 
-def _sweeps(F, A, B, l1, l2, max_sweeps):
-    k = F.shape[0]
-    first = None
-    for sweep in range(1, max_sweeps + 1):
-        change = 0.0
-        for j in range(k):
-            denom = B[j, j] + l2
-            if denom <= 0:
-                continue
-            new = B[j] @ F  # one buffer for grad -> new row (memory-bound rows: fewer temporaries)
-            np.subtract(A[j] - l1 if l1 else A[j], new, out=new)  # grad
-            if l2:
-                new -= l2 * F[j]
-            new /= denom  # step
-            new += F[j]
-            np.maximum(new, 0, out=new)
-            delta = new - F[j]
-            change += float(np.dot(delta, delta))
-            F[j] = new
-        if first is None:
-            first = change
-        if change <= (INNER_DELTA ** 2) * first:
-            break
-    return sweep
+@functools.cache
+def _compiled_sweeps():
+    """The numba kernel of :func:`hals_sweeps`, compiled on first use (cached on disk beside this module)."""
+    import numba
+
+    @numba.njit(cache=True, nogil=True, fastmath=False)
+    def sweeps(F, A, B, l1, l2, max_sweeps, stop_ratio):
+        k, m = F.shape
+        first = 0.0
+        done = 0
+        for sweep in range(1, max_sweeps + 1):
+            done = sweep
+            change = 0.0
+            for j in range(k):
+                denom = B[j, j] + l2
+                if denom <= 0:
+                    continue
+                step = np.dot(B[j], F)  # BLAS gemv: B_j F
+                for i in range(m):
+                    new = F[j, i] + (A[j, i] - l1 - l2 * F[j, i] - step[i]) / denom
+                    if new < 0:
+                        new = 0
+                    delta = float(new - F[j, i])
+                    change += delta * delta
+                    F[j, i] = new
+            if sweep == 1:
+                first = change
+            if change <= stop_ratio * first:
+                break
+        return done
+
+    return sweeps
 
 
 def gram64(Wt_c: np.ndarray, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
