@@ -173,3 +173,25 @@ def file_server(files: dict[str, bytes]):
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+# ------------------------------------------------------------------ parallel test runs (pytest-xdist)
+# tests/run_tests.sh runs `pytest -n 2 --dist loadgroup`: each group below runs on one worker, so a
+# session fixture that builds a whole workflow run is built once, not once per worker, and the SLURM
+# tests never share the one-node cluster with each other. Files not named here are a group each. The
+# named groups (the longest) are collected first, so that the workers do not end on one of them.
+TEST_GROUPS = {
+    "demo_run": ("test_archive.py", "test_cf_compliance.py", "test_figures_workflow.py", "test_workflow_e2e.py"),
+    "tiny_run": ("test_bad_inputs.py", "test_determinism.py", "test_faults.py"),
+    "slurm": ("test_slurm.py", "test_slurm_parallel.py", "test_slurm_profile.py"),
+}
+_GROUP_OF = {name: group for group, names in TEST_GROUPS.items() for name in names}
+
+
+def pytest_collection_modifyitems(config, items):
+    first = list(TEST_GROUPS)
+    for item in items:
+        name = item.path.name
+        item.add_marker(pytest.mark.xdist_group(_GROUP_OF.get(name, name.removesuffix(".py"))))
+    items.sort(key=lambda item: first.index(_GROUP_OF[item.path.name]) if item.path.name in _GROUP_OF
+               else len(first))
