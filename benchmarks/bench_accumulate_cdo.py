@@ -88,10 +88,11 @@ def timed_run(cmd: list[str]) -> tuple[float, float]:
     return wall, max_rss_kib / 1024
 
 
-def accumulate_command(src: Path, dst: Path, hours: int = 72) -> list[str]:
+def accumulate_command(src: Path, dst: Path, hours: int = 72, block_mb: float | None = None) -> list[str]:
+    block = "" if block_mb is None else f", block_mb={block_mb}"
     code = ("import sys; from precipmodes.accumulate import accumulate_files; "
             "accumulate_files(input_path=sys.argv[1], output_path=sys.argv[2], "
-            f"accumulation={{'hours': {hours}, 'anchor': 'first', 'min_completeness': 1.0}})")
+            f"accumulation={{'hours': {hours}, 'anchor': 'first', 'min_completeness': 1.0}}{block})")
     return [sys.executable, "-c", code, str(src), str(dst)]
 
 
@@ -99,6 +100,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--years", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/precipmodes_bench"))
+    parser.add_argument("--block-mb", type=float, default=None,
+                        help="accumulate_files' block_mb (default: its own default)")
     args = parser.parse_args()
     for tool, package in (("cdo", "cdo"), ("/usr/bin/time", "time")):
         if shutil.which(tool) is None:
@@ -111,7 +114,7 @@ def main() -> None:
     for stale in (ours, cdo):
         stale.unlink(missing_ok=True)
     wall_cdo, rss_cdo = timed_run(["cdo", "-s", "timselsum,72", str(src), str(cdo)])
-    wall_ours, rss_ours = timed_run(accumulate_command(src, ours))
+    wall_ours, rss_ours = timed_run(accumulate_command(src, ours, block_mb=args.block_mb))
     with netCDF4.Dataset(ours) as a, netCDF4.Dataset(cdo) as b:
         n = a["precip"].shape[0]
         for k in (0, n // 2, n - 1):
