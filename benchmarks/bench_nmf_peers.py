@@ -1,7 +1,7 @@
 """NMF side by side: ours (HALS, pipeline defaults) vs scikit-learn solver='cd' (the seed's settings).
 
     nice .venv/bin/python benchmarks/bench_nmf_peers.py [--demo results/seed/train.nc]
-        [--eobs results/iberia/train.nc] [--figure nmf_error_vs_time.png]
+        [--eobs results/iberia/train.nc] [--figure nmf_error_vs_time.png] [--no-synthetic]
 
 Matrices (each fitted by both, interleaved in one process, one BLAS thread):
 
@@ -120,17 +120,20 @@ def main() -> None:
     parser.add_argument("--demo-rank", type=int, default=25)
     parser.add_argument("--eobs-rank", type=int, default=10)
     parser.add_argument("--figure", default="nmf_error_vs_time.png")
+    parser.add_argument("--no-synthetic", action="store_true",
+                        help="only the --demo/--eobs matrices (no figure: it shows the synthetic ones)")
     args = parser.parse_args()
     threadpool_limits(1)
     warm_up_kernel()
     rows = []
-    rows.append(run_pair("common", as_dataarray(rain_matrix(args.cells, args.windows)), args.rank))
-    rows.append(run_pair("lognormal", as_dataarray(lognormal_rain_matrix(args.cells, args.windows, args.rank)),
-                         args.rank))
+    if not args.no_synthetic:
+        rows.append(run_pair("common", as_dataarray(rain_matrix(args.cells, args.windows)), args.rank))
+        rows.append(run_pair("lognormal", as_dataarray(lognormal_rain_matrix(args.cells, args.windows, args.rank)),
+                             args.rank))
     for name, path, rank in (("demo", args.demo, args.demo_rank), ("eobs", args.eobs, args.eobs_rank)):
         if path:
             rows.append(run_pair(name, complete_matrix(path), rank))
-    if args.figure:
+    if args.figure and not args.no_synthetic:
         figure(rows[:2], args.figure)
 
 
