@@ -39,12 +39,13 @@ import time as _time
 from dataclasses import dataclass
 
 import numpy as np
-from .matrix import CellBlocks, low_rank_at
+from .matrix import CellBlocks, _blas_controller, low_rank_at
 
 log = logging.getLogger("precipmodes")
 
 INNER_DELTA = 0.1
 STOP_WINDOW = 20  # iterations over which the relative decrease of the error is compared with tol
+GEMV_THREADED_SIZE = 9216  # OpenBLAS runs gemv on one thread below m*n = 2304 * 4 (interface/gemv.c)
 SLAB = 1024  # rows per float64 slab when a float32 chunk's Gram products are formed in float64
 
 
@@ -58,9 +59,16 @@ def hals_sweeps(F: np.ndarray, A: np.ndarray, B: np.ndarray, l1: float, l2: floa
     sweeps stop when one changes ``F`` by less than :data:`INNER_DELTA` of the first sweep's change
     (squared norms), or after ``max_sweeps``. Compiled (numba): one call per chunk, not one numpy
     call per row, which dominated small fits (E-OBS 325 x 308 at rank 10: ~1 ms per iteration).
+    BLAS runs on one thread inside (threadpoolctl, skipped below :data:`GEMV_THREADED_SIZE`).
     Returns the number of sweeps done.
     """
-    return int(_compiled_sweeps()(F, A, B, F.dtype.type(l1), F.dtype.type(l2), max_sweeps, INNER_DELTA ** 2))
+    kernel = _compiled_sweeps()
+    args = (F, A, B, F.dtype.type(l1), F.dtype.type(l2), max_sweeps, INNER_DELTA ** 2)
+    if F.size < GEMV_THREADED_SIZE:
+        return int(kernel(*args))
+    # one BLAS thread for the kernel's gemv calls: with 2 the seed-grid fit took 29.4 s instead of 14.5 s
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        return int(kernel(*args))
 
 
 @functools.cache
