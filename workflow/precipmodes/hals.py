@@ -53,7 +53,7 @@ def hals_sweeps(F: np.ndarray, A: np.ndarray, B: np.ndarray, l1: float, l2: floa
     """In-place HALS sweeps on ``F (k, m) >= 0`` minimising ``0.5 tr(F^T B F) - <A, F> + l1|F| + 0.5 l2||F||^2``.
 
     ``A (k, m)`` and ``B (k, k)`` are the Gram products (e.g. ``H X^T`` and ``H H^T`` for
-    ``F = W^T``), C-contiguous, all three of one dtype. Row ``j`` of a sweep is
+    ``F = W^T``), all three of one dtype (the compiled gemv needs it). Row ``j`` of a sweep is
     ``F_j <- max(0, F_j + (A_j - l1 - B_j F - l2 F_j) / (B_jj + l2))`` with the rows before it
     already updated (Gauss-Seidel over the k components, as scikit-learn's coordinate descent);
     sweeps stop when one changes ``F`` by less than :data:`INNER_DELTA` of the first sweep's change
