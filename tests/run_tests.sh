@@ -34,4 +34,4 @@ if [[ $(id -u) -eq 0 ]]; then
 fi
 
 echo "[$(ts)] pytest"
-exec .venv/bin/pytest -n 2 --dist loadgroup "$@"
+exec .venv/bin/pytest "$@"
