@@ -188,10 +188,14 @@ TEST_GROUPS = {
 _GROUP_OF = {name: group for group, names in TEST_GROUPS.items() for name in names}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
+    if not hasattr(config, "workerinput"):  # a serial run keeps pytest's own order and needs no groups
+        return
     first = list(TEST_GROUPS)
     for item in items:
         name = item.path.name
         item.add_marker(pytest.mark.xdist_group(_GROUP_OF.get(name, name.removesuffix(".py"))))
     items.sort(key=lambda item: first.index(_GROUP_OF[item.path.name]) if item.path.name in _GROUP_OF
                else len(first))
+
