@@ -33,5 +33,7 @@ if [[ $(id -u) -eq 0 ]]; then
   bash tests/slurm/start_local_slurm.sh
 fi
 
+# Two pytest-xdist workers; --dist loadgroup keeps the files that share a session-built workflow run (and the
+# SLURM files) on one worker (tests/conftest.py TEST_GROUPS). `-n 0` as an argument runs serially.
 echo "[$(ts)] pytest"
-exec .venv/bin/pytest "$@"
+exec .venv/bin/pytest -n 2 --dist loadgroup "$@"
