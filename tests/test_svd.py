@@ -33,6 +33,33 @@ def test_matches_numpy(method):
     assert angles.max() < 1e-8
 
 
+@pytest.mark.parametrize("center, area_weighting, chunk", [(False, False, 400), (True, True, 128)])
+def test_float32_gram_is_within_its_rounding_bound_of_the_exact_svd(center, area_weighting, chunk):
+    """A float32 Gram matrix G + E, ||E||_2 <= ||E||_F <= g ||Xt||_F^2 with g = m eps32 (m cells summed per
+    chunk, the worst case of a float32 sum of products), turns the k-mode subspace by at most
+    sin(theta) <= ||E|| / (l_k - l_k+1) (Davis-Kahan, l = s^2); the float64 Rayleigh-Ritz step then puts
+    each l_i within l_1 sin^2(theta) of the exact one. The total is the float64 pass's, exact to rounding."""
+    X = matrix(400, 90, rank=8, noise=0.5).astype(np.float32)
+    k = 8
+    model = SVD(n_modes=k, center=center, area_weighting=area_weighting, cell_chunk=chunk,
+                gram_dtype="float32").fit(X)
+    Xt = X.values.astype(np.float64)
+    if center:
+        Xt = Xt - Xt.mean(axis=1, keepdims=True)
+    if area_weighting:
+        Xt = Xt * np.sqrt(np.cos(np.deg2rad(X["lat"].values)))[:, None]
+    U, s, _ = numpy_svd(Xt, k)
+    lam = s ** 2
+    sin_theta = chunk * np.finfo(np.float32).eps * lam.sum() / (lam[k - 1] - lam[k])
+    assert sin_theta < 0.1  # the bound says something on this matrix
+    angles = scipy.linalg.subspace_angles(model.components().values, U)
+    assert np.sin(angles.max()) <= sin_theta
+    np.testing.assert_allclose(model.singular_values() ** 2, lam[:k], rtol=0, atol=lam[0] * sin_theta ** 2)
+    assert model.total_sum_of_squares_ == pytest.approx(lam.sum(), rel=1e-12)
+    exact = SVD(n_modes=k, center=center, area_weighting=area_weighting, cell_chunk=chunk).fit(X)
+    assert np.abs(model.singular_values() - exact.singular_values()).max() > 0  # the float32 route did run
+
+
 def test_center_and_area_weighting_match_numpy_on_the_transformed_matrix():
     X = matrix(250, 70, seed=3)
     model = SVD(n_modes=5, center=True, area_weighting=True).fit(X)
