@@ -10,7 +10,7 @@ import xarray as xr
 
 from precipmodes.errors import InputDataError
 from precipmodes.grid import stack_land, unstack_cells
-from precipmodes.netcdf import open_netcdf, sha256_file, write_netcdf
+from precipmodes.netcdf import COMPLEVEL, open_netcdf, sha256_file, write_netcdf
 
 
 def small_dataset():
@@ -40,7 +40,7 @@ def test_write_netcdf_sets_cf_provenance_and_encoding(tmp_path):
         assert nc["time"].units.startswith("hours since 1970-01-01")
         assert "_FillValue" not in nc["lat"].ncattrs()
         filters = nc["precip"].filters()
-        assert filters["zlib"] and filters["shuffle"] and filters["complevel"] == 4
+        assert filters["zlib"] and filters["shuffle"] and filters["complevel"] == COMPLEVEL
     sidecar = json.loads((tmp_path / "out.nc.json").read_text())
     assert sidecar["config"] == {"a": 1}
     assert sidecar["inputs"][str(source_file)] == sha256_file(source_file)
