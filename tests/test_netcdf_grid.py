@@ -10,7 +10,7 @@ import xarray as xr
 
 from precipmodes.errors import InputDataError
 from precipmodes.grid import stack_land, unstack_cells
-from precipmodes.netcdf import COMPLEVEL, open_netcdf, sha256_file, write_netcdf
+from precipmodes.netcdf import COMPLEVEL, chunk_cache, chunk_row_bytes, open_netcdf, sha256_file, write_netcdf
 
 
 def small_dataset():
@@ -141,3 +141,16 @@ def test_history_carries_the_chain_of_the_inputs(tmp_path):
     both = write_netcdf(small_dataset(), tmp_path / "both.nc", step="both", inputs=[left, right, tmp_path / "x.json"])
     steps = [line.split(": ", 1)[1] for line in open_netcdf(both).attrs["history"].splitlines()]
     assert steps == ["raw: source", "left: from raw", "right: from raw", "both"]
+
+
+def test_chunk_row_bytes_and_chunk_cache_restores_the_default():
+    assert chunk_row_bytes((121, 320, 400), (32, 64, 64), 4) == 32 * 320 * 400 * 4
+    assert chunk_row_bytes((10, 3, 5), None, 8) == 10 * 3 * 5 * 8
+    import netCDF4
+
+    before = netCDF4.get_chunk_cache()
+    with pytest.raises(ZeroDivisionError):
+        with chunk_cache(3 * 2**20):
+            assert netCDF4.get_chunk_cache() == (3 * 2**20, *before[1:])
+            1 / 0
+    assert netCDF4.get_chunk_cache() == before

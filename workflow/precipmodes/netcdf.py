@@ -15,6 +15,7 @@ Every file the workflow writes goes through :func:`write_netcdf`, which
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -22,7 +23,7 @@ import errno
 import os
 import shutil
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 import xarray as xr
@@ -98,7 +99,14 @@ def _history_time(line: str) -> str:
     return line.split(" ", 1)[0]
 
 
-def _chunk_sizes(shape: tuple[int, ...], dims: tuple[str, ...]) -> tuple[int, ...]:
+def chunk_row_bytes(shape: tuple[int, ...], chunks: tuple[int, ...] | None, itemsize: int) -> int:
+    """Bytes of one row of chunks along the first dimension (time) across all the others: what a
+    stream through ``(time, ...)`` needs cached so that each chunk is (de)compressed once."""
+    first = chunks[0] if chunks else shape[0]
+    return int(first * np.prod(shape[1:], dtype=np.int64) * itemsize)
+
+
+def chunk_sizes(shape: tuple[int, ...], dims: tuple[str, ...]) -> tuple[int, ...]:
     """Chunks of about 1 MiB (float32) that read one map or one series cheaply.
 
     Spatial dimensions (lat, lon, cell) are kept in tiles of at most 64 (cell:
@@ -141,7 +149,7 @@ def encoding_for(ds: xr.Dataset, complevel: int = COMPLEVEL) -> dict:
                 zlib=True,
                 complevel=complevel,
                 shuffle=True,
-                chunksizes=_chunk_sizes(var.shape, var.dims),
+                chunksizes=chunk_sizes(var.shape, var.dims),
             )
         if var.dtype.kind == "f" and not is_coord and "_FillValue" not in var.attrs:
             enc.setdefault("_FillValue", np.float32(np.nan) if var.dtype == np.float32 else np.nan)
@@ -299,6 +307,23 @@ def _label_source(attrs: dict, config: Mapping | None) -> None:
         attrs.setdefault("source", f"precipmodes workflow from source.kind={kind}")
     else:
         attrs.setdefault("source", "precipmodes workflow")
+
+
+@contextlib.contextmanager
+def chunk_cache(nbytes: int) -> Iterator[None]:
+    """netCDF-C's chunk cache for the files opened or created inside, ``nbytes`` per variable.
+
+    netCDF-C's default is 64 MiB per variable and file, held (decompressed) while a file is open; a
+    stream that reads or writes one row of chunks after the other needs only that row.
+    """
+    import netCDF4
+
+    before = netCDF4.get_chunk_cache()
+    netCDF4.set_chunk_cache(int(nbytes), before[1], before[2])
+    try:
+        yield
+    finally:
+        netCDF4.set_chunk_cache(*before)
 
 
 def open_netcdf(path: str | os.PathLike, chunks: Mapping | str | None = None) -> xr.Dataset:
