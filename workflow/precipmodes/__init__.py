@@ -3,11 +3,22 @@
 The package holds all the logic of the Snakemake workflow; rule scripts call it.
 Functions take and return xarray objects with their coordinates; file I/O sits
 in :mod:`precipmodes.netcdf` and the source readers.
+
+``precipmodes.SVD`` and ``precipmodes.NMF`` are imported on first use (PEP 562), so a rule that
+needs neither (figures, land mask, raw) does not pay for scipy's and the estimators' imports.
 """
 
 __version__ = "0.1.0"
-
-from .nmf import NMF  # noqa: E402
-from .svd import SVD  # noqa: E402
-
 __all__ = ["NMF", "SVD", "__version__"]
+
+
+def __getattr__(name: str):
+    if name == "NMF":
+        from .nmf import NMF
+
+        return NMF
+    if name == "SVD":
+        from .svd import SVD
+
+        return SVD
+    raise AttributeError(f"module 'precipmodes' has no attribute {name!r}")
