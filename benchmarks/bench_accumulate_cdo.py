@@ -89,11 +89,11 @@ def timed_run(cmd: list[str]) -> tuple[float, float]:
 
 
 def accumulate_command(src: Path, dst: Path, hours: int = 72, block_mb: float | None = None,
-                       threads: int = 1) -> list[str]:
-    """accumulate_files in a fresh process, under the rule's dask setting (threaded, ``threads`` workers)."""
+                       threads: int = 1, cluster: str = "threads") -> list[str]:
+    """accumulate_files in a fresh process, under the rule's dask setting (``dask.cluster``, ``threads``)."""
     block = "" if block_mb is None else f", block_mb={block_mb}"
     code = ("import sys; from precipmodes import parallel; from precipmodes.accumulate import accumulate_files\n"
-            f"with parallel.dask_cluster({{'cluster': 'threads'}}, {threads}):\n"
+            f"with parallel.dask_cluster({{'cluster': {cluster!r}}}, {threads}, 4000):\n"
             "    accumulate_files(input_path=sys.argv[1], output_path=sys.argv[2], "
             f"accumulation={{'hours': {hours}, 'anchor': 'first', 'min_completeness': 1.0}}{block})")
     return [sys.executable, "-c", code, str(src), str(dst)]
@@ -107,6 +107,9 @@ def main() -> None:
                         help="accumulate_files' block_mb (default: its own default)")
     parser.add_argument("--threads", type=int, default=1,
                         help="dask worker threads (default 1, the accumulate rule's default threads)")
+    parser.add_argument("--cluster", choices=("threads", "local"), default="threads",
+                        help="dask.cluster of the run (local: one worker process per thread; the peak RSS "
+                             "printed is then the largest single process's, not their sum)")
     args = parser.parse_args()
     for tool, package in (("cdo", "cdo"), ("/usr/bin/time", "time")):
         if shutil.which(tool) is None:
@@ -119,14 +122,14 @@ def main() -> None:
     for stale in (ours, cdo):
         stale.unlink(missing_ok=True)
     wall_cdo, rss_cdo = timed_run(["cdo", "-s", "timselsum,72", str(src), str(cdo)])
-    wall_ours, rss_ours = timed_run(accumulate_command(src, ours, block_mb=args.block_mb, threads=args.threads))
+    wall_ours, rss_ours = timed_run(accumulate_command(src, ours, block_mb=args.block_mb, threads=args.threads, cluster=args.cluster))
     with netCDF4.Dataset(ours) as a, netCDF4.Dataset(cdo) as b:
         n = a["precip"].shape[0]
         for k in (0, n // 2, n - 1):
             np.testing.assert_allclose(a["precip"][k].filled(np.nan), b["precip"][k].filled(np.nan),
                                        rtol=1e-5, atol=1e-3, equal_nan=True)
         print(f"same totals: {n} windows (CDO also writes the incomplete last window: {b['precip'].shape[0]})")
-    print(f"precipmodes accumulate : {wall_ours:7.1f} s  peak RSS {rss_ours:6.0f} MiB ({args.threads} dask thread(s))")
+    print(f"precipmodes accumulate : {wall_ours:7.1f} s  peak RSS {rss_ours:6.0f} MiB ({args.cluster}, {args.threads} worker(s))")
     print(f"cdo timselsum,72       : {wall_cdo:7.1f} s  peak RSS {rss_cdo:6.0f} MiB")
     print(f"ratio cdo / precipmodes: {wall_cdo / wall_ours:.2f}x  (> 1: precipmodes is faster)")
 
