@@ -18,7 +18,9 @@ for the provenance.
 :func:`rule_run` sends the ``precipmodes`` log to the rule's log file (an exception that
 ends the script is written there with its traceback, see :func:`precipmodes.logs.configure`),
 limits BLAS/OpenMP threads of the process to the rule's ``threads`` (threadpoolctl: numpy's
-OpenBLAS would otherwise start one thread per core beside the rule's dask workers) and decodes
+OpenBLAS would otherwise start one thread per core beside the rule's dask workers), sets dask's
+threaded scheduler to as many workers (dask's default is one per core of the machine: the raw rule,
+declared with 1 thread, generated the seed-scale demo on 2), and decodes
 the rule's params, which the rule files pass as JSON strings (``section()`` and
 ``experiment_fields()`` in ``workflow/rules/common.smk``).
 """
@@ -29,6 +31,7 @@ import contextlib
 import json
 from typing import Any, Iterator
 
+import dask
 from threadpoolctl import threadpool_limits
 
 from . import logs
@@ -44,8 +47,8 @@ def rule_run(smk: Any) -> Iterator[dict[str, Any]]:
     """Configure the log, limit BLAS threads to ``smk.threads``, yield the decoded params."""
     logs.configure(smk.log[0] if smk.log else None)
     threads = max(1, int(smk.threads))
-    with threadpool_limits(limits=threads):
-        logs.log.info("rule %s: %d thread(s) (BLAS/OpenMP limited to %d), mem_mb %s", smk.rule, threads, threads,
-                      smk.resources.get("mem_mb", "-"))
+    with threadpool_limits(limits=threads), dask.config.set(num_workers=threads):
+        logs.log.info("rule %s: %d thread(s) (BLAS/OpenMP and dask workers limited to %d), mem_mb %s", smk.rule,
+                      threads, threads, smk.resources.get("mem_mb", "-"))
         with logs.timed(f"rule {smk.rule}"):  # its "done in" line feeds the run's timing table
             yield decode_params(smk.params)

@@ -17,7 +17,7 @@ rule raw:
         inputs=fingerprint_param(SOURCE_INPUTS),  # a replaced input reruns raw even with an older mtime
     log:
         f"{LOGS}/raw.log",
-    threads: rule_resources("raw", "threads", 1)
+    threads: rule_resources("raw", "threads", 2)
     resources:
         mem_mb=rule_resources("raw", "mem_mb", 4000),
         runtime=rule_resources("raw", "runtime", 60),
