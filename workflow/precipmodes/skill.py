@@ -71,13 +71,17 @@ def holdout_skill(test: xr.DataArray, predictors: Mapping[str, Predictor], basel
     held = holdout_mask(~np.isnan(values), fraction, seed)
     visible = test.copy(data=np.where(held, np.nan, values))
     count = held.sum(axis=0)
+    held_cell, held_window = np.nonzero(held)
+    held_values = values[held_cell, held_window]
 
     def squared_errors(prediction: np.ndarray) -> np.ndarray:
-        return np.where(held, (np.asarray(prediction, dtype=np.float64) - np.where(held, values, 0.0)) ** 2, 0.0)
+        """Per window, the sum of squared errors over its held-out cells ``(time,)`` mm^2."""
+        error = np.asarray(prediction)[held_cell, held_window].astype(np.float64) - held_values
+        return np.bincount(held_window, weights=error * error, minlength=held.shape[1])
 
     def scores(name: str, squared: np.ndarray) -> dict:
         with np.errstate(invalid="ignore", divide="ignore"):
-            per_window = np.where(count > 0, np.sqrt(squared.sum(axis=0) / np.maximum(count, 1)), np.nan)
+            per_window = np.where(count > 0, np.sqrt(squared / np.maximum(count, 1)), np.nan)
         overall = float(np.sqrt(squared.sum() / count.sum()))
         what = f"{name} prediction of the held-out cells ({100 * fraction:g}% of each test window's observed cells)"
         return {f"{name}_holdout_rmse": xr.DataArray(per_window, dims="time", attrs={
