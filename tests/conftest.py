@@ -176,7 +176,8 @@ def file_server(files: dict[str, bytes]):
 
 
 # ------------------------------------------------------------------ parallel test runs (pytest-xdist)
-# `bash tests/run_tests.sh -n 2 --dist loadgroup` (not the default): each group below runs on one worker, so a
+# `bash tests/run_tests.sh` runs `-n 2 --dist loadgroup` (pytest < 9.2: pyproject; tests/test_test_groups.py
+# checks that the groups take effect): each group below runs on one worker, so a
 # session fixture that builds a whole workflow run is built once, not once per worker, and the SLURM
 # tests never share the one-node cluster with each other. Files not named here are a group each. The
 # named groups (the longest) are collected first, so that the workers do not end on one of them.
