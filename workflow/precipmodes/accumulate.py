@@ -327,7 +327,8 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
     hours = int(accumulation["hours"])
     with timed(f"accumulate ({hours} h)"):
         # netCDF-C caches 64 MiB per variable and file by default; the stream needs two rows of chunks of
-        # each (a block's edge may fall inside a row): 1 year of hourly 320 x 400 maps, 458 -> 3xx MiB peak
+        # each (a block's edge may fall inside a row): 1 year of hourly 320 x 400 maps on 2 threads,
+        # 457-466 -> 380-415 MiB peak (bench_accumulate_cdo)
         with chunk_cache(2 * _input_row_bytes(input_path) + 2**20):
             raw = open_netcdf(input_path)
         totals = accumulate(raw, hours, accumulation["anchor"], float(accumulation["min_completeness"]),

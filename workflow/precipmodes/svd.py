@@ -16,11 +16,11 @@ Methods (``svd.method``):
   (Rayleigh-Ritz), which makes the modes orthonormal to rounding and the singular
   values exact to ~1e-14 relative for the leading modes. Two passes over X.
   ``gram_dtype="float32"`` forms the Gram products in float32 (27 % less CPU at 300,000 x
-  2,200, 6 % at 12,700 x 2,200; no float64 copy of a float32 chunk) and keeps the Rayleigh-Ritz step float64: measured on 12,700 x
-  2,200 and 40,000 x 2,200 float32 rain-like matrices, singular values within 2.5e-9
-  relative of the float64 route's, modes within 1.4e-5 (2-norm of the difference of unit
-  vectors; the float32 rounding of the Gram entries, ~1e-7 of its largest eigenvalue,
-  divided by the gaps of the trailing modes).
+  2,200, 6 % at 12,700 x 2,200; no float64 copy of a float32 chunk) and keeps the
+  Rayleigh-Ritz step float64: measured on 12,700 x 2,200 and 40,000 x 2,200 float32
+  rain-like matrices, singular values within 2.5e-9 relative of the float64 route's, modes
+  within 1.4e-5 (2-norm of the difference of unit vectors; the float32 rounding of the Gram
+  entries, ~1e-7 of its largest eigenvalue, divided by the gaps of the trailing modes).
 * ``tsqr``: ``dask.array.linalg.svd`` (tall-skinny QR), exact, slower, more memory.
 * ``randomized``: ``dask.array.linalg.svd_compressed`` with ``power_iterations``
   QR-orthonormalised power iterations (plain power iterations lose the smaller modes
