@@ -123,7 +123,7 @@ def _project_block(block, mean, weights, missing_c, fill_c, V):
 
 
 def _project_block_and_square(block, mean, weights, missing_c, fill_c, V):
-    """``(Xt_c V, ||Xt_c||^2)`` of a chunk in float64 (the total when the Gram matrix was float32)."""
+    """``(Xt_c V, ||Xt_c||^2)`` of a chunk in float64 (the total of a fit with a float32 Gram matrix)."""
     b = _transformed(block, mean, weights, missing_c, fill_c)
     return b @ V, float(np.einsum("ij,ij->", b, b))
 
@@ -365,10 +365,16 @@ class SVD(Decomposition):
         args = self._per_chunk(blocks, mean, weights, fills)
         gram_dtype = np.dtype(self.gram_dtype)
         G = sum(blocks.map(_gram_block, *args, [gram_dtype] * len(blocks)))
+        # ||Xt||^2 is the trace of a float64 Gram matrix; a float32 one carries float32 rounding, so then
+        # the total comes from the float64 projection pass
+        total = float(np.trace(G)) if gram_dtype == np.float64 else None
         V = leading_eigenvectors(G, n_extra)  # overwrites G
-        parts = blocks.map(_project_block_and_square, *args, [V] * len(blocks))
-        Y = np.concatenate([p[0] for p in parts])
-        total = float(sum(p[1] for p in parts))
+        if total is None:
+            parts = blocks.map(_project_block_and_square, *args, [V] * len(blocks))
+            Y = np.concatenate([p[0] for p in parts])
+            total = float(sum(p[1] for p in parts))
+        else:
+            Y = np.concatenate(blocks.map(_project_block, *args, [V] * len(blocks)))
         Q, R = np.linalg.qr(Y)  # Rayleigh-Ritz on span(V), in float64: exact SVD of X V
         Ur, s, Wt = np.linalg.svd(R)
         return Q @ Ur, s, (V @ Wt.T).T, total
