@@ -39,7 +39,7 @@ import xarray as xr
 from .config import iso_utc, parse_instant
 from .errors import InputDataError
 from .logs import log, timed
-from .netcdf import chunk_sizes, chunk_cache, chunk_row_bytes, open_netcdf, write_netcdf
+from .netcdf import chunk_cache, chunk_row_bytes, chunk_sizes, open_netcdf, stream_cache_bytes, write_netcdf
 
 ALREADY_ACCUMULATED_ATTR = "precipmodes_already_accumulated_hours"
 BLOCK_MB = 32.0  # MB of input per block: 686 -> 461 MiB peak RSS from 128 MB, same speed (bench_accumulate_cdo)
@@ -327,9 +327,9 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
     hours = int(accumulation["hours"])
     with timed(f"accumulate ({hours} h)"):
         # netCDF-C caches 64 MiB per variable and file by default; the stream needs two rows of chunks of
-        # each (a block's edge may fall inside a row): 1 year of hourly 320 x 400 maps on 2 threads,
+        # each (stream_cache_bytes): 1 year of hourly 320 x 400 maps on 2 threads,
         # 457-466 -> 380-415 MiB peak (bench_accumulate_cdo)
-        with chunk_cache(2 * _input_row_bytes(input_path) + 2**20):
+        with chunk_cache(stream_cache_bytes(_input_row_bytes(input_path))):
             raw = open_netcdf(input_path)
         totals = accumulate(raw, hours, accumulation["anchor"], float(accumulation["min_completeness"]),
                             block_mb=block_mb, origin=str(input_path))
@@ -337,8 +337,8 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
                  totals.attrs["n_windows"], hours, totals.attrs["n_windows_dropped"],
                  totals.attrs["min_completeness"], totals.attrs.get("accumulation_anchor", "(passed through)"))
         precip = totals["precip"]
-        output_row = chunk_row_bytes(precip.shape, chunk_sizes(precip.shape, precip.dims), 4)
-        with chunk_cache(2 * output_row + 2**20):
+        output_row = chunk_row_bytes(precip.shape, chunk_sizes(precip.shape, precip.dims), precip.dtype.itemsize)
+        with chunk_cache(stream_cache_bytes(output_row)):
             return write_netcdf(totals, output_path, inputs=[input_path], config=config,
                                 step=f"accumulate: {hours}-hour totals from {Path(input_path).name}")
 

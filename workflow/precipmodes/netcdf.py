@@ -309,6 +309,12 @@ def _label_source(attrs: dict, config: Mapping | None) -> None:
         attrs.setdefault("source", "precipmodes workflow")
 
 
+def stream_cache_bytes(row_bytes: int) -> int:
+    """Chunk cache for a stream through rows of chunks of ``row_bytes`` each: two rows (a block's edge
+    may fall inside a row) and 1 MiB."""
+    return 2 * int(row_bytes) + 2**20
+
+
 @contextlib.contextmanager
 def chunk_cache(nbytes: int) -> Iterator[None]:
     """netCDF-C's chunk cache for the files opened or created inside, ``nbytes`` per variable.
