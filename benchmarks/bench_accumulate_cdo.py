@@ -122,14 +122,16 @@ def main() -> None:
     for stale in (ours, cdo):
         stale.unlink(missing_ok=True)
     wall_cdo, rss_cdo = timed_run(["cdo", "-s", "timselsum,72", str(src), str(cdo)])
-    wall_ours, rss_ours = timed_run(accumulate_command(src, ours, block_mb=args.block_mb, threads=args.threads, cluster=args.cluster))
+    wall_ours, rss_ours = timed_run(accumulate_command(src, ours, block_mb=args.block_mb, threads=args.threads,
+                                                       cluster=args.cluster))
     with netCDF4.Dataset(ours) as a, netCDF4.Dataset(cdo) as b:
         n = a["precip"].shape[0]
         for k in (0, n // 2, n - 1):
             np.testing.assert_allclose(a["precip"][k].filled(np.nan), b["precip"][k].filled(np.nan),
                                        rtol=1e-5, atol=1e-3, equal_nan=True)
         print(f"same totals: {n} windows (CDO also writes the incomplete last window: {b['precip'].shape[0]})")
-    print(f"precipmodes accumulate : {wall_ours:7.1f} s  peak RSS {rss_ours:6.0f} MiB ({args.cluster}, {args.threads} worker(s))")
+    print(f"precipmodes accumulate : {wall_ours:7.1f} s  peak RSS {rss_ours:6.0f} MiB "
+          f"({args.cluster}, {args.threads} worker(s))")
     print(f"cdo timselsum,72       : {wall_cdo:7.1f} s  peak RSS {rss_cdo:6.0f} MiB")
     print(f"ratio cdo / precipmodes: {wall_cdo / wall_ours:.2f}x  (> 1: precipmodes is faster)")
 
