@@ -13,6 +13,7 @@ checks both give the same totals, and prints the times and the ratio.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import netCDF4
 import numpy as np
+import psutil
 
 NLAT, NLON = 320, 400
 LAT0, LON0, DLAT, DLON = 30.025, 128.025, 0.05, 0.05
@@ -71,31 +73,51 @@ def make_hourly_input(path: Path, years: int, seed: int = 0) -> Path:
     return path
 
 
-def timed_run(cmd: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB) of ``cmd`` run in a fresh process.
+def timed_run(cmd: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS MiB of the largest process, peak summed PSS MiB of the tree) of ``cmd``.
 
-    Measured by /usr/bin/time, which forks ``cmd`` from its own small process: a child
-    forked straight from this (possibly large) Python process would inherit our RSS as
-    its ru_maxrss high-water mark on Linux.
+    Run under /usr/bin/time, which forks ``cmd`` from its own small process (a child forked straight
+    from this, possibly large, Python process would inherit our RSS as its ru_maxrss high-water mark
+    on Linux) and reports the largest single process's peak. Reader processes run beside the main one,
+    so the tree's memory is also sampled every 50 ms: the sum of each process's PSS (its private pages
+    plus its share of the pages it shares, e.g. the imported libraries), which does not count twice what
+    forked processes share.
     """
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
         start = time.perf_counter()
-        done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", report.name, *cmd])
+        proc = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", report.name, *cmd])
+        peak_pss = 0
+        root = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            total = 0
+            try:
+                tree = root.children(recursive=True)
+            except psutil.NoSuchProcess:
+                break
+            for member in tree:
+                with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                    total += member.memory_full_info().pss
+            peak_pss = max(peak_pss, total)
+            time.sleep(0.05)
         wall = time.perf_counter() - start
-        if done.returncode:
-            raise SystemExit(f"{cmd[:3]} failed with status {done.returncode}")
+        if proc.returncode:
+            raise SystemExit(f"{cmd[:3]} failed with status {proc.returncode}")
         max_rss_kib = int(report.read().split()[-1])
-    return wall, max_rss_kib / 1024
+    return wall, max_rss_kib / 1024, peak_pss / 2**20
 
 
 def accumulate_command(src: Path, dst: Path, hours: int = 72, block_mb: float | None = None,
                        threads: int = 1, cluster: str = "threads") -> list[str]:
-    """accumulate_files in a fresh process, under the rule's dask setting (``dask.cluster``, ``threads``)."""
+    """accumulate_files in a fresh process as the rule runs it: dask with ``threads`` workers on
+    ``dask.cluster``; on the threaded scheduler as many reader processes (workflow/scripts/accumulate.py)."""
     block = "" if block_mb is None else f", block_mb={block_mb}"
+    processes = threads if cluster == "threads" else 1
     code = ("import sys; from precipmodes import parallel; from precipmodes.accumulate import accumulate_files\n"
-            f"with parallel.dask_cluster({{'cluster': {cluster!r}}}, {threads}, 4000):\n"
-            "    accumulate_files(input_path=sys.argv[1], output_path=sys.argv[2], "
-            f"accumulation={{'hours': {hours}, 'anchor': 'first', 'min_completeness': 1.0}}{block})")
+            "if __name__ == '__main__':\n"
+            f"    with parallel.dask_cluster({{'cluster': {cluster!r}}}, {threads}, 4000):\n"
+            "        accumulate_files(input_path=sys.argv[1], output_path=sys.argv[2], "
+            f"accumulation={{'hours': {hours}, 'anchor': 'first', 'min_completeness': 1.0}}{block}, "
+            f"processes={processes})")
     return [sys.executable, "-c", code, str(src), str(dst)]
 
 
@@ -105,11 +127,11 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/precipmodes_bench"))
     parser.add_argument("--block-mb", type=float, default=None,
                         help="accumulate_files' block_mb (default: its own default)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="dask worker threads (default 1, the accumulate rule's default threads)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="the rule's threads (default 2, the accumulate rule's default): dask workers and, "
+                             "on the threaded scheduler, reader processes")
     parser.add_argument("--cluster", choices=("threads", "local"), default="threads",
-                        help="dask.cluster of the run (local: one worker process per thread; the peak RSS "
-                             "printed is then the largest single process's, not their sum)")
+                        help="dask.cluster of the run (local: one worker process per thread)")
     args = parser.parse_args()
     for tool, package in (("cdo", "cdo"), ("/usr/bin/time", "time")):
         if shutil.which(tool) is None:
@@ -121,18 +143,19 @@ def main() -> None:
     ours, cdo = args.workdir / "totals_precipmodes.nc", args.workdir / "totals_cdo.nc"
     for stale in (ours, cdo):
         stale.unlink(missing_ok=True)
-    wall_cdo, rss_cdo = timed_run(["cdo", "-s", "timselsum,72", str(src), str(cdo)])
-    wall_ours, rss_ours = timed_run(accumulate_command(src, ours, block_mb=args.block_mb, threads=args.threads,
-                                                       cluster=args.cluster))
+    wall_cdo, rss_cdo, pss_cdo = timed_run(["cdo", "-s", "timselsum,72", str(src), str(cdo)])
+    wall_ours, rss_ours, pss_ours = timed_run(accumulate_command(src, ours, block_mb=args.block_mb,
+                                                                 threads=args.threads, cluster=args.cluster))
     with netCDF4.Dataset(ours) as a, netCDF4.Dataset(cdo) as b:
         n = a["precip"].shape[0]
         for k in (0, n // 2, n - 1):
             np.testing.assert_allclose(a["precip"][k].filled(np.nan), b["precip"][k].filled(np.nan),
                                        rtol=1e-5, atol=1e-3, equal_nan=True)
         print(f"same totals: {n} windows (CDO also writes the incomplete last window: {b['precip'].shape[0]})")
-    print(f"precipmodes accumulate : {wall_ours:7.1f} s  peak RSS {rss_ours:6.0f} MiB "
-          f"({args.cluster}, {args.threads} worker(s))")
-    print(f"cdo timselsum,72       : {wall_cdo:7.1f} s  peak RSS {rss_cdo:6.0f} MiB")
+    print("                           wall   peak RSS (largest process)   peak PSS (all processes)")
+    print(f"precipmodes accumulate : {wall_ours:7.1f} s  {rss_ours:8.0f} MiB {pss_ours:25.0f} MiB   "
+          f"({args.cluster}, {args.threads} thread(s))")
+    print(f"cdo timselsum,72       : {wall_cdo:7.1f} s  {rss_cdo:8.0f} MiB {pss_cdo:25.0f} MiB")
     print(f"ratio cdo / precipmodes: {wall_cdo / wall_ours:.2f}x  (> 1: precipmodes is faster)")
 
 

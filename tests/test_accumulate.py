@@ -258,3 +258,95 @@ def test_accumulate_file_on_process_workers(tmp_path):
     got = open_netcdf(out)
     xr.testing.assert_allclose(got["precip"], accumulate(ds, 72, "first")["precip"].compute())
     assert got.sizes["time"] == 5 and got.attrs["n_windows_dropped"] == 1
+
+
+def _reader_cases(tmp_path):
+    """A raw file with gaps and a sea NaN column, written as the workflow writes it; and a copy whose
+    missing cells carry a numeric _FillValue (-9999) instead of NaN."""
+    rng = np.random.default_rng(3)
+    values = rng.gamma(0.3, 2.0, size=(72 * 10, 5, 6)).astype(np.float32)
+    values[:, 0, :] = np.nan
+    ds = canonical(values, drop=np.r_[300:310])
+    nan_fill = write_netcdf(ds, tmp_path / "raw.nc")
+    numeric = tmp_path / "raw_fill.nc"
+    ds.to_netcdf(numeric, encoding={"precip": {"_FillValue": np.float32(-9999.0), "chunksizes": (16, 5, 6)}})
+    return ds, [nan_fill, numeric]
+
+
+@pytest.mark.parametrize("min_completeness", [1.0, 0.8])
+def test_reader_processes_give_the_in_process_totals(tmp_path, min_completeness):
+    """Blocks read and summed in reader processes (complete windows streamed piece by piece; blocks
+    with gaps and scaled incomplete windows whole) equal the totals summed in this process."""
+    from precipmodes.accumulate import ReaderProcesses
+
+    _, paths = _reader_cases(tmp_path)
+    for path in paths:
+        raw = open_netcdf(path)
+        expected = accumulate(raw, 72, "first", min_completeness, block_mb=0.001).compute()
+        assert expected.sizes["time"] == (9 if min_completeness == 1 else 10)
+        with ReaderProcesses(path, 2, 2**20) as readers:
+            got = accumulate(raw, 72, "first", min_completeness, block_mb=0.001, readers=readers).compute()
+        xr.testing.assert_identical(got, expected)  # same values, order of additions and NaN pattern
+
+
+def test_streamed_window_sums_add_in_the_reshape_sums_order():
+    from precipmodes.blockreader import streamed_window_sums, window_sums
+
+    rng = np.random.default_rng(4)
+    block = rng.gamma(0.3, 5.0, size=(72 * 3, 7, 9)).astype(np.float32)
+    whole = window_sums(block, np.arange(3) * 72, np.arange(3), None, 72)
+    for piece in (1, 5, 72, 500):
+        streamed = streamed_window_sums(lambda j0, j1: block[j0:j1], 0, 3, 72, piece)
+        np.testing.assert_array_equal(streamed, whole)
+
+
+def test_reader_process_that_dies_is_reported_with_the_file(tmp_path):
+    from precipmodes.accumulate import ReaderProcesses, _Progress
+    from precipmodes.errors import PrecipModesError
+
+    _, (path, _) = _reader_cases(tmp_path)
+    with ReaderProcesses(path, 1, 2**20) as readers:
+        readers.readers[0].kill()
+        readers.readers[0].wait()
+        with pytest.raises(PrecipModesError, match=r"reader process of .*raw\.nc ended with status -9"):
+            readers.window_sums(0, 72, np.array([0]), np.array([0]), None, 72, _Progress(1))
+
+
+def test_accumulate_files_with_reader_processes(tmp_path, monkeypatch, caplog):
+    """accumulate_files(processes=2) on a file above the size threshold reads in reader processes and
+    writes the totals that one process writes."""
+    from precipmodes import accumulate as acc
+
+    _, (path, _) = _reader_cases(tmp_path)
+    section = {"hours": 72, "anchor": "first", "min_completeness": 1.0}
+    one = open_netcdf(accumulate_files(input_path=path, output_path=tmp_path / "one.nc", accumulation=section,
+                                       processes=2, block_mb=0.001))  # below the threshold: in this process
+    monkeypatch.setattr(acc, "READER_PROCESSES_MIN_MB", 0.0)
+    assert "reader processes" not in caplog.text
+    with caplog.at_level("INFO", logger="precipmodes"):
+        two = open_netcdf(accumulate_files(input_path=path, output_path=tmp_path / "two.nc", accumulation=section,
+                                           processes=2, block_mb=0.001))
+    assert "in 2 reader processes" in caplog.text
+    xr.testing.assert_identical(one["precip"], two["precip"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(windows=st.integers(1, 60), steps=st.sampled_from([3, 8, 12, 24, 72]), per_block=st.integers(1, 9),
+       chunk=st.sampled_from([1, 7, 16, 32, 512]), offset=st.integers(0, 40))
+def test_property_blocks_cover_the_windows_and_end_on_chunks_where_they_can(windows, steps, per_block, chunk,
+                                                                            offset):
+    from precipmodes.accumulate import ALIGN_GROWTH, WindowPlan, _blocks
+
+    first = offset + np.arange(windows) * steps
+    plan = WindowPlan(start=first.astype("datetime64[h]"), first=first, count=np.full(windows, steps),
+                      steps=steps, kept=np.ones(windows, bool))
+    blocks = _blocks(plan, np.arange(windows), per_block, chunk)
+    np.testing.assert_array_equal(np.concatenate([b[2] for b in blocks]), np.arange(windows))
+    period = int(np.lcm(steps, chunk))
+    limit = max(per_block * steps, period if chunk > 1 and period <= ALIGN_GROWTH * per_block * steps else 0)
+    for i0, i1, kept in blocks:
+        assert i0 == first[kept[0]] and i1 == first[kept[-1]] + steps
+        assert i1 - i0 <= max(limit, steps)
+    if chunk > 1 and period <= ALIGN_GROWTH * per_block * steps and offset % chunk == 0:
+        # windows start on a chunk boundary: every block but the last ends on one
+        assert all(i1 % chunk == 0 for _, i1, _ in blocks[:-1])

@@ -241,13 +241,19 @@ def test_second_snakemake_on_the_same_directory_is_refused(tmp_path):
     """While one run holds .snakemake/locks, a second on the same directory fails with Snakemake's lock
     message and changes nothing; the first finishes normally.
 
-    The first run builds the chain up to nmf.nc (several jobs), so that it still holds the lock while the
-    second starts, also on a loaded machine (with raw.nc alone it could finish first: a flaky race)."""
+    The first run's Snakemake process is stopped (SIGSTOP) once it holds the lock, so that it still holds
+    it while the second starts however fast the first's jobs are (waiting alone was a race the first
+    could win); its jobs go on, and it finishes after SIGCONT."""
     workdir = tmp_path / "work"
     first = start_snakemake(workdir, tiny(), [NMF])
     locks = workdir / ".snakemake" / "locks"
     wait_for(lambda: locks.is_dir() and any(locks.iterdir()), "the lock files", first, every=0.05)
-    second = snakemake(workdir, tiny(), [NMF], check=False)
+    os.kill(first.pid, signal.SIGSTOP)
+    try:
+        assert first.poll() is None and any(locks.iterdir())
+        second = snakemake(workdir, tiny(), [NMF], check=False)
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
     assert second.returncode != 0
     assert "Directory cannot be locked" in output_text(second), output_text(second)[-3000:]
     output = first.communicate(timeout=600)[0]

@@ -19,12 +19,24 @@ reshape-sum for back-to-back complete windows, ``numpy.add.reduceat`` across
 gaps); the result is a dask-backed dataset, so
 :func:`precipmodes.netcdf.write_netcdf` writes it block by block with memory
 flat in the record length.
+
+Reading is mostly zlib decompression, which netCDF-C/HDF5 run under one lock per process, so
+threads take turns. :class:`ReaderProcesses` reads and sums the blocks in worker processes
+instead (each opens the file itself and sends back only the window totals); the rule uses them
+when it has more than one thread and the input is large (:data:`READER_PROCESSES_MIN_MB`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pickle
+import queue
+import subprocess
+import sys
+import tempfile
 import threading
+import uuid
 import time as _time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,14 +48,20 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .blockreader import window_sums
 from .config import iso_utc, parse_instant
-from .errors import InputDataError
+from .errors import InputDataError, PrecipModesError
 from .logs import log, timed
-from .netcdf import chunk_cache, chunk_row_bytes, chunk_sizes, open_netcdf, stream_cache_bytes, write_netcdf
+from .netcdf import (chunk_cache, chunk_row_bytes, chunk_sizes, open_netcdf, stream_cache_bytes,
+                     values_in_slices, write_netcdf)
 
 ALREADY_ACCUMULATED_ATTR = "precipmodes_already_accumulated_hours"
 BLOCK_MB = 32.0  # MB of input per block: 686 -> 461 MiB peak RSS from 128 MB, same speed (bench_accumulate_cdo)
 SEED_ANCHOR = "2005-12-31T15:00Z"  # 00:00 JST, where the seed's 72-hour windows start
+#: decoded input size (MB) from which accumulate_files reads in worker processes when given more than
+#: one thread; below it, starting the processes costs more than it saves
+READER_PROCESSES_MIN_MB = 256.0
+ALIGN_GROWTH = 4  # how far a block may grow beyond block_mb to end on a chunk boundary (_blocks)
 
 
 @dataclass
@@ -70,7 +88,7 @@ class WindowPlan:
 def step_length(ds: xr.Dataset, origin: str = "raw dataset") -> np.timedelta64:
     """The constant length of the input steps, from ``time_bnds`` (or the time spacing)."""
     if "time_bnds" in ds.variables:
-        bounds = ds["time_bnds"].values
+        bounds = values_in_slices(ds["time_bnds"])
         lengths = np.unique(bounds[:, 1] - bounds[:, 0])
     else:
         lengths = np.unique(np.diff(ds["time"].values))
@@ -137,7 +155,7 @@ def resolve_anchor(time: np.ndarray, step: np.timedelta64, anchor: str = "auto")
 
 def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
                min_completeness: float = 1.0, block_mb: float = BLOCK_MB,
-               origin: str = "raw dataset") -> xr.Dataset:
+               origin: str = "raw dataset", readers: ReaderProcesses | None = None) -> xr.Dataset:
     """Window totals of canonical ``ds.precip(time, lat, lon)`` (mm per step).
 
     Returns a dask-backed dataset: ``precip(time, lat, lon)`` float32 mm per window
@@ -164,22 +182,22 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
     precip = ds["precip"]
     cell_bytes = 4 * precip.sizes["lat"] * precip.sizes["lon"]
     windows_per_block = max(1, int(block_mb * 2**20 // (cell_bytes * plan.steps)))
-    blocks = _blocks(plan, kept, windows_per_block)
-    edges = sorted({0, precip.sizes["time"], *(e for b in blocks for e in (b[0], b[1]))})
-    chunked = precip.chunk({"time": tuple(np.diff(edges)), "lat": -1, "lon": -1}).data
-    chunk_of = {start: i for i, start in enumerate(edges[:-1])}
+    chunk_steps = (precip.encoding.get("chunksizes") or (1,))[0]  # of a NetCDF input, along time
+    blocks = _blocks(plan, kept, windows_per_block, int(chunk_steps))
+    reader = readers if readers is not None else _InProcessReader(precip)
     progress = _Progress(int(kept.size))
+    graph_id = uuid.uuid4().hex  # the blocks are computed once: unique keys, no hashing of the data
     pieces = []
     for number, (i0, i1, windows) in enumerate(blocks):
         inside = np.flatnonzero((plan.first >= i0) & (plan.first < i1))
         segments = plan.first[inside] - i0
         take = np.searchsorted(inside, windows)
         scale = (plan.steps / plan.count[windows]).astype(np.float32)
-        block = chunked.blocks[chunk_of[i0]]
-        total = dask.delayed(_sum_windows, pure=True)(
-            block, segments, take, None if np.all(scale == 1) else scale, plan.steps, progress,
-            dask_key_name=f"accumulate-block-{number}-{dask.base.tokenize(block, segments, take, scale)}",
-        )
+        scale = None if np.all(scale == 1) else scale
+        # plain arguments, not dask chunks of the input: a dask collection inside a delayed call makes
+        # dask import distributed (~60 MB resident) to build the graph
+        total = dask.delayed(reader.window_sums)(i0, i1, segments, take, scale, plan.steps, progress,
+                                                 dask_key_name=f"accumulate-block-{number}-{graph_id}")
         pieces.append(da.from_delayed(total, shape=(windows.size,) + precip.shape[1:], dtype=np.float32))
     totals = da.concatenate(pieces, axis=0)
     starts = plan.start[kept]
@@ -219,33 +237,116 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
     return out
 
 
-def _sum_windows(block: np.ndarray, segments: np.ndarray, take: np.ndarray,
-                 scale: np.ndarray | None, steps: int, progress: _Progress) -> np.ndarray:
-    """Sums of ``block(step, lat, lon)`` over the runs starting at ``segments``; rows ``take``.
+class _InProcessReader:
+    """Reads blocks of ``precip`` in this process (from xarray's lazily loaded array: the reads of dask's
+    threads take turns on netCDF's lock) and sums them; the interface of :class:`ReaderProcesses`."""
 
-    Complete back-to-back windows (the usual case) are summed as a reshape-sum,
-    about 10x faster than ``np.add.reduceat``, which handles blocks with gaps.
+    def __init__(self, precip: xr.DataArray):
+        self.precip = precip.variable
+
+    def window_sums(self, i0: int, i1: int, segments: np.ndarray, take: np.ndarray,
+                    scale: np.ndarray | None, steps: int, progress: _Progress) -> np.ndarray:
+        """:func:`~precipmodes.blockreader.window_sums` of the record's steps ``[i0, i1)``."""
+        sums = window_sums(np.asarray(self.precip[i0:i1].values), segments, take, scale, steps)
+        progress(take.size)
+        return sums
+
+
+class ReaderProcesses:
+    """Reader processes (:mod:`precipmodes.blockreader`) that read blocks of ``precip`` from the NetCDF
+    file ``path`` and sum them to windows.
+
+    Each of ``processes`` readers opens the file once (chunk cache ``cache_bytes`` per variable) and
+    sends back only the window totals (``steps`` times smaller than what it read), so the zlib
+    decompression that one process runs under HDF5's lock runs in ``processes`` at once. They are
+    plain subprocesses of ``python -m precipmodes.blockreader`` that import numpy and netCDF4 only:
+    no re-import of the caller's main script (no ``if __name__ == "__main__":`` needed) and ~40 MB
+    each. Use as a context manager; :meth:`window_sums` blocks until a reader is free and done (call
+    it from dask threads).
     """
-    if block.shape[0] == segments.size * steps and np.array_equal(segments, np.arange(segments.size) * steps):
-        sums = block.reshape((segments.size, steps) + block.shape[1:]).sum(axis=1)[take]
-    else:
-        sums = np.add.reduceat(block, segments, axis=0)[take]
-    if scale is not None:
-        sums *= scale[:, None, None]
-    progress(take.size)
-    return sums.astype(np.float32, copy=False)
+
+    def __init__(self, path: str | os.PathLike, processes: int, cache_bytes: int):
+        self.path, self.processes = str(path), int(processes)
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+                   PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+        self.readers: list[subprocess.Popen] = []
+        self.idle: queue.Queue = queue.Queue()
+        for _ in range(self.processes):
+            stderr = tempfile.TemporaryFile()
+            reader = subprocess.Popen([sys.executable, "-m", "precipmodes.blockreader", self.path, str(int(cache_bytes))],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env)
+            reader.stderr_file = stderr
+            self.readers.append(reader)
+            self.idle.put(reader)
+
+    def __enter__(self) -> ReaderProcesses:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for reader in self.readers:
+            with contextlib.suppress(OSError):
+                reader.stdin.close()  # end of requests: the reader returns
+        for reader in self.readers:
+            try:
+                reader.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                reader.kill()
+                reader.wait()
+            reader.stdout.close()
+            reader.stderr_file.close()
+
+    def window_sums(self, i0: int, i1: int, segments: np.ndarray, take: np.ndarray,
+                    scale: np.ndarray | None, steps: int, progress: _Progress) -> np.ndarray:
+        """:func:`~precipmodes.blockreader.window_sums` of the record's steps ``[i0, i1)``, read and summed by
+        a reader process."""
+        reader = self.idle.get()
+        try:
+            pickle.dump((i0, i1, segments, take, scale, steps), reader.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            reader.stdin.flush()
+            status, value = pickle.load(reader.stdout)
+        except (OSError, EOFError, pickle.UnpicklingError) as exc:
+            reader.kill()
+            reader.wait()
+            reader.stderr_file.seek(0)
+            said = reader.stderr_file.read().decode(errors="replace").strip()[-2000:]
+            raise PrecipModesError(
+                f"accumulate: the reader process of {self.path} ended with status {reader.returncode} while "
+                f"reading steps {i0}-{i1} ({type(exc).__name__}; a negative status is the signal, -9 e.g. "
+                "killed for memory: give the rule more mem_mb or fewer threads, resources: {accumulate: "
+                "{threads: 1}})" + (f"; it said:\n{said}" if said else "")
+            ) from exc
+        self.idle.put(reader)
+        if status != "ok":
+            raise InputDataError(f"{self.path}: reading precip steps {i0}-{i1} failed in a reader process:\n{value}")
+        progress(take.size)
+        return value
 
 
-def _blocks(plan: WindowPlan, kept: np.ndarray, windows_per_block: int) -> list[tuple[int, int, np.ndarray]]:
-    """Group kept windows into record ranges ``[i0, i1)`` of at most ``windows_per_block`` windows' steps."""
-    blocks = []
+def _blocks(plan: WindowPlan, kept: np.ndarray, windows_per_block: int,
+            chunk_steps: int = 1) -> list[tuple[int, int, np.ndarray]]:
+    """Group kept windows into record ranges ``[i0, i1)`` of at most ``windows_per_block`` windows' steps.
+
+    ``chunk_steps``: the input's chunk length along time. A block is then cut, where it can be, at a
+    window end that is also a chunk boundary, and may grow to the period at which the two coincide
+    (lcm of window and chunk length, if at most :data:`ALIGN_GROWTH` x the block): a chunk shared by two
+    blocks is decompressed twice when the blocks go to different reader processes (the seed-scale demo,
+    12-step windows in 32-step chunks, 2 readers: 16.1 s with 72-step blocks, 10.6 s with 312-step ones).
+    """
     limit = windows_per_block * plan.steps
-    current: list[int] = []
+    period = int(np.lcm(plan.steps, chunk_steps))
+    if chunk_steps > 1 and period <= ALIGN_GROWTH * limit:
+        limit = max(limit, period)
+    blocks, current = [], []
     for w in kept:
+        w = int(w)
         if current and plan.first[w] + plan.count[w] - plan.first[current[0]] > limit:
-            blocks.append(current)
-            current = []
-        current.append(int(w))
+            ends = plan.first[current] + plan.count[current]
+            aligned = np.flatnonzero(ends % chunk_steps == 0) if chunk_steps > 1 else np.array([], int)
+            cut = int(aligned[-1]) + 1 if aligned.size else len(current)
+            blocks.append(current[:cut])
+            current = current[cut:]
+        current.append(w)
     blocks.append(current)
     return [(int(plan.first[b[0]]), int(plan.first[b[-1]] + plan.count[b[-1]]), np.asarray(b)) for b in blocks]
 
@@ -303,7 +404,8 @@ class _Progress:
 
 
 def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.PathLike,
-                     accumulation: Mapping, config: Mapping | None = None, block_mb: float = BLOCK_MB) -> Path:
+                     accumulation: Mapping, config: Mapping | None = None, block_mb: float = BLOCK_MB,
+                     processes: int = 1) -> Path:
     """Rule accumulate: ``input_path`` (canonical raw/upscaled NetCDF) -> totals NetCDF.
 
     Parameters
@@ -318,6 +420,9 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
         The whole config, digested into the provenance.
     block_mb : float
         Size of the blocks of whole windows read at a time (MB of input), which bounds memory.
+    processes : int
+        Reader processes (:class:`ReaderProcesses`) when more than 1 and the decoded input is at least
+        :data:`READER_PROCESSES_MIN_MB`; else the blocks are read in this process.
 
     Returns
     -------
@@ -329,18 +434,35 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
         # netCDF-C caches 64 MiB per variable and file by default; the stream needs two rows of chunks of
         # each (stream_cache_bytes): 1 year of hourly 320 x 400 maps on 2 threads,
         # 457-466 -> 380-415 MiB peak (bench_accumulate_cdo)
-        with chunk_cache(stream_cache_bytes(_input_row_bytes(input_path))):
+        input_cache = stream_cache_bytes(_input_row_bytes(input_path))
+        with chunk_cache(input_cache):
             raw = open_netcdf(input_path)
-        totals = accumulate(raw, hours, accumulation["anchor"], float(accumulation["min_completeness"]),
-                            block_mb=block_mb, origin=str(input_path))
-        log.info("accumulate: %d windows of %d h kept, %d dropped (min_completeness %s), anchor %s",
-                 totals.attrs["n_windows"], hours, totals.attrs["n_windows_dropped"],
-                 totals.attrs["min_completeness"], totals.attrs.get("accumulation_anchor", "(passed through)"))
-        precip = totals["precip"]
-        output_row = chunk_row_bytes(precip.shape, chunk_sizes(precip.shape, precip.dims), precip.dtype.itemsize)
-        with chunk_cache(stream_cache_bytes(output_row)):
-            return write_netcdf(totals, output_path, inputs=[input_path], config=config,
-                                step=f"accumulate: {hours}-hour totals from {Path(input_path).name}")
+        readers = None
+        input_mb = raw["precip"].size * raw["precip"].dtype.itemsize / 1e6
+        if processes > 1 and input_mb >= READER_PROCESSES_MIN_MB and _readable_by_readers(raw):
+            readers = ReaderProcesses(input_path, processes, input_cache)
+            log.info("accumulate: reading %.0f MB (decoded) in %d reader processes", input_mb, processes)
+        with readers or contextlib.nullcontext():
+            totals = accumulate(raw, hours, accumulation["anchor"], float(accumulation["min_completeness"]),
+                                block_mb=block_mb, origin=str(input_path), readers=readers)
+            log.info("accumulate: %d windows of %d h kept, %d dropped (min_completeness %s), anchor %s",
+                     totals.attrs["n_windows"], hours, totals.attrs["n_windows_dropped"],
+                     totals.attrs["min_completeness"], totals.attrs.get("accumulation_anchor", "(passed through)"))
+            precip = totals["precip"]
+            output_row = chunk_row_bytes(precip.shape, chunk_sizes(precip.shape, precip.dims),
+                                         precip.dtype.itemsize)
+            with chunk_cache(stream_cache_bytes(output_row)):
+                return write_netcdf(totals, output_path, inputs=[input_path], config=config,
+                                    step=f"accumulate: {hours}-hour totals from {Path(input_path).name}")
+
+
+def _readable_by_readers(raw: xr.Dataset) -> bool:
+    """Whether reader processes give what xarray reads: float32 ``precip`` stored unpacked (no
+    scale_factor/add_offset) and not already window totals."""
+    encoding = raw["precip"].encoding
+    return (raw["precip"].dtype == np.float32 and encoding.get("dtype") == np.float32
+            and "scale_factor" not in encoding and "add_offset" not in encoding
+            and ALREADY_ACCUMULATED_ATTR not in raw.attrs)
 
 
 def _input_row_bytes(path: str | os.PathLike) -> int:

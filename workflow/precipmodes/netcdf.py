@@ -309,6 +309,24 @@ def _label_source(attrs: dict, config: Mapping | None) -> None:
         attrs.setdefault("source", "precipmodes workflow")
 
 
+STEPS_PER_READ = 1024  # time steps per read of a small time-varying variable (values_in_slices)
+
+
+def values_in_slices(var: xr.DataArray | xr.Variable, dim: str = "time", steps: int = STEPS_PER_READ) -> np.ndarray:
+    """``var.values``, read ``steps`` along ``dim`` at a time.
+
+    A variable with one chunk per time step (netCDF-C's default chunking of a variable on an unlimited
+    dimension, e.g. ``time_bnds(time, nv)`` as ``(1, 2)``) costs HDF5 ~6.6 KB of selection bookkeeping
+    per chunk in one read, which the allocator keeps: reading the 35,040 steps of a 4-year hourly
+    ``time_bnds`` whole left 232 MB resident, in slices of 1,024 steps 20 MB.
+    """
+    size = var.sizes[dim] if dim in var.dims else 0
+    if size <= steps:
+        return np.asarray(var.values)
+    return np.concatenate([np.asarray(var[{dim: slice(i, i + steps)}].values) for i in range(0, size, steps)],
+                          axis=var.dims.index(dim))
+
+
 def stream_cache_bytes(row_bytes: int) -> int:
     """Chunk cache for a stream through rows of chunks of ``row_bytes`` each: two rows (a block's edge
     may fall inside a row) and 1 MiB."""

@@ -16,7 +16,7 @@ rule accumulate:
         accumulation=section("accumulation"),
     log:
         f"{LOGS}/accumulate.log",
-    threads: rule_resources("accumulate", "threads", 1)
+    threads: rule_resources("accumulate", "threads", 2)
     resources:
         mem_mb=rule_resources("accumulate", "mem_mb", 4000),
         runtime=rule_resources("accumulate", "runtime", 120),

@@ -8,9 +8,13 @@ def main(smk):
     with rule_run(smk) as params:
         # the dask section only says where blocks run, not what they hold: read from config, not params,
         # so moving to another cluster does not rerun the accumulation
-        with parallel.dask_cluster(smk.config["dask"], smk.threads, smk.resources.mem_mb):
+        dask_config = smk.config["dask"]
+        with parallel.dask_cluster(dask_config, smk.threads, smk.resources.mem_mb):
+            # on dask's threaded scheduler, the rule's threads read in as many processes (HDF5 reads one
+            # chunk at a time per process); a dask cluster reads in its own workers
+            processes = smk.threads if dask_config.get("cluster", "threads") == "threads" else 1
             accumulate_files(input_path=smk.input[0], output_path=smk.output[0], accumulation=params["accumulation"],
-                             config=smk.config)
+                             config=smk.config, processes=processes)
 
 if __name__ == "__main__":
     main(snakemake)  # noqa: F821 (injected by Snakemake)

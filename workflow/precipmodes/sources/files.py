@@ -26,6 +26,7 @@ import xarray as xr
 from ..config import resolution, section_defaults
 from ..errors import InputDataError
 from ..logs import log
+from ..netcdf import values_in_slices
 from . import expand_globs, options_key
 from .canonical import standardise
 
@@ -139,7 +140,7 @@ def open_one(path: str | Path, source: Mapping, error=InputDataError) -> tuple[x
     out = xr.Dataset({"precip": xr.DataArray(da.data, dims=dims, coords=coords, attrs=da.attrs, name=variable)})
     bounds = ds[time_dim].attrs.get("bounds")
     if bounds in ds.variables and time_dim != "valid_time":
-        out["time_bnds"] = (("time", "nv"), ds[bounds].values)
+        out["time_bnds"] = (("time", "nv"), values_in_slices(ds[bounds], time_dim))
     return out, label
 
 

@@ -1,0 +1,131 @@
+"""Window sums of blocks of a record, and the reader process that computes them from a NetCDF file.
+
+:func:`window_sums` is the accumulation's arithmetic (:mod:`precipmodes.accumulate` calls it on the
+blocks it reads itself). Run as a module, this is one reader process of
+:class:`precipmodes.accumulate.ReaderProcesses`::
+
+    python -m precipmodes.blockreader PATH CACHE_BYTES
+
+It opens ``precip(time, lat, lon)`` (float32) of the NetCDF file ``PATH`` with a netCDF-C chunk cache
+of ``CACHE_BYTES``, then answers requests until its standard input ends: each request is a pickled
+``(i0, i1, segments, take, scale, steps)``, each answer a pickled ``("ok", sums)`` (float32
+``(len(take), lat, lon)``, mm per window) or ``("error", traceback_text)``. Values equal to the
+variable's ``_FillValue`` or ``missing_value`` are read as NaN, as xarray decodes them. It imports
+numpy and netCDF4 only (42 MB resident against ~115 MB for xarray and dask), so the processes that
+decompress the input side by side stay small.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import traceback
+
+import numpy as np
+
+PIECE_BYTES = 8 * 2**20  # steps read at a time by a reader process, for blocks of complete windows
+
+
+def window_sums(block: np.ndarray, segments: np.ndarray, take: np.ndarray,
+                scale: np.ndarray | None, steps: int) -> np.ndarray:
+    """Sums of ``block(step, lat, lon)`` over the runs starting at ``segments``; rows ``take``; float32.
+
+    ``scale`` (one factor per kept window, or None) turns the sum of a window's present steps into the
+    window total estimate. Complete back-to-back windows (the usual case) are summed as a reshape-sum,
+    about 10x faster than ``np.add.reduceat``, which handles blocks with gaps.
+    """
+    if block.shape[0] == segments.size * steps and np.array_equal(segments, np.arange(segments.size) * steps):
+        sums = block.reshape((segments.size, steps) + block.shape[1:]).sum(axis=1)[take]
+    else:
+        sums = np.add.reduceat(block, segments, axis=0)[take]
+    if scale is not None:
+        sums *= scale[:, None, None]
+    return sums.astype(np.float32, copy=False)
+
+
+def streamed_window_sums(read, i0: int, windows: int, steps: int, piece_steps: int) -> np.ndarray:
+    """Sums of ``windows`` back-to-back complete windows of ``steps`` steps from step ``i0``, float32.
+
+    ``read(j0, j1)`` returns steps ``[j0, j1)`` as float32 ``(step, lat, lon)``; they are read
+    ``piece_steps`` at a time and added map after map in record order, which is the order in which
+    :func:`window_sums`' reshape-sum adds them (so the totals are the same), without holding a
+    window's steps at once.
+    """
+    sums = None
+    for w in range(windows):
+        total = None
+        for j0 in range(i0 + w * steps, i0 + (w + 1) * steps, piece_steps):
+            piece = read(j0, min(j0 + piece_steps, i0 + (w + 1) * steps))
+            start = 0
+            if total is None:
+                total, start = piece[0].copy(), 1
+            for k in range(start, piece.shape[0]):
+                total += piece[k]
+        if sums is None:
+            sums = np.empty((windows,) + total.shape, np.float32)
+        sums[w] = total
+    return sums
+
+
+def fill_values(var) -> list:
+    """The non-NaN ``_FillValue`` and ``missing_value`` of a netCDF4 variable (read as NaN)."""
+    values = []
+    for name in ("_FillValue", "missing_value"):
+        if name in var.ncattrs():
+            values.extend(v for v in np.atleast_1d(var.getncattr(name)) if not np.isnan(v))
+    return values
+
+
+def serve(path: str, cache_bytes: int, requests, answers, piece_bytes: int = PIECE_BYTES) -> None:
+    """Answer pickled requests from the binary stream ``requests`` on ``answers`` until it ends.
+
+    Blocks of complete back-to-back windows are read ``piece_bytes`` at a time
+    (:func:`streamed_window_sums`); others whole (:func:`window_sums`).
+    """
+    import netCDF4
+
+    _, elements, preemption = netCDF4.get_chunk_cache()
+    netCDF4.set_chunk_cache(int(cache_bytes), elements, preemption)
+    with netCDF4.Dataset(path) as nc:
+        var = nc["precip"]
+        var.set_auto_maskandscale(False)
+        fills = fill_values(var)
+        map_bytes = 4 * int(np.prod(var.shape[1:]))
+
+        def read(j0: int, j1: int) -> np.ndarray:
+            block = np.asarray(var[j0:j1], dtype=np.float32)
+            for fill in fills:
+                block[block == fill] = np.nan
+            return block
+
+        while True:
+            try:
+                i0, i1, segments, take, scale, steps = pickle.load(requests)
+            except EOFError:
+                return
+            try:
+                complete = (i1 - i0 == segments.size * steps and scale is None
+                            and np.array_equal(segments, np.arange(segments.size) * steps)
+                            and np.array_equal(take, np.arange(segments.size)))
+                if complete:
+                    sums = streamed_window_sums(read, i0, segments.size, steps, max(1, piece_bytes // map_bytes))
+                else:
+                    sums = window_sums(read(i0, i1), segments, take, scale, steps)
+                answer = ("ok", sums)
+            except Exception:  # sent to the parent, which raises it with the file and steps named
+                answer = ("error", traceback.format_exc())
+            pickle.dump(answer, answers, protocol=pickle.HIGHEST_PROTOCOL)
+            answers.flush()
+
+
+def main(argv: list[str]) -> int:
+    path, cache_bytes = argv
+    answers = os.fdopen(os.dup(1), "wb")  # the protocol's channel; anything printed goes to stderr
+    os.dup2(2, 1)
+    serve(path, int(cache_bytes), sys.stdin.buffer, answers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
