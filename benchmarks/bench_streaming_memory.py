@@ -4,8 +4,10 @@
 
 Same synthetic hourly input as bench_accumulate_cdo.py (0.05 deg over Japan, 320 x 400
 cells, generated once into --workdir, never the repo). Each step runs in a fresh
-process; its peak RSS comes from the kernel (wait4 rusage). Flat memory means the
-peaks barely change from the short to the long record while the input grows 4x.
+process as its rule runs it (accumulate with the rule's default 2 threads, i.e. 2 reader processes);
+its peak RSS (largest process, from the kernel) and the peak of the PSS summed over its processes
+(sampled every 50 ms) come from bench_accumulate_cdo.timed_run. Flat memory means the peaks barely
+change from the short to the long record while the input grows 4x.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def commands(src: Path, folder: Path, years: int) -> dict[str, list[str]]:
                   f"'test': ['{end - 1}-10-01T00:00Z', '{end}-01-01T00:00Z']}}")
     py = [sys.executable, "-c"]
     return {
-        "accumulate": accumulate_command(src, totals),
+        "accumulate": accumulate_command(src, totals, threads=2),
         "threshold": py + ["import sys; from precipmodes.threshold import threshold_files; "
                            "threshold_files(totals=sys.argv[1], land_mask=sys.argv[2], output=sys.argv[3], "
                            f"threshold={THRESHOLD})", str(totals), str(mask), str(selection)],
@@ -59,7 +61,7 @@ def main() -> None:
     parser.add_argument("--years", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/precipmodes_bench"))
     args = parser.parse_args()
-    peaks: dict[str, dict[int, tuple[float, float]]] = {}
+    peaks: dict[str, dict[int, tuple[float, float, float]]] = {}
     for years in args.years:
         src = make_hourly_input(args.workdir / f"hourly_{years}y.nc", years)
         folder = args.workdir / f"stream_{years}y"
@@ -67,13 +69,15 @@ def main() -> None:
         land_mask_from_nan(src, folder / "land_mask.nc")
         for step, cmd in commands(src, folder, years).items():
             peaks.setdefault(step, {})[years] = timed_run(cmd)
-            wall, rss = peaks[step][years]
-            print(f"{years} year(s) {step:10s}: {wall:7.1f} s  peak RSS {rss:6.0f} MiB", flush=True)
+            wall, rss, pss = peaks[step][years]
+            print(f"{years} year(s) {step:10s}: {wall:7.1f} s  peak RSS {rss:6.0f} MiB  peak PSS (all processes) "
+                  f"{pss:6.0f} MiB", flush=True)
     first, last = args.years[0], args.years[-1]
-    print(f"\npeak RSS, {first} vs {last} years of hourly 320 x 400 maps (input {last / first:.0f}x longer):")
+    print(f"\n{first} vs {last} years of hourly 320 x 400 maps (input {last / first:.0f}x longer):")
     for step, runs in peaks.items():
-        print(f"  {step:10s} {runs[first][1]:6.0f} MiB -> {runs[last][1]:6.0f} MiB  "
-              f"(ratio {runs[last][1] / runs[first][1]:.2f})")
+        print(f"  {step:10s} peak RSS {runs[first][1]:6.0f} MiB -> {runs[last][1]:6.0f} MiB "
+              f"(ratio {runs[last][1] / runs[first][1]:.2f}); peak PSS {runs[first][2]:6.0f} MiB -> "
+              f"{runs[last][2]:6.0f} MiB (ratio {runs[last][2] / runs[first][2]:.2f})")
 
 
 if __name__ == "__main__":

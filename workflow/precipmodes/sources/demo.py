@@ -288,11 +288,14 @@ def _block(activity: np.ndarray, patterns: np.ndarray, seed: int, index: int, ga
     rng = np.random.default_rng([seed, index])
     nlat, nlon = patterns.shape[1:]
     mean = activity.T @ patterns.reshape(len(patterns), -1)
+    # the product is built in place of the mean: one fresh block-sized array fewer to fault in (a
+    # 420 MB seed-scale block took ~1 s to first touch on the project's VMs); same values
     noise = rng.standard_normal(mean.shape, dtype=np.float32)
     np.multiply(noise, np.float32(NOISE_SIGMA), out=noise)
     noise -= np.float32(NOISE_SIGMA ** 2 / 2)
     np.exp(noise, out=noise)
-    return gaps.apply((mean * noise).reshape(-1, nlat, nlon))
+    mean *= noise
+    return gaps.apply(mean.reshape(-1, nlat, nlon))
 
 
 def _model(source: Mapping, domain: Mapping):
