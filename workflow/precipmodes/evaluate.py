@@ -78,13 +78,16 @@ def predict_climatology(clim: xr.DataArray, times: xr.DataArray) -> np.ndarray:
 def rmse(observed: np.ndarray, reconstructed: np.ndarray) -> tuple[np.ndarray, float]:
     """RMSE per window (over cells) and overall, for ``(cell, time)`` arrays in mm.
 
-    NaN entries of ``observed`` (missing) are left out of both.
+    NaN entries of ``observed`` (missing) are left out of both. One float64 copy, squared in place
+    (the same values as ``(observed - reconstructed) ** 2`` without its three temporaries).
     """
-    squared = (np.asarray(observed, dtype=np.float64) - reconstructed) ** 2
-    mask = np.isnan(observed)
+    squared = np.array(observed, dtype=np.float64)
+    mask = np.isnan(squared)
+    squared -= reconstructed
+    np.square(squared, out=squared)
     if not mask.any():
         return np.sqrt(squared.mean(axis=0)), float(np.sqrt(squared.mean()))
-    squared = np.where(mask, 0.0, squared)
+    np.copyto(squared, 0.0, where=mask)
     count = (~mask).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         per_window = np.sqrt(squared.sum(axis=0) / count)
