@@ -247,7 +247,7 @@ class _InProcessReader:
     def window_sums(self, i0: int, i1: int, segments: np.ndarray, take: np.ndarray,
                     scale: np.ndarray | None, steps: int, progress: _Progress) -> np.ndarray:
         """:func:`~precipmodes.blockreader.window_sums` of the record's steps ``[i0, i1)``."""
-        sums = window_sums(np.asarray(self.precip[i0:i1].values), segments, take, scale, steps)
+        sums = window_sums(self.precip[i0:i1].values, segments, take, scale, steps)
         progress(take.size)
         return sums
 

@@ -70,6 +70,11 @@ def slurm_cluster_kwargs(slurm_config: Mapping | None) -> tuple[dict, int, float
     return kwargs, jobs, float(timeout)
 
 
+def cluster_mode(dask_config: Mapping | None) -> str:
+    """``dask.cluster`` of the config section ``dask`` (``threads`` when unset)."""
+    return dict(dask_config or {}).get("cluster", "threads")
+
+
 @contextlib.contextmanager
 def dask_cluster(dask_config: Mapping | None, threads: int = 1, mem_mb: int | None = None) -> Iterator[Any]:
     """Run the enclosed dask computations on the cluster chosen by ``dask_config`` (config section ``dask``).
@@ -79,7 +84,7 @@ def dask_cluster(dask_config: Mapping | None, threads: int = 1, mem_mb: int | No
     what it started on exit (SLURM worker jobs are cancelled).
     """
     config = dict(dask_config or {})
-    mode = config.get("cluster", "threads")
+    mode = cluster_mode(config)
     threads = max(1, int(threads))
     if mode not in MODES:
         raise ConfigError(f"dask.cluster: {mode!r} is not allowed; allowed values are {list(MODES)}")

@@ -12,7 +12,7 @@ def main(smk):
         with parallel.dask_cluster(dask_config, smk.threads, smk.resources.mem_mb):
             # on dask's threaded scheduler, the rule's threads read in as many processes (HDF5 reads one
             # chunk at a time per process); a dask cluster reads in its own workers
-            processes = smk.threads if dask_config.get("cluster", "threads") == "threads" else 1
+            processes = smk.threads if parallel.cluster_mode(dask_config) == "threads" else 1
             accumulate_files(input_path=smk.input[0], output_path=smk.output[0], accumulation=params["accumulation"],
                              config=smk.config, processes=processes)
 
