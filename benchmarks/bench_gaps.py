@@ -25,6 +25,7 @@ import time
 import warnings
 from pathlib import Path
 
+import dask
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -65,9 +66,9 @@ def main():
     parser.add_argument("--rank", type=int, default=25)
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     parser.add_argument("--only", choices=["svd", "nmf"], help="run one of the two")
-    parser.add_argument("--threads", type=int, default=1, help="BLAS threads")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (and threads of the in-memory passes)")
     args = parser.parse_args()
-    with threadpool_limits(args.threads):
+    with threadpool_limits(args.threads), dask.config.set(num_workers=args.threads):
         run(args)
 
 

@@ -119,13 +119,17 @@ def relative_error(path: str, W: np.ndarray, H: np.ndarray) -> float:
 def child(path: str, kind: str, threads: int) -> dict:
     import warnings
 
+    import dask
     from threadpoolctl import threadpool_limits
 
     sys.path.insert(0, str(HERE))
     from _common import as_dataarray
 
     warnings.simplefilter("ignore")
-    with threadpool_limits(threads):
+    # NMF's in-memory passes run on dask's num_workers threads: as many as BLAS gets (the SVD streams its
+    # blocks on the threaded scheduler's default workers, as the rule does)
+    workers = {"num_workers": threads} if kind == "nmf" else {}
+    with threadpool_limits(threads), dask.config.set(**workers):
         return fit(path, kind, as_dataarray)
 
 

@@ -3,7 +3,7 @@
     nice .venv/bin/python benchmarks/bench_nmf_peers.py [--demo results/seed/train.nc]
         [--eobs results/iberia/train.nc] [--figure nmf_error_vs_time.png] [--no-synthetic]
 
-Matrices (each fitted by both, interleaved in one process, one BLAS thread):
+Matrices (each fitted by both, interleaved in one process, one BLAS thread and one thread for our in-memory passes):
 
 * ``common``: :func:`_common.rain_matrix` 12,700 x 2,200 float64 (gamma patterns + sparse noise);
 * ``lognormal``: :func:`_common.lognormal_rain_matrix` 12,700 x 2,200 float64, rank 25 smooth
@@ -33,6 +33,7 @@ import sys
 import time
 from pathlib import Path
 
+import dask
 import numpy as np
 import xarray as xr
 from sklearn.decomposition import NMF as SkNMF
@@ -124,6 +125,7 @@ def main() -> None:
                         help="only the --demo/--eobs matrices (no figure: it shows the synthetic ones)")
     args = parser.parse_args()
     threadpool_limits(1)
+    dask.config.set(num_workers=1)  # ours on one thread too (its in-memory passes use dask's num_workers)
     warm_up_kernel()
     rows = []
     if not args.no_synthetic:

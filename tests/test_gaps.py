@@ -114,9 +114,10 @@ def test_gap_aware_nmf_fills_missing_entries_better_than_cell_means():
 def test_dask_chunks_give_the_numpy_result_with_gaps():
     X = matrix(300, 50, rank=4, noise=0.5, seed=4)
     gappy, _ = hide(X, 0.05)
-    for Model, kw in ((SVD, dict(n_modes=4, cell_chunk=70)), (NMF, dict(n_components=4, cell_chunk=70, max_iter=40))):
+    # 60 divides 300: the in-memory chunks (equal sizes, at most cell_chunk) are then the dask chunks
+    for Model, kw in ((SVD, dict(n_modes=4, cell_chunk=60)), (NMF, dict(n_components=4, cell_chunk=60, max_iter=40))):
         eager = Model(**kw).fit(gappy)
-        lazy = Model(**kw).fit(gappy.chunk(cell=70))
+        lazy = Model(**kw).fit(gappy.chunk(cell=60))
         np.testing.assert_allclose(lazy.components(), eager.components(), rtol=1e-9, atol=1e-12)
     lazy_tsqr = SVD(n_modes=4, method="tsqr").fit(gappy.chunk(cell=70))
     gram = SVD(n_modes=4, method="gram", cell_chunk=70).fit(gappy)

@@ -87,6 +87,23 @@ def test_dask_chunks_give_the_numpy_result():
     assert lazy.n_iter_ == eager.n_iter_
 
 
+def test_in_memory_chunks_on_two_threads_give_the_one_thread_result_bit_for_bit():
+    import dask
+    from threadpoolctl import threadpool_limits
+
+    from precipmodes.matrix import CellBlocks
+
+    X = matrix(401, 60, rank=4)
+    assert [s.stop - s.start for s in CellBlocks(X, 100).slices] == [80, 80, 81, 80, 80]  # 5 equal chunks
+    fits = {}
+    for workers in (1, 2):
+        with threadpool_limits(1), dask.config.set(num_workers=workers):
+            fits[workers] = NMF(4, cell_chunk=100, max_iter=50).fit(X)
+    np.testing.assert_array_equal(fits[2].basis_.values, fits[1].basis_.values)
+    np.testing.assert_array_equal(fits[2].activations_.values, fits[1].activations_.values)
+    assert fits[2].n_iter_ == fits[1].n_iter_
+
+
 def test_negative_values_are_refused_naming_where_and_the_file():
     X = matrix(50, 20)
     values = X.values.copy()

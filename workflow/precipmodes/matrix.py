@@ -12,6 +12,8 @@ results are held at once, so memory stays near ``chunk size x workers``.
 from __future__ import annotations
 
 import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -53,17 +55,25 @@ def _parallel_tasks() -> bool:
     The BLAS limit is set in this process around the pass, so it reaches the threaded scheduler's
     tasks; workers of a distributed cluster are other processes and keep their own settings.
     """
+    return _local_workers() > 1
+
+
+def _local_workers() -> int:
+    """Threads for the chunks of an in-memory pass: dask's ``num_workers`` (a rule's ``threads``,
+    :func:`precipmodes.rulescript.rule_run`), the CPU count when unset, 1 under the synchronous scheduler."""
     if dask.config.get("scheduler", None) in ("sync", "synchronous", "single-threaded"):
-        return False
+        return 1
     workers = dask.config.get("num_workers", None)
-    return workers is None or workers > 1
+    return int(workers) if workers is not None else (os.cpu_count() or 1)
 
 
 class CellBlocks:
     """Chunks of whole rows of a ``(cell, time)`` matrix, for passes over the data.
 
-    ``cell_chunk`` is the number of cells per chunk for numpy data; dask data keep
-    their own cell chunks (rechunked to whole rows when the time axis is split).
+    ``cell_chunk`` is the largest number of cells per chunk for numpy data, cut into
+    ``ceil(cells / cell_chunk)`` chunks of equal size (within one cell: two workers then share a
+    23,310-cell matrix evenly, not as 20,000 + 3,310); dask data keep their own cell chunks
+    (rechunked to whole rows when the time axis is split).
     """
 
     def __init__(self, X: xr.DataArray, cell_chunk: int = 20000):
@@ -79,7 +89,8 @@ class CellBlocks:
         else:
             self.lazy = False
             self._array = np.asarray(data)
-            bounds = np.append(np.arange(0, self.shape[0], max(1, cell_chunk)), self.shape[0])
+            n_chunks = max(1, -(-self.shape[0] // max(1, cell_chunk)))
+            bounds = np.linspace(0, self.shape[0], n_chunks + 1).round().astype(int)
         self.slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
     def __len__(self) -> int:
@@ -90,10 +101,19 @@ class CellBlocks:
 
         ``block_i`` is the chunk as a numpy array ``(cells_i, time)``; each entry of
         ``per_block`` is a list with one argument per chunk (e.g. that chunk's rows of a
-        factor). Dask chunks are loaded and processed by parallel tasks.
+        factor). Dask chunks are loaded and processed by parallel tasks; in-memory chunks by
+        :func:`_local_workers` threads when there are several chunks (the kernels release the GIL:
+        numpy, BLAS, the compiled HALS sweeps). Either way the results come back in chunk order, so
+        sums over them do not depend on the number of threads.
         """
         if not self.lazy:
-            return [func(self._array[s], *(arg[i] for arg in per_block)) for i, s in enumerate(self.slices)]
+            calls = [(self._array[s], *(arg[i] for arg in per_block)) for i, s in enumerate(self.slices)]
+            workers = min(_local_workers(), len(calls))
+            if workers == 1:
+                return [func(*call) for call in calls]
+            with _blas_controller().limit(limits=TASK_BLAS_THREADS or None, user_api="blas"), \
+                    ThreadPoolExecutor(workers, thread_name_prefix="precipmodes-pass") as pool:
+                return list(pool.map(lambda call: func(*call), calls))
         tasks = [
             dask.delayed(func, pure=False)(block, *(arg[i] for arg in per_block))
             for i, block in enumerate(self._delayed)
