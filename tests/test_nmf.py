@@ -104,6 +104,17 @@ def test_in_memory_chunks_on_two_threads_give_the_one_thread_result_bit_for_bit(
     assert fits[2].n_iter_ == fits[1].n_iter_
 
 
+def test_h_warmup_is_checked_and_zero_runs_the_accelerated_sweeps_from_the_first_iteration():
+    X = matrix(120, 40, rank=3)
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ParameterError, match="h_warmup"):
+            NMF(3, h_warmup=bad).fit(X)
+    warm, cold = NMF(3, max_iter=30).fit(X), NMF(3, max_iter=30, h_warmup=0).fit(X)
+    # the first iteration differs (one H sweep against up to 1 + 0.5 (1 + 120 / 4) = 16), the start is the same
+    assert warm.error_history_.values[0] != cold.error_history_.values[0]
+    assert warm.to_dataset(*grid_axes(X)).attrs["h_warmup"] == 10
+
+
 def test_negative_values_are_refused_naming_where_and_the_file():
     X = matrix(50, 20)
     values = X.values.copy()

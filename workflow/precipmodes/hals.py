@@ -19,7 +19,8 @@ gets one sweep (plain HALS, as scikit-learn's coordinate descent). Solving H nea
 stationary point on some matrices: on the seed-grid demo's 21,989 x 578 training matrix the
 accelerated fit from the first iteration ended 0.23 % above scikit-learn's error, with the warm-up
 0.045 % below it (warm-ups of 5 to 40 iterations gave the same; a one-sweep W as well, or both
-capped at 2 sweeps, did not help there; see the README's Performance section). Stopping rule: the relative error fell by at most
+capped at 2 sweeps, ended 0.02 % above it; ``benchmarks/bench_nmf_warmup.py`` and the README's
+Performance section have the matrices it was checked on, and where it does not help). Stopping rule: the relative error fell by at most
 ``tol`` (relative) over the last :data:`STOP_WINDOW` iterations,
 ``e[i - STOP_WINDOW] - e[i] <= tol e[i]``, or ``max_iter`` iterations (then
 :class:`precipmodes.errors.ConvergenceWarning`). A window, not one step: accelerated HALS
@@ -205,7 +206,7 @@ class HalsResult:
 def fit_hals(blocks: CellBlocks, W: np.ndarray, H: np.ndarray, *, norm2: float, max_iter: int, tol: float,
              l1_W: float = 0.0, l2_W: float = 0.0, l1_H: float = 0.0, l2_H: float = 0.0,
              missing: list | None = None, fill_in_place: bool = False, log_every_s: float = 10.0,
-             start: float | None = None) -> HalsResult:
+             start: float | None = None, h_warmup: int = H_WARMUP) -> HalsResult:
     """Accelerated HALS from the starting factors ``W (cells, k)``, ``H (k, time)`` (see the module docstring).
 
     ``blocks`` walks the matrix ``X (cells, time)``; ``norm2`` is ``||M o X||_F^2`` (float64,
@@ -215,6 +216,7 @@ def fit_hals(blocks: CellBlocks, W: np.ndarray, H: np.ndarray, *, norm2: float, 
     a chunk per pass), else each chunk is copied and filled on every pass. ``l1_*``/``l2_*`` are the
     absolute L1/L2 penalties on W and H. Stops when the relative error fell by at most ``tol``
     times its value over the last :data:`STOP_WINDOW` iterations, or after ``max_iter`` iterations.
+    ``h_warmup``: iterations at the start whose H update is one plain sweep (0: accelerated from the first).
     """
     start = _time.perf_counter() if start is None else start
     dtype = H.dtype
@@ -241,7 +243,7 @@ def fit_hals(blocks: CellBlocks, W: np.ndarray, H: np.ndarray, *, norm2: float, 
         C = sum(p[1] for p in parts)
         D = sum(p[2] for p in parts)
         H64 = H.astype(np.float64)
-        hals_sweeps(H64, C, D, l1_H, l2_H, 1 if n_iter <= H_WARMUP else sweeps_H)
+        hals_sweeps(H64, C, D, l1_H, l2_H, 1 if n_iter <= h_warmup else sweeps_H)
         H = H64.astype(dtype)
         H64 = H.astype(np.float64)
         err2 = norm2 - 2 * np.einsum("ij,ij->", C, H64) + np.einsum("ij,ij->", D, H64 @ H64.T)

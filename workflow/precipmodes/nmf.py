@@ -43,7 +43,7 @@ import xarray as xr
 
 from .base import Decomposition
 from .errors import InputDataError, ParameterError
-from .hals import fit_hals, nndsvd, random_init
+from .hals import H_WARMUP, fit_hals, nndsvd, random_init
 from .matrix import CellBlocks, MatrixScan, describe_cells, describe_windows, missing_indices
 from .projection import lstsq_gram, nnls_gram
 from .svd import SVD
@@ -78,6 +78,9 @@ class NMF(Decomposition):
         Cells per chunk of a pass over X.
     log_every_s : float
         Seconds between progress lines in the log.
+    h_warmup : int
+        ``hals``: iterations at the start whose H update is one plain HALS sweep
+        (:data:`precipmodes.hals.H_WARMUP`, 10; 0: accelerated sweeps from the first iteration).
 
     Fitted attributes
     -----------------
@@ -108,6 +111,7 @@ class NMF(Decomposition):
     l1_ratio: float = 0.0
     cell_chunk: int = 20000
     log_every_s: float = 10.0
+    h_warmup: int = H_WARMUP
 
     mode_dim = "component"
     rank_parameter = "n_components"
@@ -125,6 +129,9 @@ class NMF(Decomposition):
             raise ParameterError("solver", f"NMF solver {self.solver!r} is not one of {', '.join(SOLVERS)}")
         if self.init not in INITS:
             raise ParameterError("init", f"NMF init {self.init!r} is not one of {', '.join(INITS)}")
+        if isinstance(self.h_warmup, bool) or not isinstance(self.h_warmup, (int, np.integer)) or self.h_warmup < 0:
+            raise ParameterError("h_warmup", f"NMF h_warmup {self.h_warmup!r} must be an integer >= 0 "
+                                             "(iterations with one plain H sweep)")
 
     def _check_input(self, X: xr.DataArray, found: MatrixScan, label: str, source: str) -> None:
         if found.negative_cells.any():
@@ -160,7 +167,8 @@ class NMF(Decomposition):
             result = fit_hals(blocks, W0, H0, norm2=found.sum_squares, max_iter=self.max_iter, tol=self.tol,
                               l1_W=self.alpha_W * n * r, l2_W=self.alpha_W * n * (1 - r),
                               l1_H=self.alpha_H * m * r, l2_H=self.alpha_H * m * (1 - r),
-                              missing=missing, fill_in_place=in_place, log_every_s=self.log_every_s, start=start)
+                              missing=missing, fill_in_place=in_place, log_every_s=self.log_every_s, start=start,
+                              h_warmup=self.h_warmup)
             Wt, H, n_iter, history, converged = result.Wt, result.H, result.n_iter, result.history, result.converged
             if missing is not None:
                 self.gap_iterations_ = n_iter
@@ -273,7 +281,7 @@ class NMF(Decomposition):
             coords={"component": component, "time": self.time_.values,
                     "iteration": np.arange(1, history.size + 1, dtype=np.int32)},
             attrs={"solver": self.solver, "init": self.init, "n_iter": int(self.n_iter_), "seed": int(self.seed),
-                   "tol": float(self.tol), "max_iter": int(self.max_iter), "alpha_W": float(self.alpha_W),
+                   "tol": float(self.tol), "max_iter": int(self.max_iter), "h_warmup": int(self.h_warmup), "alpha_W": float(self.alpha_W),
                    "alpha_H": float(self.alpha_H), "l1_ratio": float(self.l1_ratio),
                    "n_zero_cells": int(self.n_zero_cells_), "fit_seconds": float(self.fit_seconds_),
                    "component_order": "total activation over the training windows, descending"},
