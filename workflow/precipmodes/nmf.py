@@ -281,8 +281,8 @@ class NMF(Decomposition):
             coords={"component": component, "time": self.time_.values,
                     "iteration": np.arange(1, history.size + 1, dtype=np.int32)},
             attrs={"solver": self.solver, "init": self.init, "n_iter": int(self.n_iter_), "seed": int(self.seed),
-                   "tol": float(self.tol), "max_iter": int(self.max_iter), "h_warmup": int(self.h_warmup), "alpha_W": float(self.alpha_W),
-                   "alpha_H": float(self.alpha_H), "l1_ratio": float(self.l1_ratio),
+                   "tol": float(self.tol), "max_iter": int(self.max_iter), "h_warmup": int(self.h_warmup),
+                   "alpha_W": float(self.alpha_W), "alpha_H": float(self.alpha_H), "l1_ratio": float(self.l1_ratio),
                    "n_zero_cells": int(self.n_zero_cells_), "fit_seconds": float(self.fit_seconds_),
                    "component_order": "total activation over the training windows, descending"},
         )
