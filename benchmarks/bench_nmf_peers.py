@@ -67,14 +67,24 @@ def clocks():
     return time.process_time(), time.perf_counter()
 
 
+def seed_sklearn(rank: int) -> SkNMF:
+    """scikit-learn's NMF with the seed's settings (module docstring)."""
+    return SkNMF(n_components=rank, init="nndsvd", solver="cd", tol=1e-4, max_iter=5000, random_state=0)
+
+
+def relative_error(values: np.ndarray, W: np.ndarray, H: np.ndarray) -> float:
+    """``||X - W H||_F / ||X||_F`` in float64 for ``values (cells, windows)``."""
+    exact = values.astype(np.float64)
+    return float(np.linalg.norm(exact - W.astype(np.float64) @ H.astype(np.float64)) / np.linalg.norm(exact))
+
+
 def run_pair(name: str, X: xr.DataArray, rank: int) -> dict:
     values = np.asarray(X.values)
     c0, w0 = clocks()
-    sk = SkNMF(n_components=rank, init="nndsvd", solver="cd", tol=1e-4, max_iter=5000, random_state=0)
+    sk = seed_sklearn(rank)
     W = sk.fit_transform(values)
     c1, w1 = clocks()
-    norm = np.linalg.norm(values.astype(np.float64))
-    sk_error = float(np.linalg.norm(values.astype(np.float64) - W.astype(np.float64) @ sk.components_) / norm)
+    sk_error = relative_error(values, W, sk.components_)
     c2, w2 = clocks()
     ours = NMF(rank).fit(X)
     c3, w3 = clocks()

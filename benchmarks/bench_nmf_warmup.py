@@ -25,22 +25,19 @@ import dask
 import numpy as np
 import xarray as xr
 from sklearn.datasets import load_digits
-from sklearn.decomposition import NMF as SkNMF
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import as_dataarray, lognormal_rain_matrix, matrix_parser, rain_matrix  # noqa: E402
-from bench_nmf_peers import complete_matrix, warm_up_kernel  # noqa: E402
+from bench_nmf_peers import complete_matrix, relative_error, seed_sklearn, warm_up_kernel  # noqa: E402
 
 from precipmodes.nmf import NMF  # noqa: E402
 
 
 def compare(name: str, X: xr.DataArray, rank: int) -> tuple[float, float]:
     values = np.asarray(X.values)
-    sk = SkNMF(n_components=rank, init="nndsvd", solver="cd", tol=1e-4, max_iter=5000, random_state=0)
-    W = sk.fit_transform(values)
-    exact = values.astype(np.float64)
-    sk_error = float(np.linalg.norm(exact - W.astype(np.float64) @ sk.components_) / np.linalg.norm(exact))
+    sk = seed_sklearn(rank)
+    sk_error = relative_error(values, sk.fit_transform(values), sk.components_)
     warm, cold = NMF(rank).fit(X), NMF(rank, h_warmup=0).fit(X)
     excess = [100 * (model.reconstruction_error_ / sk_error - 1) for model in (warm, cold)]
     print(f"{name:18s} {values.shape[0]:6d} x {values.shape[1]:5d} k={rank:2d} | sklearn {sk_error:.6f} "

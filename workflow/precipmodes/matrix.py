@@ -11,6 +11,7 @@ results are held at once, so memory stays near ``chunk size x workers``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -67,6 +68,13 @@ def _local_workers() -> int:
     return int(workers) if workers is not None else (os.cpu_count() or 1)
 
 
+def _task_blas_limit():
+    """BLAS limited to :data:`TASK_BLAS_THREADS` around a pass whose tasks run at once (None: left as it is)."""
+    if TASK_BLAS_THREADS is None:
+        return contextlib.nullcontext()
+    return _blas_controller().limit(limits=TASK_BLAS_THREADS, user_api="blas")
+
+
 class CellBlocks:
     """Chunks of whole rows of a ``(cell, time)`` matrix, for passes over the data.
 
@@ -111,16 +119,15 @@ class CellBlocks:
             workers = min(_local_workers(), len(calls))
             if workers == 1:
                 return [func(*call) for call in calls]
-            with _blas_controller().limit(limits=TASK_BLAS_THREADS or None, user_api="blas"), \
-                    ThreadPoolExecutor(workers, thread_name_prefix="precipmodes-pass") as pool:
+            with _task_blas_limit(), ThreadPoolExecutor(workers, thread_name_prefix="precipmodes-pass") as pool:
                 return list(pool.map(lambda call: func(*call), calls))
         tasks = [
             dask.delayed(func, pure=False)(block, *(arg[i] for arg in per_block))
             for i, block in enumerate(self._delayed)
         ]
-        if TASK_BLAS_THREADS is None or not _parallel_tasks():
+        if not _parallel_tasks():
             return list(dask.compute(*tasks))
-        with _blas_controller().limit(limits=TASK_BLAS_THREADS, user_api="blas"):
+        with _task_blas_limit():
             return list(dask.compute(*tasks))
 
     def assign(self, flat_indices: Sequence[np.ndarray], values: Sequence[np.ndarray]) -> None:
