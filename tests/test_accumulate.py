@@ -261,8 +261,9 @@ def test_accumulate_file_on_process_workers(tmp_path):
 
 
 def _reader_cases(tmp_path):
-    """A raw file with gaps and a sea NaN column, written as the workflow writes it; and a copy whose
-    missing cells carry a numeric _FillValue (-9999) instead of NaN."""
+    """A raw file with gaps and a sea NaN column, written as the workflow writes it; a copy whose
+    missing cells carry a numeric _FillValue (-9999) instead of NaN; and one of whole multiples of
+    0.1 mm stored as the demo's raw.nc is (int16, scale_factor 0.1)."""
     rng = np.random.default_rng(3)
     values = rng.gamma(0.3, 2.0, size=(72 * 10, 5, 6)).astype(np.float32)
     values[:, 0, :] = np.nan
@@ -270,7 +271,10 @@ def _reader_cases(tmp_path):
     nan_fill = write_netcdf(ds, tmp_path / "raw.nc")
     numeric = tmp_path / "raw_fill.nc"
     ds.to_netcdf(numeric, encoding={"precip": {"_FillValue": np.float32(-9999.0), "chunksizes": (16, 5, 6)}})
-    return ds, [nan_fill, numeric]
+    tenths = ds.copy()
+    tenths["precip"] = np.rint(ds["precip"] / np.float32(0.1)) * np.float32(0.1)
+    packed = write_netcdf(tenths, tmp_path / "raw_packed.nc", packed={"precip": 0.1})
+    return ds, [nan_fill, numeric, packed]
 
 
 @pytest.mark.parametrize("min_completeness", [1.0, 0.8])
@@ -304,7 +308,7 @@ def test_reader_process_that_dies_is_reported_with_the_file(tmp_path):
     from precipmodes.accumulate import ReaderProcesses, _Progress
     from precipmodes.errors import PrecipModesError
 
-    _, (path, _) = _reader_cases(tmp_path)
+    _, (path, *_) = _reader_cases(tmp_path)
     with ReaderProcesses(path, 1, 2**20) as readers:
         readers.readers[0].kill()
         readers.readers[0].wait()
@@ -317,7 +321,7 @@ def test_accumulate_files_with_reader_processes(tmp_path, monkeypatch, caplog):
     writes the totals that one process writes."""
     from precipmodes import accumulate as acc
 
-    _, (path, _) = _reader_cases(tmp_path)
+    _, (path, *_) = _reader_cases(tmp_path)
     section = {"hours": 72, "anchor": "first", "min_completeness": 1.0}
     one = open_netcdf(accumulate_files(input_path=path, output_path=tmp_path / "one.nc", accumulation=section,
                                        processes=2, block_mb=0.001))  # below the threshold: in this process

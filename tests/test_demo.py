@@ -12,8 +12,8 @@ from precipmodes.config import load_config, parse_instant
 from precipmodes.errors import ConfigError
 from precipmodes.landmask import globe_land_fraction
 from precipmodes.sources import check_canonical, raw_files, source_options
-from precipmodes.sources.demo import (OUTAGE_BOX, OUTAGE_DAYS, PATTERNS, STATION_MAX_MISSING, demo_dataset, demo_grid,
-                                      demo_times, demo_truth_files, truth_dataset)
+from precipmodes.sources.demo import (OUTAGE_BOX, OUTAGE_DAYS, PATTERNS, PRECISION_MM, STATION_MAX_MISSING,
+                                      demo_dataset, demo_grid, demo_times, demo_truth_files, truth_dataset)
 
 DOMAIN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0], "resolution": [0.5, 0.4]}  # 40 x 40 cells
 
@@ -118,7 +118,11 @@ def test_data_is_the_sum_of_the_true_patterns(multi_year):
     data, truth = multi_year
     expected = np.einsum("kt,kyx->tyx", truth["activity"].values, truth["patterns"].values)
     values = data["precip"].values
-    np.testing.assert_array_equal(values > 0, expected > 0)  # rain exactly where the patterns are active
+    assert not (values > 0)[expected == 0].any()  # rain only where the patterns are active ...
+    assert (values > 0)[expected >= 1].all()  # ... and wherever they give 1 mm (noise of -8 sigma to round to 0)
+    assert 0.5 < (values > 0)[expected > 0].mean() < 1  # the drizzle at the patterns' edges rounds to 0
+    step = np.float32(PRECISION_MM)  # whole multiples of 0.1 mm, as the int16 of raw.nc unpacks
+    np.testing.assert_array_equal(np.rint(values / step) * step, values)
     ratio = values.sum() / expected.sum()
     assert 0.97 < ratio < 1.03  # multiplicative noise of mean 1
 
@@ -162,6 +166,9 @@ def test_demo_truth_and_raw_files(tmp_path):
         assert t["seasonal_cycle"].dims == ("pattern", "month")
         assert "SYNTHETIC" in r.attrs["title"]
         np.testing.assert_array_equal(r["precip"].values, demo_dataset(src, DOMAIN)["precip"].values)
+        # stored as observations often are (E-OBS): int16 tenths of a mm, unpacked losslessly to float32
+        assert r["precip"].encoding["dtype"] == np.int16 and r["precip"].dtype == np.float32
+        assert r["precip"].encoding["scale_factor"] == np.float32(PRECISION_MM)
         np.testing.assert_array_equal(r["lat"].values, t["lat"].values)
 
 

@@ -457,12 +457,15 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
 
 
 def _readable_by_readers(raw: xr.Dataset) -> bool:
-    """Whether reader processes give what xarray reads: float32 ``precip`` stored unpacked (no
-    scale_factor/add_offset) and not already window totals."""
+    """Whether reader processes give what xarray reads: ``precip`` decoded to float32 and stored as
+    float32 unpacked, or as int16 packed with float32 scale_factor/add_offset (the demo's raw.nc),
+    and not already window totals."""
     encoding = raw["precip"].encoding
-    return (raw["precip"].dtype == np.float32 and encoding.get("dtype") == np.float32
-            and "scale_factor" not in encoding and "add_offset" not in encoding
-            and ALREADY_ACCUMULATED_ATTR not in raw.attrs)
+    packing = [encoding[key] for key in ("scale_factor", "add_offset") if key in encoding]
+    stored = encoding.get("dtype")
+    return (raw["precip"].dtype == np.float32 and ALREADY_ACCUMULATED_ATTR not in raw.attrs
+            and ((stored == np.float32 and not packing)
+                 or (stored == np.int16 and all(np.asarray(v).dtype == np.float32 for v in packing))))
 
 
 def _input_row_bytes(path: str | os.PathLike) -> int:

@@ -96,12 +96,19 @@ def serve(path: str, cache_bytes: int, requests, answers, piece_bytes: int = PIE
         var = nc["precip"]
         var.set_auto_maskandscale(False)
         fills = fill_values(var)
+        scale_factor, add_offset = (np.float32(var.getncattr(a)) if a in var.ncattrs() else None
+                                    for a in ("scale_factor", "add_offset"))
         map_bytes = 4 * int(np.prod(var.shape[1:]))
 
         def read(j0: int, j1: int) -> np.ndarray:
-            block = np.asarray(var[j0:j1], dtype=np.float32)
-            for fill in fills:
-                block[block == fill] = np.nan
+            stored = var[j0:j1]
+            block = np.asarray(stored, dtype=np.float32)
+            for fill in fills:  # in stored units, before unpacking (CF)
+                block[stored == fill] = np.nan
+            if scale_factor is not None:  # float32 arithmetic in xarray's order: what it decodes, bit for bit
+                block *= scale_factor
+            if add_offset is not None:
+                block += add_offset
             return block
 
         while True:

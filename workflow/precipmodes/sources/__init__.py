@@ -144,8 +144,13 @@ def raw_files(*, source: Mapping, domain: Mapping, output: str | os.PathLike, co
             from .http import download_plan
 
             inputs = list(download_plan(source))
+        packed = None
+        if source["kind"] == "demo":  # generated in whole multiples of 0.1 mm: stored as int16, losslessly
+            from .demo import PRECISION_MM
+
+            packed = {"precip": PRECISION_MM}
         return write_netcdf(ds, output, step=f"raw: canonical precipitation from source.kind={source['kind']}",
-                            config=config, inputs=inputs)
+                            config=config, inputs=inputs, packed=packed)
 
 
 def check_canonical(ds: xr.Dataset, origin: str = "raw dataset") -> None:
