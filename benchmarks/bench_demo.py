@@ -4,7 +4,7 @@
 
 Default demo grid (80 x 80 cells, 6-hourly). For each record length, two fresh
 processes write raw.nc: ``streamed`` calls raw_files (the rule's code, dask-backed
-blocks of 1,024 steps); ``eager`` computes the whole array first and then writes the
+blocks of ~32 MiB, :func:`precipmodes.sources.demo.block_steps`); ``eager`` computes the whole array first and then writes the
 same dataset. Prints wall time and peak RSS (kernel rusage) of each and the ratios.
 Both include ~0.9 GiB of global-land-mask's 1/120 deg grid, loaded by the demo for
 its real land; streaming keeps the rest flat in record length.

@@ -24,7 +24,10 @@ import traceback
 
 import numpy as np
 
+from .allocator import release_freed_memory
+
 PIECE_BYTES = 8 * 2**20  # steps read at a time by a reader process, for blocks of complete windows
+REOPEN_STEPS = 4096  # steps a reader process reads before it reopens the file (_StoredPrecip)
 
 
 def back_to_back(n_steps: int, segments: np.ndarray, steps: int) -> bool:
@@ -82,6 +85,56 @@ def fill_values(var) -> list:
     return values
 
 
+class _StoredPrecip:
+    """``precip`` of the NetCDF file ``path`` read as xarray decodes it: float32, NaN for the
+    ``_FillValue``/``missing_value``, unpacked with float32 ``scale_factor``/``add_offset``.
+
+    Reopened every :data:`REOPEN_STEPS` steps read (:meth:`refresh`): while the file is open HDF5 keeps
+    bookkeeping for every chunk read, which would grow with the record (4 years of hourly maps in
+    one-map chunks: ~7 MB per reader).
+    """
+
+    def __init__(self, path: str):
+        self.path, self.nc = path, None
+        self.open()
+
+    def open(self) -> None:
+        import netCDF4
+
+        self.nc = netCDF4.Dataset(self.path)
+        self.var = self.nc["precip"]
+        self.var.set_auto_maskandscale(False)
+        self.fills = fill_values(self.var)
+        self.scale_factor, self.add_offset = (np.float32(self.var.getncattr(a)) if a in self.var.ncattrs()
+                                              else None for a in ("scale_factor", "add_offset"))
+        self.map_bytes = 4 * int(np.prod(self.var.shape[1:]))
+        self.steps_read = 0
+
+    def close(self) -> None:
+        if self.nc is not None:
+            self.nc.close()
+            self.nc = None
+
+    def refresh(self) -> None:
+        """Reopen the file once :data:`REOPEN_STEPS` steps were read since it was opened."""
+        if self.steps_read >= REOPEN_STEPS:
+            self.close()
+            release_freed_memory()
+            self.open()
+
+    def read(self, j0: int, j1: int) -> np.ndarray:
+        stored = self.var[j0:j1]
+        self.steps_read += j1 - j0
+        block = np.asarray(stored, dtype=np.float32)
+        for fill in self.fills:  # in stored units, before unpacking (CF)
+            block[stored == fill] = np.nan
+        if self.scale_factor is not None:  # float32 arithmetic in xarray's order: what it decodes, bit for bit
+            block *= self.scale_factor
+        if self.add_offset is not None:
+            block += self.add_offset
+        return block
+
+
 def serve(path: str, cache_bytes: int, requests, answers, piece_bytes: int = PIECE_BYTES) -> None:
     """Answer pickled requests from the binary stream ``requests`` on ``answers`` until it ends.
 
@@ -92,42 +145,29 @@ def serve(path: str, cache_bytes: int, requests, answers, piece_bytes: int = PIE
 
     _, elements, preemption = netCDF4.get_chunk_cache()
     netCDF4.set_chunk_cache(int(cache_bytes), elements, preemption)
-    with netCDF4.Dataset(path) as nc:
-        var = nc["precip"]
-        var.set_auto_maskandscale(False)
-        fills = fill_values(var)
-        scale_factor, add_offset = (np.float32(var.getncattr(a)) if a in var.ncattrs() else None
-                                    for a in ("scale_factor", "add_offset"))
-        map_bytes = 4 * int(np.prod(var.shape[1:]))
-
-        def read(j0: int, j1: int) -> np.ndarray:
-            stored = var[j0:j1]
-            block = np.asarray(stored, dtype=np.float32)
-            for fill in fills:  # in stored units, before unpacking (CF)
-                block[stored == fill] = np.nan
-            if scale_factor is not None:  # float32 arithmetic in xarray's order: what it decodes, bit for bit
-                block *= scale_factor
-            if add_offset is not None:
-                block += add_offset
-            return block
-
+    precip = _StoredPrecip(path)
+    try:
         while True:
             try:
                 i0, i1, segments, take, scale, steps = pickle.load(requests)
             except EOFError:
                 return
             try:
+                precip.refresh()
                 complete = (back_to_back(i1 - i0, segments, steps) and scale is None
                             and np.array_equal(take, np.arange(segments.size)))
                 if complete:
-                    sums = streamed_window_sums(read, i0, segments.size, steps, max(1, piece_bytes // map_bytes))
+                    sums = streamed_window_sums(precip.read, i0, segments.size, steps,
+                                                max(1, piece_bytes // precip.map_bytes))
                 else:
-                    sums = window_sums(read(i0, i1), segments, take, scale, steps)
+                    sums = window_sums(precip.read(i0, i1), segments, take, scale, steps)
                 answer = ("ok", sums)
             except Exception:  # sent to the parent, which raises it with the file and steps named
                 answer = ("error", traceback.format_exc())
             pickle.dump(answer, answers, protocol=pickle.HIGHEST_PROTOCOL)
             answers.flush()
+    finally:
+        precip.close()
 
 
 def main(argv: list[str]) -> int:
