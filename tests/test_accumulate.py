@@ -304,6 +304,27 @@ def test_streamed_window_sums_add_in_the_reshape_sums_order():
         np.testing.assert_array_equal(streamed, whole)
 
 
+def test_stored_precip_reads_the_same_after_reopening(tmp_path):
+    """A reader reopens its file every REOPEN_STEPS steps (HDF5's per-chunk bookkeeping is freed only on
+    close): the values read after a reopen are those xarray reads, NaN and unpacking included."""
+    from precipmodes.blockreader import REOPEN_STEPS, _StoredPrecip
+
+    _, paths = _reader_cases(tmp_path)
+    for path in paths:
+        expected = open_netcdf(path)["precip"].values
+        precip = _StoredPrecip(str(path))
+        first = precip.read(0, 100)
+        handle = precip.nc
+        precip.refresh()
+        assert precip.nc is handle  # 100 steps read: not yet
+        precip.steps_read = REOPEN_STEPS
+        precip.refresh()
+        assert precip.nc is not handle and not handle.isopen() and precip.steps_read == 0
+        np.testing.assert_array_equal(first, expected[:100])
+        np.testing.assert_array_equal(precip.read(100, 720), expected[100:720])
+        precip.close()
+
+
 def test_reader_process_that_dies_is_reported_with_the_file(tmp_path):
     from precipmodes.accumulate import ReaderProcesses, _Progress
     from precipmodes.errors import PrecipModesError
