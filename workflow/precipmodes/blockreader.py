@@ -6,15 +6,14 @@ blocks it reads itself). Run as a module, this is one reader process of
 
     python -m precipmodes.blockreader PATH CACHE_BYTES
 
-It opens ``precip(time, lat, lon)`` (float32, or int16 packed) of the NetCDF file ``PATH`` with a netCDF-C chunk cache
-of ``CACHE_BYTES``, then answers requests until its standard input ends: each request is a pickled
-``(i0, i1, segments, take, scale, steps)``, each answer a pickled ``("ok", sums)`` (float32
-``(len(take), lat, lon)``, mm per window) or ``("error", traceback_text)``. Values equal to the
+It opens ``precip(time, lat, lon)`` (float32, or int16 packed) of the NetCDF file ``PATH`` with a
+netCDF-C chunk cache of ``CACHE_BYTES``, then answers requests until its standard input ends: each
+request is a pickled ``(i0, i1, segments, take, scale, steps)``, each answer a pickled ``("ok", sums)``
+(float32 ``(len(take), lat, lon)``, mm per window) or ``("error", traceback_text)``. Values equal to the
 variable's ``_FillValue`` or ``missing_value`` are read as NaN and packed values unpacked, as xarray
 decodes them; the file is reopened every :data:`REOPEN_STEPS` steps read, so that memory stays flat in
-record length. It imports
-numpy and netCDF4 only (42 MB resident against ~115 MB for xarray and dask), so the processes that
-decompress the input side by side stay small.
+record length. It imports numpy and netCDF4 only (42 MB resident against ~115 MB for xarray and dask),
+so the processes that decompress the input side by side stay small.
 """
 
 from __future__ import annotations
