@@ -106,11 +106,14 @@ def chunk_row_bytes(shape: tuple[int, ...], chunks: tuple[int, ...] | None, item
     return int(first * np.prod(shape[1:], dtype=np.int64) * itemsize)
 
 
+RUN_CHUNK = 32  # chunk length along time, mode, component (chunk_sizes)
+
+
 def chunk_sizes(shape: tuple[int, ...], dims: tuple[str, ...]) -> tuple[int, ...]:
     """Chunks of about 1 MiB (float32) that read one map or one series cheaply.
 
     Spatial dimensions (lat, lon, cell) are kept in tiles of at most 64 (cell:
-    4096); every other dimension (time, mode, component) in runs of at most 32.
+    4096); every other dimension (time, mode, component) in runs of at most :data:`RUN_CHUNK`.
     """
     sizes = []
     for size, dim in zip(shape, dims):
@@ -119,7 +122,7 @@ def chunk_sizes(shape: tuple[int, ...], dims: tuple[str, ...]) -> tuple[int, ...
         elif dim == "cell":
             sizes.append(min(size, 4096))
         else:
-            sizes.append(min(size, 32))
+            sizes.append(min(size, RUN_CHUNK))
     return tuple(max(1, s) for s in sizes)
 
 

@@ -26,8 +26,9 @@ config schema, off with ``station_fraction: 0`` and ``outage: false``):
 * *radar outage*: with ``outage``, every cell of :data:`OUTAGE_BOX` (Kyushu) is missing for
   :data:`OUTAGE_DAYS` UTC days starting on the day 30 % into the record.
 
-Missing entries are NaN (stored as the packed ``_FillValue``) in ``raw.nc``; the precipitation itself (activations, noise) is the same
-with and without gaps, as the gaps come from their own random stream.
+Missing entries are NaN (stored as the packed ``_FillValue``) in ``raw.nc``; the precipitation
+itself (activations, noise) is the same with and without gaps, as the gaps come from their own
+random stream.
 
 72-hour totals are therefore sums of the same patterns with gamma activations
 plus noise, which NMF can recover; the true patterns, their seasonal cycles
@@ -56,19 +57,18 @@ from ..config import parse_instant
 from ..errors import ConfigError
 from ..landmask import globe_land_fraction
 from ..logs import log, timed
-from ..netcdf import write_netcdf
+from ..netcdf import RUN_CHUNK, write_netcdf
 from .canonical import STANDARD_NAME, UNITS
 
 GENERATOR = "precipmodes.sources.demo v2"
 TITLE = "precipmodes SYNTHETIC demo precipitation over Japan"
 SYNTHETIC = "synthetic demo data, not observations"
 SEED_RESOLUTION = (0.0625, 0.05)  # used when domain.resolution is null
-# Generated blocks of about 32 MiB, in whole NetCDF time chunks (32 steps; at least one): below glibc's
+# Generated blocks of about 32 MiB, in whole NetCDF time chunks (RUN_CHUNK steps; at least one): below glibc's
 # largest mmap threshold, so a freed block's memory is reused by the next instead of being returned and
 # faulted in afresh (first touch cost ~1 s per 420 MB on the project's VMs; the seed's grid generated
 # 1.8x faster in blocks of 64 steps than of 1,024).
 BLOCK_BYTES = 32 * 2**20
-TIME_CHUNK = 32
 NOISE_SIGMA = 0.35  # sigma of the log-normal multiplicative noise
 # The demo reports precipitation in whole multiples of 0.1 mm, the WMO reporting resolution, as gauge
 # analyses and E-OBS do, and raw.nc stores it as they do: int16 packed with scale_factor 0.1 (CF),
@@ -297,8 +297,9 @@ def demo_gaps(source: Mapping, lat: np.ndarray, lon: np.ndarray, land: np.ndarra
 
 def block_steps(cells: int) -> int:
     """Time steps per generated block of ``cells`` cells: :data:`BLOCK_BYTES` of float32 in whole
-    :data:`TIME_CHUNK` runs, at least one run (64 steps at the seed's 320 x 320 grid, 1,280 at 80 x 80)."""
-    return TIME_CHUNK * max(1, BLOCK_BYTES // (TIME_CHUNK * cells * 4))
+    time chunks of raw.nc (``netcdf.RUN_CHUNK``), at least one (64 steps at the seed's 320 x 320 grid,
+    1,280 at 80 x 80)."""
+    return RUN_CHUNK * max(1, BLOCK_BYTES // (RUN_CHUNK * cells * 4))
 
 
 def _block(activity: np.ndarray, patterns: np.ndarray, seed: int, index: int, gaps: Gaps) -> np.ndarray:
@@ -306,8 +307,8 @@ def _block(activity: np.ndarray, patterns: np.ndarray, seed: int, index: int, ga
     multiples of :data:`PRECISION_MM`, NaN at gaps.
 
     Step by step over the cells where a pattern active in the step is non-zero (the union of their
-    supports, ~15 % of the entries at the seed's grid); every other entry stays exactly 0 and is never
-    touched, so the block costs its wet entries, not its size.
+    supports, ~15 % of the entries at the seed's grid); every other entry stays exactly 0 and costs
+    nothing but its share of the zeroed block.
     """
     rng = np.random.default_rng([seed, index])
     nlat, nlon = patterns.shape[1:]
