@@ -40,7 +40,7 @@ import uuid
 import time as _time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import IO, Mapping
 
 import dask
 import dask.array as da
@@ -274,12 +274,14 @@ class ReaderProcesses:
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                    PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
         self.readers: list[subprocess.Popen] = []
+        self.stderr: dict[int, IO[bytes]] = {}  # by pid: what each reader wrote to its stderr
         self.idle: queue.Queue = queue.Queue()
         for _ in range(self.processes):
             stderr = tempfile.TemporaryFile()
-            reader = subprocess.Popen([sys.executable, "-m", "precipmodes.blockreader", self.path, str(int(cache_bytes))],
+            reader = subprocess.Popen([sys.executable, "-m", "precipmodes.blockreader", self.path,
+                                       str(int(cache_bytes))],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env)
-            reader.stderr_file = stderr
+            self.stderr[reader.pid] = stderr
             self.readers.append(reader)
             self.idle.put(reader)
 
@@ -297,7 +299,7 @@ class ReaderProcesses:
                 reader.kill()
                 reader.wait()
             reader.stdout.close()
-            reader.stderr_file.close()
+            self.stderr[reader.pid].close()
 
     def window_sums(self, i0: int, i1: int, segments: np.ndarray, take: np.ndarray,
                     scale: np.ndarray | None, steps: int, progress: _Progress) -> np.ndarray:
@@ -311,8 +313,9 @@ class ReaderProcesses:
         except (OSError, EOFError, pickle.UnpicklingError) as exc:
             reader.kill()
             reader.wait()
-            reader.stderr_file.seek(0)
-            said = reader.stderr_file.read().decode(errors="replace").strip()[-2000:]
+            stderr = self.stderr[reader.pid]
+            stderr.seek(0)
+            said = stderr.read().decode(errors="replace").strip()[-2000:]
             raise PrecipModesError(
                 f"accumulate: the reader process of {self.path} ended with status {reader.returncode} while "
                 f"reading steps {i0}-{i1} ({type(exc).__name__}; a negative status is the signal, -9 e.g. "
