@@ -302,10 +302,11 @@ def write_netcdf(
     # `path` (Snakemake), so any earlier temp file of it is stale: remove it before writing again
     for stale in (*path.parent.glob(f".{path.name}.tmp-*"), *path.parent.glob(f".{sidecar.name}.tmp-*")):
         stale.unlink(missing_ok=True)
-    encoding = encoding_for(out, complevel)
     for name, step in (packed or {}).items():
         out[name] = _packed(out[name].variable, step, f"{path.name}: {name}")
-        encoding[name] = {**encoding_for(out[[name]], complevel)[name], "_FillValue": PACKED_FILL}
+    encoding = encoding_for(out, complevel)
+    for name in packed or {}:
+        encoding[name]["_FillValue"] = PACKED_FILL  # encoding_for gives floats theirs, not integers
     try:
         out.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding)
         sidecar_tmp.write_text(
