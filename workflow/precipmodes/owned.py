@@ -27,7 +27,7 @@ from typing import Collection
 from .errors import PrecipModesError
 
 #: ``.<name>.tmp-<host>-<pid>-<token>`` (this module) or ``.<name>.tmp-<pid>`` (older writers)
-_TEMP = re.compile(r"^\.(?P<name>.+)\.tmp-(?:(?P<host>[A-Za-z0-9_.-]+)-)?(?P<pid>\d+)(?:-(?P<token>[0-9a-f]{8}))?$")
+_TEMP = re.compile(r"^\.(?P<name>.+)\.tmp-(?:(?P<host>[A-Za-z0-9_.]+)-)?(?P<pid>\d+)(?:-(?P<token>[0-9a-f]{8}))?$")
 SIDECAR_SUFFIX = ".nc.json"
 _SIDECAR_KEYS = ("precipmodes_version", "config_digest", "file")
 
