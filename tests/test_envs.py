@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 
 import yaml
 from packaging.requirements import Requirement
@@ -18,11 +19,6 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from conftest import REPO
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 
 #: pyproject dependencies only the process that runs Snakemake needs (not the rule jobs)
 HEAD_ONLY = {"snakemake", "snakemake-executor-plugin-slurm", "snakemake-executor-plugin-slurm-jobstep", "pygments"}
