@@ -169,13 +169,13 @@ def _from_text(text: str, types: set[str]) -> Any:
         return text
     if "boolean" in types and word in ("true", "false"):
         return word == "true"
-    for kind, parse in (("integer", int), ("number", float)):
-        if kind in types:
-            try:
-                return parse(text)
-            except ValueError:
-                pass
-    return text
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if "integer" in types and number.is_integer():
+        return int(text) if text.strip().lstrip("+-").isdigit() else int(number)
+    return number if "number" in types else text
 
 
 def _stringify_dates(value: Any) -> Any:
