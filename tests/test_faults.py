@@ -75,8 +75,9 @@ def rule_process(snakemake_process: subprocess.Popen, script: str) -> psutil.Pro
 
 
 def test_sigkill_accumulate_and_nmf_then_rerun_gives_the_uninterrupted_outputs(tmp_path, tiny_run):
-    """SIGKILL accumulate while it writes totals.nc (its temp file exists), rerun (plain); then SIGKILL the
-    whole Snakemake process tree during nmf (a crashed node), --unlock and --rerun-incomplete. The
+    """SIGKILL accumulate while it writes totals.nc (its temp file exists; the failed run removes it), rerun
+    (plain); then SIGKILL the whole Snakemake process tree during nmf (a crashed node), --unlock and
+    --rerun-incomplete. The
     results equal those of an uninterrupted run (--forcerun accumulate in the same directory)."""
     # tol 0: nmf runs all max_iter sweeps, long enough to be killed mid-rule
     config = tiny(nmf={"max_iter": 3000, "tol": 0.0})
@@ -94,7 +95,7 @@ def test_sigkill_accumulate_and_nmf_then_rerun_gives_the_uninterrupted_outputs(t
     assert run.returncode != 0, output[-3000:]
     assert "Error in rule accumulate" in output, output[-3000:]
     assert not (workdir / TOTALS).exists(), "a killed write left totals.nc under its final name"
-    assert list(prepared.glob(".totals.nc.tmp-*")), "expected the killed writer's temp file"
+    assert leftovers(prepared) == [], "the failed run (onerror) left the killed writer's temp file"
 
     # the plain rerun completes accumulate; kill the whole tree while nmf runs
     run = start_snakemake(workdir, config, [NMF])
