@@ -282,6 +282,9 @@ def test_two_working_directories_on_one_results_folder_the_second_is_refused_the
     try:
         mine = tiny(results_dir=str(results),
                     experiments={"e1": {**TINY["experiments"]["e1"], "n_modes": 4}})
+        held = lock.read_text()
+        snakemake(second_dir, mine, [svd], "--dry-run")  # a dry run neither takes nor is refused by the lock
+        assert lock.read_text() == held
         second = snakemake(second_dir, mine, [svd], check=False)
         text = output_text(second)
         assert second.returncode != 0
