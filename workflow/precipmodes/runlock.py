@@ -142,8 +142,9 @@ class RunLock:
                         raise RunLockError(
                             f"{self.path.parent}: another run is writing into this results folder "
                             f"({describe(holder)}); wait for it to finish, or give this run its own "
-                            f"results_dir. If no such run is going on (e.g. it was killed on another host), "
-                            f"delete {self.path} and start again") from None
+                            f"results_dir. A lock of another host is taken over once its run stops touching it "
+                            f"for {STALE_AFTER_S // 60} minutes; if no such run is going on, delete {self.path} "
+                            "and start again") from None
                     notes += [note] if note else []
                     continue
                 self.record = record
