@@ -3,10 +3,13 @@
 #   snakemake --cores all --configfile my.yaml (your data; see README "Configuration")
 from pathlib import Path
 
-from precipmodes.config import layers_origin, validate_config
+from snakemake.logging import logger
+
+from precipmodes.config import layers_origin, refuse_unsafe_folders, validate_config
 from precipmodes.errors import ConfigError
 from precipmodes.logs import write_timing_table
-from precipmodes.netcdf import remove_orphan_sidecars
+from precipmodes.netcdf import remove_leftovers
+from precipmodes.runlock import RunLock, RunLockError, break_stale
 
 # Config layers (README "Configuration"): the base is the default demo config when no --configfile is
 # given, else the --configfile files merged in order (a user's config replaces the demo's); --config
@@ -16,9 +19,10 @@ DEFAULT_CONFIG = f"{workflow.basedir}/config/config.yaml"
 if not workflow.overwrite_configfiles:
     configfile: DEFAULT_CONFIG
 
+_origin = layers_origin(workflow.overwrite_configfiles, workflow.config_settings.config, DEFAULT_CONFIG)
 try:
-    _validated = validate_config(config, origin=layers_origin(
-        workflow.overwrite_configfiles, workflow.config_settings.config, DEFAULT_CONFIG))
+    _validated = validate_config(config, origin=_origin, overrides=workflow.config_settings.config)
+    refuse_unsafe_folders(_validated, origin=_origin)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 config.clear()
@@ -34,18 +38,43 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/archive.smk"
 
 
-# provenance sidecars (<file>.nc.json) of outputs that a failed or rerun job removed
+# One run at a time writes into results_dir: the run lock <results_dir>/.precipmodes.lock (precipmodes.runlock),
+# taken in onstart (Snakemake runs no hooks in dry runs, --unlock, --report or inside cluster jobs) and
+# given back on success, on error and at exit. On every start of the main process, "nothing to be done"
+# included, what killed writes left in the workflow's folders (temp files of ended writers, provenance
+# sidecars whose NetCDF is gone) is removed first - unless a live run holds the folder (it is that run's).
+RUN_LOCK = RunLock(RESULTS)
+if workflow.is_main_process:
+    _holder, _note = break_stale(RESULTS)
+    if _note:
+        logger.warning(_note)
+    if _holder is None:
+        remove_leftovers(OWN_FOLDERS)
+
+
 onstart:
-    remove_orphan_sidecars(config["results_dir"])
+    try:
+        _note = RUN_LOCK.acquire()
+    except RunLockError as error:
+        raise WorkflowError(str(error)) from None
+    if _note:
+        logger.warning(_note)
 
 
+# the sidecars of outputs that a failed job left or Snakemake removed, and the failed writers' temp files
 onerror:
-    remove_orphan_sidecars(config["results_dir"])
+    try:
+        remove_leftovers(OWN_FOLDERS)
+    finally:
+        RUN_LOCK.release()
 
 
 # the time each job took (from its log), slowest first, also written to <results_dir>/logs/timings.tsv
 onsuccess:
-    write_timing_table(f"{config['results_dir']}/logs")
+    try:
+        write_timing_table(LOGS)
+    finally:
+        RUN_LOCK.release()
 
 
 rule all:

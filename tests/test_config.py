@@ -1,10 +1,13 @@
 """Config validation: defaults, and clear errors naming the key path and allowed values."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
 
-from precipmodes.config import load_config, parse_instant, parse_range, resolution, validate_config
+from precipmodes.config import (load_config, parse_instant, parse_range, refuse_unsafe_folders, resolution,
+                               validate_config)
 from precipmodes.errors import ConfigError
 
 MINIMAL = {
@@ -75,6 +78,9 @@ def test_files_source_defaults():
          "experiments.e1.months.0: 0 is less than the minimum of 1"),
         ({"coverage": {"min_cell_fraction": 0}}, "coverage.min_cell_fraction: 0 is less than or equal to the minimum of 0"),
         ({"coverage": {"min_window": 0.5}}, "coverage: unknown key(s) ['min_window']"),
+        ({"accumulation": {"hours": 6e12}}, "accumulation.hours: 6000000000000.0 is greater than the maximum of 8784"),
+        ({"source": {"kind": "files", "files": {"paths": ["a.nc"], "variable": "pr", "step_hours": 6e12}}},
+         "source.files.step_hours: 6000000000000.0 is greater than the maximum of 8784"),
     ],
 )
 def test_bad_values_name_the_key(changes, expected):
@@ -178,3 +184,49 @@ def test_layers_origin_names_the_files_given():
     assert layers_origin([], {}, "config/config.yaml") == "config from config/config.yaml (the default demo config)"
     assert layers_origin(["a.yaml", "b.yaml"], {"nmf": {}, "domain": {}}, "d.yaml") == \
         "config from a.yaml, b.yaml with --config domain, nmf"
+
+
+def test_strings_from_the_command_line_become_the_numbers_the_schema_asks_for():
+    """`--config 'accumulation={"min_completeness": 0.9}'` hands every value inside as a string (Snakemake reads
+    it with YAML's base loader); those strings are typed where the schema wants a number, integer, boolean or null."""
+    given = {"accumulation": {"min_completeness": "0.9", "hours": "24"}, "svd": {"center": "true"},
+             "domain": {"lon": ["128", "148"], "lat": ["30", "46"], "resolution": "null"},
+             "experiments": {"e1": {"months": ["12", "1", "2"]}}}
+    config = with_changes(**{key: value for key, value in given.items() if key != "experiments"})
+    config["experiments"]["e1"]["months"] = given["experiments"]["e1"]["months"]
+    typed = validate_config(config, overrides=given)
+    assert typed["accumulation"]["min_completeness"] == 0.9 and typed["accumulation"]["hours"] == 24
+    assert typed["svd"]["center"] is True
+    assert typed["domain"]["lon"] == [128, 148] and typed["domain"]["resolution"] is None
+    assert typed["experiments"]["e1"]["months"] == [12, 1, 2]
+
+
+def test_only_command_line_strings_are_typed_and_bad_ones_still_name_the_key():
+    quoted = with_changes(accumulation={"min_completeness": "0.9"})  # a quoted number in a YAML file stays an error
+    with pytest.raises(ConfigError, match=r"accumulation.min_completeness: '0.9' is not of type 'number'"):
+        validate_config(quoted)
+    given = {"accumulation": {"hours": "many", "min_completeness": "6e12"}}
+    with pytest.raises(ConfigError) as info:
+        validate_config(with_changes(**given), overrides=given)
+    assert "accumulation.hours: 'many' is not of type 'integer'" in str(info.value)
+    assert "accumulation.min_completeness: 6000000000000.0 is greater than the maximum of 1" in str(info.value)
+    huge = {"accumulation": {"hours": "6e12"}}
+    with pytest.raises(ConfigError, match=r"accumulation.hours: 6000000000000 is greater than the maximum of 8784"):
+        validate_config(with_changes(**huge), overrides=huge)
+
+
+@pytest.mark.parametrize("key", ["results_dir", "archive_dir"])
+def test_output_folders_that_hold_other_files_are_refused(tmp_path, key):
+    """/, the home folder, the working directory and the folders above it (also through a symbolic link)."""
+    workdir = tmp_path / "project" / "work"
+    workdir.mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "project")
+    for value, what in [("/", "the root of the file system"), (str(Path.home()), "your home folder"),
+                        (".", "the working directory"), ("..", "a folder above the working directory"),
+                        (str(tmp_path / "link"), "a folder above the working directory")]:
+        with pytest.raises(ConfigError) as info:
+            refuse_unsafe_folders(validate_config(with_changes(**{key: value})), workdir, origin="my.yaml")
+        assert f"invalid my.yaml:\n  {key}: {value!r} is {what}" in str(info.value)
+        assert "give it a folder of its own" in str(info.value)
+    for value in ("results", "../elsewhere", str(tmp_path / "project" / "out")):
+        refuse_unsafe_folders(validate_config(with_changes(**{key: value})), workdir)

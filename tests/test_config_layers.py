@@ -80,3 +80,17 @@ def test_validation_errors_name_the_files_given(tmp_path):
     text = result.stdout + result.stderr
     assert result.returncode != 0
     assert f"invalid config from {a}, {b}:\n  svd.method: 'qr' is not allowed" in text
+
+
+def test_numbers_inside_config_on_the_command_line_are_numbers(tmp_path):
+    """Snakemake reads `--config key={...}` with YAML's base loader (every value inside a string): the
+    schema's numbers are accepted as numbers, and a too large accumulation.hours is refused naming the key."""
+    result = dry_run(tmp_path, "--config", 'accumulation={"min_completeness": 0.9, "hours": 24}',
+                     'domain={"lon": [129, 147], "lat": [31, 45], "resolution": 0.5}')
+    assert job_counts(result)["accumulate"] == 1
+    bad = dry_run(tmp_path, "--config", 'accumulation={"hours": 6e12}', check=False)
+    text = bad.stdout + bad.stderr
+    assert bad.returncode != 0
+    assert "accumulation.hours: 6000000000000 is greater than the maximum of 8784" in text, text[-2000:]
+    assert "OverflowError" not in text
+

@@ -7,6 +7,7 @@ tests/test_sources_http.py; here the same faults go through Snakemake, as a user
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -22,8 +23,9 @@ import xarray as xr
 
 from conftest import REPO, file_server, require
 from precipmodes.netcdf import sha256_file
-from reliability_helpers import (TINY, assert_nothing_partial, assert_same_data, copy_run, http_source, leftovers,
-                                 output_text, precip_file, snakemake, tiny)
+from precipmodes.owned import hostname
+from reliability_helpers import (TINY, TWO_EXPERIMENTS, assert_nothing_partial, assert_same_data, copy_run,
+                                 http_source, leftovers, output_text, precip_file, snakemake, tiny, with_threads)
 
 pytestmark = pytest.mark.workflow
 
@@ -73,8 +75,9 @@ def rule_process(snakemake_process: subprocess.Popen, script: str) -> psutil.Pro
 
 
 def test_sigkill_accumulate_and_nmf_then_rerun_gives_the_uninterrupted_outputs(tmp_path, tiny_run):
-    """SIGKILL accumulate while it writes totals.nc (its temp file exists), rerun (plain); then SIGKILL the
-    whole Snakemake process tree during nmf (a crashed node), --unlock and --rerun-incomplete. The
+    """SIGKILL accumulate while it writes totals.nc (its temp file exists; the failed run removes it), rerun
+    (plain); then SIGKILL the whole Snakemake process tree during nmf (a crashed node), --unlock and
+    --rerun-incomplete. The
     results equal those of an uninterrupted run (--forcerun accumulate in the same directory)."""
     # tol 0: nmf runs all max_iter sweeps, long enough to be killed mid-rule
     config = tiny(nmf={"max_iter": 3000, "tol": 0.0})
@@ -92,7 +95,7 @@ def test_sigkill_accumulate_and_nmf_then_rerun_gives_the_uninterrupted_outputs(t
     assert run.returncode != 0, output[-3000:]
     assert "Error in rule accumulate" in output, output[-3000:]
     assert not (workdir / TOTALS).exists(), "a killed write left totals.nc under its final name"
-    assert list(prepared.glob(".totals.nc.tmp-*")), "expected the killed writer's temp file"
+    assert leftovers(prepared) == [], "the failed run (onerror) left the killed writer's temp file"
 
     # the plain rerun completes accumulate; kill the whole tree while nmf runs
     run = start_snakemake(workdir, config, [NMF])
@@ -260,3 +263,70 @@ def test_second_snakemake_on_the_same_directory_is_refused(tmp_path):
     assert first.returncode == 0, output[-3000:]
     assert_nothing_partial(workdir, [])
     assert (workdir / NMF).is_file()
+
+
+def test_two_working_directories_on_one_results_folder_the_second_is_refused_then_takes_over_a_stale_lock(tmp_path):
+    """Snakemake locks the working directory, not the results: a second run from another working directory on
+    the same results_dir (with another n_modes) is refused, naming the first (host, pid, working directory, since
+    when), and writes nothing. Once the first is killed (SIGKILL, whole tree: its lock stays), the next run explains
+    the stale lock, takes it over, and its svd.nc and provenance agree (4 modes); the lock is gone at the end.
+
+    The first run's Snakemake is stopped (SIGSTOP) once it holds the lock so it holds it however fast it is."""
+    results = tmp_path / "shared_results"
+    lock = results / ".precipmodes.lock"
+    svd = str(results / "e1" / "svd.nc")
+    first_dir, second_dir = tmp_path / "wdA", tmp_path / "wdB"
+    first = start_snakemake(first_dir, tiny(results_dir=str(results)), [svd])
+    wait_for(lock.is_file, "the run lock", first, every=0.01)
+    os.kill(first.pid, signal.SIGSTOP)
+    try:
+        mine = tiny(results_dir=str(results),
+                    experiments={"e1": {**TINY["experiments"]["e1"], "n_modes": 4}})
+        held = lock.read_text()
+        snakemake(second_dir, mine, [svd], "--dry-run")  # a dry run neither takes nor is refused by the lock
+        assert lock.read_text() == held
+        second = snakemake(second_dir, mine, [svd], check=False)
+        text = output_text(second)
+        assert second.returncode != 0
+        assert (f"{results}: another run is writing into this results folder (host {hostname()}, "
+                f"pid {first.pid}, working directory {first_dir}, since 20") in text, text[-3000:]
+        assert "Finished job" not in text and "Error in rule" not in text
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        os.kill(first.pid, signal.SIGCONT)
+    first.communicate(timeout=60)
+    assert lock.is_file(), "a killed run cannot release its lock"
+
+    taken = snakemake(second_dir, mine, [svd])
+    text = output_text(taken)
+    assert "removed the lock of an earlier run that ended without releasing it" in text, text[-3000:]
+    assert f"pid {first.pid}" in text and f"process {first.pid} no longer runs" in text
+    assert not lock.exists(), "the lock was not released after the run"
+    with xr.open_dataset(svd) as ds:
+        assert ds.sizes["mode"] == 4
+    assert json.loads(Path(svd + ".json").read_text())["config"]["experiments"]["e1"]["n_modes"] == 4
+    assert leftovers(results) == []
+
+
+def test_killed_forced_accumulate_leaves_nothing_behind_once_a_rerun_has_nothing_to_do(tmp_path, tiny_run):
+    """SIGKILL of the whole Snakemake tree while a forced accumulate writes totals.nc leaves its temp file and the
+    sidecar of the totals.nc Snakemake removed; after --unlock the rerun has nothing to be done (the outputs
+    downstream of totals.nc are there) and still removes both."""
+    config = with_threads(1, TWO_EXPERIMENTS)  # the config of tiny_run
+    workdir = copy_run(tiny_run, tmp_path / "work")
+    prepared = workdir / "results" / "prepared"
+    run = start_snakemake(workdir, config, ["results/e1/svd.nc"], "--forcerun", "accumulate")
+    rule = wait_for(lambda: rule_process(run, "accumulate.py"), "accumulate started", run)
+    wait_for(lambda: list(prepared.glob(".totals.nc.tmp-*")), "totals.nc being written", run, every=0.002)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.communicate(timeout=60)
+    rule.wait(timeout=30)
+    assert list(prepared.glob(".totals.nc.tmp-*")) and (prepared / "totals.nc.json").is_file()
+    assert not (prepared / "totals.nc").exists()
+
+    snakemake(workdir, config, ["results/e1/svd.nc"], "--unlock")
+    rerun = snakemake(workdir, config, ["results/e1/svd.nc"])
+    assert "Nothing to be done" in output_text(rerun), output_text(rerun)[-3000:]
+    assert leftovers(prepared) == [], leftovers(prepared)
+    assert not (prepared / "totals.nc.json").exists(), "the sidecar of the removed totals.nc stayed"
+    assert not (workdir / "results" / ".precipmodes.lock").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -49,13 +50,19 @@ def layers_origin(configfiles: list, overrides: Mapping, default: str | Path) ->
     return f"config from {base}{extra}"
 
 
-def validate_config(config: Mapping, origin: str = "config") -> dict:
+def validate_config(config: Mapping, origin: str = "config", overrides: Mapping | None = None) -> dict:
     """Return a validated copy of ``config`` with defaults filled in.
 
-    Raises ConfigError listing every violation as ``<key.path>: <problem>``.
+    ``overrides``: the values given with ``--config`` (Snakemake reads the value of ``key={...}`` with
+    YAML's base loader, so every number, boolean and null inside arrives as a string); where ``config``
+    still holds such a string and the schema asks for a number, integer, boolean or null there, it is
+    converted (:func:`_typed_overrides`). Raises ConfigError listing every violation as
+    ``<key.path>: <problem>``.
     """
     config = _stringify_dates(copy.deepcopy(dict(config)))
     schema = load_schema()
+    if overrides:
+        config = _typed_overrides(config, overrides, schema, schema)
     _refuse_flat_source(config.get("source"), schema, origin)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
@@ -108,6 +115,67 @@ def _refuse_flat_source(source: Any, schema: Mapping, origin: str) -> None:
     raise ConfigError(
         f"invalid {origin}:\n  source: the options of source.kind {kind} now sit under source.{kind} "
         f"(found {sorted(flat)} directly under source); write:\n{shown}")
+
+
+def _typed_overrides(value: Any, override: Any, schema: Mapping, root: Mapping) -> Any:
+    """``value`` with the strings that ``override`` (the ``--config`` values) put there converted to the
+    number, integer, boolean or null the schema asks for at their place; anything else is left to the
+    validation, which names the key."""
+    schema = _resolve(schema, root)
+    if isinstance(value, dict) and isinstance(override, dict):
+        return {key: _typed_overrides(item, override[key], _child_schema(schema, value, key, root), root)
+                if key in override else item for key, item in value.items()}
+    if isinstance(value, list) and isinstance(override, list) and len(value) == len(override):
+        items = schema.get("items", {}) if isinstance(schema.get("items"), dict) else {}
+        return [_typed_overrides(item, given, items, root) for item, given in zip(value, override)]
+    if isinstance(value, str) and value == override:
+        return _from_text(value, _schema_types(schema, root))
+    return value
+
+
+def _child_schema(schema: Mapping, instance: Mapping, key: str, root: Mapping) -> Mapping:
+    """The schema of ``instance[key]`` (properties, then those of a matching if/then, then
+    additionalProperties); ``{}`` when the schema says nothing."""
+    for sub in [schema, *(clause.get("then", {}) for clause in schema.get("allOf", [])
+                          if "if" in clause and jsonschema.Draft202012Validator(clause["if"]).is_valid(instance))]:
+        if key in sub.get("properties", {}):
+            return _resolve(sub["properties"][key], root)
+    extra = schema.get("additionalProperties")
+    return _resolve(extra, root) if isinstance(extra, dict) else {}
+
+
+_JSON_TYPES = {type(None): "null", bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+def _schema_types(schema: Mapping, root: Mapping) -> set[str]:
+    """JSON types a schema allows (from type, enum, const, anyOf/oneOf); empty when unconstrained."""
+    schema = _resolve(schema, root)
+    kinds = schema.get("type", [])
+    types = {kinds} if isinstance(kinds, str) else set(kinds)
+    for value in [*schema.get("enum", []), *([schema["const"]] if "const" in schema else [])]:
+        types.add(_JSON_TYPES.get(type(value), "string"))
+    for sub in [*schema.get("anyOf", []), *schema.get("oneOf", [])]:
+        types |= _schema_types(sub, root)
+    return types
+
+
+def _from_text(text: str, types: set[str]) -> Any:
+    """``text`` as the first of null, boolean, integer, number that ``types`` allows and it spells;
+    ``text`` itself when none fits or strings are allowed (then only YAML's null is converted)."""
+    word = text.strip().lower()
+    if "null" in types and word in ("null", "~"):
+        return None
+    if "string" in types or not types:
+        return text
+    if "boolean" in types and word in ("true", "false"):
+        return word == "true"
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if "integer" in types and number.is_integer():
+        return int(text) if text.strip().lstrip("+-").isdigit() else int(number)
+    return number if "number" in types else text
 
 
 def _stringify_dates(value: Any) -> Any:
@@ -184,6 +252,37 @@ def _resolve(schema: Mapping, root: Mapping) -> Mapping:
             node = node[part]
         return {**node, **{k: v for k, v in schema.items() if k != "$ref"}}
     return schema
+
+
+OUTPUT_FOLDER_KEYS = ("results_dir", "archive_dir")
+
+
+def refuse_unsafe_folders(config: Mapping, workdir: str | os.PathLike = ".", origin: str = "config") -> None:
+    """Raise ConfigError when ``results_dir`` or ``archive_dir`` is ``/``, the home folder, the working
+    directory ``workdir`` or one of its ancestors (symbolic links resolved).
+
+    The workflow writes into these folders and cleans up its own leftovers there; a folder that also
+    holds the user's other files (and the working directory's .snakemake) must not be one of them.
+    """
+    workdir = Path(workdir).resolve()
+    problems = []
+    for key in OUTPUT_FOLDER_KEYS:
+        folder = (workdir / config[key]).resolve()
+        if folder == Path(folder.anchor):
+            what = "the root of the file system"
+        elif folder == Path.home().resolve():
+            what = "your home folder"
+        elif folder == workdir:
+            what = "the working directory"
+        elif folder in workdir.parents:
+            what = "a folder above the working directory"
+        else:
+            continue
+        problems.append(f"{key}: {config[key]!r} is {what} ({folder}); the workflow writes into {key} and "
+                        f"cleans up its own leftovers there, so give it a folder of its own (a new sub-folder, e.g. "
+                        f"{key}: {load_schema()['properties'][key]['default']})")
+    if problems:
+        raise ConfigError(f"invalid {origin}:\n  " + "\n  ".join(problems))
 
 
 def _check_semantics(config: dict, origin: str = "config") -> None:

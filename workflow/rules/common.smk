@@ -20,6 +20,8 @@ RAW = f"{PREPARED}/raw.nc"
 DEMO_TRUTH = f"{PREPARED}/demo_truth.nc"
 EXPERIMENT_DIR = f"{RESULTS}/{{experiment}}"
 EXPERIMENTS = sorted(config["experiments"])
+# the folders the workflow writes into: the only ones its clean-up of killed writes walks (never all of RESULTS)
+OWN_FOLDERS = [PREPARED, LOGS, *(f"{RESULTS}/{name}" for name in EXPERIMENTS)]
 
 wildcard_constraints:
     experiment="|".join(EXPERIMENTS) if EXPERIMENTS else "[A-Za-z0-9_-]+",

@@ -24,6 +24,7 @@ import xarray as xr  # noqa: E402
 from cartopy.mpl.ticker import LatitudeFormatter, LongitudeFormatter  # noqa: E402
 
 from ..errors import ConfigError, InputDataError  # noqa: E402
+from ..owned import remove_owned, stale_temps, temp_path  # noqa: E402
 
 SYNTHETIC_LABEL = "SYNTHETIC demo"
 PANEL_WIDTH_IN = 2.6
@@ -131,15 +132,16 @@ def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int) -> Path:
     """Save ``fig`` as PNG at exactly figsize x dpi pixels, atomically; close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
+    tmp = temp_path(path)
+    for stale in stale_temps(path):  # left by a killed writer of this figure
+        remove_owned(stale)
     try:
         with plt.rc_context(STYLE):
             fig.savefig(tmp, dpi=dpi, format="png", facecolor="white")
         os.replace(tmp, path)
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
+        remove_owned(tmp)
     return path
 
 
