@@ -38,7 +38,9 @@ def test_manifest_lists_every_file_with_digest_units_config_versions(archived):
     manifest = json.loads((folder / "MANIFEST.json").read_text())
     expected = set(ARCHIVED) | {f"{name}.json" for name in ARCHIVED}
     assert set(manifest["files"]) == expected
-    assert {p.name for p in folder.iterdir()} == expected | {"MANIFEST.json"}
+    assert {p.name for p in folder.iterdir()} == expected | {"MANIFEST.json", "MANIFEST.json.sha256"}
+    digest = (folder / "MANIFEST.json.sha256").read_text()
+    assert digest == f"{sha256_file(folder / 'MANIFEST.json')}  MANIFEST.json\n"  # sha256sum -c reads it
     for name, entry in manifest["files"].items():
         assert entry["sha256"] == sha256_file(folder / name)
         assert entry["size"] == (folder / name).stat().st_size
@@ -98,12 +100,13 @@ def test_console_script_exit_codes(archived, tmp_path):
     assert missing.returncode == 2 and "MANIFEST.json: no manifest" in missing.stderr
 
 
-def test_rearchiving_replaces_stale_files(archived):
+def test_rearchiving_replaces_the_previous_archive_file_by_file(archived):
     results, folder = archived
-    (folder / "old.nc").write_text("left over from an earlier archive")
+    (folder / ".svd.nc.tmp-12345").write_text("left by a writer killed halfway")
     archive.archive_files(inputs=[results / "svd.nc"], archive_dir=folder, name="unit", config=CONFIG)
-    assert {p.name for p in folder.iterdir()} == {"svd.nc", "svd.nc.json", "MANIFEST.json"}
+    assert {p.name for p in folder.iterdir()} == {"svd.nc", "svd.nc.json", "MANIFEST.json", "MANIFEST.json.sha256"}
     assert archive.verify_archive(folder).ok
+    assert [p.name for p in folder.parent.iterdir()] == ["unit"], "a temporary folder was left beside it"
 
 
 def test_figures_and_summary_are_copied_byte_for_byte(archived, tmp_path):
