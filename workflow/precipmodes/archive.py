@@ -308,8 +308,9 @@ def archive_files(
         _discard(staging, written)
         if isinstance(exc, (OSError, OutputError)):
             kept = f"the previous archive in {folder} is kept unchanged" if previous else f"{folder} is unchanged"
-            raise OutputError(f"{folder}: archiving {name!r} failed ({exc}); {kept}. Free space on the disk of "
-                              "`archive_dir` (or point it at a larger disk) and re-run `snakemake archive`") from exc
+            raise OutputError(
+                f"{folder}: archiving {name!r} failed ({exc}); {kept}. Fix the cause (a full disk: free space, "
+                "or set `archive_dir` to a larger disk) and re-run `snakemake archive`") from exc
         raise
     if receipt is not None:
         write_receipt(receipt, folder)

@@ -29,8 +29,8 @@ rule archive_experiment:
     params:
         archive_dir=json.dumps(ARCHIVE_DIR),  # the experiment's folder, once Snakemake fills in {experiment}
     message:
-        f"archive experiment {{wildcards.experiment}}: {ARCHIVE_ROOT}/{{wildcards.experiment}}/MANIFEST.json and the files it lists "
-        "(built beside, verified, then swapped in)"
+        f"archive experiment {{wildcards.experiment}}: {ARCHIVE_ROOT}/{{wildcards.experiment}}/MANIFEST.json "
+        "and the files it lists (built beside, verified, then swapped in)"
     log:
         f"{LOGS}/archive_experiment/{{experiment}}.log",
     threads: rule_resources("archive_experiment", "threads", 1)
