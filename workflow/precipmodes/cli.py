@@ -1,6 +1,6 @@
 """The ``precipmodes`` console script.
 
-    precipmodes verify archive/<experiment> [more folders...]   # exit 1 if anything is missing/extra/altered
+    precipmodes verify archive/<experiment> [more folders...]   # exit 1 if anything is missing/extra/altered/unsafe
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"precipmodes {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     verify = commands.add_parser(
-        "verify", help="re-check every sha256 and size in an archive's MANIFEST.json",
-        description="Re-check every file of an archive folder against its MANIFEST.json; reports "
-                    "missing, extra and altered files and exits 1 if there are any.")
+        "verify", help="re-check an archive's MANIFEST.json and every sha256 and size in it",
+        description="Re-check an archive folder: MANIFEST.json against MANIFEST.json.sha256 (an edited "
+                    "manifest fails), then every file against its manifest entry; reports missing, extra and "
+                    "altered files and unsafe entries (outside the folder, or a symbolic link, never read) "
+                    "and exits 1 if there are any.")
     verify.add_argument("archive_dirs", nargs="+", metavar="ARCHIVE_DIR", help="e.g. archive/seed")
     verify.set_defaults(func=_verify)
     return parser

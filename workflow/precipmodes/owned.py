@@ -108,6 +108,12 @@ def is_own_sidecar(path: str | os.PathLike) -> bool:
             and record["file"] == path.name[: -len(".json")])
 
 
+def is_owned(path: str | os.PathLike, *, declared: Collection[str | os.PathLike] = ()) -> bool:
+    """Whether :func:`remove_owned` may delete ``path``: a temporary name, an own sidecar or declared."""
+    return (temp_target(path) is not None or is_own_sidecar(path)
+            or os.path.abspath(path) in {os.path.abspath(p) for p in declared})
+
+
 def remove_owned(path: str | os.PathLike, *, declared: Collection[str | os.PathLike] = ()) -> bool:
     """Delete ``path`` if the workflow wrote it (see the module docstring); return whether it existed.
 
@@ -117,9 +123,7 @@ def remove_owned(path: str | os.PathLike, *, declared: Collection[str | os.PathL
     path = Path(path)
     if not os.path.lexists(path):
         return False
-    owned = (temp_target(path) is not None or is_own_sidecar(path)
-             or os.path.abspath(path) in {os.path.abspath(p) for p in declared})
-    if not owned:
+    if not is_owned(path, declared=declared):
         raise OwnershipError(
             f"{path}: not removed - the workflow did not write it (not one of its temporary names, "
             "provenance sidecars or declared outputs)")
@@ -127,3 +131,37 @@ def remove_owned(path: str | os.PathLike, *, declared: Collection[str | os.PathL
         raise OwnershipError(f"{path}: is a folder; remove_owned deletes files only")
     path.unlink(missing_ok=True)
     return True
+
+
+def folder_contents(folder: str | os.PathLike) -> tuple[list[Path], list[Path]]:
+    """(files, sub-folders) under ``folder``, at any depth; a symbolic link is a file (never followed)."""
+    files, folders = [], []
+    for parent, dirnames, filenames in os.walk(folder):
+        for name in dirnames:  # os.walk lists a link to a folder among the folders (and does not enter it)
+            (files if os.path.islink(os.path.join(parent, name)) else folders).append(Path(parent, name))
+        files += [Path(parent, name) for name in filenames]
+    return files, folders
+
+
+def remove_owned_tree(folder: str | os.PathLike, *, declared: Collection[str | os.PathLike] = ()) -> None:
+    """Delete folder ``folder`` whose every file the workflow owns (see :func:`remove_owned`), then its
+    emptied sub-folders and itself.
+
+    Every file (a symbolic link counts as a file, never followed) is checked first: one that is not
+    owned raises :class:`OwnershipError` naming it, and nothing at all is deleted.
+    """
+    folder = Path(folder)
+    if folder.is_symlink() or not folder.is_dir():
+        raise OwnershipError(f"{folder}: not a folder; remove_owned_tree deletes folders only")
+    files, folders = folder_contents(folder)
+    declared = {os.path.abspath(p) for p in declared}
+    foreign = [str(p) for p in files if not is_owned(p, declared=declared)]
+    if foreign:
+        raise OwnershipError(
+            f"{folder}: not removed - it holds {len(foreign)} file(s) the workflow did not write: "
+            + ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else ""))
+    for path in files:
+        remove_owned(path, declared=declared)
+    for path in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        path.rmdir()
+    folder.rmdir()

@@ -1,4 +1,5 @@
-"""Rule archive_experiment: copy an experiment's outputs into <archive_dir>/<experiment>/ with a MANIFEST."""
+"""Rule archive_experiment: archive an experiment's outputs into <archive_dir>/<experiment>/ with a MANIFEST;
+its output is the receipt that records the manifest's digest."""
 from pathlib import Path
 
 from precipmodes import logs
@@ -7,8 +8,8 @@ from precipmodes.rulescript import rule_run
 
 
 def main(smk):
-    with rule_run(smk), logs.timed(f"archive {smk.wildcards.experiment}"):
-        archive_files(inputs=list(smk.input), archive_dir=Path(smk.output.manifest).parent,
+    with rule_run(smk) as params, logs.timed(f"archive {smk.wildcards.experiment}"):
+        archive_files(inputs=list(smk.input), archive_dir=params["archive_dir"], receipt=smk.output.receipt,
                       name=smk.wildcards.experiment, config=smk.config, repo=Path(smk.scriptdir).parents[1])
 
 if __name__ == "__main__":
