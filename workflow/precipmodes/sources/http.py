@@ -338,8 +338,8 @@ def _download(url: str, final: Path, http: Mapping, checksum: str | None, deadli
     problem = _problem(part, final.name, checksum)
     if problem:
         remove_owned(part, declared=[part])
-        raise DownloadError(f"{url}: {problem}; the download was removed and nothing was saved as {final}, "
-                            "rerun to fetch it again")
+        raise DownloadError(f"{url}: {problem}; the download was removed, rerun to fetch it again (nothing was "
+                            f"saved as {final})")
     os.replace(part, final)
     log.info("http: saved %s (%d bytes)", final, final.stat().st_size)
 
