@@ -255,8 +255,9 @@ def test_poisoned_download_is_refused_and_not_cached(server, tmp_path):
     server.files["poison.nc"] = b"GRIB" + bytes(range(256)) * 40
     url = f"{server.url}/poison.nc"
     for attempt in (1, 2):
-        with pytest.raises(DownloadError, match=rf"{url}: the downloaded file is not a NetCDF .* file \(starts with "
-                                                r"b'GRIB.*its name promises NetCDF.*nothing was saved as .*poison\.nc\)"):
+        with pytest.raises(DownloadError, match=rf"{url}: the downloaded file is not a NetCDF .* file \(starts "
+                                                r"with b'GRIB.*its name promises NetCDF.*nothing was saved as "
+                                                r".*poison\.nc\)"):
             download_to(tmp_path / "cache", url, retries=0)
         assert list((tmp_path / "cache").iterdir()) == []  # no file, no .part, no lock
         assert len(server.requests) == attempt  # nothing was cached: the rerun made a request

@@ -112,6 +112,7 @@ def resolve(source: Mapping) -> dict:
         raise DownloadError("source.http.years: set [first, last] (inclusive) for the files to fetch")
     return spec
 
+
 def period_urls(template: str, period: str, years: list[int]) -> list[str]:
     """One URL per year, month or day of ``years`` [first, last] (inclusive), in time order."""
     urls = []
