@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -49,6 +51,15 @@ def offline_prefix() -> list[str]:
     return []
 
 
+def snakemake_command(workdir: Path, *args: str, offline: bool = False) -> list[str]:
+    """The command line that runs the workflow's Snakefile in ``workdir`` (without network if ``offline``)."""
+    import sys
+
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+               *args]
+    return offline_prefix() + command if offline else command
+
+
 def run_snakemake(workdir: Path, *args: str, timeout: int = 900, offline: bool = False,
                   check: bool = True):
     """Run the workflow's Snakefile in ``workdir`` (a subprocess); return the CompletedProcess.
@@ -56,13 +67,9 @@ def run_snakemake(workdir: Path, *args: str, timeout: int = 900, offline: bool =
     With ``check`` a non-zero exit fails the test and shows the tail of the output.
     """
     import subprocess
-    import sys
 
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-               *args]
-    if offline:
-        command = offline_prefix() + command
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(snakemake_command(workdir, *args, offline=offline), capture_output=True, text=True,
+                            timeout=timeout)
     if check and result.returncode != 0:
         pytest.fail(f"snakemake {' '.join(args)} failed ({result.returncode}):\n"
                     f"{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
@@ -99,7 +106,10 @@ class FileServer:
     session gives); ``drop``: name -> number of responses cut off after half the body (Content-Length
     promises the whole file, unless the name is in ``no_length``: then the cut looks like the normal end
     of a close-delimited HTTP/1.0 body); ``range_support``: answer Range requests with 206 (else 200 and
-    the whole file). ``requests`` records (name, Range header) of every GET.
+    the whole file); ``drip``: name -> seconds between the bytes of a body sent one byte at a time (a
+    server that trickles: each read gets something, the transfer never ends in time); ``hold``: name ->
+    an event, the body is sent up to half, then the rest once the event is set. ``requests`` records
+    (name, Range header) of every GET, ``sent`` the body bytes sent per name.
     """
 
     def __init__(self, files: dict[str, bytes]):
@@ -108,7 +118,10 @@ class FileServer:
         self.drop: dict[str, int] = {}
         self.no_length: set[str] = set()
         self.range_support = True
+        self.drip: dict[str, float] = {}
+        self.hold: dict[str, threading.Event] = {}
         self.requests: list[tuple[str, str | None]] = []
+        self.sent: dict[str, int] = {}
         self.url = ""
 
     def serve_html(self, name: str, content_type: str = "text/html; charset=utf-8") -> None:
@@ -119,7 +132,6 @@ class FileServer:
 def file_server(files: dict[str, bytes]):
     """A real HTTP server on 127.0.0.1 (a thread, free port) serving ``files``; yields its :class:`FileServer`."""
     import socket
-    import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     state = FileServer(files)
@@ -154,6 +166,20 @@ def file_server(files: dict[str, bytes]):
             if name not in state.no_length:
                 self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            if name in state.drip:
+                for index in range(len(body)):
+                    try:
+                        self.wfile.write(body[index:index + 1])
+                    except OSError:  # the client gave up
+                        return
+                    state.sent[name] = state.sent.get(name, 0) + 1
+                    time.sleep(state.drip[name])
+                return
+            if name in state.hold:
+                self.wfile.write(body[: len(body) // 2])
+                state.hold[name].wait(timeout=600)
+                self.wfile.write(body[len(body) // 2:])
+                return
             if state.drop.get(name, 0) > 0:
                 state.drop[name] -= 1
                 self.wfile.write(body[: len(body) // 2])
@@ -170,6 +196,8 @@ def file_server(files: dict[str, bytes]):
     try:
         yield state
     finally:
+        for event in state.hold.values():
+            event.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)

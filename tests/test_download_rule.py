@@ -10,13 +10,16 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import xarray as xr
+import yaml
 
-from conftest import REPO, file_server, offline_prefix, run_snakemake
+from conftest import REPO, file_server, offline_prefix, run_snakemake, snakemake_command
 from reliability_helpers import http_source, output_text, precip_file, snakemake, tiny
 
 pytestmark = pytest.mark.workflow
@@ -101,3 +104,63 @@ def test_a_deleted_download_is_fetched_again_only_when_raw_reruns(served, tmp_pa
     assert job_counts(run) == {"download": 1, "raw": 1}
     assert sorted(name for name, _ in served.requests) == ["p_2006.nc", "p_2007.nc", "p_2007.nc"]
     assert (cache / "p_2007.nc").read_bytes() == served.files["p_2007.nc"]
+
+
+def test_two_runs_started_together_share_one_download(tmp_path):
+    """Issue #25: two runs in two working directories share source.http.cache_dir and need the same file.
+    The server holds the transfer at half until one run is seen waiting for the other's download; then
+    both succeed, with one request, one verified file and nothing else in the cache (no Range request
+    on a live .part, no failed job whose cleanup removes the other run's file)."""
+    data = precip_file(tmp_path / "src" / "a.nc", times=pd.date_range("2006-01-01", periods=45, freq="D").values)
+    with file_server({"p_2006.nc": data.read_bytes()}) as server:
+        server.hold["p_2006.nc"] = threading.Event()
+        cache = tmp_path / "cache"
+        config = tiny(source=http_source(f"{server.url}/p_{{year}}.nc", cache_dir=str(cache)))
+        runs = {}
+        for name in ("a", "b"):
+            workdir = tmp_path / name
+            workdir.mkdir()
+            (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+            runs[name] = subprocess.Popen(snakemake_command(workdir, RAW, "--configfile", str(workdir / "config.yaml"),
+                                                            "--cores", "1"),
+                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        logs = [tmp_path / name / "results" / "logs" / "download" / "p_2006.nc.log" for name in runs]
+        give_up = time.monotonic() + 300
+        while not any(log.exists() and "is being downloaded by" in log.read_text() for log in logs):
+            assert time.monotonic() < give_up, "neither run came to wait for the other's download"
+            assert all(run.poll() is None for run in runs.values()), "a run ended before the other's download"
+            time.sleep(0.5)
+        server.hold["p_2006.nc"].set()
+        outputs = {name: run.communicate(timeout=600)[0] for name, run in runs.items()}
+    for name, run in runs.items():
+        assert run.returncode == 0, f"run {name} failed:\n{outputs[name][-4000:]}"
+        assert "Removing output files of failed job" not in outputs[name]
+    assert server.requests == [("p_2006.nc", None)]  # the waiting run made no request, resumed no .part
+    assert sorted(p.name for p in cache.iterdir()) == ["p_2006.nc"]  # no .part, no lock left
+    assert (cache / "p_2006.nc").read_bytes() == server.files["p_2006.nc"]
+    with xr.open_dataset(tmp_path / "a" / RAW) as a, xr.open_dataset(tmp_path / "b" / RAW) as b:
+        assert a["precip"].equals(b["precip"]) and a.sizes["time"] == 45
+
+
+def test_a_poisoned_download_fails_the_run_and_is_not_cached(tmp_path):
+    """GRIB bytes served for a .nc name: the run fails naming the URL and the file; the cache stays empty,
+    so the next run asks the server again instead of reusing garbage."""
+    with file_server({"p_2006.nc": b"GRIB" + bytes(range(256)) * 40}) as server:
+        cache = tmp_path / "cache"
+        config = tiny(source=http_source(f"{server.url}/p_{{year}}.nc", cache_dir=str(cache)))
+        for attempt in (1, 2):
+            run = snakemake(tmp_path / "work", config, [RAW], check=False)
+            assert run.returncode != 0
+            assert (f"{server.url}/p_2006.nc: the downloaded file is not a NetCDF (classic or NetCDF-4/HDF5) file "
+                    "(starts with b'GRIB") in output_text(run)
+            assert not cache.exists() or list(cache.iterdir()) == []  # (Snakemake removes the empty folder)
+            assert len(server.requests) == attempt
+
+
+def test_a_file_url_is_refused_before_anything_runs(tmp_path):
+    config = tiny(source=http_source("file:///data/p_{year}.nc", cache_dir=str(tmp_path / "cache")))
+    run = snakemake(tmp_path / "work", config, [RAW], "-n", check=False)
+    assert run.returncode != 0
+    assert ("source.http.url_template: 'file:///data/p_{year}.nc' is not an http:// or https:// URL "
+            "(scheme 'file')") in output_text(run)
+    assert not (tmp_path / "cache").exists()

@@ -241,3 +241,101 @@ def test_opendap_reads_only_the_domain_from_a_dap_server(dap_server, shared_data
     assert all(ranges[1:] == domain for ranges in requests), requests  # never more than the domain
     assert sorted({ranges[0] for ranges in requests}) == [(0, 743), (744, 1487), (1488, 1804)]  # time chunks
     assert not (tmp_path / "cache").exists()  # nothing downloaded
+
+
+# --- data safety (issue #25): one writer per cache file, an overall deadline, content checked by name -------
+
+def lock_of(final: Path) -> Path:
+    """The one-writer lock beside a cached file (sources.http: ``.<name>.lock``)."""
+    return final.with_name(f".{final.name}.lock")
+
+
+def test_poisoned_download_is_refused_and_not_cached(server, tmp_path):
+    """GRIB bytes (or anything else) under a .nc name: refused before caching, so a rerun asks again."""
+    server.files["poison.nc"] = b"GRIB" + bytes(range(256)) * 40
+    url = f"{server.url}/poison.nc"
+    for attempt in (1, 2):
+        with pytest.raises(DownloadError, match=rf"{url}: the downloaded file is not a NetCDF .* file \(starts "
+                                                r"with b'GRIB.*its name promises NetCDF.*nothing was saved as "
+                                                r".*poison\.nc\)"):
+            download_to(tmp_path / "cache", url, retries=0)
+        assert list((tmp_path / "cache").iterdir()) == []  # no file, no .part, no lock
+        assert len(server.requests) == attempt  # nothing was cached: the rerun made a request
+
+
+def test_grib_name_must_hold_grib(server, tmp_path, shared_data):
+    """A .grib name promises GRIB: a NetCDF file under it is refused, GRIB bytes are kept."""
+    server.files["wrong.grib"] = (shared_data / GPCP).read_bytes()
+    with pytest.raises(DownloadError, match=r"wrong\.grib: the downloaded file is not a GRIB file \(starts with "
+                                            r"b'\\x89HDF"):
+        download_to(tmp_path / "cache", f"{server.url}/wrong.grib", retries=0)
+    server.files["right.grb2"] = b"GRIB" + bytes(100)
+    assert download_to(tmp_path / "cache", f"{server.url}/right.grb2", retries=0).read_bytes().startswith(b"GRIB")
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["right.grb2"]
+
+
+def test_dripping_server_hits_the_deadline_with_the_bytes_received(server, tmp_path, shared_data):
+    """A server sending a byte every 0.3 s never trips timeout_s (3 s per read); deadline_s ends the file,
+    the message counts the bytes that arrived (all in the .part), and a rerun resumes from there."""
+    url = f"{server.url}/gpcp_2025.nc"
+    server.drip["gpcp_2025.nc"] = 0.3
+    with pytest.raises(DownloadError, match=r"not complete after source\.http\.deadline_s = 2 s") as info:
+        download_to(tmp_path / "cache", url, timeout_s=3, deadline_s=2, retries=3, backoff_s=0.0)
+    part = tmp_path / "cache" / "gpcp_2025.nc.part"
+    received = int(str(info.value).split(" s: ")[1].split(" bytes received")[0])
+    assert 0 < received == part.stat().st_size <= server.sent["gpcp_2025.nc"]
+    assert f"{received} of {(shared_data / GPCP).stat().st_size} bytes in the partial file {part}" in str(info.value)
+    assert len(server.requests) == 1  # the deadline covers the retries too
+    del server.drip["gpcp_2025.nc"]
+    final = download_to(tmp_path / "cache", url, checksum=sha256_file(shared_data / GPCP), retries=0)
+    assert server.requests[-1] == ("gpcp_2025.nc", f"bytes={received}-")
+    assert sha256_file(final) == sha256_file(shared_data / GPCP)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["gpcp_2025.nc"]
+
+
+def test_a_download_waits_for_the_writer_holding_the_lock(server, tmp_path, shared_data):
+    """Another process downloading the file holds its lock: this one waits (no request, no Range on its
+    .part), fails at the deadline naming the holder when the file never comes, and succeeds with the
+    holder's verified file once it is there."""
+    import fcntl
+
+    final = tmp_path / "cache" / "gpcp_2025.nc"
+    final.parent.mkdir()
+    lock = lock_of(final)
+    with open(lock, "w") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        holder.write("otherhost 4242\n")
+        holder.flush()
+        with pytest.raises(DownloadError, match=r"gpcp_2025\.nc is being downloaded by host otherhost pid 4242 "
+                                                r".*source\.http\.deadline_s = 1 s"):
+            download_to(final.parent, f"{server.url}/gpcp_2025.nc", deadline_s=1)
+        assert server.requests == [] and lock.exists() and not final.exists()
+        final.write_bytes((shared_data / GPCP).read_bytes())  # the holder renames its verified file into place
+        assert download_to(final.parent, f"{server.url}/gpcp_2025.nc", deadline_s=1) == final
+        assert server.requests == []
+    assert sha256_file(final) == sha256_file(shared_data / GPCP)
+
+
+def test_a_lock_left_by_a_dead_writer_does_not_block(server, tmp_path, shared_data):
+    """A killed writer leaves its lock file, but the kernel let go of its lock: the next run downloads."""
+    final = tmp_path / "cache" / "gpcp_2025.nc"
+    final.parent.mkdir()
+    lock_of(final).write_text("otherhost 4242\n")
+    assert download_to(final.parent, f"{server.url}/gpcp_2025.nc", deadline_s=5) == final
+    assert sha256_file(final) == sha256_file(shared_data / GPCP)
+    assert sorted(p.name for p in final.parent.iterdir()) == ["gpcp_2025.nc"]  # the lock file removed
+
+
+@pytest.mark.parametrize("template", ["file:///data/p_{year}.nc", "ftp://example.org/p_{year}.nc", "/data/p_{year}.nc"])
+def test_non_http_urls_are_refused_when_the_plan_is_made(template, tmp_path):
+    with pytest.raises(DownloadError, match=r"source\.http\.url_template: .* is not an http:// or https:// URL "
+                                            r".*source\.kind files"):
+        download_plan(http_options(url_template=template, variable="precip", years=[2006, 2006]))
+    with pytest.raises(DownloadError, match=r"is not an http:// or https:// URL"):
+        download_to(tmp_path / "cache", template.format(year=2006))
+    assert not (tmp_path / "cache").exists()
+
+
+def test_zarr_store_url_is_refused():
+    with pytest.raises(DownloadError, match=r"p_2006\.zarr: a Zarr store is a folder"):
+        download_plan(http_options(url_template="https://example.org/p_{year}.zarr", variable="p", years=[2006, 2006]))
