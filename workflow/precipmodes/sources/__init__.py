@@ -61,8 +61,12 @@ def plausibility(options: Mapping) -> dict:
     """The plausibility bounds in ``options`` (:data:`PLAUSIBILITY_KEYS`): ``max_mm_per_hour`` (each
     step, in :func:`~precipmodes.sources.canonical.standardise`), ``max_window_mm`` (each window total,
     :func:`~precipmodes.sources.canonical.check_window_totals`) and ``implausible`` (``error`` or
-    ``missing``)."""
-    return {key: options[key] for key in PLAUSIBILITY_KEYS}
+    ``missing``). Keys ``options`` leaves out (a kind's options given without the ``source`` section's,
+    outside Snakemake) take the schema's defaults."""
+    from ..config import section_defaults
+
+    defaults = section_defaults("source", {"kind": options.get("kind", "files")})
+    return {key: options.get(key, defaults[key]) for key in PLAUSIBILITY_KEYS}
 
 
 def options_key(options: Mapping) -> str:
