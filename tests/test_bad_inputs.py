@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from conftest import SHARED_DATA, file_server, require
 from hdf5_float16 import float16_file
@@ -231,7 +232,7 @@ CASES = [
     Case("window total above source.max_window_mm",
          lambda tmp: {**with_files(tmp, days=60, values=np.full((60, 16, 20), 4000.0))},
          r"raw\.nc \(precipmodes source\.kind=files: in\.nc\): \d+ window total\(s\) above "
-         r"source\.max_window_mm=10000 mm: 2006-01-01T00:00 \(lat 30\.5, lon 128\.5\): 10800 mm; .*no rain is "
+         r"source\.max_window_mm=10000 mm: 2006-01-01T00:00 \(lat 30\.5, lon 128\.5\): 1\.2e\+04 mm; .*no rain is "
          r"that heavy", targets=[TOTALS]),
     Case("wrong variable (lists the available ones)",
          lambda tmp: {**with_files(tmp, variable="pr"), "source": files_source(tmp / "in.nc", variable="rain")},
@@ -367,3 +368,23 @@ def _upstream_of(path: Path, failed: list[str]) -> bool:
     """True when ``path`` comes before every failed target in the pipeline order (raw .. svd)."""
     position = next((i for i, name in enumerate(ORDER) if str(path).endswith(name)), len(ORDER))
     return all(position < ORDER.index(name) for name in failed)
+
+
+def test_implausible_missing_sets_the_value_missing_and_counts_it(tmp_path):
+    """source.implausible: missing - the absurd value becomes NaN in raw.nc, counted in its attributes and
+    reported by file and cell in the raw job's log; the other values are kept as they were."""
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    config = one_bad_value(2.4e7, max_mm_per_hour=500, implausible="missing")(inputs)
+    workdir = tmp_path / "work"
+    snakemake(workdir, config, [RAW])
+    with xr.open_dataset(workdir / RAW) as ds:
+        precip = ds["precip"].load()
+    assert precip.attrs["n_implausible_set_missing"] == 1
+    assert np.isnan(precip.isel(time=17, lat=5, lon=9))
+    assert int(precip.isnull().sum()) == 1
+    with xr.open_dataset(inputs / "b.nc") as b:
+        np.testing.assert_array_equal(precip.isel(time=slice(12, None)).values[:5], b["precip"].values[:5])
+    log = (workdir / "results" / "logs" / "raw.log").read_text()
+    assert re.search(r"1 value\(s\) above source\.max_mm_per_hour=500 mm/h .*/b\.nc: 1 in 1 step\(s\) "
+                     r"2006-01-18T00:00.*\(lat 35\.5, lon 137\.5\): 1 step\(s\), largest 2\.4e\+07 mm; set missing", log)
