@@ -26,8 +26,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
-from conftest import file_server
+from conftest import SHARED_DATA, file_server, require
+from hdf5_float16 import float16_file
 from reliability_helpers import (JST, TINY, assert_nothing_partial, copy_run, data_vars, files_source, http_source,
                                  output_text, precip_file, snakemake, tiny)
 
@@ -100,6 +102,56 @@ def mismatched_mask(tmp: Path) -> dict:
     return tiny(land_mask={"method": "file", "path": str(tmp / "mask.nc")})
 
 
+EOBS = "eobs_iberia_pr_djf_1982-2002.nc"
+IBERIA = {"lon": [-10.0, 5.0], "lat": [35.0, 45.0], "resolution": [0.5, 0.5]}
+
+
+def eobs_bytes(classic: bool) -> bytes:
+    """The real E-OBS file (HDF5), or a classic-format (NETCDF3) copy of it."""
+    require((SHARED_DATA / EOBS).is_file(), f"{SHARED_DATA / EOBS} not found")
+    if not classic:
+        return (SHARED_DATA / EOBS).read_bytes()
+    import tempfile
+    import xarray as xr
+
+    with tempfile.TemporaryDirectory() as folder, xr.open_dataset(SHARED_DATA / EOBS) as ds:
+        ds.to_netcdf(Path(folder) / "classic.nc", format="NETCDF3_CLASSIC")
+        return (Path(folder) / "classic.nc").read_bytes()
+
+
+def cut_eobs(tmp: Path, classic: bool, keep: Callable[[int], int]) -> dict:
+    """E-OBS (classic copy or HDF5 original) cut to its first ``keep(size)`` bytes, over Iberia."""
+    data = eobs_bytes(classic)
+    (tmp / "cut.nc").write_bytes(data[: keep(len(data))])
+    return {**tiny(source=files_source(tmp / "cut.nc", variable="pr")), "domain": IBERIA}
+
+
+def one_bad_value(value: float, **source) -> Callable[[Path], dict]:
+    """Daily files a.nc (days 1-12) and b.nc (days 13-24); b.nc has ``value`` in one cell on one day."""
+    def make(tmp: Path) -> dict:
+        values = np.random.default_rng(0).gamma(0.6, 4.0, (24, 16, 20))
+        values[17, 5, 9] = value
+        times = pd.date_range("2006-01-01", periods=24, freq="D").values
+        precip_file(tmp / "a.nc", values=values[:12], times=times[:12])
+        precip_file(tmp / "b.nc", values=values[12:], times=times[12:])
+        return tiny(source={**files_source(tmp / "a.nc", tmp / "b.nc"), **source})
+    return make
+
+
+def nat_time(tmp: Path) -> dict:
+    """a.nc is fine; b.nc's time axis has one missing stamp (NaT, written as the fill value)."""
+    times = pd.date_range("2006-01-01", periods=24, freq="D").values.copy()
+    precip_file(tmp / "a.nc", times=times[:12])
+    times[15] = np.datetime64("NaT")
+    precip_file(tmp / "b.nc", times=times[12:])
+    return tiny(source=files_source(tmp / "a.nc", tmp / "b.nc"))
+
+
+def folder_path(tmp: Path) -> dict:
+    precip_file(tmp / "daily" / "in.nc")
+    return tiny(source=files_source(tmp / "daily"))
+
+
 SERVED: dict[str, str] = {}  # url of the module's test server (set by the server fixture)
 DAYS = pd.date_range("2006-01-01", periods=12, freq="D").values
 
@@ -148,7 +200,40 @@ CASES = [
          lambda tmp: raw_bytes(tmp, "corrupt.nc", b"CDF\x01" + np.random.default_rng(1).bytes(4000)),
          r"corrupt\.nc: cannot be opened as netcdf4"),
     Case("truncated NetCDF (first 2/3 of a valid file)", truncated,
-         r"cut\.nc: (cannot be opened as netcdf4|the data cannot be read)"),
+         r"cut\.nc: the file is truncated \(its HDF5 superblock's end-of-file address says \d+ bytes but the "
+         r"file has \d+, 66\.\d % of it\); .*copy or download it again"),
+    Case("truncated classic NetCDF (E-OBS NETCDF3 copy cut at 97 %)",
+         lambda tmp: cut_eobs(tmp, True, lambda n: n * 97 // 100),
+         r"cut\.nc: the file is truncated \(its header declares 4 variables \d+ bytes but the file has \d+, "
+         r"97\.0 % of it\); it was cut off .*copy or download it again"),
+    Case("truncated classic NetCDF (cut through its time axis, the last variable)",
+         lambda tmp: cut_eobs(tmp, True, lambda n: n - 3000),
+         r"cut\.nc: the file is truncated \(its header declares 4 variables (\d+) bytes but the file has \d+"),
+    Case("truncated NetCDF-4/HDF5 (E-OBS cut at 97 %)", lambda tmp: cut_eobs(tmp, False, lambda n: n * 97 // 100),
+         r"cut\.nc: the file is truncated \(its HDF5 superblock's end-of-file address says 725748 bytes but the "
+         r"file has 703975, 97\.0 % of it\)"),
+    Case("float16 HDF5 variable (netCDF-C crashes on it)",
+         lambda tmp: tiny(source=files_source(float16_file(tmp / "half.nc"))),
+         r"half\.nc: variable 'precip', the precipitation variable \(source\.files\.variable\), is of type a "
+         r"variable-length type: what netCDF-C makes of an HDF5 16-bit float \(float16\).*write it as float32"),
+    Case("physically absurd amount (2.4e7 mm in one cell-day)", one_bad_value(2.4e7),
+         r"1 value\(s\) above source\.max_mm_per_hour=500 mm/h \(12000 mm per step\): .*/b\.nc: 1 in 1 "
+         r"step\(s\) 2006-01-18T00:00 \.\. 2006-01-18T00:00, the largest 2\.4e\+07 mm on 2006-01-18T00:00; in 1 "
+         r"cell\(s\): \(lat 35\.5, lon 137\.5\): 1 step\(s\), largest 2\.4e\+07 mm; no rain is that heavy"),
+    Case("+inf in one file", one_bad_value(np.inf),
+         r"1 infinite value\(s\) \(\+inf/-inf\): .*/b\.nc: 1 in 1 step\(s\) 2006-01-18T00:00 .*largest inf mm"),
+    Case("-inf in one file", one_bad_value(-np.inf),
+         r"1 infinite value\(s\) \(\+inf/-inf\): .*/b\.nc: 1 in 1 step\(s\) .*largest -inf mm"),
+    Case("NaT time stamp in one file", nat_time,
+         r"/b\.nc: time stamp 3 \(of 12\) of 'time' is missing \(NaT"),
+    Case("a folder in source.files.paths", folder_path,
+         r"source\.files\.paths: .*/daily is a folder, not a file or a Zarr store; point source\.files\.paths at "
+         r"the files, e\.g\. '.*/daily/\*\.nc'"),
+    Case("window total above source.max_window_mm",
+         lambda tmp: {**with_files(tmp, days=60, values=np.full((60, 16, 20), 4000.0))},
+         r"raw\.nc \(precipmodes source\.kind=files: in\.nc\): \d+ window total\(s\) above "
+         r"source\.max_window_mm=10000 mm: 2006-01-01T00:00 \(lat 30\.5, lon 128\.5\): 1\.2e\+04 mm; .*no rain is "
+         r"that heavy", targets=[TOTALS]),
     Case("wrong variable (lists the available ones)",
          lambda tmp: {**with_files(tmp, variable="pr"), "source": files_source(tmp / "in.nc", variable="rain")},
          r"in\.nc: no variable 'rain' \(source\.files\.variable\); the file has: .*pr"),
@@ -283,3 +368,23 @@ def _upstream_of(path: Path, failed: list[str]) -> bool:
     """True when ``path`` comes before every failed target in the pipeline order (raw .. svd)."""
     position = next((i for i, name in enumerate(ORDER) if str(path).endswith(name)), len(ORDER))
     return all(position < ORDER.index(name) for name in failed)
+
+
+def test_implausible_missing_sets_the_value_missing_and_counts_it(tmp_path):
+    """source.implausible: missing - the absurd value becomes NaN in raw.nc, counted in its attributes and
+    reported by file and cell in the raw job's log; the other values are kept as they were."""
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    config = one_bad_value(2.4e7, max_mm_per_hour=500, implausible="missing")(inputs)
+    workdir = tmp_path / "work"
+    snakemake(workdir, config, [RAW])
+    with xr.open_dataset(workdir / RAW) as ds:
+        precip = ds["precip"].load()
+    assert precip.attrs["n_implausible_set_missing"] == 1
+    assert np.isnan(precip.isel(time=17, lat=5, lon=9))
+    assert int(precip.isnull().sum()) == 1
+    with xr.open_dataset(inputs / "b.nc") as b:
+        np.testing.assert_array_equal(precip.isel(time=slice(12, None)).values[:5], b["precip"].values[:5])
+    log = (workdir / "results" / "logs" / "raw.log").read_text()
+    assert re.search(r"1 value\(s\) above source\.max_mm_per_hour=500 mm/h .*/b\.nc: 1 in 1 step\(s\) "
+                     r"2006-01-18T00:00.*\(lat 35\.5, lon 137\.5\): 1 step\(s\), largest 2\.4e\+07 mm; set missing", log)

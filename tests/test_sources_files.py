@@ -310,7 +310,9 @@ def test_domain_outside_the_data(shared_data, tmp_path):
 def test_truncated_and_garbage_netcdf(shared_data, tmp_path):
     cut = tmp_path / "cut.nc"
     cut.write_bytes((shared_data / EOBS).read_bytes()[:300_000])
-    _raw_fails(files_source(cut, "pr"), IBERIA, tmp_path, "cut.nc.*truncated or corrupt")
+    _raw_fails(files_source(cut, "pr"), IBERIA, tmp_path,
+               r"cut\.nc: the file is truncated \(its HDF5 superblock's end-of-file address says 725748 bytes "
+               r"but the file has 300000, 41\.3 % of it\)")
     junk = tmp_path / "junk.nc"
     junk.write_bytes(b"this is not netcdf" * 100)
     _raw_fails(files_source(junk, "pr"), IBERIA, tmp_path, "junk.nc: cannot be opened.*truncated or corrupt")
@@ -325,3 +327,23 @@ def test_negative_and_nan_only_files(tmp_path):
     synthetic([np.nan, np.nan], "mm").to_dataset().to_netcdf(empty)
     _raw_fails(files_source(empty, "rain"), {"lon": [0, 20], "lat": [30, 50]}, tmp_path,
                "empty.nc: the precipitation inside the domain is all NaN")
+
+
+# --- the declared size of real files (precipmodes.sources.integrity) ---------------------------------------
+
+@pytest.mark.parametrize("name", [EOBS, MHM, STAGEIV, GPCP])
+def test_declared_size_of_real_files_is_their_size(shared_data, tmp_path, name):
+    """Every real file, HDF5 or classic, and a classic copy of each with time as the record dimension, is
+    exactly as long as its header
+    declares; one byte less is refused as truncated."""
+    from precipmodes.sources.integrity import check_complete, declared_size
+
+    copy = tmp_path / "classic.nc"
+    with xr.open_dataset(shared_data / name, decode_times=False) as ds:
+        ds.to_netcdf(copy, format="NETCDF3_64BIT", unlimited_dims=["time"])  # time: the record dimension
+    for path in (shared_data / name, copy):
+        assert declared_size(path)[0] == path.stat().st_size
+        cut = tmp_path / "cut.nc"
+        cut.write_bytes(path.read_bytes()[:-1])
+        with pytest.raises(InputDataError, match=r"cut\.nc: the file is truncated"):
+            check_complete(cut)

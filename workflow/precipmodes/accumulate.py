@@ -53,6 +53,7 @@ from .blockreader import window_sums
 from .config import iso_utc, parse_instant
 from .errors import InputDataError, PrecipModesError
 from .logs import log, timed
+from .sources.canonical import check_window_totals
 from .netcdf import (chunk_cache, chunk_row_bytes, chunk_sizes, open_netcdf, stream_cache_bytes,
                      values_in_slices, write_netcdf)
 
@@ -411,7 +412,7 @@ class _Progress:
 
 def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.PathLike,
                      accumulation: Mapping, config: Mapping | None = None, block_mb: float = BLOCK_MB,
-                     processes: int = 1) -> Path:
+                     processes: int = 1, plausibility: Mapping | None = None) -> Path:
     """Rule accumulate: ``input_path`` (canonical raw/upscaled NetCDF) -> totals NetCDF.
 
     Parameters
@@ -426,6 +427,9 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
         The whole config, digested into the provenance.
     block_mb : float
         Size of the blocks of whole windows read at a time (MB of input), which bounds memory.
+    plausibility : mapping, optional
+        ``source.max_window_mm`` and ``source.implausible`` (:func:`precipmodes.sources.plausibility`): each
+        window total is checked as it is written (:func:`~precipmodes.sources.canonical.check_window_totals`).
     processes : int
         Reader processes (:class:`ReaderProcesses`) when more than 1 and the decoded input is at least
         :data:`READER_PROCESSES_MIN_MB`; else the blocks are read in this process.
@@ -457,6 +461,8 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
         with readers or contextlib.nullcontext():
             totals = accumulate(raw, hours, accumulation["anchor"], float(accumulation["min_completeness"]),
                                 block_mb=block_mb, origin=str(input_path), readers=readers, step=step)
+            origin = f"{input_path} ({raw.attrs['source']})" if "source" in raw.attrs else str(input_path)
+            totals = check_window_totals(totals, plausibility, origin)
             log.info("accumulate: %d windows of %d h kept, %d dropped (min_completeness %s), anchor %s",
                      totals.attrs["n_windows"], hours, totals.attrs["n_windows_dropped"],
                      totals.attrs["min_completeness"], totals.attrs.get("accumulation_anchor", "(passed through)"))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from precipmodes.plots import experiment_figure_names, figure_files
 from precipmodes.errors import InputDataError, PrecipModesError
-from precipmodes.sources import fingerprint, local_inputs, missing_message, source_options
+from precipmodes.sources import fingerprint, local_inputs, missing_message, plausibility, source_options
 from precipmodes.sources.http import download_plan
 
 RESULTS = config["results_dir"].rstrip("/")

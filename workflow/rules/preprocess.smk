@@ -14,6 +14,7 @@ rule accumulate:
         TOTALS,
     params:
         accumulation=section("accumulation"),
+        plausibility=lambda wildcards: json.dumps(plausibility(SOURCE), sort_keys=True),
     log:
         f"{LOGS}/accumulate.log",
     threads: rule_resources("accumulate", "threads", 2)

@@ -14,7 +14,7 @@ def main(smk):
             # chunk at a time per process); a dask cluster reads in its own workers
             processes = smk.threads if parallel.cluster_mode(dask_config) == "threads" else 1
             accumulate_files(input_path=smk.input[0], output_path=smk.output[0], accumulation=params["accumulation"],
-                             config=smk.config, processes=processes)
+                             plausibility=params["plausibility"], config=smk.config, processes=processes)
 
 if __name__ == "__main__":
     main(snakemake)  # noqa: F821 (injected by Snakemake)

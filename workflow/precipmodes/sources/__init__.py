@@ -40,16 +40,33 @@ from ..netcdf import write_netcdf
 
 
 
+#: keys of the ``source`` section that hold for every kind: the physical plausibility bounds
+PLAUSIBILITY_KEYS = ("max_mm_per_hour", "max_window_mm", "implausible")
+
+
 def source_options(source: Mapping) -> dict:
     """The options of the configured kind, flat, with ``kind``: what :func:`load_source` takes.
 
-    ``{kind: files, files: {paths: [a.nc], variable: pr, ...}, demo: {...}}`` ->
-    ``{kind: files, paths: [a.nc], variable: pr, ...}`` (options of other kinds are dropped). ``source``
+    ``{kind: files, files: {paths: [a.nc], variable: pr, ...}, demo: {...}, max_mm_per_hour: 500, ...}`` ->
+    ``{kind: files, paths: [a.nc], variable: pr, ..., max_mm_per_hour: 500, ...}`` (options of other kinds
+    are dropped; the plausibility bounds, :data:`PLAUSIBILITY_KEYS`, hold for every kind). ``source``
     is the validated section, which holds the options of its kind (the schema's defaults filled in;
     outside Snakemake ``precipmodes.config.section_defaults("source", ...)`` fills them).
     """
     kind = source["kind"]
-    return {"kind": kind, **source[kind]}
+    return {"kind": kind, **source[kind], **{key: source[key] for key in PLAUSIBILITY_KEYS}}
+
+
+def plausibility(options: Mapping) -> dict:
+    """The plausibility bounds in ``options`` (:data:`PLAUSIBILITY_KEYS`): ``max_mm_per_hour`` (each
+    step, in :func:`~precipmodes.sources.canonical.standardise`), ``max_window_mm`` (each window total,
+    :func:`~precipmodes.sources.canonical.check_window_totals`) and ``implausible`` (``error`` or
+    ``missing``). Keys ``options`` leaves out (a kind's options given without the ``source`` section's,
+    outside Snakemake) take the schema's defaults."""
+    from ..config import section_defaults
+
+    defaults = section_defaults("source", {"kind": options.get("kind", "files")})
+    return {key: options.get(key, defaults[key]) for key in PLAUSIBILITY_KEYS}
 
 
 def options_key(options: Mapping) -> str:

@@ -27,8 +27,9 @@ from ..config import resolution, section_defaults
 from ..errors import InputDataError
 from ..logs import log
 from ..netcdf import values_in_slices
-from . import expand_globs, options_key
+from . import expand_globs, options_key, plausibility
 from .canonical import standardise
+from .integrity import FIX, check_complete, check_types, odd_type
 
 GRIB_SUFFIXES = (".grib", ".grb", ".grib1", ".grib2", ".grb1", ".grb2")
 LAT_NAMES = ("lat", "latitude", "nav_lat", "lats")
@@ -42,7 +43,7 @@ def expand_paths(patterns: Sequence[str]) -> list[Path]:
     for path in paths:
         if path.is_dir() and not _is_zarr(path):
             raise InputDataError(f"source.files.paths: {path} is a folder, not a file or a Zarr store; point "
-                                 "source.files.paths at the files, e.g. '{path}/*.nc'")
+                                 f"source.files.paths at the files, e.g. '{path}/*.nc'")
     return paths
 
 
@@ -99,6 +100,9 @@ def open_one(path: str | Path, source: Mapping, error=InputDataError) -> tuple[x
         raise InputDataError(f"{path}: no variable {variable!r} ({options_key(source)}.variable); the file has: "
                              f"{sorted(map(str, ds.data_vars))}")
     da = ds[variable]
+    if (why := odd_type(None, str(da.dtype))) is not None:
+        raise InputDataError(f"{path}: variable {variable!r} ({options_key(source)}.variable) is of type {why}; "
+                             f"precipmodes reads numbers only: {FIX.replace('name', repr(variable))}")
     lat = _find(ds, LAT_NAMES, "latitude", ("degrees_north", "degree_north", "degrees_N"))
     lon = _find(ds, LON_NAMES, "longitude", ("degrees_east", "degree_east", "degrees_E"))
     if lat is None or lon is None:
@@ -137,11 +141,26 @@ def open_one(path: str | Path, source: Mapping, error=InputDataError) -> tuple[x
         dims, coords = ("time", ydim, xdim), {"lat": ((ydim, xdim), ds[lat].values),
                                               "lon": ((ydim, xdim), ds[lon].values)}
     coords["time"] = da[time_dim].values
+    if np.issubdtype(coords["time"].dtype, np.datetime64) and np.isnat(coords["time"]).any():
+        where = int(np.flatnonzero(np.isnat(coords["time"]))[0])
+        raise InputDataError(f"{path}: time stamp {where} (of {coords['time'].size}) of {time_dim!r} is missing "
+                             "(NaT: a fill value or an unreadable date in the time axis); repair the file's time "
+                             "axis (e.g. `cdo settaxis`) or leave the file out of " f"{options_key(source)}.paths")
     out = xr.Dataset({"precip": xr.DataArray(da.data, dims=dims, coords=coords, attrs=da.attrs, name=variable)})
     bounds = ds[time_dim].attrs.get("bounds")
     if bounds in ds.variables and time_dim != "valid_time":
         out["time_bnds"] = (("time", "nv"), values_in_slices(ds[bounds], time_dim))
     return out, label
+
+
+def check_files(paths: Sequence[str | Path], source: Mapping) -> None:
+    """Before any library reads data: local NetCDF files must be as long as their headers declare
+    (:func:`~precipmodes.sources.integrity.check_complete`) and hold numbers netCDF can read
+    (:func:`~precipmodes.sources.integrity.check_types`, one child process for all files)."""
+    local = [Path(p) for p in paths if "://" not in str(p) and _engine(p) == "netcdf4" and Path(p).is_file()]
+    for path in local:
+        check_complete(path)
+    check_types(local, source["variable"], options_key(source))
 
 
 def open_paths(paths: Sequence[str | Path], source: Mapping, domain: Mapping, origin: str | None = None,
@@ -150,6 +169,7 @@ def open_paths(paths: Sequence[str | Path], source: Mapping, domain: Mapping, or
     if not paths:
         raise InputDataError(f"{options_key(source)}: no files to read")
     origin = origin or (str(paths[0]) if len(paths) == 1 else f"{len(paths)} files {paths[0]} .. {paths[-1]}")
+    check_files(paths, source)
     opened = [(*open_one(path, source, error), path) for path in paths]
     labels = {label for _, label, _ in opened}
     units = {str(ds["precip"].attrs.get("units")) for ds, _, _ in opened}
@@ -173,11 +193,13 @@ def open_paths(paths: Sequence[str | Path], source: Mapping, domain: Mapping, or
         joined = pieces[0]
     precip = joined["precip"]
     bounds = joined["time_bnds"].values if "time_bnds" in joined else None
+    step_files = np.concatenate([np.full(ds.sizes["time"], str(path), dtype=object) for ds, _, path in opened])
     return standardise(
             precip, domain, units=source["units"], time_label=labels.pop(),
             step_hours=source["step_hours"], bounds=bounds,
             lon_convention=source["lon_convention"], lat_order=source["lat_order"],
             regrid=source["regrid"], resolution=resolution({"domain": domain}), origin=origin,
+            plausibility=plausibility(source), step_files=step_files,
             key=options_key(source), attrs={"source": f"precipmodes source.kind=files: {', '.join(os.path.basename(str(p)) for p in paths)}",
                    "source_variable": source["variable"]})
 
