@@ -121,6 +121,19 @@ def test_each_contiguous_run_is_transformed_on_its_own():
     assert HilbertSVD(n_modes=2, padding="exp").fit(field).runs_ == runs
 
 
+def test_windows_in_runs_too_short_are_left_out_of_the_fit():
+    """A long run and a lone pair of windows after a gap: the pair is left out (NaN scores, run 0)."""
+    field = travelling_band()
+    kept = np.r_[0:200, 250:252]
+    model = HilbertSVD(n_modes=2).fit(field.isel(time=kept))
+    alone = HilbertSVD(n_modes=2).fit(field.isel(time=slice(0, 200)))
+    assert model.runs_ == [slice(0, 200)] and model.n_windows_ == 200
+    assert np.isnan(model.scores().values[:, 200:]).all()
+    np.testing.assert_allclose(model.scores().values[:, :200], alone.scores().values, rtol=1e-10, atol=1e-10)
+    ds = model.to_dataset()
+    assert ds["run"].values.tolist() == [1] * 200 + [0, 0]
+
+
 def test_fewer_windows_than_modes_is_refused_naming_n_modes():
     field = travelling_band().isel(time=slice(0, 4))
     with pytest.raises(RankError, match="n_modes = 5") as info:
@@ -134,3 +147,26 @@ def test_a_run_too_short_for_the_transform_is_refused_naming_it():
         HilbertSVD(n_modes=1, padding="exp").fit(field)
     assert info.value.parameter == "training_windows"
     assert "2000-01-01" in str(info.value)
+
+
+def test_hilbert_dataset_round_trip_through_netcdf(tmp_path):
+    from decompose_cases import grid_axes
+    from precipmodes.netcdf import open_netcdf, write_netcdf
+
+    field = travelling_band()
+    model = HilbertSVD(n_modes=2).fit(field)
+    X = field.stack(c=("lat", "lon")).transpose("c", "time")
+    cells = xr.DataArray(X.values, dims=("cell", "time"), coords={
+        "cell": np.arange(X.sizes["c"]), "lat": ("cell", X["lat"].values), "lon": ("cell", X["lon"].values),
+        "time": field["time"].values})
+    matrix_model = HilbertSVD(n_modes=2).fit(cells)
+    lat, lon = grid_axes(cells)
+    path = write_netcdf(matrix_model.to_dataset(lat, lon), tmp_path / "hilbert.nc", title="test")
+    ds = open_netcdf(path)
+    assert ds["amplitude"].dims == ("mode", "lat", "lon") and ds["phase"].attrs["units"] == "rad"
+    again = HilbertSVD.from_dataset(ds, cells)
+    np.testing.assert_allclose(again.components().values, matrix_model.components().values, atol=1e-12)
+    np.testing.assert_allclose(again.scores().values, matrix_model.scores().values, rtol=1e-12)
+    np.testing.assert_allclose(matrix_model.components().values.T.reshape(2, NY, NX),
+                               model.components().values, atol=1e-12)  # a field and its matrix give one fit
+    assert again.runs_ == matrix_model.runs_

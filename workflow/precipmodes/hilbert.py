@@ -23,8 +23,10 @@ time. The real data are modelled as ``m + Re(U S V^H) / w``.
 Windows must be consecutive for a Hilbert transform. The training windows are split into
 contiguous runs where the step to the next window exceeds the smallest step between windows
 (the window length when the record holds back-to-back windows: a season per year, or windows
-dropped by the split's rules, start a new run); each run is transformed on its own, and a run
-of fewer than :data:`MIN_RUN_WINDOWS` windows is refused.
+dropped by the split's rules, start a new run); each run is transformed on its own. Windows in
+runs of fewer than :data:`MIN_RUN_WINDOWS` windows are left out of the fit (logged; their scores
+are NaN, their ``run`` 0 in hilbert.nc); when no run is that long, or fewer windows than
+``n_modes`` are left, the fit is refused (:class:`~precipmodes.errors.RankError`).
 
 Missing entries (NaN): the same iterative imputation as :class:`~precipmodes.svd.SVD`
 (EM): start from each cell's observed mean, transform and decompose the filled matrix,
@@ -201,36 +203,48 @@ class HilbertSVD(Decomposition):
     def _check_input(self, X: xr.DataArray, found: MatrixScan, label: str, source: str) -> None:
         time = X["time"].values
         runs = contiguous_runs(time)
-        short = [r for r in runs if r.stop - r.start < MIN_RUN_WINDOWS]
-        if short:
-            shown = ", ".join(f"{time[r.start]}..{time[r.stop - 1]} ({r.stop - r.start} windows)"
-                              for r in short[:5])
+        long = [r for r in runs if r.stop - r.start >= MIN_RUN_WINDOWS]
+        if not long:
+            longest = max(r.stop - r.start for r in runs)
             raise RankError(
                 "training_windows",
-                f"{label}: a Hilbert transform needs runs of at least {MIN_RUN_WINDOWS} consecutive windows "
-                f"(padding {self.padding!r}); the training windows form {len(runs)} contiguous run(s) and "
-                f"{len(short)} of them are shorter: {shown}. Widen the training period (or its months) so "
-                "every run of consecutive windows has at least that many, or shorten the windows")
-        self.runs_ = runs
+                f"{label}: a Hilbert transform needs a run of at least {MIN_RUN_WINDOWS} consecutive windows; "
+                f"the {time.size} training windows ({time[0]}..{time[-1]}) form {len(runs)} contiguous run(s), "
+                f"the longest of {longest} window(s). Widen the training period (or its months), or use shorter "
+                "windows, so that consecutive windows follow each other")
+        n_used = sum(r.stop - r.start for r in long)
+        if n_used < time.size:
+            log.info("hilbert: %d of %d training windows lie in runs of fewer than %d consecutive windows; left out "
+                     "of the fit", time.size - n_used, time.size, MIN_RUN_WINDOWS)
+        if self.n_modes > n_used:
+            raise RankError(
+                "n_modes", f"{label}: n_modes = {self.n_modes} is larger than the {n_used} training windows in runs "
+                           f"of at least {MIN_RUN_WINDOWS} consecutive windows; lower n_modes or widen the "
+                           "training period")
+        self.runs_ = long
 
     # ------------------------------------------------------------------ fit
-    def _transform(self, X: np.ndarray, mean: np.ndarray | None, weights: np.ndarray | None) -> np.ndarray:
+    def _transform(self, X: np.ndarray, mean: np.ndarray | None, weights: np.ndarray | None,
+                   runs: list[slice]) -> np.ndarray:
         Xt = X - mean[:, None] if mean is not None else X.copy()
         if weights is not None:
             Xt *= weights[:, None]
-        return analytic_signal(Xt, self.runs_, self.padding, self.decay_factor)
+        return analytic_signal(Xt, runs, self.padding, self.decay_factor)
 
     def _fit_cells(self, Xk: xr.DataArray, found: MatrixScan, keep: np.ndarray) -> None:
         n_cells = keep.size
-        X = np.array(Xk.values, dtype=np.float64)
+        used = np.concatenate([np.arange(r.start, r.stop) for r in self.runs_])  # windows in the runs
+        X = np.array(Xk.values[:, used], dtype=np.float64)
+        starts = np.cumsum([0] + [r.stop - r.start for r in self.runs_])
+        local_runs = [slice(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
         m, n_windows = X.shape
         weights = area_weights(Xk["lat"].values) if self.area_weighting else None
         p = min(self.n_modes + 1, m, n_windows)
         missing = np.isnan(X)
-        observed = found.observed_cells[keep]
+        observed = (~missing).sum(axis=1)
         if missing.any():
             rows, cols = np.nonzero(missing)
-            fill = (found.row_sum[keep] / observed)[rows]
+            fill = (np.nansum(X, axis=1) / np.maximum(observed, 1))[rows]
         mean = None
 
         def decompose(fill):
@@ -238,7 +252,7 @@ class HilbertSVD(Decomposition):
             if missing.any():
                 X[rows, cols] = fill
             mean = X.mean(axis=1) if self.center else None
-            return complex_svd(self._transform(X, mean, weights), p)
+            return complex_svd(self._transform(X, mean, weights, local_runs), p)
 
         U, s, Vh, total = decompose(fill if missing.any() else None)
         if missing.any():
@@ -269,7 +283,9 @@ class HilbertSVD(Decomposition):
         modes = np.zeros((n_cells, n), dtype=np.complex128)
         modes[keep] = U[:, :n] * rotation
         self.components_ = self._labelled_basis(modes.conj())
-        self.scores_ = self._labelled_scores(s[:n, None] * Vh[:n] / rotation[:, None], self.time_)
+        scores = np.full((n, self.time_.size), np.nan, dtype=np.complex128)  # NaN: windows left out
+        scores[:, used] = s[:n, None] * Vh[:n] / rotation[:, None]
+        self.scores_ = self._labelled_scores(scores, self.time_)
         self.singular_values_ = xr.DataArray(s[:n], dims="mode", coords={"mode": np.arange(1, n + 1)})
         self.total_sum_of_squares_ = float(total)
         self.mean_ = None if mean is None else xr.DataArray(self._cell_array(mean, keep), dims="cell",
@@ -325,3 +341,74 @@ class HilbertSVD(Decomposition):
         """``s_k^2 / ||Z||_F^2`` by mode (of the analytic signal's total)."""
         self._require_fitted()
         return (self.singular_values_ ** 2 / self.total_sum_of_squares_).rename("explained_variance_ratio")
+
+    # ------------------------------------------------------------ datasets
+    def _dataset(self, on_grid) -> xr.Dataset:
+        """``hilbert.nc``: amplitude and phase maps, complex scores as real and imaginary parts."""
+        n = self.components_.sizes["mode"]
+        mode = xr.DataArray(np.arange(1, n + 1, dtype=np.int32), dims="mode",
+                            attrs={"long_name": "complex mode number (1 = largest singular value)"})
+        patterns = on_grid(self.components_.transpose("mode", "cell"))
+        run = np.zeros(self.time_.size, dtype=np.int32)
+        for i, r in enumerate(self.runs_):
+            run[r] = i + 1
+        s = self.singular_values_.values
+        ds = xr.Dataset(
+            {
+                "amplitude": abs(patterns).drop_vars("mode").assign_attrs(
+                    long_name="amplitude |B| of the complex Hilbert mode (unit norm over the fitted cells)",
+                    units="1", comment="NaN where no cell was fitted; in the sqrt(cos lat)-weighted space when "
+                                       "area_weighting"),
+                "phase": xr.apply_ufunc(np.angle, patterns).drop_vars("mode").assign_attrs(
+                    long_name="phase arg(B) of the complex Hilbert mode: the mode's crest reaches a cell with a "
+                              "larger phase later", units="rad",
+                    comment="largest-amplitude cell at phase 0; xeofs' components_phase convention"),
+                "scores_real": (("mode", "time"), self.scores_.values.real, {
+                    "long_name": "real part of the complex score S V^H of each training window", "units": "mm"}),
+                "scores_imag": (("mode", "time"), self.scores_.values.imag, {
+                    "long_name": "imaginary part of the complex score S V^H of each training window",
+                    "units": "mm"}),
+                "singular_values": ("mode", s, {"long_name": "singular value of the analytic signal",
+                                                "units": "mm"}),
+                "explained_variance_ratio": ("mode", s ** 2 / self.total_sum_of_squares_, {
+                    "long_name": "fraction of the analytic signal's squared Frobenius norm explained by the mode",
+                    "units": "1"}),
+                "run": ("time", run, {
+                    "long_name": "contiguous run of consecutive windows the window's Hilbert transform was "
+                                 "taken in (0: in a run too short, left out of the fit)", "units": "1"}),
+            },
+            coords={"mode": mode, "time": self.time_.values},
+            attrs={"padding": self.padding, "decay_factor": float(self.decay_factor), "center": int(self.center),
+                   "area_weighting": int(self.area_weighting), "n_windows": int(self.n_windows_),
+                   "n_runs": len(self.runs_), "n_zero_cells": int(self.n_zero_cells_),
+                   "total_sum_of_squares": float(self.total_sum_of_squares_),
+                   "model": "Z = analytic signal of w (X - m) per contiguous run = conj(B) S V^H; "
+                            "data = m + Re(conj(B) scores) / w"},
+        )
+        if self.mean_ is not None:
+            ds["mean"] = on_grid(self.mean_).assign_attrs(long_name="training mean removed before the transform",
+                                                          units="mm")
+        return ds
+
+    @classmethod
+    def _from_attrs(cls, ds: xr.Dataset) -> "HilbertSVD":
+        a = ds.attrs
+        return cls(n_modes=ds.sizes["mode"], padding=a.get("padding", "exp"),
+                   decay_factor=float(a.get("decay_factor", 0.2)), center=bool(a.get("center", 1)),
+                   area_weighting=bool(a.get("area_weighting", 0)))
+
+    def _restore(self, ds: xr.Dataset, cells: xr.DataArray) -> None:
+        amplitude = self._pick(ds["amplitude"].transpose("mode", ...), cells)
+        phase = self._pick(ds["phase"].transpose("mode", ...), cells)
+        self.components_ = self._labelled_basis(amplitude * np.exp(1j * phase))
+        self.scores_ = self._labelled_scores(ds["scores_real"].values + 1j * ds["scores_imag"].values, ds["time"])
+        self.singular_values_ = ds["singular_values"].reset_coords(drop=True)
+        self.total_sum_of_squares_ = float(ds.attrs["total_sum_of_squares"])
+        self.mean_ = (xr.DataArray(self._pick(ds["mean"], cells), dims="cell", coords=self._cell_coords())
+                      if "mean" in ds else None)
+        self.weights_ = (xr.DataArray(area_weights(cells["lat"].values), dims="cell", coords=self._cell_coords())
+                         if self.area_weighting else None)
+        run = ds["run"].values
+        self.runs_ = [slice(int(i[0]), int(i[-1]) + 1)
+                      for i in (np.flatnonzero(run == r) for r in np.unique(run[run > 0]))]
+        self.n_windows_ = int((run > 0).sum())
