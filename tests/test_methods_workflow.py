@@ -13,8 +13,8 @@ pytestmark = pytest.mark.workflow
 
 K_MAX = 6
 HILBERT_MODES = 2
-TARGETS = ["results/e1/hilbert.nc", "results/e1/nmf.nc", "results/e1/figures/hilbert_modes.png",
-           "results/e1/figures/rank_choice.png"]
+TARGETS = ["results/e1/hilbert.nc", "results/e1/nmf.nc", "results/e1/evaluation.nc",
+           "results/e1/figures/hilbert_modes.png", "results/e1/figures/rank_choice.png"]
 
 
 def methods_config(hilbert: dict | None = None, n_modes: int = K_MAX) -> dict:
@@ -62,6 +62,9 @@ def test_nmf_nc_holds_the_ard_relevance_and_the_kept_count(methods_run):
     assert (np.diff(relevance) <= 0).all()
     assert (relevance[: nmf.sizes["component"]] >= nmf.attrs["ard_threshold"]).all()
     assert (methods_run / "results" / "e1" / "figures" / "rank_choice.png").stat().st_size > 10_000
+    evaluation = open_netcdf(methods_run / "results" / "e1" / "evaluation.nc")  # the test period on the kept ones
+    assert evaluation.sizes["component"] == nmf.sizes["component"]
+    assert np.isfinite(evaluation["nmf_rmse"].values).all()
 
 
 def test_more_hilbert_modes_than_windows_names_the_config_key(methods_run, tmp_path):
