@@ -92,8 +92,7 @@ def hilbert_modes_figure(hilbert: xr.Dataset, options: FigureOptions) -> plt.Fig
 
     return map_panels(amplitude, "mode", titles, options, cmap="YlGnBu", vmin=0.0,
                       vmax=float(amplitude.max()) or 1.0,
-                      colorbar_label="amplitude of the unit-norm complex mode (1); contours: phase (degrees, "
-                                     "the crest arrives later where larger)",
+                      colorbar_label="amplitude (1); contours: phase (degrees, later where larger)",
                       suptitle=options.title(f"Hilbert (complex) SVD modes{note}"), overlay=contours)
 
 
