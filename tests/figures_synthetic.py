@@ -1,7 +1,7 @@
 """Small synthetic inputs of the figure rules, with exactly the contract's variable names, dims and coords.
 
 The plotting code is the unit under test; these stand in for the upstream stages'
-outputs (svd.nc, nmf.nc, evaluation.nc, land_mask.nc, selection.nc, test.nc, demo_truth.nc).
+outputs (svd.nc, hilbert.nc, nmf.nc, evaluation.nc, land_mask.nc, selection.nc, test.nc, demo_truth.nc).
 Grid: a small Japan box (128-148E, 30-46N), land from the real offline GLOBE mask.
 """
 
@@ -15,6 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from precipmodes.grid import stack_land, unstack_cells
+from precipmodes.hilbert import HilbertSVD
 from precipmodes.netcdf import write_netcdf
 from precipmodes.plots import FIGURE_RULES
 from precipmodes.nmf import NMF
@@ -28,6 +29,7 @@ TEST = ["2007-01-01T00:00+09:00", "2008-01-01T00:00+09:00"]
 N_MODES = 6
 ROTATED_MODES = 3
 RANKS = [2, 4, 6]
+HILBERT_MODES = 2
 
 
 def grid(nlon: int = 40, nlat: int = 32) -> tuple[xr.DataArray, xr.DataArray]:
@@ -182,13 +184,14 @@ def build(root: Path, experiment: str = "small", seed: int = 0) -> dict[str, Pat
         "land_mask": prepared / "land_mask.nc", "selection": prepared / "selection.nc",
         "demo_truth": prepared / "demo_truth.nc", "train": exp / "train.nc", "test": exp / "test.nc",
         "svd": exp / "svd.nc", "nmf": exp / "nmf.nc", "evaluation": exp / "evaluation.nc",
-        "rank_selection": exp / "rank_selection.nc",
+        "rank_selection": exp / "rank_selection.nc", "hilbert": exp / "hilbert.nc",
     }
     datasets = {
         "land_mask": mask, "selection": sel, "demo_truth": truth_ds, "train": train.to_dataset(),
         "test": test.to_dataset(), "svd": svd, "nmf": nmf,
         "evaluation": evaluation(test, svd, nmf, mask, truth, train),
         "rank_selection": rank_selection(train),
+        "hilbert": HilbertSVD(n_modes=HILBERT_MODES).fit(train).to_dataset(mask["lat"], mask["lon"]),
     }
     for name, ds in datasets.items():
         write_netcdf(ds, paths[name], title=f"synthetic figure-test input {name}")
@@ -203,7 +206,7 @@ def config(experiment: str = "small") -> dict:
         "experiments": {experiment: {"train": TRAIN, "test": TEST, "n_modes": N_MODES, "test_windows": [0, 3],
                                      "rank_selection": RANKS}},
         "figures": {"dpi": 60, "coastline_resolution": "50m"},
-        "svd": {"rotation": {"method": "varimax", "n_modes": ROTATED_MODES}},
+        "svd": {"rotation": {"method": "varimax", "n_modes": ROTATED_MODES}, "hilbert": {"n_modes": HILBERT_MODES}},
     }
 
 

@@ -19,10 +19,10 @@ from precipmodes.errors import ConfigError, InputDataError
 from precipmodes.netcdf import open_netcdf
 from precipmodes.plots import render
 from precipmodes.plots.base import FigureOptions, save_figure, use_offline_coastlines
-from precipmodes.plots.maps import (demo_match_figure, land_mask_figure, nmf_bases_figure, reconstruction_figure,
-                                    svd_modes_figure)
-from precipmodes.plots.series import (coefficients_figure, rmse_figure, spectrum_figure, wet_fraction_figure,
-                                      window_coefficients_figure, with_gaps)
+from precipmodes.plots.maps import (demo_match_figure, hilbert_modes_figure, land_mask_figure, nmf_bases_figure,
+                                    reconstruction_figure, svd_modes_figure, without_phase_cut)
+from precipmodes.plots.series import (coefficients_figure, rank_choice_figure, rmse_figure, spectrum_figure,
+                                      wet_fraction_figure, window_coefficients_figure, with_gaps)
 
 DPI = 50
 
@@ -132,6 +132,39 @@ def test_map_figures(inputs, options, tmp_path):
     check_png(land_mask_figure(mask, options, 0.5), tmp_path / "land.png")
 
 
+def test_hilbert_modes_figure_has_amplitude_maps_with_phase_contours(inputs, options, tmp_path):
+    hilbert = inputs["hilbert"]
+    fig = hilbert_modes_figure(hilbert, options)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    ratio = float(hilbert["explained_variance_ratio"].sel(mode=1))
+    assert titles[0] == f"Hilbert mode 1 ({100 * ratio:.1f}% var)" and len(titles) == fs.HILBERT_MODES
+    assert any(ax.collections[1:] for ax in fig.axes if ax.get_title())  # contour lines beside the mesh
+    check_png(fig, tmp_path / "hilbert.png")
+
+
+def test_phase_contours_leave_out_the_cells_at_the_phase_cut():
+    lon = np.arange(8.0)
+    phase = xr.DataArray(np.angle(np.exp(1j * np.linspace(0, 3 * np.pi, 8)))[None, :].repeat(3, 0),
+                         dims=("lat", "lon"), coords={"lat": [0.0, 1.0, 2.0], "lon": lon})
+    masked = without_phase_cut(phase)
+    jumps = np.flatnonzero(np.abs(np.diff(phase.values[0])) > np.pi)
+    for j in jumps:
+        assert np.isnan(masked.values[:, j]).all() and np.isnan(masked.values[:, j + 1]).all()
+    assert int(np.isnan(masked.values[0]).sum()) == 2 * jumps.size
+
+
+def test_rank_choice_shows_the_ard_relevance_beside_the_cross_validation(inputs, options, tmp_path):
+    from precipmodes.nmf import NMF
+
+    train = inputs["train"]["precip"]
+    model = NMF(n_components=6, ard=True, max_iter=300).fit(train)
+    nmf = model.to_dataset(inputs["land_mask"]["lat"], inputs["land_mask"]["lon"])
+    fig = rank_choice_figure(inputs["rank_selection"], options, nmf)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert f"NMF ARD: {model.n_components_} of 6 components kept" in titles
+    check_png(fig, tmp_path / "rank_ard.png")
+
+
 def test_mode_panels_are_capped_by_max_panels(inputs, options):
     fig = svd_modes_figure(inputs["svd"], options)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
@@ -207,6 +240,7 @@ def test_render_functions_write_every_png(inputs, tmp_path):
     render.draw_demo(paths["nmf"], paths["demo_truth"], paths["evaluation"], out["demo_match"], options)
     render.draw_rotated(paths["svd"], out["rotated_modes"], options)
     render.draw_rank(paths["rank_selection"], out["rank_choice"], options)
+    render.draw_hilbert(paths["hilbert"], out["hilbert_modes"], options)
     numbers = render.write_summary(paths["svd"], paths["nmf"], paths["evaluation"], tmp_path / "summary.json",
                                    out["summary"], options)
     for name, path in out.items():

@@ -46,7 +46,8 @@ def test_default_demo_draws_every_figure(demo_run):
     figures = demo_run / "results" / "seed" / "figures"
     drawn = [path.rsplit("/", 1)[1][:-4] for path in figure_files("results", "seed", demo=True)
              if path.endswith(".png")]
-    assert set(fs.FIGURE_NAMES) - set(drawn) == {"rotated_modes", "rank_choice"}  # rotation, rank_selection off
+    # rotation, rank_selection and the Hilbert SVD off
+    assert set(fs.FIGURE_NAMES) - set(drawn) == {"rotated_modes", "rank_choice", "hilbert_modes"}
     for name in drawn:
         image = mpimg.imread(figures / f"{name}.png")[..., :3]
         assert image.std() > 0.05, f"{name}.png looks blank"

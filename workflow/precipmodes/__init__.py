@@ -4,12 +4,12 @@ The package holds all the logic of the Snakemake workflow; rule scripts call it.
 Functions take and return xarray objects with their coordinates; file I/O sits
 in :mod:`precipmodes.netcdf` and the source readers.
 
-``precipmodes.SVD`` and ``precipmodes.NMF`` are imported on first use (PEP 562), so a rule that
+``precipmodes.SVD``, ``precipmodes.HilbertSVD`` and ``precipmodes.NMF`` are imported on first use (PEP 562), so a rule that
 needs neither (figures, land mask, raw) does not pay for scipy's and the estimators' imports.
 """
 
 __version__ = "0.1.0"
-__all__ = ["NMF", "SVD", "__version__"]
+__all__ = ["HilbertSVD", "NMF", "SVD", "__version__"]
 
 
 def __getattr__(name: str):
@@ -17,6 +17,10 @@ def __getattr__(name: str):
         from .nmf import NMF
 
         return NMF
+    if name == "HilbertSVD":
+        from .hilbert import HilbertSVD
+
+        return HilbertSVD
     if name == "SVD":
         from .svd import SVD
 

@@ -1,4 +1,4 @@
-"""File-level steps of the rules svd, nmf, evaluate and rank_selection (I/O at the edges).
+"""File-level steps of the rules svd, hilbert, nmf, evaluate and rank_selection (I/O at the edges).
 
 Each reads the split matrices (``results/<experiment>/train.nc``, ``test.nc``) and the
 land mask's 1-D ``lat``/``lon`` axes, calls the estimators, and writes NetCDF with
@@ -17,6 +17,7 @@ import xarray as xr
 from .errors import ConfigError, InputDataError, ParameterError
 from .evaluate import evaluate
 from .grid import stack_land
+from .hilbert import HilbertSVD
 from .logs import timed
 from .matrix import open_matrix
 from .netcdf import open_netcdf, write_netcdf
@@ -39,7 +40,14 @@ def config_keys(name: str) -> dict[str, str]:
             "rotation_method": "svd.rotation.method", "rotation_n_modes": "svd.rotation.n_modes",
             "power": "svd.rotation.power", "n_resamples": "svd.bootstrap.n",
             "block_windows": "svd.bootstrap.block_windows", "holdout_fraction": "evaluation.holdout_fraction",
-            "n_seeds": "nmf.stability_seeds", "nmf_projection": "evaluation.nmf_projection"}
+            "n_seeds": "nmf.stability_seeds", "nmf_projection": "evaluation.nmf_projection",
+            "ard": "nmf.ard", "ard_threshold": "nmf.ard_threshold", "training_windows": f"experiments.{name}.train"}
+
+
+def hilbert_config_keys(name: str) -> dict[str, str]:
+    """Config key of each :class:`HilbertSVD` parameter, for experiment ``name``."""
+    return {**config_keys(name), "n_modes": "svd.hilbert.n_modes", "padding": "svd.hilbert.padding",
+            "decay_factor": "svd.hilbert.decay_factor"}
 
 
 @contextlib.contextmanager
@@ -60,17 +68,20 @@ def _grid(land_mask: PathLike):
 
 def _fit_to_file(estimator, key: str, train: PathLike, land_mask: PathLike, output: PathLike,
                  section: Mapping, name: str, experiment: Mapping, config: Mapping | None,
-                 max_in_memory_mb: float | None, title: str, describe, extend=None) -> Path:
-    """Fit ``estimator`` (SVD or NMF) on train.nc and write its dataset on the land mask's grid.
+                 max_in_memory_mb: float | None, title: str, describe, extend=None, n_modes: int | None = None,
+                 keys: Mapping[str, str] | None = None) -> Path:
+    """Fit ``estimator`` (SVD, HilbertSVD or NMF) on train.nc and write its dataset on the land mask's grid.
 
-    ``extend(model, X, ds, lat, lon)`` (optional) returns variables to add to the dataset."""
+    ``extend(model, X, ds, lat, lon)`` (optional) returns variables to add to the dataset; ``n_modes``
+    (default: the experiment's) and ``keys`` (default: :func:`config_keys`) where the estimator's
+    rank and parameters come from other config keys."""
     with timed(f"{key} ({name})"):
         matrix, X = open_matrix(train, section["cell_chunk"], max_in_memory_mb)
         if "n_windows" in matrix.attrs:  # a train.nc written by split: say what the selection dropped
             require_selection_holds_modes(matrix.attrs, name, experiment["n_modes"])
         _, lat, lon = _grid(land_mask)
-        with naming_config_keys(config_keys(name)):
-            model = estimator.from_config(section, experiment["n_modes"])
+        with naming_config_keys(keys or config_keys(name)):
+            model = estimator.from_config(section, experiment["n_modes"] if n_modes is None else n_modes)
             model.fit(X, label=f"experiment '{name}': {train}", source=str(train))
             ds = model.to_dataset(lat, lon)
             if extend is not None:
@@ -130,6 +141,20 @@ def svd_extras(model: SVD, X, svd: Mapping, lat, lon):
     return xr.merge(parts, combine_attrs="no_conflicts") if parts else xr.Dataset()
 
 
+def hilbert_files(*, train: PathLike, land_mask: PathLike, output: PathLike, svd: Mapping, name: str,
+                  experiment: Mapping, config: Mapping | None = None, max_in_memory_mb: float | None = None) -> Path:
+    """Rule hilbert: train.nc -> hilbert.nc (``svd.hilbert.n_modes`` complex modes of the analytic signal).
+
+    Parameters as :func:`svd_files`. ``hilbert.nc`` holds ``amplitude`` and ``phase`` ``(mode, lat, lon)``,
+    ``scores_real``/``scores_imag`` ``(mode, time)`` mm, singular values, explained variance and the
+    contiguous ``run`` of each window (see :mod:`precipmodes.hilbert`). Returns ``output``.
+    """
+    return _fit_to_file(HilbertSVD, "hilbert", train, land_mask, output, svd, name, experiment, config,
+                        max_in_memory_mb, "Hilbert (complex) SVD modes",
+                        lambda model, ds: f"{ds.sizes['mode']} complex modes, {ds.attrs['n_runs']} run(s)",
+                        n_modes=svd["hilbert"]["n_modes"], keys=hilbert_config_keys(name))
+
+
 def nmf_files(*, train: PathLike, land_mask: PathLike, output: PathLike, nmf: Mapping, name: str,
               experiment: Mapping, config: Mapping | None = None, max_in_memory_mb: float | None = None) -> Path:
     """Rule nmf: train.nc -> nmf.nc (basis on the land mask's grid).
@@ -140,7 +165,8 @@ def nmf_files(*, train: PathLike, land_mask: PathLike, output: PathLike, nmf: Ma
     """
     return _fit_to_file(NMF, "nmf", train, land_mask, output, nmf, name, experiment, config,
                         max_in_memory_mb, "NMF components",
-                        lambda model, ds: f"{model.solver} solver, {model.n_components} components")
+                        lambda model, ds: f"{model.solver} solver, {model.n_components_} components"
+                        + (f" kept by ARD of {model.n_components}" if model.ard else ""))
 
 
 def evaluate_files(*, train: PathLike, test: PathLike, svd: PathLike, nmf: PathLike, land_mask: PathLike,
@@ -204,7 +230,9 @@ def rank_selection_files(*, train: PathLike, land_mask: PathLike, output: PathLi
         with naming_config_keys(config_keys(name)):
             ds = cross_validate_ranks(X, ranks, seed=nmf["seed"], label=f"experiment '{name}': {train}")
             if nmf["stability_seeds"]:
-                ds = ds.merge(nmf_rank_stability(lambda rank: NMF.from_config(nmf, rank), X, ranks,
+                # each rank fitted as it is (ARD would prune it: the stability is of that rank's components)
+                fixed_rank = {**nmf, "ard": False}
+                ds = ds.merge(nmf_rank_stability(lambda rank: NMF.from_config(fixed_rank, rank), X, ranks,
                                                  nmf["stability_seeds"]), combine_attrs="no_conflicts")
         ds.attrs["experiment"] = name
         return write_netcdf(ds, output, title=f"Rank selection of experiment {name}", config=config,

@@ -207,7 +207,7 @@ class HalsResult:
 def fit_hals(blocks: CellBlocks, W: np.ndarray, H: np.ndarray, *, norm2: float, max_iter: int, tol: float,
              l1_W: float = 0.0, l2_W: float = 0.0, l1_H: float = 0.0, l2_H: float = 0.0,
              missing: list | None = None, fill_in_place: bool = False, log_every_s: float = 10.0,
-             start: float | None = None, h_warmup: int = H_WARMUP) -> HalsResult:
+             start: float | None = None, h_warmup: int = H_WARMUP, ard=None) -> HalsResult:
     """Accelerated HALS from the starting factors ``W (cells, k)``, ``H (k, time)`` (see the module docstring).
 
     ``blocks`` walks the matrix ``X (cells, time)``; ``norm2`` is ``||M o X||_F^2`` (float64,
@@ -218,6 +218,9 @@ def fit_hals(blocks: CellBlocks, W: np.ndarray, H: np.ndarray, *, norm2: float, 
     absolute L1/L2 penalties on W and H. Stops when the relative error fell by at most ``tol``
     times its value over the last :data:`STOP_WINDOW` iterations, or after ``max_iter`` iterations.
     ``h_warmup``: iterations at the start whose H update is one plain sweep (0: accelerated from the first).
+    ``ard`` (a :class:`precipmodes.ard.ArdPrior`): per-component L2 penalties ``ard.penalties()`` on the
+    rows of ``W^T`` and ``H`` (added to the diagonals of ``H H^T`` and ``W^T W``), the relevance weights
+    updated after each iteration, and the stopping rule on them (``ard.settled``) instead of the error.
     """
     start = _time.perf_counter() if start is None else start
     dtype = H.dtype
@@ -234,7 +237,10 @@ def fit_hals(blocks: CellBlocks, W: np.ndarray, H: np.ndarray, *, norm2: float, 
     converged = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        B = (H @ H.T).astype(dtype)
+        B = H @ H.T
+        if ard is not None:
+            B[np.diag_indices(k)] += ard.penalties()
+        B = B.astype(dtype)
         if fill_in_place:
             blocks.assign(missing, fills)
         on_the_fly = missing is not None and not fill_in_place
@@ -244,7 +250,8 @@ def fit_hals(blocks: CellBlocks, W: np.ndarray, H: np.ndarray, *, norm2: float, 
         C = sum(p[1] for p in parts)
         D = sum(p[2] for p in parts)
         H64 = H.astype(np.float64)
-        hals_sweeps(H64, C, D, l1_H, l2_H, 1 if n_iter <= h_warmup else sweeps_H)
+        D_H = D if ard is None else D + np.diag(ard.penalties())
+        hals_sweeps(H64, C, D_H, l1_H, l2_H, 1 if n_iter <= h_warmup else sweeps_H)
         H = H64.astype(dtype)
         H64 = H.astype(np.float64)
         err2 = norm2 - 2 * np.einsum("ij,ij->", C, H64) + np.einsum("ij,ij->", D, H64 @ H64.T)
@@ -255,12 +262,25 @@ def fit_hals(blocks: CellBlocks, W: np.ndarray, H: np.ndarray, *, norm2: float, 
             err2 -= sum(float((f - g) @ (f - g)) for f, g in zip(fills, new))
             fills = new
         error = float(np.sqrt(max(err2, 0.0) / norm2)) if norm2 > 0 else 0.0
+        if ard is not None:
+            # equal norms of w_k and h_k: W H unchanged, the penalty 0.5 rho_k (|w_k|^2 + |h_k|^2) at its least
+            # (HALS alone rebalances the scales over thousands of iterations, which kept lambda_k drifting)
+            w2, h2 = np.diag(D).copy(), np.einsum("ij,ij->i", H64, H64)
+            alive = (w2 > 0) & (h2 > 0)
+            alpha = np.where(alive, (h2 / np.where(alive, w2, 1)) ** 0.25, 1.0)
+            Wt_blocks = [Wt_c * alpha[:, None].astype(dtype) for Wt_c in Wt_blocks]
+            H = (H64 / alpha[:, None]).astype(dtype)
+            ard.update(w2 * alpha ** 2, h2 / alpha ** 2, max(err2, 0.0))
         history.append((_time.perf_counter() - start, error))
         now = _time.perf_counter()
         if now - last_log >= log_every_s:
             log.info("nmf: iteration %d, relative error %.6f, elapsed %.1f s", n_iter, error, now - start)
             last_log = now
-        if n_iter > STOP_WINDOW and history[-1 - STOP_WINDOW][1] - error <= tol * error:
+        if ard is not None:
+            if ard.settled(tol):
+                converged = True
+                break
+        elif n_iter > STOP_WINDOW and history[-1 - STOP_WINDOW][1] - error <= tol * error:
             converged = True
             break
     return HalsResult(np.concatenate(Wt_blocks, axis=1), H, n_iter, history, converged)

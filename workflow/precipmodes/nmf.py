@@ -28,6 +28,13 @@ infinite values are refused, naming the cells, windows and upstream file; NaN en
 are missing data (``hals`` only). With missing entries the error is over the observed
 entries, ``||M o (X - WH)||_F / ||M o X||_F``.
 
+ARD (``ard=True``, config ``nmf.ard``; ``hals`` only): ``n_components`` is the most
+components ``k_max``; relevance weights per component are updated with the factors
+(:mod:`precipmodes.ard`, Tan & Févotte 2013, Euclidean cost), the fit stops when they
+settle (changed by at most ``tol``, relative, over 20 iterations), and components whose
+relevance fell below ``ard_threshold`` are pruned: ``n_components_`` are kept,
+``relevance_`` lists all ``k_max`` in descending order. Method notes: ``docs/methods/hilbert_ard.md``.
+
 ``NMF(n_components=25).fit(precip, dim="time")`` also takes a field ``(time, lat, lon)``;
 ``components()`` is the basis, ``scores()`` the activations (see :mod:`precipmodes.base`).
 """
@@ -42,6 +49,7 @@ import numpy as np
 import xarray as xr
 
 from .base import Decomposition
+from .ard import PRUNE_THRESHOLD, ArdPrior
 from .errors import InputDataError, ParameterError
 from .hals import H_WARMUP, fit_hals, nndsvd, random_init
 from .matrix import CellBlocks, MatrixScan, describe_cells, describe_windows, missing_indices
@@ -81,6 +89,11 @@ class NMF(Decomposition):
     h_warmup : int
         ``hals``: iterations at the start whose H update is one plain HALS sweep
         (:data:`precipmodes.hals.H_WARMUP`, 10; 0: accelerated sweeps from the first iteration).
+    ard : bool
+        Automatic relevance determination: ``n_components`` is the most, the data switch off
+        the ones they do not need (module docstring).
+    ard_threshold : float
+        ARD: components whose relevance ``lambda_k / (b / c) - 1`` is below this are pruned.
 
     Fitted attributes
     -----------------
@@ -97,6 +110,10 @@ class NMF(Decomposition):
         Relative error after each iteration (one value for ``sklearn``); ``error_history_seconds_``
         the seconds since the fit started at each (NaN for ``sklearn``).
     fit_seconds_ : float
+    n_components_ : int
+        Components kept (``n_components`` without ARD).
+    relevance_ : DataArray (candidate,) or None
+        ARD: relevance of each of the ``n_components`` candidates, descending (0: switched off).
         Plus ``n_zero_cells_``, ``converged_`` and the gap attributes of :mod:`precipmodes.base`.
     """
 
@@ -112,6 +129,8 @@ class NMF(Decomposition):
     cell_chunk: int = 20000
     log_every_s: float = 10.0
     h_warmup: int = H_WARMUP
+    ard: bool = False
+    ard_threshold: float = PRUNE_THRESHOLD
 
     mode_dim = "component"
     rank_parameter = "n_components"
@@ -121,7 +140,8 @@ class NMF(Decomposition):
     @classmethod
     def from_config(cls, nmf_config: dict, n_components: int) -> "NMF":
         """Estimator from the ``nmf`` config section and an experiment's ``n_modes``."""
-        keys = ("solver", "init", "max_iter", "tol", "seed", "alpha_W", "alpha_H", "l1_ratio", "cell_chunk")
+        keys = ("solver", "init", "max_iter", "tol", "seed", "alpha_W", "alpha_H", "l1_ratio", "cell_chunk", "ard",
+                "ard_threshold")
         return cls(n_components=n_components, **{k: nmf_config[k] for k in keys if k in nmf_config})
 
     def _check_parameters(self) -> None:
@@ -132,6 +152,15 @@ class NMF(Decomposition):
         if isinstance(self.h_warmup, bool) or not isinstance(self.h_warmup, (int, np.integer)) or self.h_warmup < 0:
             raise ParameterError("h_warmup", f"NMF h_warmup {self.h_warmup!r} must be an integer >= 0 "
                                              "(iterations with one plain H sweep)")
+        if self.ard:
+            if self.solver != "hals":
+                raise ParameterError("ard", f"NMF ard needs the solver 'hals' (solver is {self.solver!r})")
+            if self.n_components < 2:
+                raise ParameterError("n_components", f"NMF ard: n_components = {self.n_components} is the most "
+                                                     "components ARD may keep; give it at least 2 (e.g. 20) and "
+                                                     "let the data switch the unneeded ones off")
+            if not self.ard_threshold > 0:
+                raise ParameterError("ard_threshold", f"NMF ard_threshold = {self.ard_threshold} must be > 0")
 
     def _check_input(self, X: xr.DataArray, found: MatrixScan, label: str, source: str) -> None:
         if found.negative_cells.any():
@@ -163,12 +192,16 @@ class NMF(Decomposition):
             if in_place:  # a private copy whose missing entries the EM loop overwrites
                 blocks = CellBlocks(Xk.copy(data=np.array(Xk.values)), self.cell_chunk)
             m, n = Xk.shape
+            ard = None
+            if self.ard:
+                ard = ArdPrior.start(W0, H0, self._residual2(blocks, W0, H0), m, n, n_observed,
+                                     found.row_sum.sum() / n_observed)
             r = self.l1_ratio
             result = fit_hals(blocks, W0, H0, norm2=found.sum_squares, max_iter=self.max_iter, tol=self.tol,
                               l1_W=self.alpha_W * n * r, l2_W=self.alpha_W * n * (1 - r),
                               l1_H=self.alpha_H * m * r, l2_H=self.alpha_H * m * (1 - r),
                               missing=missing, fill_in_place=in_place, log_every_s=self.log_every_s, start=start,
-                              h_warmup=self.h_warmup)
+                              h_warmup=self.h_warmup, ard=ard)
             Wt, H, n_iter, history, converged = result.Wt, result.H, result.n_iter, result.history, result.converged
             if missing is not None:
                 self.gap_iterations_ = n_iter
@@ -176,7 +209,11 @@ class NMF(Decomposition):
         Wt, H = Wt.astype(np.float64), H.astype(np.float64)
         error = history[-1][1]
         self.objective_ = 0.5 * error ** 2 * found.sum_squares + self._penalty(Wt, H)
+        self.relevance_ = None
+        if self.ard:
+            Wt, H = self._prune(Wt, H, ard.relevance())
         Wt, H = self._normalise(Wt, H)
+        self.n_components_ = H.shape[0]
         self.basis_ = self._labelled_basis(self._cell_array(Wt.T, keep))
         self.activations_ = self._labelled_scores(H, self.time_)
         self.reconstruction_error_ = error
@@ -188,8 +225,33 @@ class NMF(Decomposition):
         log.info("nmf: %s solver, %d iterations, relative error %.6f, %.1f s",
                  self.solver, n_iter, error, elapsed)
         if not converged:
-            self._warn_not_converged(f"max_iter = {self.max_iter} iterations ended the fit before the relative "
-                                     f"error fell by at most tol = {self.tol} over 20 iterations (error {error:.6g})")
+            what = "the ARD relevance weights changed" if self.ard else "the relative error fell"
+            self._warn_not_converged(f"max_iter = {self.max_iter} iterations ended the fit before {what} by at "
+                                     f"most tol = {self.tol} over 20 iterations (error {error:.6g})")
+
+    @staticmethod
+    def _residual2(blocks: CellBlocks, W: np.ndarray, H: np.ndarray) -> float:
+        """``||M o (X - W H)||^2`` (observed entries) of starting factors, one pass over X, float64."""
+        def part(block, W_c):
+            R = block - W_c.astype(np.float64) @ H.astype(np.float64)
+            return float(np.nansum(R * R))
+
+        return sum(blocks.map(part, [W[s] for s in blocks.slices]))
+
+    def _prune(self, Wt: np.ndarray, H: np.ndarray, relevance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """ARD: the factors of the components whose relevance reaches ``ard_threshold``; sets ``relevance_``."""
+        kept = relevance >= self.ard_threshold
+        self.relevance_ = xr.DataArray(np.sort(relevance)[::-1], dims="candidate",
+                                       coords={"candidate": np.arange(1, relevance.size + 1)})
+        if not kept.any():
+            raise ParameterError(
+                "ard_threshold",
+                f"NMF ard: all {relevance.size} components were pruned (largest relevance {relevance.max():.3g} "
+                f"< ard_threshold = {self.ard_threshold}): the data hold no component above the noise at this "
+                "threshold; lower ard_threshold, or switch ard off and set the number of components")
+        log.info("nmf: ARD kept %d of %d components (relevance >= %g)", int(kept.sum()), kept.size,
+                 self.ard_threshold)
+        return Wt[kept], H[kept]
 
     def _initial(self, Xk: xr.DataArray, dtype, mean: float) -> tuple[np.ndarray, np.ndarray]:
         k = self.n_components
@@ -267,7 +329,7 @@ class NMF(Decomposition):
         history = self.error_history_.values
         error_long_name = ("relative reconstruction error ||X - WH||_F / ||X||_F of the training matrix"
                            + (" (observed entries only)" if self.n_missing_entries_ else ""))
-        return xr.Dataset(
+        ds = xr.Dataset(
             {
                 "basis": basis.drop_vars("component").assign_attrs(
                     long_name="NMF spatial basis, max 1 per component", units="1", comment="NaN off land"),
@@ -284,14 +346,26 @@ class NMF(Decomposition):
                    "tol": float(self.tol), "max_iter": int(self.max_iter), "h_warmup": int(self.h_warmup),
                    "alpha_W": float(self.alpha_W), "alpha_H": float(self.alpha_H), "l1_ratio": float(self.l1_ratio),
                    "n_zero_cells": int(self.n_zero_cells_), "fit_seconds": float(self.fit_seconds_),
-                   "component_order": "total activation over the training windows, descending"},
+                   "component_order": "total activation over the training windows, descending",
+                   "ard": int(self.ard), "n_components": int(self.n_components_)},
         )
+        if self.relevance_ is not None:
+            ds["relevance"] = ("candidate", self.relevance_.values, {
+                "long_name": "ARD relevance lambda_k / (b / c) - 1 of each candidate component, descending "
+                             "(0: switched off)", "units": "1",
+                "comment": f"components with relevance below ard_threshold were pruned; {self.n_components} "
+                           "candidates (nmf.ard, docs/methods/hilbert_ard.md)"})
+            ds = ds.assign_coords(candidate=("candidate", np.arange(1, self.relevance_.size + 1, dtype=np.int32),
+                                             {"long_name": "ARD candidate component, by relevance"}))
+            ds.attrs.update(ard_threshold=float(self.ard_threshold), n_components_max=int(self.n_components))
+        return ds
 
     @classmethod
     def _from_attrs(cls, ds: xr.Dataset) -> "NMF":
         a = ds.attrs
-        return cls(n_components=ds.sizes["component"], solver=a.get("solver", "hals"), init=a.get("init", "nndsvd"),
-                   seed=int(a.get("seed", 0)))
+        return cls(n_components=int(a.get("n_components_max", ds.sizes["component"])), solver=a.get("solver", "hals"),
+                   init=a.get("init", "nndsvd"), seed=int(a.get("seed", 0)), ard=bool(a.get("ard", 0)),
+                   ard_threshold=float(a.get("ard_threshold", PRUNE_THRESHOLD)))
 
     def _restore(self, ds: xr.Dataset, cells: xr.DataArray) -> None:
         self.basis_ = self._labelled_basis(self._pick(ds["basis"].transpose("component", ...), cells))
@@ -300,3 +374,5 @@ class NMF(Decomposition):
         self.n_iter_ = int(ds.attrs.get("n_iter", 0))
         self.error_history_ = ds["error_history"] if "error_history" in ds else xr.DataArray([], dims="iteration")
         self.fit_seconds_ = float(ds.attrs.get("fit_seconds", np.nan))
+        self.n_components_ = ds.sizes["component"]
+        self.relevance_ = ds["relevance"].reset_coords(drop=True) if "relevance" in ds else None

@@ -36,6 +36,16 @@ def is_rotated():
     return config["svd"]["rotation"]["method"] != "none"
 
 
+def is_hilbert():
+    """svd.hilbert.n_modes > 0: hilbert.nc and hilbert_modes.png are made."""
+    return config["svd"]["hilbert"]["n_modes"] > 0
+
+
+def is_ard():
+    """nmf.ard is on: nmf.nc has the relevance of each candidate component (drawn in rank_choice.png)."""
+    return config["nmf"]["ard"]
+
+
 # Inputs from outside the workflow. SOURCE: the options of source.kind (flat, with kind).
 # SOURCE_INPUTS: the local files the source reads (globs expanded at parse time); DOWNLOADS:
 # {path in source.http.cache_dir (DOWNLOAD_DIR): URL} for the download rule; MASK_FILES: land_mask.path when used.
@@ -105,7 +115,7 @@ def final_outputs(wildcards):
     for name in EXPERIMENTS:
         targets += [f"{RESULTS}/{name}/{output}" for output in ("svd.nc", "nmf.nc", "evaluation.nc")]
         targets += figure_files(RESULTS, name, is_demo(), is_rotated(),
-                                ranked=bool(config["experiments"][name].get("rank_selection")))
+                                ranked=bool(config["experiments"][name].get("rank_selection")), hilbert=is_hilbert())
         targets += decompose_targets(name)
     return targets
 
@@ -126,10 +136,14 @@ def land_mask_inputs(wildcards):
 
 # used by decompose.smk
 def decompose_targets(experiment):
-    """Extra targets of an experiment beyond svd/nmf/evaluation (rank_selection.nc when asked for)."""
+    """Extra targets of an experiment beyond svd/nmf/evaluation (rank_selection.nc when asked for, hilbert.nc
+    when svd.hilbert.n_modes > 0)."""
+    targets = []
     if config["experiments"][experiment].get("rank_selection"):
-        return [f"{RESULTS}/{experiment}/rank_selection.nc"]
-    return []
+        targets.append(f"{RESULTS}/{experiment}/rank_selection.nc")
+    if is_hilbert():
+        targets.append(f"{RESULTS}/{experiment}/hilbert.nc")
+    return targets
 
 
 # used by decompose.smk

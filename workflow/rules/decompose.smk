@@ -1,5 +1,6 @@
 # Decomposition (issue 4): SVD modes, NMF components, test-period evaluation, optional rank choice.
 #   results/<experiment>/svd.nc             spatial_modes(mode, lat, lon), singular values, North errors, ...
+#   results/<experiment>/hilbert.nc         only when svd.hilbert.n_modes > 0: complex (Hilbert) SVD modes
 #   results/<experiment>/nmf.nc             basis(component, lat, lon), activations(component, time), ...
 #   results/<experiment>/evaluation.nc      test projections, reconstructions, RMSE, pattern correlation
 #   results/<experiment>/rank_selection.nc  only when experiments.<name>.rank_selection is non-empty
@@ -25,6 +26,27 @@ rule svd:
     resources:
         mem_mb=rule_resources("svd", "mem_mb", 4000),
         runtime=rule_resources("svd", "runtime", 60),
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/decompose.py"
+
+
+rule hilbert:
+    input:
+        train=f"{EXPERIMENT_DIR}/train.nc",
+        land_mask=LAND_MASK,
+    output:
+        f"{EXPERIMENT_DIR}/hilbert.nc",
+    params:
+        svd=section("svd"),
+        **DECOMPOSE_PARAMS,
+    log:
+        f"{LOGS}/hilbert_{{experiment}}.log",
+    threads: rule_resources("hilbert", "threads", 2)
+    resources:
+        mem_mb=rule_resources("hilbert", "mem_mb", 4000),
+        runtime=rule_resources("hilbert", "runtime", 60),
     conda:
         "../../envs/core.yaml"
     script:

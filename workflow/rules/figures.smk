@@ -61,9 +61,30 @@ rule figures_rotated:
         "../scripts/figures.py"
 
 
+rule figures_hilbert:
+    input:
+        hilbert=f"{EXPERIMENT_DIR}/hilbert.nc",
+    output:
+        hilbert_modes=figure("hilbert_modes", "Modes"),
+    params:
+        **FIGURE_PARAMS,
+    log:
+        f"{LOGS}/figures_hilbert/{{experiment}}.log",
+    threads: rule_resources("figures", "threads", 1)
+    resources:
+        mem_mb=rule_resources("figures", "mem_mb", 2000),
+        runtime=rule_resources("figures", "runtime", 20),
+    conda:
+        "../../envs/figures.yaml"
+    script:
+        "../scripts/figures.py"
+
+
 rule figures_rank:
     input:
         rank_selection=f"{EXPERIMENT_DIR}/rank_selection.nc",
+        # nmf.ard: the relevance curve beside the cross-validation
+        **({"nmf": f"{EXPERIMENT_DIR}/nmf.nc"} if is_ard() else {}),
     output:
         rank_choice=figure("rank_choice", "Modes"),
     params:

@@ -1,4 +1,4 @@
-"""Figure rules (figures_modes, _rotated, _rank, _series, _selection, _test, _demo, _summary): draw an experiment's PNGs."""
+"""Figure rules (figures_modes, _rotated, _hilbert, _rank, _series, _selection, _test, _demo, _summary): draw an experiment's PNGs."""
 from precipmodes.plots import render
 from precipmodes.plots.base import FigureOptions
 from precipmodes.rulescript import rule_run
@@ -29,7 +29,9 @@ def draw(smk, params):
     elif smk.rule == "figures_rotated":
         render.draw_rotated(inputs.svd, outputs["rotated_modes"], options)
     elif smk.rule == "figures_rank":
-        render.draw_rank(inputs.rank_selection, outputs["rank_choice"], options)
+        render.draw_rank(inputs.rank_selection, outputs["rank_choice"], options, inputs.get("nmf"))
+    elif smk.rule == "figures_hilbert":
+        render.draw_hilbert(inputs.hilbert, outputs["hilbert_modes"], options)
     elif smk.rule == "figures_demo":
         render.draw_demo(inputs.nmf, inputs.truth, inputs.evaluation, outputs["demo_match"], options)
     elif smk.rule == "figures_summary":

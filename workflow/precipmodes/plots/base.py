@@ -191,10 +191,12 @@ def map_panels(
     vmax: float,
     colorbar_label: str,
     suptitle: str,
+    overlay=None,
 ) -> plt.Figure:
     """A grid of maps, one per entry of ``fields(dim, lat, lon)``, with one shared colorbar.
 
-    Lon/lat tick labels only on the left column and the bottom panel of each column.
+    Lon/lat tick labels only on the left column and the bottom panel of each column. ``overlay(ax, i)``
+    (optional) draws more on panel ``i`` (e.g. contours).
     """
     n = fields.sizes[dim]
     nrows, ncols = grid_shape(n)
@@ -208,6 +210,8 @@ def map_panels(
         bottom = row == nrows - 1 or (row + 1) * ncols + col >= n
         ax = map_axes(fig, grid[row, col], options, left=col == 0, bottom=bottom)
         mesh = draw_map(ax, fields.isel({dim: i}), cmap=cmap, vmin=vmin, vmax=vmax)
+        if overlay is not None:
+            overlay(ax, i)
         ax.set_title(titles[i], fontsize=7.5)
         axes.append(ax)
     colorbar = fig.colorbar(mesh, ax=axes, orientation="horizontal", shrink=min(0.8, 0.3 + 0.15 * ncols),

@@ -1,4 +1,4 @@
-"""Map figures: SVD modes, NMF bases, land mask, test reconstructions, demo truth match.
+"""Map figures: SVD modes, Hilbert modes, NMF bases, land mask, test reconstructions, demo truth match.
 
 Every function takes xarray objects with their lat/lon (and mode/component/time)
 coordinates and returns a matplotlib Figure; saving is :func:`base.save_figure`.
@@ -11,6 +11,7 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import cartopy.crs as ccrs
 import xarray as xr
 
 from .base import (FigureOptions, draw_map, first_panels, map_axes, map_panels, new_figure, PANEL_WIDTH_IN,
@@ -50,6 +51,49 @@ def rotated_modes_figure(svd: xr.Dataset, options: FigureOptions) -> plt.Figure:
     return map_panels(modes, "rotated_mode", titles, options, cmap="RdBu_r", vmin=-limit, vmax=limit,
                       colorbar_label="loading of the unit-norm rotated mode (1)",
                       suptitle=options.title(f"Rotated SVD modes ({how}){note}"))
+
+
+PHASE_LEVELS_DEG = np.arange(-135, 180, 45)  # phase contours every 45 degrees (the +-180 cut left out)
+
+
+def without_phase_cut(phase: xr.DataArray) -> xr.DataArray:
+    """``phase(lat, lon)`` (radians) with NaN at cells next to the +-pi cut, so contours do not bunch along it."""
+    values = phase.transpose("lat", "lon").values
+    cut = np.zeros(values.shape, dtype=bool)
+    for axis in (0, 1):
+        jump = np.abs(np.diff(values, axis=axis)) > np.pi
+        lo = [slice(None)] * 2
+        hi = [slice(None)] * 2
+        lo[axis], hi[axis] = slice(0, -1), slice(1, None)
+        cut[tuple(lo)] |= jump
+        cut[tuple(hi)] |= jump
+    return phase.transpose("lat", "lon").where(~cut)
+
+
+def hilbert_modes_figure(hilbert: xr.Dataset, options: FigureOptions) -> plt.Figure:
+    """Panel grid of ``hilbert.amplitude(mode, lat, lon)`` with contours of ``hilbert.phase`` every 45 degrees.
+
+    Titles give the mode's share of the analytic signal's variance. The crest of a mode reaches the
+    contours in increasing order of phase (labelled in degrees).
+    """
+    amplitude, note = first_panels(hilbert["amplitude"], "mode", options)
+    modes = amplitude["mode"].values
+    ratio = hilbert["explained_variance_ratio"].sel(mode=modes)
+    titles = [f"Hilbert mode {int(m)} ({100 * float(r):.1f}% var)" for m, r in zip(modes, ratio.values)]
+    phase = hilbert["phase"].sel(mode=modes)
+
+    def contours(ax, i):
+        field = np.degrees(without_phase_cut(phase.isel(mode=i)))
+        if np.isfinite(field.values).sum() < 4:
+            return
+        lines = ax.contour(field["lon"].values, field["lat"].values, field.values, levels=PHASE_LEVELS_DEG,
+                           colors="k", linewidths=0.6, transform=ccrs.PlateCarree())
+        ax.clabel(lines, fontsize=5, fmt="%d")
+
+    return map_panels(amplitude, "mode", titles, options, cmap="YlGnBu", vmin=0.0,
+                      vmax=float(amplitude.max()) or 1.0,
+                      colorbar_label="amplitude (1); contours: phase (degrees, later where larger)",
+                      suptitle=options.title(f"Hilbert (complex) SVD modes{note}"), overlay=contours)
 
 
 def compact(value: float) -> str:

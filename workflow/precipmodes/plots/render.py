@@ -20,8 +20,8 @@ from ..grid import unstack_cells
 from ..logs import log, timed
 from ..netcdf import open_netcdf
 from .base import FigureOptions, new_figure, require_vars, save_figure, use_offline_coastlines
-from .maps import (demo_match_figure, land_mask_figure, nmf_bases_figure, reconstruction_figure,
-                   rotated_modes_figure, svd_modes_figure)
+from .maps import (demo_match_figure, hilbert_modes_figure, land_mask_figure, nmf_bases_figure,
+                   reconstruction_figure, rotated_modes_figure, svd_modes_figure)
 from .series import (coefficients_figure, rank_choice_figure, rmse_figure, spectrum_figure, wet_fraction_figure,
                      window_coefficients_figure, with_gaps)
 
@@ -56,11 +56,21 @@ def draw_rotated(svd_path, output: str, options: FigureOptions) -> None:
         save_figure(rotated_modes_figure(svd, options), output, options.dpi)
 
 
-def draw_rank(rank_selection_path, output: str, options: FigureOptions) -> None:
-    """rank_choice.png from rank_selection.nc (experiments with ``rank_selection``)."""
+def draw_rank(rank_selection_path, output: str, options: FigureOptions, nmf_path=None) -> None:
+    """rank_choice.png from rank_selection.nc (experiments with ``rank_selection``); with ``nmf_path``
+    (nmf.nc of an ARD fit, ``nmf.ard``) the relevance curve beside the cross-validation."""
     ranks = _open(rank_selection_path, ["cv_rmse"])
+    nmf = _open(nmf_path, ["relevance"]) if nmf_path else None
     with timed("figures: rank choice"):
-        save_figure(rank_choice_figure(ranks, options), output, options.dpi)
+        save_figure(rank_choice_figure(ranks, options, nmf), output, options.dpi)
+
+
+def draw_hilbert(hilbert_path, output: str, options: FigureOptions) -> None:
+    """hilbert_modes.png from hilbert.nc (written when ``svd.hilbert.n_modes`` > 0)."""
+    use_offline_coastlines(options.coastline_resolution)
+    hilbert = _open(hilbert_path, ["amplitude", "phase", "explained_variance_ratio"])
+    with timed("figures: Hilbert modes"):
+        save_figure(hilbert_modes_figure(hilbert, options), output, options.dpi)
 
 
 def draw_series(svd_path, nmf_path, selection_path, outputs: Mapping[str, str], options: FigureOptions,

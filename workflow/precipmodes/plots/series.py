@@ -196,13 +196,19 @@ def window_coefficients_figure(svd_coefficients: xr.DataArray, nmf_coefficients:
     return fig
 
 
-def rank_choice_figure(ranks: xr.Dataset, options: FigureOptions) -> plt.Figure:
+def rank_choice_figure(ranks: xr.Dataset, options: FigureOptions, nmf: xr.Dataset | None = None) -> plt.Figure:
     """Cross-validated RMSE ``cv_rmse(method, rank)`` against rank for SVD and NMF, the best ranks marked
     (attributes ``best_rank_svd``/``best_rank_nmf``), and on a second axis the NMF component stability
-    ``nmf_stability(rank)`` (and its least stable component) when rank_selection.nc has it."""
+    ``nmf_stability(rank)`` (and its least stable component) when rank_selection.nc has it. With an
+    ARD nmf.nc (``nmf`` with ``relevance``), the relevance of each candidate component beside it."""
     rank = ranks["rank"].values
-    fig = new_figure(8.0, 5.0)
-    ax = fig.subplots()
+    ard = nmf is not None and "relevance" in nmf
+    fig = new_figure(13.0 if ard else 8.0, 5.0)
+    if ard:
+        ax, ax_ard = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+        relevance_panel(ax_ard, nmf)
+    else:
+        ax = fig.subplots()
     fig.subplots_adjust(bottom=0.3)
     colours = {"svd": "tab:blue", "nmf": "tab:green"}
     for method in ranks["method"].values:
@@ -234,3 +240,21 @@ def rank_choice_figure(ranks: xr.Dataset, options: FigureOptions) -> plt.Figure:
                  + (" and NMF stability" if "nmf_stability" in ranks else ""))
     fig.suptitle(options.title("Rank choice"))
     return fig
+
+
+def relevance_panel(ax, nmf: xr.Dataset) -> None:
+    """ARD relevance of each candidate NMF component (descending, log scale) with the pruning threshold."""
+    relevance = nmf["relevance"].values
+    kept = int(nmf.attrs.get("n_components", (relevance >= nmf.attrs.get("ard_threshold", 0)).sum()))
+    candidate = np.arange(1, relevance.size + 1)
+    floor = float(nmf.attrs.get("ard_threshold", 1e-3)) / 10  # switched-off components (relevance 0) drawn here
+    shown = np.maximum(relevance, floor)
+    ax.semilogy(candidate[:kept], shown[:kept], "o-", color="tab:green", ms=4, label=f"kept ({kept})")
+    ax.semilogy(candidate[kept:], shown[kept:], "x", color="0.5", ms=5, label="pruned")
+    if "ard_threshold" in nmf.attrs:
+        ax.axhline(float(nmf.attrs["ard_threshold"]), color="tab:red", ls="--", lw=1, label="ard_threshold")
+    ax.set_xlabel("candidate component (by relevance)")
+    ax.set_ylabel("ARD relevance (1; 0 drawn at threshold / 10)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(f"NMF ARD: {kept} of {relevance.size} components kept")
+    ax.legend(loc="upper right", frameon=False)
