@@ -5,6 +5,7 @@ from pathlib import Path
 
 from snakemake.logging import logger
 
+from precipmodes.archive import remove_stale_archive_temps
 from precipmodes.config import layers_origin, refuse_unsafe_folders, validate_config
 from precipmodes.errors import ConfigError
 from precipmodes.logs import write_timing_table
@@ -42,7 +43,8 @@ include: "workflow/rules/archive.smk"
 # taken in onstart (Snakemake runs no hooks in dry runs, --unlock, --report or inside cluster jobs) and
 # given back on success, on error and at exit. On every start of the main process, "nothing to be done"
 # included, what killed writes left in the workflow's folders (temp files of ended writers, provenance
-# sidecars whose NetCDF is gone) is removed first - unless a live run holds the folder (it is that run's).
+# sidecars whose NetCDF is gone, archive folders of ended archive writers) is removed first - unless a live
+# run holds the folder (it is that run's).
 RUN_LOCK = RunLock(RESULTS)
 if workflow.is_main_process:
     _holder, _note = break_stale(RESULTS)
@@ -50,6 +52,7 @@ if workflow.is_main_process:
         logger.warning(_note)
     if _holder is None:
         remove_leftovers(OWN_FOLDERS)
+        remove_stale_archive_temps(ARCHIVE_ROOT)
 
 
 onstart:

@@ -10,11 +10,13 @@ from precipmodes.archive import drop_stale_receipt
 ARCHIVE_ROOT = config["archive_dir"].rstrip("/") or "/"
 ARCHIVE_DIR = f"{ARCHIVE_ROOT}/{{experiment}}"
 ARCHIVE_RECEIPT = f"{RESULTS}/archived/{{experiment}}.json"
-ARCHIVE_EXPERIMENT_FILES = ["svd.nc", "nmf.nc", "evaluation.nc", "train.nc", "test.nc"]
+ARCHIVE_EXPERIMENT_FILES = ["svd.nc", "nmf.nc", "evaluation.nc", "train.nc", "test.nc"] + (
+    ["hilbert.nc"] if is_hilbert() else []
+)
 ARCHIVE_PREPARED_FILES = ["land_mask.nc", "selection.nc"]
 # the experiment's PNGs (figures/ in the archive) and summary.json, as figure_files lists them (rank_choice.png,
 # like rank_selection.nc, is not archived: only some experiments have it)
-ARCHIVE_FIGURE_FILES = experiment_figure_names(is_demo(), is_rotated())
+ARCHIVE_FIGURE_FILES = experiment_figure_names(is_demo(), is_rotated(), hilbert=is_hilbert())
 
 for _experiment in EXPERIMENTS:
     drop_stale_receipt(ARCHIVE_RECEIPT.format(experiment=_experiment), ARCHIVE_DIR.format(experiment=_experiment))

@@ -19,6 +19,7 @@ from ..errors import InputDataError
 from ..grid import unstack_cells
 from ..logs import log, timed
 from ..netcdf import open_netcdf
+from ..owned import temp_path
 from .base import FigureOptions, new_figure, require_vars, save_figure, use_offline_coastlines
 from .maps import (demo_match_figure, hilbert_modes_figure, land_mask_figure, nmf_bases_figure,
                    reconstruction_figure, rotated_modes_figure, svd_modes_figure)
@@ -265,7 +266,7 @@ def write_summary(svd_path, nmf_path, evaluation_path, json_path, png_path, opti
     evaluation = _open(evaluation_path, ["svd_rmse", "nmf_rmse", "climatology_rmse"])
     numbers = summary(svd, nmf, evaluation)
     json_path = Path(json_path)
-    tmp = json_path.with_name(f".{json_path.name}.tmp-{os.getpid()}")
+    tmp = temp_path(json_path)
     tmp.write_text(json.dumps({"experiment": options.experiment, "synthetic": options.synthetic, **numbers},
                               indent=2))
     os.replace(tmp, json_path)
