@@ -1,7 +1,8 @@
 """Configuration: JSON-schema validation with clear messages, defaults, instants.
 
-``validate_config`` checks a config mapping against
-``workflow/schemas/config.schema.yaml``, fills in defaults and raises
+``validate_config`` checks a config mapping against the schema that ships inside the package
+(``precipmodes/schemas/config.schema.yaml``, read with :mod:`importlib.resources`, so a wheel or a
+non-editable install finds it too), fills in defaults and raises
 :class:`~precipmodes.errors.ConfigError` naming the key path, the bad value and
 the allowed values.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import importlib.resources
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -21,12 +23,12 @@ import yaml
 
 from .errors import ConfigError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = importlib.resources.files("precipmodes") / "schemas" / "config.schema.yaml"
 
 
 def load_schema() -> dict:
-    with open(SCHEMA_PATH) as handle:
-        return yaml.safe_load(handle)
+    """The config schema (the one home of every config key, its default and its allowed values)."""
+    return yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
 def load_config(path: str | Path) -> dict:

@@ -43,8 +43,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time as _time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from .matrix import CellBlocks, _blas_controller, low_rank_at
@@ -80,10 +82,24 @@ def hals_sweeps(F: np.ndarray, A: np.ndarray, B: np.ndarray, l1: float, l2: floa
         return int(kernel(*args))
 
 
+def numba_cache_dir() -> Path:
+    """Where numba keeps the compiled kernel between processes: ``$NUMBA_CACHE_DIR`` when set, else the
+    user cache folder ``$XDG_CACHE_HOME/precipmodes/numba`` (``~/.cache/precipmodes/numba``), not beside
+    this module, which may be read-only (a wheel installed system-wide or in a shared environment)."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return Path(os.environ["NUMBA_CACHE_DIR"])
+    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache_home) / "precipmodes" / "numba"
+
+
 @functools.cache
 def _compiled_sweeps():
-    """The numba kernel of :func:`hals_sweeps`, compiled on first use (cached on disk beside this module)."""
+    """The numba kernel of :func:`hals_sweeps`, compiled on first use and cached in :func:`numba_cache_dir`
+    (numba falls back to its own locations when that folder cannot be created)."""
+    os.environ["NUMBA_CACHE_DIR"] = str(numba_cache_dir())
     import numba
+
+    numba.core.config.reload_config()  # numba reads NUMBA_CACHE_DIR when imported; it may have been already
 
     @numba.njit(cache=True, nogil=True, fastmath=False)
     def sweeps(F, A, B, l1, l2, max_sweeps, stop_ratio):
