@@ -210,7 +210,8 @@ def file_server(files: dict[str, bytes]):
 # tests never share the one-node cluster with each other. Files not named here are a group each. The
 # named groups (the longest) are collected first, so that the workers do not end on one of them.
 TEST_GROUPS = {
-    "demo_run": ("test_archive.py", "test_cf_compliance.py", "test_figures_workflow.py", "test_workflow_e2e.py"),
+    "demo_run": ("test_archive.py", "test_cf_compliance.py", "test_docs.py", "test_figures_workflow.py",
+                 "test_workflow_e2e.py"),
     "tiny_run": ("test_bad_inputs.py", "test_determinism.py", "test_faults.py"),
     "slurm": ("test_slurm.py", "test_slurm_parallel.py", "test_slurm_profile.py"),
 }

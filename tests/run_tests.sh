@@ -21,8 +21,9 @@ if [[ $(id -u) -eq 0 ]]; then
 fi
 
 [[ -x .venv/bin/python ]] || python3 -m venv .venv
-echo "[$(ts)] pip install -e .[test]"
-.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+# the docs extra too: tests/test_docs.py builds the documentation site (mkdocs build --strict, offline)
+echo "[$(ts)] pip install -e .[test,docs]"
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test,docs]'
 
 # The SLURM tests (tests/test_slurm.py) need a running one-node cluster: munge, MariaDB, slurmdbd
 # (accounting, so sacct works), slurmctld and slurmd, installed from Debian and started without

@@ -40,12 +40,13 @@ def test_large_run_resources_validate_and_fit_the_profile():
 
 
 def test_readme_resource_table_matches_the_rules_and_the_large_run_file():
-    """README 'Running on SLURM / HPC' states each rule's defaults and the 1 km values; keep them true."""
+    """The docs' HPC page (docs/hpc.md, 'Running on SLURM / HPC') states each rule's defaults and the 1 km
+    values; keep them true."""
     text = "".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
     defaults = {(key, what): int(value) for key, what, value in
                 re.findall(r'rule_resources\("(\w+)", "(threads|mem_mb|runtime)", (\d+)\)', text)}
     large = yaml.safe_load(LARGE.read_text())["resources"]
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "docs" / "hpc.md").read_text()
     rows = re.findall(r"^\| (\w+)[^|]* \| (\d+) / (\d+) / (\d+) \| (?:(\d+) / (\d+) / (\d+)|-) \|$", readme, re.M)
     assert {row[0] for row in rows} == {key for key, _ in defaults}
     for key, *values in rows:
