@@ -1,22 +1,21 @@
 # precipmodes: principal patterns of gridded precipitation.
 #   snakemake --cores all                      (default config: the offline synthetic demo)
-#   snakemake --cores all --configfile my.yaml (your data; see README "Configuration")
-from pathlib import Path
-
+#   snakemake --cores all --configfile my.yaml (your data; see docs/configuration.md)
 from snakemake.logging import logger
+from snakemake.utils import min_version
 
-from precipmodes.archive import remove_stale_archive_temps
 from precipmodes.config import layers_origin, refuse_unsafe_folders, validate_config
 from precipmodes.errors import ConfigError
-from precipmodes.logs import write_timing_table
-from precipmodes.netcdf import remove_leftovers
-from precipmodes.runlock import RunLock, RunLockError, break_stale
+from precipmodes.runhooks import RunHooks
+from precipmodes.runlock import RunLockError
 
-# Config layers (README "Configuration"): the base is the default demo config when no --configfile is
+min_version("9.0")
+
+# Config layers (docs/configuration.md): the base is the default demo config when no --configfile is
 # given, else the --configfile files merged in order (a user's config replaces the demo's); --config
 # key=value layers over that base either way. Snakemake has merged the --configfile files and --config
 # into `config` already; the configfile directive loads the default and lays --config over it again.
-DEFAULT_CONFIG = f"{workflow.basedir}/config/config.yaml"
+DEFAULT_CONFIG = f"{workflow.current_basedir}/config/config.yaml"
 if not workflow.overwrite_configfiles:
     configfile: DEFAULT_CONFIG
 
@@ -39,45 +38,26 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/archive.smk"
 
 
-# One run at a time writes into results_dir: the run lock <results_dir>/.precipmodes.lock (precipmodes.runlock),
-# taken in onstart (Snakemake runs no hooks in dry runs, --unlock, --report or inside cluster jobs) and
-# given back on success, on error and at exit. On every start of the main process, "nothing to be done"
-# included, what killed writes left in the workflow's folders (temp files of ended writers, provenance
-# sidecars whose NetCDF is gone, archive folders of ended archive writers) is removed first - unless a live
-# run holds the folder (it is that run's).
-RUN_LOCK = RunLock(RESULTS)
+# The run lock, the clean-up of what killed writes left, the timing table (precipmodes.runhooks). A Snakefile
+# that uses this workflow as a module registers the same hooks itself (docs/hpc.md, "Use as a module").
+RUN_HOOKS = RunHooks(config, warn=logger.warning)
 if workflow.is_main_process:
-    _holder, _note = break_stale(RESULTS)
-    if _note:
-        logger.warning(_note)
-    if _holder is None:
-        remove_leftovers(OWN_FOLDERS)
-        remove_stale_archive_temps(ARCHIVE_ROOT)
+    RUN_HOOKS.prepare()
 
 
 onstart:
     try:
-        _note = RUN_LOCK.acquire()
+        RUN_HOOKS.start()
     except RunLockError as error:
         raise WorkflowError(str(error)) from None
-    if _note:
-        logger.warning(_note)
 
 
-# the sidecars of outputs that a failed job left or Snakemake removed, and the failed writers' temp files
 onerror:
-    try:
-        remove_leftovers(OWN_FOLDERS)
-    finally:
-        RUN_LOCK.release()
+    RUN_HOOKS.error()
 
 
-# the time each job took (from its log), slowest first, also written to <results_dir>/logs/timings.tsv
 onsuccess:
-    try:
-        write_timing_table(LOGS)
-    finally:
-        RUN_LOCK.release()
+    RUN_HOOKS.success()
 
 
 rule all:

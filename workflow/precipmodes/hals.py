@@ -19,8 +19,8 @@ gets one sweep (plain HALS, as scikit-learn's coordinate descent). Solving H nea
 stationary point on some matrices: on the seed-grid demo's 21,989 x 578 training matrix the
 accelerated fit from the first iteration ended 0.23 % above scikit-learn's error, with the warm-up
 0.045 % below it (warm-ups of 5 to 40 iterations gave the same; a one-sweep W as well, or both
-capped at 2 sweeps, ended 0.02 % above it; ``benchmarks/bench_nmf_warmup.py`` and the README's
-Performance section have the matrices it was checked on, and where it does not help).
+capped at 2 sweeps, ended 0.02 % above it; ``benchmarks/bench_nmf_warmup.py`` and
+``benchmarks/README.md`` have the matrices it was checked on, and where it does not help).
 Stopping rule: the relative error fell by at most ``tol`` (relative) over the last
 :data:`STOP_WINDOW` iterations,
 ``e[i - STOP_WINDOW] - e[i] <= tol e[i]``, or ``max_iter`` iterations (then

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import dask
 from threadpoolctl import threadpool_limits
@@ -52,3 +52,15 @@ def rule_run(smk: Any) -> Iterator[dict[str, Any]]:
                       threads, threads, smk.resources.get("mem_mb", "-"))
         with logs.timed(f"rule {smk.rule}"):  # its "done in" line feeds the run's timing table
             yield decode_params(smk.params)
+
+
+def workflow_rule(smk: Any, names: Iterable[str]) -> str:
+    """The workflow's own name of the job's rule, one of ``names``: ``smk.rule``, or, when the workflow is
+    used as a Snakemake module with ``use rule * from <module> as <prefix>*``, the name it ends with.
+
+    For scripts shared by several rules, which pick their work by rule name.
+    """
+    for name in sorted(names, key=len, reverse=True):  # the longest first: a name may end another
+        if smk.rule.endswith(name):
+            return name
+    raise ValueError(f"rule {smk.rule!r} runs a script for the rules {sorted(names)} only")

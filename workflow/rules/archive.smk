@@ -7,7 +7,7 @@
 # dropped here, so that `snakemake archive` archives that experiment again.
 from precipmodes.archive import drop_stale_receipt
 
-ARCHIVE_ROOT = config["archive_dir"].rstrip("/") or "/"
+ARCHIVE_ROOT = FOLDERS["archive"]
 ARCHIVE_DIR = f"{ARCHIVE_ROOT}/{{experiment}}"
 ARCHIVE_RECEIPT = f"{RESULTS}/archived/{{experiment}}.json"
 ARCHIVE_EXPERIMENT_FILES = ["svd.nc", "nmf.nc", "evaluation.nc", "train.nc", "test.nc"] + (

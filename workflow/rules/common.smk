@@ -10,18 +10,18 @@ from pathlib import Path
 
 from precipmodes.plots import experiment_figure_names, figure_files
 from precipmodes.errors import InputDataError, PrecipModesError
+from precipmodes.runhooks import results_folders
 from precipmodes.sources import fingerprint, local_inputs, missing_message, plausibility, source_options
 from precipmodes.sources.http import download_plan
 
-RESULTS = config["results_dir"].rstrip("/")
-PREPARED = f"{RESULTS}/prepared"
-LOGS = f"{RESULTS}/logs"
+FOLDERS = results_folders(config)  # precipmodes.runhooks: the one home of the folder layout
+RESULTS = FOLDERS["results"]
+PREPARED = FOLDERS["prepared"]
+LOGS = FOLDERS["logs"]
 RAW = f"{PREPARED}/raw.nc"
 DEMO_TRUTH = f"{PREPARED}/demo_truth.nc"
 EXPERIMENT_DIR = f"{RESULTS}/{{experiment}}"
 EXPERIMENTS = sorted(config["experiments"])
-# the folders the workflow writes into: the only ones its clean-up of killed writes walks (never all of RESULTS)
-OWN_FOLDERS = [PREPARED, LOGS, *(f"{RESULTS}/{name}" for name in EXPERIMENTS)]
 
 wildcard_constraints:
     experiment="|".join(EXPERIMENTS) if EXPERIMENTS else "[A-Za-z0-9_-]+",

@@ -1,11 +1,6 @@
 # Raw data: one canonical dataset precip(time, lat, lon), the amount per source step.
 #   downloads: <source.http.cache_dir>/<file name>  one download job per remote file (kind http)
 
-# Downloads run where Snakemake runs (compute nodes are often offline); raw reads the cached files.
-localrules:
-    download,
-
-
 rule raw:
     input:
         lambda wildcards: SOURCE_INPUTS + list(DOWNLOADS),
@@ -27,7 +22,10 @@ rule raw:
         "../scripts/raw.py"
 
 
+# Downloads run where Snakemake runs (compute nodes are often offline); raw reads the cached files.
+# localrule: True (not a localrules list) also holds when the workflow is used as a module (snakemake#2061).
 rule download:
+    localrule: True
     output:
         f"{literal(DOWNLOAD_DIR)}/{{name}}",
     params:
@@ -68,11 +66,9 @@ rule demo_truth:
 
 if MISSING_INPUTS:
 
-    localrules:
-        missing_input,
-
     # "Makes" each missing input by failing with a message that names it and its config key.
     rule missing_input:
+        localrule: True
         output:
             [literal(path) for path in MISSING_INPUTS],
         run:

@@ -1,8 +1,8 @@
 """Rules svd, hilbert and nmf: SVD modes / Hilbert modes / NMF components of an experiment's training matrix
-(smk.rule picks which)."""
+(the rule's name picks which)."""
 from precipmodes import parallel
 from precipmodes.decompose import hilbert_files, nmf_files, svd_files
-from precipmodes.rulescript import rule_run
+from precipmodes.rulescript import rule_run, workflow_rule
 
 FITS = {"svd": svd_files, "hilbert": hilbert_files, "nmf": nmf_files}
 SECTIONS = {"hilbert": "svd"}  # config section of a rule not named after its section
@@ -10,13 +10,14 @@ SECTIONS = {"hilbert": "svd"}  # config section of a rule not named after its se
 
 def main(smk):
     with rule_run(smk) as params:
+        rule = workflow_rule(smk, FITS)
+        section = SECTIONS.get(rule, rule)
         # dask says where the blocks run, not what they hold: from the config, not params (no rerun)
-        section = SECTIONS.get(smk.rule, smk.rule)
         with parallel.dask_cluster(smk.config["dask"], smk.threads, smk.resources.mem_mb):
-            FITS[smk.rule](train=smk.input.train, land_mask=smk.input.land_mask, output=smk.output[0],
-                           **{section: params[section]}, name=smk.wildcards.experiment,
-                           experiment=params["experiment"], config=smk.config,
-                           max_in_memory_mb=smk.resources.mem_mb / 3)
+            FITS[rule](train=smk.input.train, land_mask=smk.input.land_mask, output=smk.output[0],
+                       **{section: params[section]}, name=smk.wildcards.experiment,
+                       experiment=params["experiment"], config=smk.config,
+                       max_in_memory_mb=smk.resources.mem_mb / 3)
 
 if __name__ == "__main__":
     main(snakemake)  # noqa: F821 (injected by Snakemake)
