@@ -8,10 +8,12 @@ of pyproject is in some env; every env package is a pyproject dependency) and co
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
@@ -141,3 +143,86 @@ def test_report_dependencies_are_declared():
     from importlib.metadata import requires
 
     assert any(normalise(Requirement(r).name) == "jinja2" for r in requires("snakemake")), "snakemake lost jinja2"
+
+
+def _precipmodes_file(module: str) -> Path | None:
+    base = REPO / "workflow" / Path(*module.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _import_time_nodes(node: ast.AST):
+    """The nodes that run when a module is imported: everything but the bodies of functions."""
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            yield child
+            yield from _import_time_nodes(child)
+
+
+def _imports(path: Path, module: str | None) -> set[str]:
+    """Absolute names of the modules ``path`` imports when it is imported or run (not the lazy imports
+    inside functions, e.g. numba in precipmodes.hals, sklearn behind ``precipmodes.NMF``: a rule whose job
+    calls them has them in its env anyway); ``module`` is its own dotted name, None for a rule script."""
+    found = set()
+    package = module if module and path.name == "__init__.py" else (module or "").rpartition(".")[0]
+    for node in _import_time_nodes(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            parts = package.split(".")
+            base = ".".join(parts[:len(parts) - node.level + 1] + ([node.module] if node.module else [])) \
+                if node.level else node.module
+            found.add(base)
+            found |= {f"{base}.{alias.name}" for alias in node.names if _precipmodes_file(f"{base}.{alias.name}")}
+    return found
+
+
+def third_party_imports(script: Path) -> set[str]:
+    """Top-level names of the third-party modules a rule script imports, directly or through the precipmodes
+    modules it imports (followed to the end)."""
+    names, seen, queue = set(), set(), [(script, None)]
+    while queue:
+        path, module = queue.pop()
+        for name in _imports(path, module):
+            top = name.split(".")[0]
+            if top != "precipmodes":
+                names.add(top)
+                continue
+            parts = name.split(".")
+            for depth in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__ too
+                dotted = ".".join(parts[:depth])
+                if dotted not in seen and (file := _precipmodes_file(dotted)):
+                    seen.add(dotted)
+                    queue.append((file, dotted))
+    return {name for name in names if name not in sys.stdlib_module_names and name != "__future__"}
+
+
+def test_every_import_of_a_rule_script_is_in_the_rules_conda_env():
+    """A rule's job runs in its conda env (``--sdm conda``): every third-party module its script imports,
+    through the package too, must come from a package of that env (not from the head environment that
+    Snakemake happens to put on sys.path)."""
+    from importlib.metadata import packages_distributions
+
+    distributions = packages_distributions()
+    figures = third_party_imports(REPO / "workflow" / "scripts" / "figures.py")
+    assert {"matplotlib", "cartopy", "threadpoolctl", "xarray"} <= figures  # through precipmodes.plots, rulescript
+    problems, checked = [], 0
+    for name, (filename, body) in rule_blocks().items():
+        script = re.search(r"script:\s*\n\s*\"([^\"]+)\"", body)
+        env = re.search(r"conda:\s*\n\s*\"([^\"]+)\"", body)
+        if not script:
+            continue
+        env_path = (REPO / "workflow" / "rules" / env.group(1)).resolve()
+        packages = set(env_specs(env_path))
+        for module in sorted(third_party_imports((REPO / "workflow" / "rules" / script.group(1)).resolve())):
+            dists = {normalise(d) for d in distributions.get(module, [])}
+            if not dists:
+                problems.append(f"rule {name}: imports {module}, which no installed distribution provides")
+            elif not dists & packages:
+                problems.append(f"rule {name} ({filename}): imports {module} ({', '.join(sorted(dists))}), "
+                                f"not in {env_path.name}")
+        checked += 1
+    assert checked >= 15
+    assert not problems, "\n".join(problems)
