@@ -17,7 +17,9 @@ min_version("9.0")
 # into `config` already; the configfile directive loads the default and lays --config over it again.
 DEFAULT_CONFIG = f"{workflow.current_basedir}/config/config.yaml"
 if not workflow.overwrite_configfiles:
+
     configfile: DEFAULT_CONFIG
+
 
 _origin = layers_origin(workflow.overwrite_configfiles, workflow.config_settings.config, DEFAULT_CONFIG)
 try:
@@ -61,6 +63,6 @@ onsuccess:
 
 
 rule all:
+    default_target: True
     input:
         final_outputs,
-    default_target: True

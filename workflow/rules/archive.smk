@@ -28,19 +28,19 @@ rule archive_experiment:
         + [f"{PREPARED}/{name}" for name in ARCHIVE_PREPARED_FILES],
     output:
         receipt=ARCHIVE_RECEIPT,
+    log:
+        f"{LOGS}/archive_experiment/{{experiment}}.log",
+    conda:
+        "../../envs/core.yaml"
+    threads: rule_resources("archive_experiment", "threads", 1)
+    resources:
+        mem_mb=rule_resources("archive_experiment", "mem_mb", 4000),
+        runtime=rule_resources("archive_experiment", "runtime", 60),
     params:
         archive_dir=json.dumps(ARCHIVE_DIR),  # the experiment's folder, once Snakemake fills in {experiment}
     message:
         f"archive experiment {{wildcards.experiment}}: {ARCHIVE_ROOT}/{{wildcards.experiment}}/MANIFEST.json "
         "and the files it lists (built beside, verified, then swapped in)"
-    log:
-        f"{LOGS}/archive_experiment/{{experiment}}.log",
-    threads: rule_resources("archive_experiment", "threads", 1)
-    resources:
-        mem_mb=rule_resources("archive_experiment", "mem_mb", 4000),
-        runtime=rule_resources("archive_experiment", "runtime", 60),
-    conda:
-        "../../envs/core.yaml"
     script:
         "../scripts/archive.py"
 

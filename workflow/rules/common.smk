@@ -23,6 +23,7 @@ DEMO_TRUTH = f"{PREPARED}/demo_truth.nc"
 EXPERIMENT_DIR = f"{RESULTS}/{{experiment}}"
 EXPERIMENTS = sorted(config["experiments"])
 
+
 wildcard_constraints:
     experiment="|".join(EXPERIMENTS) if EXPERIMENTS else "[A-Za-z0-9_-]+",
 
@@ -60,7 +61,9 @@ except PrecipModesError as error:
     raise WorkflowError(str(error)) from None
 DOWNLOAD_DIR = str(Path(SOURCE.get("cache_dir", "downloads")))
 DOWNLOAD_URLS = {os.path.basename(path): url for path, url in DOWNLOADS.items()}
-MASK_FILES = [config["land_mask"]["path"]] if config["land_mask"]["method"] == "file" and config["land_mask"]["path"] else []
+MASK_FILES = (
+    [config["land_mask"]["path"]] if config["land_mask"]["method"] == "file" and config["land_mask"]["path"] else []
+)
 MISSING_INPUTS.update({path: "land_mask.path" for path in MASK_FILES if not os.path.exists(path)})
 
 
@@ -96,6 +99,7 @@ def experiment_fields(*keys):
     Each rule names only the fields it uses, so changing another field (n_modes, test_windows) does
     not rerun it. Optional fields that the experiment leaves out are left out.
     """
+
     def fields(wildcards):
         entry = config["experiments"][wildcards.experiment]
         return json.dumps({key: entry[key] for key in keys if key in entry}, sort_keys=True)
@@ -114,8 +118,14 @@ def final_outputs(wildcards):
     targets = []
     for name in EXPERIMENTS:
         targets += [f"{RESULTS}/{name}/{output}" for output in ("svd.nc", "nmf.nc", "evaluation.nc")]
-        targets += figure_files(RESULTS, name, is_demo(), is_rotated(),
-                                ranked=bool(config["experiments"][name].get("rank_selection")), hilbert=is_hilbert())
+        targets += figure_files(
+            RESULTS,
+            name,
+            is_demo(),
+            is_rotated(),
+            ranked=bool(config["experiments"][name].get("rank_selection")),
+            hilbert=is_hilbert(),
+        )
         targets += decompose_targets(name)
     return targets
 

@@ -17,17 +17,17 @@ rule svd:
         land_mask=LAND_MASK,
     output:
         f"{EXPERIMENT_DIR}/svd.nc",
-    params:
-        svd=section("svd"),
-        **DECOMPOSE_PARAMS,
     log:
         f"{LOGS}/svd_{{experiment}}.log",
+    conda:
+        "../../envs/core.yaml"
     threads: rule_resources("svd", "threads", 2)
     resources:
         mem_mb=rule_resources("svd", "mem_mb", 4000),
         runtime=rule_resources("svd", "runtime", 60),
-    conda:
-        "../../envs/core.yaml"
+    params:
+        **DECOMPOSE_PARAMS,
+        svd=section("svd"),
     script:
         "../scripts/decompose.py"
 
@@ -38,17 +38,17 @@ rule hilbert:
         land_mask=LAND_MASK,
     output:
         f"{EXPERIMENT_DIR}/hilbert.nc",
-    params:
-        svd=section("svd"),
-        **DECOMPOSE_PARAMS,
     log:
         f"{LOGS}/hilbert_{{experiment}}.log",
+    conda:
+        "../../envs/core.yaml"
     threads: rule_resources("hilbert", "threads", 2)
     resources:
         mem_mb=rule_resources("hilbert", "mem_mb", 4000),
         runtime=rule_resources("hilbert", "runtime", 60),
-    conda:
-        "../../envs/core.yaml"
+    params:
+        **DECOMPOSE_PARAMS,
+        svd=section("svd"),
     script:
         "../scripts/decompose.py"
 
@@ -59,17 +59,17 @@ rule nmf:
         land_mask=LAND_MASK,
     output:
         f"{EXPERIMENT_DIR}/nmf.nc",
-    params:
-        nmf=section("nmf"),
-        **DECOMPOSE_PARAMS,
     log:
         f"{LOGS}/nmf_{{experiment}}.log",
+    conda:
+        "../../envs/core.yaml"
     threads: rule_resources("nmf", "threads", 2)
     resources:
         mem_mb=rule_resources("nmf", "mem_mb", 4000),
         runtime=rule_resources("nmf", "runtime", 120),
-    conda:
-        "../../envs/core.yaml"
+    params:
+        **DECOMPOSE_PARAMS,
+        nmf=section("nmf"),
     script:
         "../scripts/decompose.py"
 
@@ -79,16 +79,16 @@ rule evaluate:
         unpack(evaluate_inputs),
     output:
         f"{EXPERIMENT_DIR}/evaluation.nc",
-    params:
-        evaluation=section("evaluation"),
     log:
         f"{LOGS}/evaluate_{{experiment}}.log",
+    conda:
+        "../../envs/core.yaml"
     threads: rule_resources("evaluate", "threads", 1)
     resources:
         mem_mb=rule_resources("evaluate", "mem_mb", 4000),
         runtime=rule_resources("evaluate", "runtime", 30),
-    conda:
-        "../../envs/core.yaml"
+    params:
+        evaluation=section("evaluation"),
     script:
         "../scripts/evaluate.py"
 
@@ -99,16 +99,16 @@ rule rank_selection:
         land_mask=LAND_MASK,
     output:
         f"{EXPERIMENT_DIR}/rank_selection.nc",
-    params:
-        nmf=section("nmf"),
-        experiment=experiment_fields("rank_selection"),
     log:
         f"{LOGS}/rank_selection_{{experiment}}.log",
+    conda:
+        "../../envs/core.yaml"
     threads: rule_resources("rank_selection", "threads", 2)
     resources:
         mem_mb=rule_resources("rank_selection", "mem_mb", 4000),
         runtime=rule_resources("rank_selection", "runtime", 120),
-    conda:
-        "../../envs/core.yaml"
+    params:
+        nmf=section("nmf"),
+        experiment=experiment_fields("rank_selection"),
     script:
         "../scripts/rank_selection.py"

@@ -5,13 +5,16 @@ FIGURES_DIR = f"{EXPERIMENT_DIR}/figures"
 FIGURE_LAND_MASK = f"{PREPARED}/land_mask.nc"
 FIGURE_SELECTION = f"{PREPARED}/selection.nc"
 
+
 report: "../report/workflow.rst"
+
 
 # Output path of a figure, marked for the report with its caption workflow/report/<name>.rst.
 # Subcategories are listed in alphabetical order: Data selection, Key numbers, Modes, Test period,
 # Time series, Truth (demo).
-figure = lambda name, subcategory: report(f"{FIGURES_DIR}/{name}.png", caption=f"../report/{name}.rst",
-                                          category="{experiment}", subcategory=subcategory)
+figure = lambda name, subcategory: report(
+    f"{FIGURES_DIR}/{name}.png", caption=f"../report/{name}.rst", category="{experiment}", subcategory=subcategory
+)
 
 FIGURE_PARAMS = dict(
     figures=section("figures"),
@@ -28,16 +31,16 @@ rule figures_modes:
         svd_modes=figure("svd_modes", "Modes"),
         nmf_bases=figure("nmf_bases", "Modes"),
         spectrum=figure("spectrum", "Modes"),
-    params:
-        **FIGURE_PARAMS,
     log:
         f"{LOGS}/figures_modes/{{experiment}}.log",
+    conda:
+        "../../envs/figures.yaml"
     threads: rule_resources("figures", "threads", 1)
     resources:
         mem_mb=rule_resources("figures", "mem_mb", 2000),
         runtime=rule_resources("figures", "runtime", 20),
-    conda:
-        "../../envs/figures.yaml"
+    params:
+        **FIGURE_PARAMS,
     script:
         "../scripts/figures.py"
 
@@ -47,16 +50,16 @@ rule figures_rotated:
         svd=f"{EXPERIMENT_DIR}/svd.nc",
     output:
         rotated_modes=figure("rotated_modes", "Modes"),
-    params:
-        **FIGURE_PARAMS,
     log:
         f"{LOGS}/figures_rotated/{{experiment}}.log",
+    conda:
+        "../../envs/figures.yaml"
     threads: rule_resources("figures", "threads", 1)
     resources:
         mem_mb=rule_resources("figures", "mem_mb", 2000),
         runtime=rule_resources("figures", "runtime", 20),
-    conda:
-        "../../envs/figures.yaml"
+    params:
+        **FIGURE_PARAMS,
     script:
         "../scripts/figures.py"
 
@@ -66,37 +69,37 @@ rule figures_hilbert:
         hilbert=f"{EXPERIMENT_DIR}/hilbert.nc",
     output:
         hilbert_modes=figure("hilbert_modes", "Modes"),
-    params:
-        **FIGURE_PARAMS,
     log:
         f"{LOGS}/figures_hilbert/{{experiment}}.log",
+    conda:
+        "../../envs/figures.yaml"
     threads: rule_resources("figures", "threads", 1)
     resources:
         mem_mb=rule_resources("figures", "mem_mb", 2000),
         runtime=rule_resources("figures", "runtime", 20),
-    conda:
-        "../../envs/figures.yaml"
+    params:
+        **FIGURE_PARAMS,
     script:
         "../scripts/figures.py"
 
 
 rule figures_rank:
     input:
+        **({"nmf": f"{EXPERIMENT_DIR}/nmf.nc"} if is_ard() else {}),
         rank_selection=f"{EXPERIMENT_DIR}/rank_selection.nc",
         # nmf.ard: the relevance curve beside the cross-validation
-        **({"nmf": f"{EXPERIMENT_DIR}/nmf.nc"} if is_ard() else {}),
     output:
         rank_choice=figure("rank_choice", "Modes"),
-    params:
-        **FIGURE_PARAMS,
     log:
         f"{LOGS}/figures_rank/{{experiment}}.log",
+    conda:
+        "../../envs/figures.yaml"
     threads: rule_resources("figures", "threads", 1)
     resources:
         mem_mb=rule_resources("figures", "mem_mb", 2000),
         runtime=rule_resources("figures", "runtime", 20),
-    conda:
-        "../../envs/figures.yaml"
+    params:
+        **FIGURE_PARAMS,
     script:
         "../scripts/figures.py"
 
@@ -109,17 +112,17 @@ rule figures_series:
     output:
         svd_coefficients=figure("svd_coefficients", "Time series"),
         nmf_activations=figure("nmf_activations", "Time series"),
-    params:
-        **FIGURE_PARAMS,
-        experiment=experiment_fields("train"),
     log:
         f"{LOGS}/figures_series/{{experiment}}.log",
+    conda:
+        "../../envs/figures.yaml"
     threads: rule_resources("figures", "threads", 1)
     resources:
         mem_mb=rule_resources("figures", "mem_mb", 2000),
         runtime=rule_resources("figures", "runtime", 20),
-    conda:
-        "../../envs/figures.yaml"
+    params:
+        **FIGURE_PARAMS,
+        experiment=experiment_fields("train"),
     script:
         "../scripts/figures.py"
 
@@ -131,19 +134,19 @@ rule figures_selection:
     output:
         land_mask=figure("land_mask", "Data selection"),
         wet_fraction=figure("wet_fraction", "Data selection"),
+    log:
+        f"{LOGS}/figures_selection/{{experiment}}.log",
+    conda:
+        "../../envs/figures.yaml"
+    threads: rule_resources("figures", "threads", 1)
+    resources:
+        mem_mb=rule_resources("figures", "mem_mb", 2000),
+        runtime=rule_resources("figures", "runtime", 20),
     params:
         **FIGURE_PARAMS,
         experiment=experiment_fields("train", "test"),
         land_mask=section("land_mask"),
         threshold=section("threshold"),
-    log:
-        f"{LOGS}/figures_selection/{{experiment}}.log",
-    threads: rule_resources("figures", "threads", 1)
-    resources:
-        mem_mb=rule_resources("figures", "mem_mb", 2000),
-        runtime=rule_resources("figures", "runtime", 20),
-    conda:
-        "../../envs/figures.yaml"
     script:
         "../scripts/figures.py"
 
@@ -158,17 +161,17 @@ rule figures_test:
         test_reconstructions=figure("test_reconstructions", "Test period"),
         test_coefficients=figure("test_coefficients", "Test period"),
         test_rmse=figure("test_rmse", "Test period"),
-    params:
-        **FIGURE_PARAMS,
-        experiment=experiment_fields("test_windows"),
     log:
         f"{LOGS}/figures_test/{{experiment}}.log",
+    conda:
+        "../../envs/figures.yaml"
     threads: rule_resources("figures", "threads", 1)
     resources:
         mem_mb=rule_resources("figures", "mem_mb", 2000),
         runtime=rule_resources("figures", "runtime", 20),
-    conda:
-        "../../envs/figures.yaml"
+    params:
+        **FIGURE_PARAMS,
+        experiment=experiment_fields("test_windows"),
     script:
         "../scripts/figures.py"
 
@@ -180,16 +183,16 @@ rule figures_demo:
         evaluation=f"{EXPERIMENT_DIR}/evaluation.nc",
     output:
         demo_match=figure("demo_match", "Truth (demo)"),
-    params:
-        **FIGURE_PARAMS,
     log:
         f"{LOGS}/figures_demo/{{experiment}}.log",
+    conda:
+        "../../envs/figures.yaml"
     threads: rule_resources("figures", "threads", 1)
     resources:
         mem_mb=rule_resources("figures", "mem_mb", 2000),
         runtime=rule_resources("figures", "runtime", 20),
-    conda:
-        "../../envs/figures.yaml"
+    params:
+        **FIGURE_PARAMS,
     script:
         "../scripts/figures.py"
 
@@ -202,15 +205,15 @@ rule figures_summary:
     output:
         summary=figure("summary", "Key numbers"),
         json=f"{EXPERIMENT_DIR}/summary.json",
-    params:
-        **FIGURE_PARAMS,
     log:
         f"{LOGS}/figures_summary/{{experiment}}.log",
+    conda:
+        "../../envs/figures.yaml"
     threads: rule_resources("figures", "threads", 1)
     resources:
         mem_mb=rule_resources("figures", "mem_mb", 2000),
         runtime=rule_resources("figures", "runtime", 20),
-    conda:
-        "../../envs/figures.yaml"
+    params:
+        **FIGURE_PARAMS,
     script:
         "../scripts/figures.py"
