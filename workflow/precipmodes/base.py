@@ -23,18 +23,26 @@ lat, lon)`` when fitted on a field, ``(cell, mode)`` on a matrix), :meth:`scores
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import warnings
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import numpy as np
 import xarray as xr
 
+from .constraints import Constraint, Interval, check_parameters
 from .errors import ConvergenceWarning, InputDataError
 from .grid import unstack_cells
 from .matrix import CellBlocks, MatrixScan, as_cell_time, require_rank, require_usable, scan
 
 log = logging.getLogger("precipmodes")
+
+
+_ABSENT = object()
+RANK = Interval(integer=True, low=1)  # the number of modes / components of every estimator
 
 
 @dataclass
@@ -101,6 +109,26 @@ class Decomposition:
     rank_parameter = "n_modes"  # the constructor parameter holding the number of modes
     kind = "decomposition"  # name in logs and messages
     nonnegative = False  # projections constrained to coefficients >= 0
+    #: parameter -> allowed values, checked by ``fit`` (:mod:`precipmodes.constraints`; subclasses)
+    _parameter_constraints: dict[str, Constraint] = {}
+    #: the config section of the estimator's parameters (``svd``, ``nmf``)
+    config_section = ""
+    #: parameter -> its key path inside ``config_section`` (:meth:`from_config`); the rank parameter comes
+    #: from the experiment's ``n_modes``
+    config_keys: dict[str, tuple[str, ...]] = {}
+
+    @classmethod
+    def from_config(cls, section: Mapping, rank: int):
+        """Estimator from its config section (``config_section``, e.g. the ``svd`` section) and its rank
+        (an experiment's ``n_modes``); keys the section leaves out keep the estimator's defaults."""
+        values: dict[str, Any] = {}
+        for parameter, path in cls.config_keys.items():
+            node: Any = section
+            for key in path:
+                node = node.get(key, _ABSENT) if isinstance(node, Mapping) else _ABSENT
+            if node is not _ABSENT:
+                values[parameter] = node
+        return cls(**{cls.rank_parameter: rank}, **values)
 
     # ---------------------------------------------------------------- fit skeleton
     def fit(self, X: xr.DataArray, dim: str = "time", label: str = "training matrix",
@@ -155,7 +183,9 @@ class Decomposition:
         return self
 
     def _check_parameters(self) -> None:
-        """Raise :class:`~precipmodes.errors.ParameterError` for an invalid parameter (subclasses)."""
+        """Raise :class:`~precipmodes.errors.ParameterError` for a parameter outside its constraint
+        (subclasses add the checks that involve several parameters)."""
+        check_parameters(self, {self.rank_parameter: RANK, **self._parameter_constraints})
 
     def _check_input(self, X: xr.DataArray, found: MatrixScan, label: str, source: str) -> None:
         """Estimator-specific checks of the scanned input (subclasses)."""
@@ -374,7 +404,13 @@ class Decomposition:
         self._require_fitted()
         ds = self._dataset(lambda da: self._on_grid(da, lat, lon))
         ds.attrs.update(self.gap_attrs())
+        ds.attrs["parameters"] = json.dumps(self.get_params(), sort_keys=True, default=lambda v: v.item())
         return ds
+
+    def get_params(self) -> dict[str, Any]:
+        """Every constructor parameter and its value (``to_dataset`` records them in the ``parameters``
+        attribute as JSON, ``from_dataset`` restores them)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def _dataset(self, on_grid) -> xr.Dataset:
         """The estimator's variables; ``on_grid`` puts a ``(..., cell)`` array on the output grid (subclasses)."""
@@ -382,8 +418,15 @@ class Decomposition:
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset, cells: xr.DataArray):
-        """Estimator from its dataset (:meth:`to_dataset`) for the cells of ``cells`` (``(cell, ...)`` with lat/lon)."""
-        model = cls._from_attrs(ds)
+        """Estimator from its dataset (:meth:`to_dataset`) for the cells of ``cells`` (``(cell, ...)`` with lat/lon),
+        with every parameter the dataset records (a file without the ``parameters`` attribute, written by an
+        earlier version: those its other attributes hold)."""
+        recorded = ds.attrs.get("parameters")
+        if recorded:
+            names = {f.name for f in dataclasses.fields(cls)}
+            model = cls(**{k: v for k, v in json.loads(recorded).items() if k in names})
+        else:
+            model = cls._from_attrs(ds)
         model._set_cells(cells, ds["time"])
         model._restore(ds, cells)
         model._restore_gap_attrs(ds.attrs)
@@ -391,7 +434,7 @@ class Decomposition:
 
     @classmethod
     def _from_attrs(cls, ds: xr.Dataset):
-        """A new estimator with the parameters recorded in ``ds`` (subclasses)."""
+        """A new estimator with the parameters that the attributes of an earlier version's ``ds`` hold (subclasses)."""
         raise NotImplementedError
 
     def _restore(self, ds: xr.Dataset, cells: xr.DataArray) -> None:

@@ -32,22 +32,23 @@ PathLike = str | os.PathLike
 EVALUATION_SKILL_KEYS = ("holdout_fraction", "holdout_seed", "clip_negative")  # evaluation.* keys of evaluate()
 
 
-def config_keys(name: str) -> dict[str, str]:
-    """Config key of each estimator parameter, for experiment ``name``."""
-    return {"n_modes": f"experiments.{name}.n_modes", "n_components": f"experiments.{name}.n_modes",
-            "method": "svd.method", "gap_max_iter": "svd.gaps.max_iter", "gap_tol": "svd.gaps.tol",
-            "solver": "nmf.solver", "init": "nmf.init", "ranks": f"experiments.{name}.rank_selection",
-            "rotation_method": "svd.rotation.method", "rotation_n_modes": "svd.rotation.n_modes",
-            "power": "svd.rotation.power", "n_resamples": "svd.bootstrap.n",
-            "block_windows": "svd.bootstrap.block_windows", "holdout_fraction": "evaluation.holdout_fraction",
-            "n_seeds": "nmf.stability_seeds", "nmf_projection": "evaluation.nmf_projection",
-            "ard": "nmf.ard", "ard_threshold": "nmf.ard_threshold", "training_windows": f"experiments.{name}.train"}
+def config_keys(name: str, estimator: type | None = None) -> dict[str, str]:
+    """Config key of each parameter of the numerics, for experiment ``name``: those of ``estimator`` (SVD,
+    HilbertSVD, NMF) from its own ``config_keys`` table (default: of NMF, then SVD), and the others'."""
+    keys = {"ranks": f"experiments.{name}.rank_selection", "rotation_method": "svd.rotation.method",
+            "rotation_n_modes": "svd.rotation.n_modes", "power": "svd.rotation.power",
+            "n_resamples": "svd.bootstrap.n", "block_windows": "svd.bootstrap.block_windows",
+            "holdout_fraction": "evaluation.holdout_fraction", "n_seeds": "nmf.stability_seeds",
+            "nmf_projection": "evaluation.nmf_projection", "training_windows": f"experiments.{name}.train"}
+    for model in [estimator] if estimator else [NMF, SVD]:
+        keys |= {parameter: ".".join((model.config_section, *path)) for parameter, path in model.config_keys.items()}
+        keys[model.rank_parameter] = f"experiments.{name}.n_modes"
+    return keys
 
 
 def hilbert_config_keys(name: str) -> dict[str, str]:
-    """Config key of each :class:`HilbertSVD` parameter, for experiment ``name``."""
-    return {**config_keys(name), "n_modes": "svd.hilbert.n_modes", "padding": "svd.hilbert.padding",
-            "decay_factor": "svd.hilbert.decay_factor"}
+    """Config key of each :class:`HilbertSVD` parameter, for experiment ``name`` (its rank: svd.hilbert.n_modes)."""
+    return {**config_keys(name, HilbertSVD), "n_modes": "svd.hilbert.n_modes"}
 
 
 @contextlib.contextmanager
@@ -80,7 +81,7 @@ def _fit_to_file(estimator, key: str, train: PathLike, land_mask: PathLike, outp
         if "n_windows" in matrix.attrs:  # a train.nc written by split: say what the selection dropped
             require_selection_holds_modes(matrix.attrs, name, experiment["n_modes"])
         _, lat, lon = _grid(land_mask)
-        with naming_config_keys(keys or config_keys(name)):
+        with naming_config_keys(keys or config_keys(name, estimator)):
             model = estimator.from_config(section, experiment["n_modes"] if n_modes is None else n_modes)
             model.fit(X, label=f"experiment '{name}': {train}", source=str(train))
             ds = model.to_dataset(lat, lon)

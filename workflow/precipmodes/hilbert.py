@@ -46,7 +46,8 @@ import scipy.signal
 import xarray as xr
 
 from .base import Decomposition
-from .errors import InputDataError, ParameterError, RankError
+from .constraints import Boolean, Interval, Options
+from .errors import InputDataError, RankError
 from .matrix import MatrixScan, area_weights
 
 log = logging.getLogger("precipmodes")
@@ -173,32 +174,14 @@ class HilbertSVD(Decomposition):
     mode_dim = "mode"
     rank_parameter = "n_modes"
     kind = "hilbert"
-
-    @classmethod
-    def from_config(cls, svd_config: dict, n_modes: int) -> "HilbertSVD":
-        """Estimator from the ``svd`` config section (``svd.hilbert``, ``center``, ``area_weighting``,
-        ``gaps``, ``cell_chunk``) and the number of modes (``svd.hilbert.n_modes``)."""
-        hilbert = svd_config.get("hilbert") or {}
-        gaps = svd_config.get("gaps") or {}
-        model = cls(n_modes=n_modes, **{k: hilbert[k] for k in ("padding", "decay_factor", "center")
-                                         if k in hilbert},
-                    **{k: svd_config[k] for k in ("area_weighting", "cell_chunk") if k in svd_config})
-        if "max_iter" in gaps:
-            model.gap_max_iter = gaps["max_iter"]
-        if "tol" in gaps:
-            model.gap_tol = gaps["tol"]
-        return model
-
-    def _check_parameters(self) -> None:
-        if self.padding not in PADDINGS:
-            raise ParameterError("padding", f"HilbertSVD padding {self.padding!r} is not one of "
-                                            f"{', '.join(PADDINGS)}")
-        if not self.decay_factor > 0:
-            raise ParameterError("decay_factor", f"HilbertSVD decay_factor = {self.decay_factor} must be > 0")
-        if self.gap_max_iter < 0:
-            raise ParameterError("gap_max_iter", f"HilbertSVD gap_max_iter = {self.gap_max_iter} must be >= 0")
-        if not self.gap_tol >= 0:
-            raise ParameterError("gap_tol", f"HilbertSVD gap_tol = {self.gap_tol} must be >= 0")
+    config_section = "svd"  # svd.hilbert, and the SVD's center/area_weighting/gaps/cell_chunk
+    config_keys = {"padding": ("hilbert", "padding"), "decay_factor": ("hilbert", "decay_factor"),
+                   "center": ("hilbert", "center"), "area_weighting": ("area_weighting",),
+                   "gap_max_iter": ("gaps", "max_iter"), "gap_tol": ("gaps", "tol"), "cell_chunk": ("cell_chunk",)}
+    _parameter_constraints = {
+        "padding": Options(PADDINGS), "decay_factor": Interval(integer=False, low=0, low_open=True),
+        "center": Boolean(), "area_weighting": Boolean(), "gap_max_iter": Interval(integer=True, low=0),
+        "gap_tol": Interval(integer=False, low=0), "cell_chunk": Interval(integer=True, low=1)}
 
     def _check_input(self, X: xr.DataArray, found: MatrixScan, label: str, source: str) -> None:
         time = X["time"].values

@@ -49,6 +49,7 @@ import numpy as np
 import xarray as xr
 
 from .base import Decomposition
+from .constraints import Boolean, Interval, Options
 from .ard import PRUNE_THRESHOLD, ArdPrior
 from .errors import InputDataError, ParameterError
 from .hals import H_WARMUP, fit_hals, nndsvd, random_init
@@ -136,22 +137,19 @@ class NMF(Decomposition):
     rank_parameter = "n_components"
     kind = "nmf"
     nonnegative = True
-
-    @classmethod
-    def from_config(cls, nmf_config: dict, n_components: int) -> "NMF":
-        """Estimator from the ``nmf`` config section and an experiment's ``n_modes``."""
-        keys = ("solver", "init", "max_iter", "tol", "seed", "alpha_W", "alpha_H", "l1_ratio", "cell_chunk", "ard",
-                "ard_threshold")
-        return cls(n_components=n_components, **{k: nmf_config[k] for k in keys if k in nmf_config})
+    config_section = "nmf"
+    config_keys = {key: (key,) for key in ("solver", "init", "max_iter", "tol", "seed", "alpha_W", "alpha_H",
+                                           "l1_ratio", "cell_chunk", "ard", "ard_threshold")}
+    _parameter_constraints = {
+        "solver": Options(SOLVERS), "init": Options(INITS), "max_iter": Interval(integer=True, low=1),
+        "tol": Interval(integer=False, low=0), "seed": Interval(integer=True, low=0),
+        "alpha_W": Interval(integer=False, low=0), "alpha_H": Interval(integer=False, low=0),
+        "l1_ratio": Interval(integer=False, low=0, high=1), "cell_chunk": Interval(integer=True, low=1),
+        "log_every_s": Interval(integer=False, low=0), "h_warmup": Interval(integer=True, low=0),
+        "ard": Boolean(), "ard_threshold": Interval(integer=False, low=0, low_open=True)}
 
     def _check_parameters(self) -> None:
-        if self.solver not in SOLVERS:
-            raise ParameterError("solver", f"NMF solver {self.solver!r} is not one of {', '.join(SOLVERS)}")
-        if self.init not in INITS:
-            raise ParameterError("init", f"NMF init {self.init!r} is not one of {', '.join(INITS)}")
-        if isinstance(self.h_warmup, bool) or not isinstance(self.h_warmup, (int, np.integer)) or self.h_warmup < 0:
-            raise ParameterError("h_warmup", f"NMF h_warmup {self.h_warmup!r} must be an integer >= 0 "
-                                             "(iterations with one plain H sweep)")
+        super()._check_parameters()
         if self.ard:
             if self.solver != "hals":
                 raise ParameterError("ard", f"NMF ard needs the solver 'hals' (solver is {self.solver!r})")
@@ -159,8 +157,6 @@ class NMF(Decomposition):
                 raise ParameterError("n_components", f"NMF ard: n_components = {self.n_components} is the most "
                                                      "components ARD may keep; give it at least 2 (e.g. 20) and "
                                                      "let the data switch the unneeded ones off")
-            if not self.ard_threshold > 0:
-                raise ParameterError("ard_threshold", f"NMF ard_threshold = {self.ard_threshold} must be > 0")
 
     def _check_input(self, X: xr.DataArray, found: MatrixScan, label: str, source: str) -> None:
         if found.negative_cells.any():

@@ -81,7 +81,7 @@ import scipy.sparse.linalg
 import xarray as xr
 
 from .base import Decomposition
-from .errors import ParameterError
+from .constraints import Boolean, Interval, Options
 from .hals import STOP_WINDOW
 from .matrix import CellBlocks, MatrixScan, area_weights, low_rank_at, missing_indices
 from .projection import lstsq_gram
@@ -258,31 +258,17 @@ class SVD(Decomposition):
     mode_dim = "mode"
     rank_parameter = "n_modes"
     kind = "svd"
-
-    @classmethod
-    def from_config(cls, svd_config: dict, n_modes: int) -> "SVD":
-        """Estimator from the ``svd`` config section and an experiment's ``n_modes``."""
-        model = cls(n_modes=n_modes, **{k: svd_config[k] for k in (
-            "method", "center", "area_weighting", "gram_max_windows", "gram_dtype", "power_iterations",
-            "cell_chunk")
-            if k in svd_config})
-        gaps = svd_config.get("gaps") or {}
-        if "max_iter" in gaps:
-            model.gap_max_iter = gaps["max_iter"]
-        if "tol" in gaps:
-            model.gap_tol = gaps["tol"]
-        return model
-
-    def _check_parameters(self) -> None:
-        if self.method not in METHODS:
-            raise ParameterError("method", f"SVD method {self.method!r} is not one of {', '.join(METHODS)}")
-        if self.gram_dtype not in GRAM_DTYPES:
-            raise ParameterError("gram_dtype", f"SVD gram_dtype {self.gram_dtype!r} is not one of "
-                                 f"{', '.join(GRAM_DTYPES)}")
-        if self.gap_max_iter < 0:
-            raise ParameterError("gap_max_iter", f"SVD gap_max_iter = {self.gap_max_iter} must be >= 0")
-        if not self.gap_tol >= 0:
-            raise ParameterError("gap_tol", f"SVD gap_tol = {self.gap_tol} must be >= 0")
+    config_section = "svd"
+    config_keys = {"method": ("method",), "center": ("center",), "area_weighting": ("area_weighting",),
+                   "gram_max_windows": ("gram_max_windows",), "gram_dtype": ("gram_dtype",),
+                   "power_iterations": ("power_iterations",), "cell_chunk": ("cell_chunk",),
+                   "gap_max_iter": ("gaps", "max_iter"), "gap_tol": ("gaps", "tol")}
+    _parameter_constraints = {
+        "method": Options(METHODS), "center": Boolean(), "area_weighting": Boolean(),
+        "gram_max_windows": Interval(integer=True, low=1), "gram_dtype": Options(GRAM_DTYPES),
+        "power_iterations": Interval(integer=True, low=0), "cell_chunk": Interval(integer=True, low=1),
+        "seed": Interval(integer=True, low=0), "gap_max_iter": Interval(integer=True, low=0),
+        "gap_tol": Interval(integer=False, low=0)}
 
     def choose_method(self, n_windows: int) -> str:
         """The route for ``n_windows`` windows (``auto``: gram up to ``gram_max_windows``)."""
