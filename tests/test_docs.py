@@ -88,3 +88,10 @@ def test_site_builds_strict_offline_with_the_demo_gallery(demo_run, tmp_path):
     api = (site / "api" / "index.html").read_text()
     assert all(name in api for name in ("precipmodes.svd.SVD", "precipmodes.nmf.NMF", "validate_config"))
     assert (site / "benchmarks" / "figures" / "nmf_error_vs_time.png").is_file()
+
+
+def test_readme_is_a_front_page_whose_links_resolve():
+    text = (REPO / "README.md").read_text()
+    assert len(text.splitlines()) <= 250
+    targets = {link.split("#")[0] for link in re.findall(r"\]\(([^)\s]+)\)", text) if "://" not in link}
+    assert targets and not [t for t in targets if not (REPO / t).exists()]
