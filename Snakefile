@@ -1,16 +1,19 @@
 # precipmodes: principal patterns of gridded precipitation.
 #   snakemake --cores all                      (default config: the offline synthetic demo)
 #   snakemake --cores all --configfile my.yaml (your data; see README "Configuration")
+import sys
+import time
 from pathlib import Path
 
 from snakemake.logging import logger
 
 from precipmodes.archive import remove_stale_archive_temps
 from precipmodes.config import layers_origin, refuse_unsafe_folders, validate_config
-from precipmodes.errors import ConfigError
+from precipmodes.errors import ConfigError, PrecipModesError
 from precipmodes.logs import write_timing_table
 from precipmodes.netcdf import remove_leftovers
 from precipmodes.runlock import RunLock, RunLockError, break_stale
+from precipmodes.summary import format_overview, results_overview
 
 # Config layers (README "Configuration"): the base is the default demo config when no --configfile is
 # given, else the --configfile files merged in order (a user's config replaces the demo's); --config
@@ -46,6 +49,7 @@ include: "workflow/rules/archive.smk"
 # sidecars whose NetCDF is gone, archive folders of ended archive writers) is removed first - unless a live
 # run holds the folder (it is that run's).
 RUN_LOCK = RunLock(RESULTS)
+RUN_STARTED = time.time()  # job logs written since then are this run's (the timing table at the end)
 if workflow.is_main_process:
     _holder, _note = break_stale(RESULTS)
     if _note:
@@ -72,10 +76,15 @@ onerror:
         RUN_LOCK.release()
 
 
-# the time each job took (from its log), slowest first, also written to <results_dir>/logs/timings.tsv
+# the time each job of this run took (from its log), slowest first, also written to
+# <results_dir>/logs/timings.tsv; then the overview of the experiments (precipmodes summary)
 onsuccess:
     try:
-        write_timing_table(LOGS)
+        write_timing_table(LOGS, since=RUN_STARTED)
+        try:
+            print(format_overview(RESULTS, results_overview(RESULTS, EXPERIMENTS)), file=sys.stderr)
+        except PrecipModesError as error:
+            logger.warning(f"precipmodes summary {RESULTS}: {error}")
     finally:
         RUN_LOCK.release()
 
