@@ -17,6 +17,7 @@ FIGURE_PARAMS = dict(
     figures=section("figures"),
     domain=section("domain"),
     source_kind=json.dumps(config["source"]["kind"]),
+    accumulation=section("accumulation"),
 )
 
 
@@ -32,6 +33,31 @@ rule figures_modes:
         **FIGURE_PARAMS,
     log:
         f"{LOGS}/figures_modes/{{experiment}}.log",
+    threads: rule_resources("figures", "threads", 1)
+    resources:
+        mem_mb=rule_resources("figures", "mem_mb", 2000),
+        runtime=rule_resources("figures", "runtime", 20),
+    conda:
+        "../../envs/figures.yaml"
+    script:
+        "../scripts/figures.py"
+
+
+rule figures_fields:
+    input:
+        train=f"{EXPERIMENT_DIR}/train.nc",
+        svd=f"{EXPERIMENT_DIR}/svd.nc",
+        nmf=f"{EXPERIMENT_DIR}/nmf.nc",
+    output:
+        training_stats=figure("training_stats", "Data selection"),
+        mode_regression=figure("mode_regression", "Modes"),
+        mode_correlation=figure("mode_correlation", "Modes"),
+        local_variance=figure("local_variance", "Modes"),
+        svd_vs_nmf=figure("svd_vs_nmf", "Modes"),
+    params:
+        **FIGURE_PARAMS,
+    log:
+        f"{LOGS}/figures_fields/{{experiment}}.log",
     threads: rule_resources("figures", "threads", 1)
     resources:
         mem_mb=rule_resources("figures", "mem_mb", 2000),
@@ -109,6 +135,8 @@ rule figures_series:
     output:
         svd_coefficients=figure("svd_coefficients", "Time series"),
         nmf_activations=figure("nmf_activations", "Time series"),
+        coefficient_spectra=figure("coefficient_spectra", "Time series"),
+        seasonal_cycle=figure("seasonal_cycle", "Time series"),
     params:
         **FIGURE_PARAMS,
         experiment=experiment_fields("train"),
@@ -158,6 +186,7 @@ rule figures_test:
         test_reconstructions=figure("test_reconstructions", "Test period"),
         test_coefficients=figure("test_coefficients", "Test period"),
         test_rmse=figure("test_rmse", "Test period"),
+        cell_skill=figure("cell_skill", "Test period"),
     params:
         **FIGURE_PARAMS,
         experiment=experiment_fields("test_windows"),

@@ -14,22 +14,25 @@ from typing import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from .. import diagnostics
 from ..config import parse_range
 from ..errors import InputDataError
 from ..grid import unstack_cells
 from ..logs import log, timed
 from ..netcdf import open_netcdf
 from ..owned import temp_path
-from ..summary import METHODS, key_numbers, overall_rmse
+from ..summary import METHODS, is_centred, key_numbers, overall_rmse
 from .base import FigureOptions, new_figure, require_vars, save_figure, use_offline_coastlines
-from .maps import (demo_match_figure, hilbert_modes_figure, land_mask_figure, nmf_bases_figure,
-                   reconstruction_figure, rotated_modes_figure, svd_modes_figure)
-from .series import (coefficients_figure, rank_choice_figure, rmse_figure, spectrum_figure, wet_fraction_figure,
-                     window_coefficients_figure, with_gaps)
+from .maps import (cell_skill_figure, demo_match_figure, hilbert_modes_figure, land_mask_figure,
+                   local_share_figure, nmf_bases_figure, reconstruction_figure, regression_figure,
+                   rotated_modes_figure, svd_modes_figure, svd_nmf_figure, training_stats_figure)
+from .series import (coefficient_spectra_figure, coefficients_figure, rank_choice_figure, rmse_figure,
+                     seasonal_cycle_figure, spectrum_figure, wet_fraction_figure, window_coefficients_figure,
+                     window_step, with_gaps)
 
 # evaluation.nc variables the figures read (written by precipmodes.evaluate)
 EVALUATION_VARS = ["svd_coefficients", "nmf_coefficients", "svd_reconstruction", "nmf_reconstruction",
-                   "svd_rmse", "nmf_rmse", "climatology_rmse"]
+                   "climatology_reconstruction", "svd_rmse", "nmf_rmse", "climatology_rmse"]
 
 
 def _open(path, names: Sequence[str]) -> xr.Dataset:
@@ -47,6 +50,30 @@ def draw_modes(svd_path, nmf_path, outputs: Mapping[str, str], options: FigureOp
         save_figure(svd_modes_figure(svd, options), outputs["svd_modes"], options.dpi)
         save_figure(nmf_bases_figure(nmf, options), outputs["nmf_bases"], options.dpi)
         save_figure(spectrum_figure(svd, options), outputs["spectrum"], options.dpi)
+
+
+def draw_fields(train_path, svd_path, nmf_path, outputs: Mapping[str, str], options: FigureOptions) -> None:
+    """training_stats.png, mode_regression.png, mode_correlation.png, local_variance.png and svd_vs_nmf.png
+    from train.nc, svd.nc and nmf.nc (:mod:`precipmodes.diagnostics`)."""
+    use_offline_coastlines(options.coastline_resolution)
+    train = _open(train_path, ["precip"])
+    svd = _open(svd_path, ["spatial_modes", "temporal_coefficients", "explained_variance_ratio"])
+    nmf = _open(nmf_path, ["basis", "activations"])
+    lat, lon = svd["lat"], svd["lon"]
+    with timed("figures: fields"):
+        matrix = train["precip"].load()
+        mean, std = diagnostics.training_moments(matrix)
+        save_figure(training_stats_figure(unstack_cells(mean, lat, lon), unstack_cells(std, lat, lon),
+                                          matrix.sizes["time"], options), outputs["training_stats"], options.dpi)
+        regression, correlation = diagnostics.regression_maps(matrix, svd["temporal_coefficients"], "mode")
+        for name, maps in (("regression", regression), ("correlation", correlation)):
+            save_figure(regression_figure(unstack_cells(maps, lat, lon), "mode", name, options),
+                        outputs[f"mode_{name}"], options.dpi)
+        share = unstack_cells(diagnostics.local_share(matrix, svd), lat, lon)
+        save_figure(local_share_figure(share, is_centred(svd), options), outputs["local_variance"],
+                    options.dpi)
+        save_figure(svd_nmf_figure(svd, nmf, is_centred(svd), options), outputs["svd_vs_nmf"],
+                    options.dpi)
 
 
 def draw_rotated(svd_path, output: str, options: FigureOptions) -> None:
@@ -76,7 +103,8 @@ def draw_hilbert(hilbert_path, output: str, options: FigureOptions) -> None:
 
 def draw_series(svd_path, nmf_path, selection_path, outputs: Mapping[str, str], options: FigureOptions,
                 train: Sequence[str]) -> None:
-    """svd_coefficients.png and nmf_activations.png over the training period ``train`` (config range),
+    """svd_coefficients.png, nmf_activations.png, coefficient_spectra.png and seasonal_cycle.png over the
+    training period ``train`` (config range),
     with NaN gaps for the windows selection.nc lists as dropped."""
     svd = _open(svd_path, ["temporal_coefficients"])
     nmf = _open(nmf_path, ["activations"])
@@ -89,6 +117,14 @@ def draw_series(svd_path, nmf_path, selection_path, outputs: Mapping[str, str], 
                     outputs["svd_coefficients"], options.dpi)
         save_figure(coefficients_figure(activations, "component", "comp.", "NMF activations", options),
                     outputs["nmf_activations"], options.dpi)
+        step = window_step(selection["time"])
+        regular = {"SVD temporal coefficients": (coefficients, "mode"), "NMF activations": (activations, "component")}
+        spectra = {title: diagnostics.power_spectrum(series.where(series["in_record"], drop=True), dim, step)
+                   for title, (series, dim) in regular.items()}
+        save_figure(coefficient_spectra_figure(spectra, options), outputs["coefficient_spectra"], options.dpi)
+        cycles = {title: diagnostics.seasonal_cycle(series.assign_attrs(units="mm"), dim)
+                  for title, (series, dim) in regular.items()}
+        save_figure(seasonal_cycle_figure(cycles, options), outputs["seasonal_cycle"], options.dpi)
 
 
 def draw_selection(land_mask_path, selection_path, outputs: Mapping[str, str], options: FigureOptions,
@@ -142,6 +178,11 @@ def draw_test(evaluation_path, test_path, land_mask_path, selection_path, output
         rmse = {name: with_gaps(series, selection["time"], start, end + np.timedelta64(1, "ns"))
                 for name, series in rmse.items()}
         save_figure(rmse_figure(rmse, overall, options), outputs["test_rmse"], options.dpi)
+        observed = unstack_cells(test["precip"], land_mask["lat"], land_mask["lon"])
+        skill = xr.concat([diagnostics.cell_skill(observed, evaluation[f"{var}_reconstruction"],
+                                                  evaluation["climatology_reconstruction"])
+                           for var in ("svd", "nmf")], dim="method").assign_coords(method=["SVD", "NMF"])
+        save_figure(cell_skill_figure(skill, options), outputs["cell_skill"], options.dpi)
 
 
 def draw_demo(nmf_path, truth_path, evaluation_path, output: str, options: FigureOptions) -> None:
