@@ -93,7 +93,7 @@ def test_power_spectrum_peaks_at_the_annual_period_and_seasonal_cycle_by_month()
     assert mean.attrs["units"] == "mm" and (error.values > 0).all()
 
 
-def test_labels_name_the_window_length_units_and_the_sum_of_squares(options):
+def test_labels_name_the_window_length_and_the_units(options):
     field = xr.DataArray(np.ones((1, 2, 2)), dims=("time", "lat", "lon"), coords={
         "time": [np.datetime64("2000-01-01")], "lat": [35.0, 36.0], "lon": [135.0, 136.0]}, attrs={"units": "mm"})
     fig = reconstruction_figure(field, {"SVD": field}, {"SVD": xr.DataArray([1.0], dims="time",
@@ -123,8 +123,8 @@ def test_wet_fraction_of_a_62_year_record_draws_yearly_summaries(options):
     times = pd.date_range("1950-01-01", "2011-12-31", freq="3D")
     rng = np.random.default_rng(5)
     fraction = np.clip(rng.beta(2, 3, times.size), 0, 1)
-    selection = xr.Dataset({"wet_area_fraction": ("time", fraction), "kept": ("time", (fraction > 0.2).astype(np.int8))},
-                           coords={"time": times})
+    kept = (fraction > 0.2).astype(np.int8)
+    selection = xr.Dataset({"wet_area_fraction": ("time", fraction), "kept": ("time", kept)}, coords={"time": times})
     fig = wet_fraction_figure(selection, 0.2, options, {"train": ("1950-01-01", "2000-01-01")})
     assert len(fig.axes) == 2  # the windows with yearly median/quartiles, and windows per year
     labels = [text.get_text() for text in fig.legends[0].get_texts()]

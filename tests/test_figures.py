@@ -170,7 +170,7 @@ def test_mode_panels_are_capped_by_max_panels(inputs, options):
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert len(titles) == options.max_panels == 4
     ratio = float(inputs["svd"]["explained_variance_ratio"].sel(mode=1))
-    assert titles[0].startswith("Mode 1 (σ = ") and f"{100 * ratio:.1f}% of sum of squares" in titles[0]  # uncentred SVD
+    assert titles[0].startswith("Mode 1 (σ = ") and f"{100 * ratio:.1f}% of sum of squares" in titles[0]
     assert "first 4 of 6" in fig.get_suptitle() and "SYNTHETIC demo" in fig.get_suptitle()
 
 

@@ -24,7 +24,8 @@ def matrix() -> xr.DataArray:
 
 
 def progress_lines(caplog, step: str) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "precipmodes.progress" and r.getMessage().startswith(step)]
+    return [r.getMessage() for r in caplog.records
+            if r.name == "precipmodes.progress" and r.getMessage().startswith(step)]
 
 
 def test_bootstrap_reports_every_resample_when_asked_and_keeps_refits_quiet(matrix, caplog, monkeypatch):

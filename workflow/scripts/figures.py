@@ -1,4 +1,5 @@
-"""Figure rules (figures_modes, _fields, _rotated, _hilbert, _rank, _series, _selection, _test, _demo, _summary): draw an experiment's PNGs."""
+"""Figure rules (figures_modes, _fields,
+_rotated, _hilbert, _rank, _series, _selection, _test, _demo, _summary): draw an experiment's PNGs."""
 from precipmodes.plots import render
 from precipmodes.plots.base import FigureOptions
 from precipmodes.rulescript import rule_run
