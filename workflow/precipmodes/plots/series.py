@@ -162,9 +162,9 @@ def wet_fraction_figure(selection: xr.Dataset, min_wet_fraction: float, options:
                         lw=0, label="yearly quartiles", zorder=4)
         ax.plot(middle, yearly.median().values, color="k", lw=1.2, label="yearly median", zorder=5)
         per_year = frame.groupby(frame.index.year)["kept"].agg(["sum", "count"])
-        counts.bar(middle, per_year["sum"].values, width=300, color="tab:blue", label="kept")
+        counts.bar(middle, per_year["sum"].values, width=300, color="tab:blue", label="kept per year")
         counts.bar(middle, (per_year["count"] - per_year["sum"]).values, width=300, bottom=per_year["sum"].values,
-                   color="tab:red", label="dropped")
+                   color="tab:red", label="dropped per year")
         counts.set_ylabel("windows per year")
         _time_axis(counts)
         counts.set_xlabel("window start (UTC)")
