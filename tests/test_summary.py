@@ -63,6 +63,10 @@ def test_archive_run_tables_only_its_own_jobs_and_names_the_archive(two_runs):
     assert "time per job of this run (2 jobs" in text
     assert "2 of 2 experiment(s) complete (e1, e2)" in text
     assert "archive: archive/e1 (check: precipmodes verify archive/e1)" in text
+    manifest = json.loads((workdir / "archive" / "e1" / "MANIFEST.json").read_text())["files"]
+    for name in ("training_stats", "mode_regression", "mode_correlation", "local_variance", "svd_vs_nmf",
+                 "coefficient_spectra", "seasonal_cycle", "cell_skill"):  # the new figures are archived too
+        assert f"figures/{name}.png" in manifest, sorted(manifest)
 
 
 def test_summary_command_lists_every_experiment_with_its_numbers(two_runs, capsys):
