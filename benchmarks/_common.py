@@ -31,13 +31,14 @@ def rain_matrix(n_cells: int, n_windows: int, dtype=np.float64, rank: int = 40, 
 
 
 def lognormal_rain_matrix(n_cells: int, n_windows: int, rank: int = 25, zero_fraction: float = 0.4,
-                          seed: int = 1) -> np.ndarray:
+                          seed: int = 1, noise: str = "lognormal") -> np.ndarray:
     """A rain-like ``(cell, window)`` float64 matrix unlike :func:`rain_matrix`, mm.
 
     ``rank`` smooth Gaussian bumps (widths 0.1-0.4) over cells scattered on the unit
-    square, times gamma(0.5)-distributed activations with a 0.9^j spectrum, times
-    multiplicative lognormal(0, 0.8) noise; the smallest ``zero_fraction`` of the entries
-    are set to exactly 0 (dry).
+    square, times gamma(0.5)-distributed activations with a 0.9^j spectrum, times the ``noise``:
+    ``lognormal`` multiplicative lognormal(0, 0.8); ``gamma`` multiplicative gamma(1) (exponential: heavier
+    drizzle and bursts); ``additive`` plus |normal| noise of half the signal's mean (not proportional to it).
+    Then the smallest ``zero_fraction`` of the entries are set to exactly 0 (dry).
     """
     rng = np.random.default_rng(seed)
     cells = rng.random((n_cells, 2))
@@ -46,8 +47,17 @@ def lognormal_rain_matrix(n_cells: int, n_windows: int, rank: int = 25, zero_fra
         centre, width = rng.random(2), 0.1 + 0.3 * rng.random()
         W[:, j] = np.exp(-((cells - centre) ** 2).sum(axis=1) / (2 * width ** 2))
     H = rng.gamma(0.5, 1.0, (rank, n_windows)) * (0.9 ** np.arange(rank))[:, None]
-    X = (W @ H) * rng.lognormal(0.0, 0.8, (n_cells, n_windows))
-    X[X <= np.quantile(X, zero_fraction)] = 0.0
+    X = W @ H
+    if noise == "lognormal":
+        X *= rng.lognormal(0.0, 0.8, (n_cells, n_windows))
+    elif noise == "gamma":
+        X *= rng.gamma(1.0, 1.0, (n_cells, n_windows))
+    elif noise == "additive":
+        X += np.abs(rng.normal(0.0, 0.5 * X.mean(), (n_cells, n_windows)))
+    else:
+        raise ValueError(f"noise {noise!r} is not lognormal, gamma or additive")
+    if zero_fraction > 0:
+        X[X <= np.quantile(X, zero_fraction)] = 0.0
     return X
 
 

@@ -170,7 +170,7 @@ def test_mode_panels_are_capped_by_max_panels(inputs, options):
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert len(titles) == options.max_panels == 4
     ratio = float(inputs["svd"]["explained_variance_ratio"].sel(mode=1))
-    assert titles[0].startswith("Mode 1 (σ = ") and f"{100 * ratio:.1f}% var" in titles[0]
+    assert titles[0].startswith("Mode 1 (σ = ") and f"{100 * ratio:.1f}% of sum of squares" in titles[0]
     assert "first 4 of 6" in fig.get_suptitle() and "SYNTHETIC demo" in fig.get_suptitle()
 
 
@@ -234,6 +234,7 @@ def test_render_functions_write_every_png(inputs, tmp_path):
     options = FigureOptions.from_config(section_defaults("figures", {"dpi": DPI, "coastline_resolution": "110m"}), fs.DOMAIN, "files", "small")
     out = {name: tmp_path / f"{name}.png" for name in fs.FIGURE_NAMES}
     render.draw_modes(paths["svd"], paths["nmf"], out, options)
+    render.draw_fields(paths["train"], paths["svd"], paths["nmf"], out, options)
     render.draw_series(paths["svd"], paths["nmf"], paths["selection"], out, options, fs.TRAIN)
     render.draw_selection(paths["land_mask"], paths["selection"], out, options, 0.5, 0.2, {"train": fs.TRAIN})
     render.draw_test(paths["evaluation"], paths["test"], paths["land_mask"], paths["selection"], out, options, [0, 2])

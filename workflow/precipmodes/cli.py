@@ -1,6 +1,8 @@
 """The ``precipmodes`` console script.
 
     precipmodes verify archive/<experiment> [more folders...]   # exit 1 if anything is missing/extra/altered/unsafe
+    precipmodes summary results/                                # every experiment: cells, windows, variance,
+                                                                # RMSE, skill, figures; exit 1 if none complete
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Sequence
 from . import __version__
 from .archive import verify_archive
 from .errors import PrecipModesError
+from .summary import format_overview, results_overview
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -21,6 +24,12 @@ def _verify(args: argparse.Namespace) -> int:
         print(result.report())
         status = status or (0 if result.ok else 1)
     return status
+
+
+def _summary(args: argparse.Namespace) -> int:
+    overviews = results_overview(args.results_dir)
+    print(format_overview(args.results_dir, overviews))
+    return 0 if any(overview.complete for overview in overviews) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "and exits 1 if there are any.")
     verify.add_argument("archive_dirs", nargs="+", metavar="ARCHIVE_DIR", help="e.g. archive/seed")
     verify.set_defaults(func=_verify)
+    summary = commands.add_parser(
+        "summary", help="every experiment of a results folder: cells, windows, variance, test RMSE, skill, figures",
+        description="List the experiments of a results folder (config results_dir): for each complete one the "
+                    "land cells, training and test windows, the share of the leading SVD modes (of the sum of "
+                    "squares under the default uncentred SVD, explained variance when svd.center is on), the "
+                    "test and hold-out RMSE of SVD, NMF and climatology, the hold-out skill, and where its "
+                    "figures, key numbers and archive are; for an unfinished one which outputs it still lacks. "
+                    "Exits 1 when no experiment is complete.")
+    summary.add_argument("results_dir", metavar="RESULTS_DIR", help="e.g. results")
+    summary.set_defaults(func=_summary)
     return parser
 
 

@@ -19,6 +19,7 @@ import xarray as xr
 
 from .matrix import as_cell_time, require_rank
 from .hals import hals_sweeps, nndsvd
+from .logs import Progress
 
 METHODS = ("svd", "nmf")
 
@@ -78,11 +79,13 @@ def cross_validate_ranks(X: xr.DataArray, ranks: Sequence[int], holdout: float =
     cv = np.empty((len(METHODS), len(ranks)))
     fit = np.empty_like(cv)
     iterations = np.empty(cv.shape, dtype=np.int32)
+    progress = Progress("rank cross-validation", len(METHODS) * len(ranks), "fits (SVD and NMF x ranks)")
     for i, method in enumerate(METHODS):
         for j, rank in enumerate(ranks):
             recon, iterations[i, j] = _impute(values, hidden, rank, method, max_iter, tol)
             cv[i, j] = np.sqrt(np.mean((recon[held] - values[held]) ** 2))
             fit[i, j] = np.sqrt(np.mean((recon[used] - values[used]) ** 2))
+            progress.advance()
     coords = {"method": list(METHODS), "rank": np.array(ranks, dtype=np.int32)}
     return xr.Dataset({
         "cv_rmse": (("method", "rank"), cv, {"long_name": "RMSE on the held-out entries", "units": "mm"}),

@@ -19,14 +19,17 @@ registers them itself (Snakemake runs no ``onstart``/``onsuccess``/``onerror`` o
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from .archive import remove_stale_archive_temps
 from .config import validate_config
+from .errors import PrecipModesError
 from .logs import write_timing_table
 from .netcdf import remove_leftovers
 from .runlock import RunLock, break_stale
+from .summary import format_overview, results_overview
 
 
 
@@ -56,9 +59,11 @@ class RunHooks:
     config: Mapping
     warn: Callable[[str], None] = _to_stderr
     lock: RunLock = field(init=False)
+    started: float = field(init=False)  # job logs written since then are this run's (the timing table)
 
     def __post_init__(self):
         self.lock = RunLock(results_folders(self.config)["results"])
+        self.started = time.time()
 
     @classmethod
     def from_config(cls, config: Mapping, warn: Callable[[str], None] = _to_stderr) -> "RunHooks":
@@ -90,9 +95,16 @@ class RunHooks:
             self.lock.release()
 
     def success(self) -> None:
-        """onsuccess: the time each job took (from its log), slowest first, also written to
-        ``<results_dir>/logs/timings.tsv``; give the lock back."""
+        """onsuccess: the time each job of this run took (from its log), slowest first, also written to
+        ``<results_dir>/logs/timings.tsv``; the overview of the experiments (``precipmodes summary``) on
+        stderr; give the lock back."""
+        folders = results_folders(self.config)
         try:
-            write_timing_table(results_folders(self.config)["logs"])
+            write_timing_table(folders["logs"], since=self.started)
+            try:
+                overview = results_overview(folders["results"], sorted(self.config["experiments"]))
+                print(format_overview(folders["results"], overview), file=sys.stderr)
+            except PrecipModesError as error:
+                self.warn(f"precipmodes summary {folders['results']}: {error}")
         finally:
             self.lock.release()

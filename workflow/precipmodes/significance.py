@@ -37,7 +37,7 @@ import scipy.optimize
 import xarray as xr
 
 from .errors import ParameterError
-from .logs import timed
+from .logs import Progress, quiet, timed
 
 log = logging.getLogger("precipmodes")
 
@@ -140,17 +140,15 @@ def bootstrap_svd(model, X: xr.DataArray, n_resamples: int, block_windows: int =
     rng = np.random.default_rng(seed)
     eig = np.empty((n_resamples, k))
     stability = np.empty((n_resamples, k))
+    progress = Progress("svd bootstrap", n_resamples, "resamples")
     with timed(f"svd bootstrap ({n_resamples} resamples of {N} windows, blocks of {block_windows})"):
-        level_before = log.level
-        log.setLevel(max(level_before, logging.WARNING))  # not the refits' own info lines, once per resample
-        try:
+        with quiet():  # not the refits' own info lines, once per resample
             for i in range(n_resamples):
                 idx = block_resample(N, block_windows, rng)
                 refit = dataclasses.replace(model).fit(X.isel(time=idx), label=f"bootstrap resample {i + 1}")
                 eig[i] = refit.singular_values_.values ** 2 / N
                 stability[i] = matched_correlation(reference, refit.spatial_modes_.values)
-        finally:
-            log.setLevel(level_before)
+                progress.advance()
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(eig, [tail, 100 - tail], axis=0)
     log.info("svd bootstrap: pattern stability by mode %s", ", ".join(f"{v:.2f}" for v in stability.mean(axis=0)))
@@ -168,13 +166,14 @@ def bootstrap_svd(model, X: xr.DataArray, n_resamples: int, block_windows: int =
                              "bootstrap_seed": int(seed), "bootstrap_level": float(level)})
 
 
-def nmf_seed_stability(nmf, X: xr.DataArray, seeds) -> np.ndarray:
+def nmf_seed_stability(nmf, X: xr.DataArray, seeds, progress: Progress | None = None) -> np.ndarray:
     """Stability ``(component,)`` of an NMF configuration over random initialisations.
 
     ``nmf`` is an unfitted :class:`~precipmodes.nmf.NMF` (its parameters are kept; ``init`` becomes
     ``random`` with each of ``seeds``, at least 2). Each fit's basis is matched (Hungarian) to the first
     seed's; a component's stability is the mean over the other seeds of its matched Pearson
     correlation over cells (centred: all-positive bases would make the cosine high whatever their shape).
+    ``progress`` (optional) counts each fit.
     """
     seeds = list(seeds)
     if len(seeds) < 2:
@@ -184,6 +183,8 @@ def nmf_seed_stability(nmf, X: xr.DataArray, seeds) -> np.ndarray:
         fit = dataclasses.replace(nmf, init="random", seed=int(seed)).fit(X, label=f"NMF stability fit, seed {seed}")
         basis = fit.basis_.values
         bases.append(basis - basis.mean(axis=0))
+        if progress is not None:
+            progress.advance()
     return np.mean([matched_correlation(bases[0], other) for other in bases[1:]], axis=0)
 
 
@@ -194,15 +195,11 @@ def nmf_rank_stability(nmf_for_rank, X: xr.DataArray, ranks, n_seeds: int = 4) -
         raise ParameterError("n_seeds", f"NMF stability needs at least 2 seeds, got {n_seeds}")
     ranks = sorted(set(int(r) for r in ranks))
     mean, low = np.empty(len(ranks)), np.empty(len(ranks))
-    with timed(f"nmf stability ({n_seeds} random initialisations x ranks {ranks})"):
-        level_before = log.level
-        log.setLevel(max(level_before, logging.WARNING))
-        try:
-            for i, rank in enumerate(ranks):
-                per_component = nmf_seed_stability(nmf_for_rank(rank), X, range(n_seeds))
-                mean[i], low[i] = per_component.mean(), per_component.min()
-        finally:
-            log.setLevel(level_before)
+    progress = Progress("nmf stability", n_seeds * len(ranks), "fits")
+    with timed(f"nmf stability ({n_seeds} random initialisations x ranks {ranks})"), quiet():
+        for i, rank in enumerate(ranks):
+            per_component = nmf_seed_stability(nmf_for_rank(rank), X, range(n_seeds), progress)
+            mean[i], low[i] = per_component.mean(), per_component.min()
     what = f"over {n_seeds} random initialisations, Hungarian-matched to the first"
     return xr.Dataset({
         "nmf_stability": ("rank", mean, {"long_name": f"mean over components of the NMF basis correlation {what}",

@@ -20,6 +20,7 @@ FIGURE_PARAMS = dict(
     figures=section("figures"),
     domain=section("domain"),
     source_kind=json.dumps(config["source"]["kind"]),
+    accumulation=section("accumulation"),
 )
 
 
@@ -41,6 +42,31 @@ rule figures_modes:
         runtime=rule_resources("figures", "runtime", 20),
     params:
         **FIGURE_PARAMS,
+    script:
+        "../scripts/figures.py"
+
+
+rule figures_fields:
+    input:
+        train=f"{EXPERIMENT_DIR}/train.nc",
+        svd=f"{EXPERIMENT_DIR}/svd.nc",
+        nmf=f"{EXPERIMENT_DIR}/nmf.nc",
+    output:
+        training_stats=figure("training_stats", "Data selection"),
+        mode_regression=figure("mode_regression", "Modes"),
+        mode_correlation=figure("mode_correlation", "Modes"),
+        local_variance=figure("local_variance", "Modes"),
+        svd_vs_nmf=figure("svd_vs_nmf", "Modes"),
+    params:
+        **FIGURE_PARAMS,
+    log:
+        f"{LOGS}/figures_fields/{{experiment}}.log",
+    threads: rule_resources("figures", "threads", 1)
+    resources:
+        mem_mb=rule_resources("figures", "mem_mb", 2000),
+        runtime=rule_resources("figures", "runtime", 20),
+    conda:
+        "../../envs/figures.yaml"
     script:
         "../scripts/figures.py"
 
@@ -112,6 +138,8 @@ rule figures_series:
     output:
         svd_coefficients=figure("svd_coefficients", "Time series"),
         nmf_activations=figure("nmf_activations", "Time series"),
+        coefficient_spectra=figure("coefficient_spectra", "Time series"),
+        seasonal_cycle=figure("seasonal_cycle", "Time series"),
     log:
         f"{LOGS}/figures_series/{{experiment}}.log",
     conda:
@@ -161,6 +189,7 @@ rule figures_test:
         test_reconstructions=figure("test_reconstructions", "Test period"),
         test_coefficients=figure("test_coefficients", "Test period"),
         test_rmse=figure("test_rmse", "Test period"),
+        cell_skill=figure("cell_skill", "Test period"),
     log:
         f"{LOGS}/figures_test/{{experiment}}.log",
     conda:

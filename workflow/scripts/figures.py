@@ -1,4 +1,5 @@
-"""Figure rules (figures_modes, _rotated, _hilbert, _rank, _series, _selection, _test, _demo, _summary): draw an experiment's PNGs."""
+"""Figure rules (figures_modes, _fields,
+_rotated, _hilbert, _rank, _series, _selection, _test, _demo, _summary): draw an experiment's PNGs."""
 from precipmodes.plots import render
 from precipmodes.plots.base import FigureOptions
 from precipmodes.rulescript import rule_run, workflow_rule
@@ -18,9 +19,11 @@ def draw(smk, params):
     inputs, outputs = smk.input, dict(smk.output.items())
     experiment = params.get("experiment", {})  # only the fields this figure rule uses
     options = FigureOptions.from_config(params["figures"], params["domain"], params["source_kind"],
-                                        smk.wildcards.experiment)
+                                        smk.wildcards.experiment, params["accumulation"]["hours"])
     if rule == "figures_modes":
         render.draw_modes(inputs.svd, inputs.nmf, outputs, options)
+    elif rule == "figures_fields":
+        render.draw_fields(inputs.train, inputs.svd, inputs.nmf, outputs, options)
     elif rule == "figures_series":
         render.draw_series(inputs.svd, inputs.nmf, inputs.selection, outputs, options, experiment["train"])
     elif rule == "figures_selection":

@@ -1,9 +1,11 @@
 """Figures of the workflow (maps with offline coastlines, series, spectra) and the report's key numbers.
 
 * :mod:`.base`   - offline coastlines, :class:`FigureOptions`, map panel grids, atomic PNG saving
-* :mod:`.maps`   - SVD modes (also rotated), Hilbert modes (amplitude, phase contours), NMF bases, land mask, test reconstructions, demo truth match
+* :mod:`.maps`   - SVD modes (also rotated), Hilbert modes (amplitude, phase contours), NMF bases, land mask, test
+  reconstructions, demo truth match, training mean and spread, regression/correlation maps, local share of
+  the first k modes, per-cell skill, SVD beside NMF
 * :mod:`.series` - coefficients with gaps, spectrum with North errors, wet-area fraction, RMSE, bar charts,
-  rank choice
+  rank choice, power spectra and mean seasonal cycle of the coefficients
 * :mod:`.render` - the file edge used by the figure rules (open NetCDF, draw, save) and summary.json
 
 This module itself stays light (no matplotlib/cartopy import): the Snakefile reads :data:`FIGURE_RULES`.
@@ -15,8 +17,9 @@ __all__ = ["FIGURE_RULES", "figure_files", "experiment_figure_names"]
 FIGURE_RULES = {
     "figures_selection": ["land_mask", "wet_fraction"],
     "figures_modes": ["svd_modes", "nmf_bases", "spectrum"],
-    "figures_series": ["svd_coefficients", "nmf_activations"],
-    "figures_test": ["test_reconstructions", "test_coefficients", "test_rmse"],
+    "figures_fields": ["training_stats", "mode_regression", "mode_correlation", "local_variance", "svd_vs_nmf"],
+    "figures_series": ["svd_coefficients", "nmf_activations", "coefficient_spectra", "seasonal_cycle"],
+    "figures_test": ["test_reconstructions", "test_coefficients", "test_rmse", "cell_skill"],
     "figures_summary": ["summary"],
     "figures_demo": ["demo_match"],
     "figures_rotated": ["rotated_modes"],

@@ -78,10 +78,13 @@ class FigureOptions:
     max_panels: int = 25
     synthetic: bool = False
     experiment: str = ""
+    hours: int = 72
 
     @classmethod
-    def from_config(cls, figures: Mapping, domain: Mapping, source_kind: str, experiment: str = "") -> "FigureOptions":
-        """Options from the (complete, validated) ``figures`` and ``domain`` config sections and ``source.kind``."""
+    def from_config(cls, figures: Mapping, domain: Mapping, source_kind: str, experiment: str = "",
+                    hours: int = 72) -> "FigureOptions":
+        """Options from the (complete, validated) ``figures`` and ``domain`` config sections, ``source.kind``
+        and ``accumulation.hours`` (the window length in the labels)."""
         west, east = (_lon180(v) for v in domain["lon"])
         south, north = domain["lat"]
         return cls(
@@ -91,7 +94,12 @@ class FigureOptions:
             max_panels=int(figures["max_panels"]),
             synthetic=source_kind == "demo",
             experiment=experiment,
+            hours=int(hours),
         )
+
+    def total(self, units: str = "mm") -> str:
+        """What a window's value is, for colour bars and axes: e.g. '3-hour total (mm)'."""
+        return f"{self.hours}-hour total ({units})"
 
     def title(self, text: str) -> str:
         """Figure title with the experiment name and, for the demo, the SYNTHETIC marker."""

@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 import cartopy.crs as ccrs
 import xarray as xr
 
+from ..summary import is_centred, variance_label
 from .base import (FigureOptions, draw_map, first_panels, map_axes, map_panels, new_figure, PANEL_WIDTH_IN,
                    symmetric_limit)
 
@@ -21,12 +23,14 @@ from .base import (FigureOptions, draw_map, first_panels, map_axes, map_panels, 
 def svd_modes_figure(svd: xr.Dataset, options: FigureOptions) -> plt.Figure:
     """Panel grid of ``svd.spatial_modes(mode, lat, lon)``: diverging colours, symmetric limits.
 
-    Titles give the singular value σ and the explained variance (% of the total).
+    Titles give the singular value σ and the mode's share of the sum of squares (uncentred SVD; of the
+    variance when ``svd.center``).
     """
     modes, note = first_panels(svd["spatial_modes"], "mode", options)
     sigma = svd["singular_values"].sel(mode=modes["mode"])
     ratio = svd["explained_variance_ratio"].sel(mode=modes["mode"])
-    titles = [f"Mode {int(m)} (σ = {compact(float(s))}, {100 * float(r):.1f}% var)"
+    short = variance_label(is_centred(svd), short=True)
+    titles = [f"Mode {int(m)} (σ = {compact(float(s))}, {100 * float(r):.1f}% {short})"
               for m, s, r in zip(modes["mode"].values, sigma.values, ratio.values)]
     limit = symmetric_limit(modes)
     units = svd["spatial_modes"].attrs.get("units", "1")
@@ -38,12 +42,13 @@ def svd_modes_figure(svd: xr.Dataset, options: FigureOptions) -> plt.Figure:
 def rotated_modes_figure(svd: xr.Dataset, options: FigureOptions) -> plt.Figure:
     """Panel grid of ``svd.rotated_modes(rotated_mode, lat, lon)`` (varimax/promax), as :func:`svd_modes_figure`.
 
-    Titles give the rotated mode's share of the total variance.
+    Titles give the rotated mode's share of the sum of squares (of the variance when ``svd.center``).
     """
     modes, note = first_panels(svd["rotated_modes"], "rotated_mode", options)
     ratio = svd["rotated_explained_variance_ratio"].sel(rotated_mode=modes["rotated_mode"])
-    titles = [f"Rotated {int(m)} ({100 * float(r):.1f}% var)" for m, r in zip(modes["rotated_mode"].values,
-                                                                             ratio.values)]
+    short = variance_label(is_centred(svd), short=True)
+    titles = [f"Rotated {int(m)} ({100 * float(r):.1f}% {short})" for m, r in zip(modes["rotated_mode"].values,
+                                                                                ratio.values)]
     limit = symmetric_limit(modes)
     method = svd.attrs.get("rotation_method")
     kaiser = {1: ", Kaiser-normalised", 0: ", raw loadings"}.get(svd.attrs.get("rotation_kaiser"), "")
@@ -170,7 +175,7 @@ def reconstruction_figure(
             ax.set_title(title)
             axes.append(ax)
     fig.colorbar(mesh, ax=axes, orientation="horizontal", shrink=0.6, aspect=40, pad=0.02).set_label(
-        f"72-hour total ({original.attrs.get('units', 'mm')})")
+        options.total(original.attrs.get("units", "mm")))
     fig.suptitle(options.title("Test windows: original vs reconstructions"))
     return fig
 
@@ -213,3 +218,102 @@ def demo_match_figure(
     fig.suptitle(options.title("Demo: true patterns (top) vs recovered NMF components (bottom)"))
     return fig
 
+
+
+def two_maps(fields: Sequence[tuple[str, xr.DataArray, dict, str]], options: FigureOptions, suptitle: str,
+             ncols: int = 2) -> plt.Figure:
+    """Maps each with their own colour bar: ``(title, field(lat, lon), pcolormesh kwargs, colour bar label)``."""
+    n = len(fields)
+    nrows = int(np.ceil(n / ncols))
+    panel_h = PANEL_WIDTH_IN * 1.3 * options.aspect + 0.9
+    fig = new_figure(PANEL_WIDTH_IN * 1.3 * ncols + 0.6, panel_h * nrows + 0.8)
+    grid = fig.add_gridspec(nrows, ncols)
+    for i, (title, field, style, label) in enumerate(fields):
+        row, col = divmod(i, ncols)
+        ax = map_axes(fig, grid[row, col], options, left=col == 0, bottom=True)
+        mesh = draw_map(ax, field, **style)
+        ax.set_title(title)
+        colorbar = fig.colorbar(mesh, ax=ax, orientation="horizontal", shrink=0.85, pad=0.04)
+        colorbar.set_label(label)
+        colorbar.locator = MaxNLocator(5)
+        colorbar.update_ticks()
+    fig.suptitle(suptitle)
+    return fig
+
+
+def training_stats_figure(mean: xr.DataArray, std: xr.DataArray, n_windows: int,
+                          options: FigureOptions) -> plt.Figure:
+    """Mean and standard deviation over the training windows of each cell's total (maps of ``(lat, lon)``)."""
+    top = float(np.nanquantile(mean.values, 0.99)) or 1.0
+    spread = float(np.nanquantile(std.values, 0.99)) or 1.0
+    return two_maps([("Mean", mean, dict(cmap="YlGnBu", vmin=0.0, vmax=top), f"mean {options.total()}"),
+                     ("Standard deviation", std, dict(cmap="magma_r", vmin=0.0, vmax=spread),
+                      f"standard deviation of the {options.total()}")],
+                    options, options.title(f"Training totals: mean and spread over {n_windows} windows"))
+
+
+def regression_figure(maps: xr.DataArray, dim: str, kind: str, options: FigureOptions) -> plt.Figure:
+    """Modes (components) as regression maps (mm per standard deviation of the coefficient) or correlation
+    maps (1) of the training totals with their coefficients, ``maps(dim, lat, lon)``."""
+    shown, note = first_panels(maps, dim, options)
+    word = "Mode" if dim == "mode" else "Component"
+    titles = [f"{word} {int(m)}" for m in shown[dim].values]
+    if kind == "regression":
+        limit = symmetric_limit(shown)
+        label = f"{options.total()} per standard deviation of the coefficient"
+        what = "training totals regressed on\neach mode's coefficient"
+    else:
+        limit, label = 1.0, "correlation of the cell's total with the coefficient (1)"
+        what = "correlation of the training totals\nwith each mode's coefficient"
+    return map_panels(shown, dim, titles, options, cmap="RdBu_r", vmin=-limit, vmax=limit, colorbar_label=label,
+                      suptitle=options.title(f"SVD modes as {kind} maps{note}:\n{what}"))
+
+
+def local_share_figure(share: xr.DataArray, centred: bool, options: FigureOptions) -> plt.Figure:
+    """``share(mode, lat, lon)``: the part of each cell's sum of squares (variance when centred) reproduced by
+    the first k modes, one panel per k."""
+    shown, note = first_panels(share, "mode", options)
+    measure = "variance" if centred else "sum of squares"
+    titles = [f"first {int(k)} mode{'s' if int(k) > 1 else ''}" for k in shown["mode"].values]
+    return map_panels(shown, "mode", titles, options, cmap="viridis", vmin=0.0, vmax=1.0,
+                      colorbar_label=f"local share of the cell's {measure} (1)",
+                      suptitle=options.title(f"Local share of the {measure}\nreproduced by the first k SVD modes"
+                                             f"{'' if centred else ' (uncentred SVD)'}{note}"))
+
+
+def cell_skill_figure(skill: xr.DataArray, options: FigureOptions) -> plt.Figure:
+    """``skill(method, lat, lon)``: 1 - MSE / MSE_climatology per cell over the test windows."""
+    maps = {str(method): skill.sel({"method": method}) for method in skill["method"].values}  # sel's own method=
+    fields = [(f"{method} (median {float(field.median()):.2f})", field, dict(cmap="RdBu_r", vmin=-1.0, vmax=1.0),
+               "skill 1 - MSE / MSE_climatology (1; < 0 worse)") for method, field in maps.items()]
+    return two_maps(fields, options, options.title(
+        "Test period: skill of each cell's reconstruction\nagainst the monthly climatology"))
+
+
+def svd_nmf_figure(svd: xr.Dataset, nmf: xr.Dataset, centred: bool, options: FigureOptions) -> plt.Figure:
+    """SVD mode k (left, diverging) beside NMF component k (right, sequential), one row per k."""
+    n = min(svd.sizes["mode"], nmf.sizes["component"], max(1, options.max_panels // 2))
+    panel_h = PANEL_WIDTH_IN * options.aspect + 0.35
+    fig = new_figure(PANEL_WIDTH_IN * 2 + 0.6, panel_h * n + 1.3)
+    grid = fig.add_gridspec(n, 2)
+    modes = svd["spatial_modes"].isel(mode=slice(0, n))
+    limit = symmetric_limit(modes)
+    ratio = svd["explained_variance_ratio"].values
+    scale = nmf_scale(nmf)
+    short = "var" if centred else "of sum of squares"
+    left_axes, right_axes, meshes = [], [], [None, None]
+    for k in range(n):
+        ax = map_axes(fig, grid[k, 0], options, left=True, bottom=k == n - 1)
+        meshes[0] = draw_map(ax, modes.isel(mode=k), cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set_title(f"SVD mode {k + 1} ({100 * float(ratio[k]):.1f}% {short})", fontsize=7.5)
+        left_axes.append(ax)
+        ax = map_axes(fig, grid[k, 1], options, left=False, bottom=k == n - 1)
+        meshes[1] = draw_map(ax, nmf["basis"].isel(component=k), cmap="YlGnBu", vmin=0.0, vmax=1.0)
+        ax.set_title(f"NMF component {k + 1} (scale {compact(float(scale.isel(component=k)))} mm)", fontsize=7.5)
+        right_axes.append(ax)
+    fig.colorbar(meshes[0], ax=left_axes, orientation="horizontal", shrink=0.8, pad=0.02).set_label(
+        "SVD loading (unit-norm mode, 1)")
+    fig.colorbar(meshes[1], ax=right_axes, orientation="horizontal", shrink=0.8, pad=0.02).set_label(
+        "NMF basis (max 1)")
+    fig.suptitle(options.title(f"SVD modes beside NMF components (first {n})"))
+    return fig

@@ -14,22 +14,25 @@ from typing import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from .. import diagnostics
 from ..config import parse_range
 from ..errors import InputDataError
 from ..grid import unstack_cells
 from ..logs import log, timed
 from ..netcdf import open_netcdf
 from ..owned import temp_path
+from ..summary import METHODS, is_centred, key_numbers, overall_rmse
 from .base import FigureOptions, new_figure, require_vars, save_figure, use_offline_coastlines
-from .maps import (demo_match_figure, hilbert_modes_figure, land_mask_figure, nmf_bases_figure,
-                   reconstruction_figure, rotated_modes_figure, svd_modes_figure)
-from .series import (coefficients_figure, rank_choice_figure, rmse_figure, spectrum_figure, wet_fraction_figure,
-                     window_coefficients_figure, with_gaps)
+from .maps import (cell_skill_figure, demo_match_figure, hilbert_modes_figure, land_mask_figure,
+                   local_share_figure, nmf_bases_figure, reconstruction_figure, regression_figure,
+                   rotated_modes_figure, svd_modes_figure, svd_nmf_figure, training_stats_figure)
+from .series import (coefficient_spectra_figure, coefficients_figure, rank_choice_figure, rmse_figure,
+                     seasonal_cycle_figure, spectrum_figure, wet_fraction_figure, window_coefficients_figure,
+                     window_step, with_gaps)
 
 # evaluation.nc variables the figures read (written by precipmodes.evaluate)
-METHODS = {"SVD": "svd", "NMF": "nmf", "climatology": "climatology"}
 EVALUATION_VARS = ["svd_coefficients", "nmf_coefficients", "svd_reconstruction", "nmf_reconstruction",
-                   "svd_rmse", "nmf_rmse", "climatology_rmse"]
+                   "climatology_reconstruction", "svd_rmse", "nmf_rmse", "climatology_rmse"]
 
 
 def _open(path, names: Sequence[str]) -> xr.Dataset:
@@ -47,6 +50,30 @@ def draw_modes(svd_path, nmf_path, outputs: Mapping[str, str], options: FigureOp
         save_figure(svd_modes_figure(svd, options), outputs["svd_modes"], options.dpi)
         save_figure(nmf_bases_figure(nmf, options), outputs["nmf_bases"], options.dpi)
         save_figure(spectrum_figure(svd, options), outputs["spectrum"], options.dpi)
+
+
+def draw_fields(train_path, svd_path, nmf_path, outputs: Mapping[str, str], options: FigureOptions) -> None:
+    """training_stats.png, mode_regression.png, mode_correlation.png, local_variance.png and svd_vs_nmf.png
+    from train.nc, svd.nc and nmf.nc (:mod:`precipmodes.diagnostics`)."""
+    use_offline_coastlines(options.coastline_resolution)
+    train = _open(train_path, ["precip"])
+    svd = _open(svd_path, ["spatial_modes", "temporal_coefficients", "explained_variance_ratio"])
+    nmf = _open(nmf_path, ["basis", "activations"])
+    lat, lon = svd["lat"], svd["lon"]
+    with timed("figures: fields"):
+        matrix = train["precip"].load()
+        mean, std = diagnostics.training_moments(matrix)
+        save_figure(training_stats_figure(unstack_cells(mean, lat, lon), unstack_cells(std, lat, lon),
+                                          matrix.sizes["time"], options), outputs["training_stats"], options.dpi)
+        regression, correlation = diagnostics.regression_maps(matrix, svd["temporal_coefficients"], "mode")
+        for name, maps in (("regression", regression), ("correlation", correlation)):
+            save_figure(regression_figure(unstack_cells(maps, lat, lon), "mode", name, options),
+                        outputs[f"mode_{name}"], options.dpi)
+        share = unstack_cells(diagnostics.local_share(matrix, svd), lat, lon)
+        save_figure(local_share_figure(share, is_centred(svd), options), outputs["local_variance"],
+                    options.dpi)
+        save_figure(svd_nmf_figure(svd, nmf, is_centred(svd), options), outputs["svd_vs_nmf"],
+                    options.dpi)
 
 
 def draw_rotated(svd_path, output: str, options: FigureOptions) -> None:
@@ -76,7 +103,8 @@ def draw_hilbert(hilbert_path, output: str, options: FigureOptions) -> None:
 
 def draw_series(svd_path, nmf_path, selection_path, outputs: Mapping[str, str], options: FigureOptions,
                 train: Sequence[str]) -> None:
-    """svd_coefficients.png and nmf_activations.png over the training period ``train`` (config range),
+    """svd_coefficients.png, nmf_activations.png, coefficient_spectra.png and seasonal_cycle.png over the
+    training period ``train`` (config range),
     with NaN gaps for the windows selection.nc lists as dropped."""
     svd = _open(svd_path, ["temporal_coefficients"])
     nmf = _open(nmf_path, ["activations"])
@@ -89,6 +117,14 @@ def draw_series(svd_path, nmf_path, selection_path, outputs: Mapping[str, str], 
                     outputs["svd_coefficients"], options.dpi)
         save_figure(coefficients_figure(activations, "component", "comp.", "NMF activations", options),
                     outputs["nmf_activations"], options.dpi)
+        step = window_step(selection["time"])
+        regular = {"SVD temporal coefficients": (coefficients, "mode"), "NMF activations": (activations, "component")}
+        spectra = {title: diagnostics.power_spectrum(series.where(series["in_record"], drop=True), dim, step)
+                   for title, (series, dim) in regular.items()}
+        save_figure(coefficient_spectra_figure(spectra, options), outputs["coefficient_spectra"], options.dpi)
+        cycles = {title: diagnostics.seasonal_cycle(series.assign_attrs(units="mm"), dim)
+                  for title, (series, dim) in regular.items()}
+        save_figure(seasonal_cycle_figure(cycles, options), outputs["seasonal_cycle"], options.dpi)
 
 
 def draw_selection(land_mask_path, selection_path, outputs: Mapping[str, str], options: FigureOptions,
@@ -142,14 +178,11 @@ def draw_test(evaluation_path, test_path, land_mask_path, selection_path, output
         rmse = {name: with_gaps(series, selection["time"], start, end + np.timedelta64(1, "ns"))
                 for name, series in rmse.items()}
         save_figure(rmse_figure(rmse, overall, options), outputs["test_rmse"], options.dpi)
-
-
-def overall_rmse(evaluation: xr.Dataset, var: str) -> float:
-    """Overall test RMSE (mm) of a method: ``<var>_rmse_overall`` if present, else from the per-window RMSE."""
-    name = f"{var}_rmse_overall"
-    if name in evaluation:
-        return float(evaluation[name])
-    return float(np.sqrt(np.nanmean(evaluation[f"{var}_rmse"].values ** 2)))
+        observed = unstack_cells(test["precip"], land_mask["lat"], land_mask["lon"])
+        skill = xr.concat([diagnostics.cell_skill(observed, evaluation[f"{var}_reconstruction"],
+                                                  evaluation["climatology_reconstruction"])
+                           for var in ("svd", "nmf")], dim="method").assign_coords(method=["SVD", "NMF"])
+        save_figure(cell_skill_figure(skill, options), outputs["cell_skill"], options.dpi)
 
 
 def draw_demo(nmf_path, truth_path, evaluation_path, output: str, options: FigureOptions) -> None:
@@ -165,72 +198,14 @@ def draw_demo(nmf_path, truth_path, evaluation_path, output: str, options: Figur
         save_figure(figure, output, options.dpi)
 
 
-def summary(svd: xr.Dataset, nmf: xr.Dataset, evaluation: xr.Dataset) -> dict:
-    """Key numbers of an experiment: explained variance, NMF error, overall test RMSE (mm), and where the files
-    have them the hold-out skill scores, hold-out RMSE, rank-k optimum, clipped SVD entries, rotation and
-    bootstrap pattern stability."""
-    ratio = svd["explained_variance_ratio"].values.astype(float)
-    return {**_basic_numbers(svd, nmf, evaluation, ratio), **_science_numbers(svd, evaluation)}
-
-
-def _science_numbers(svd: xr.Dataset, evaluation: xr.Dataset) -> dict:
-    """The predictive-skill and significance numbers present in the files (none from older files)."""
-    out: dict = {}
-    skill = {name: round(float(evaluation[f"{var}_skill"]), 4) for name, var in METHODS.items()
-             if f"{var}_skill" in evaluation}
-    if skill:
-        out["holdout_skill"] = skill
-        out["holdout_fraction"] = float(evaluation.attrs.get("holdout_fraction", np.nan))
-        out["holdout_rmse_mm"] = {name: round(float(evaluation[f"{var}_holdout_rmse_overall"]), 4)
-                                  for name, var in METHODS.items() if f"{var}_holdout_rmse_overall" in evaluation}
-    if "rank_optimum_rmse_overall" in evaluation:
-        out["rank_optimum_rmse_mm"] = round(float(evaluation["rank_optimum_rmse_overall"]), 4)
-    if "svd_clipped_entries" in evaluation:
-        clipped = evaluation["svd_clipped_entries"]
-        out["svd_clipped_entries"] = int(clipped)
-        out["svd_clipped_percent"] = round(100 * float(clipped.attrs.get("fraction_of_entries", np.nan)), 3)
-        out["svd_below_minus_half_mm_percent"] = round(
-            100 * float(clipped.attrs.get("fraction_below_minus_half_mm", np.nan)), 3)
-    if "rotated_explained_variance_ratio" in svd:
-        out["rotation"] = {"method": str(svd.attrs.get("rotation_method")), "kaiser": bool(svd.attrs.get(
-            "rotation_kaiser", 1)), "explained_variance_percent": {
-            int(m): round(100 * float(r), 3) for m, r in zip(svd["rotated_mode"].values,
-                                                             svd["rotated_explained_variance_ratio"].values)}}
-    if "pattern_stability" in svd:
-        out["pattern_stability"] = {int(m): round(float(v), 3) for m, v in zip(svd["mode"].values,
-                                                                               svd["pattern_stability"].values)}
-    if "separated" in svd:
-        out["n_separated_modes"] = int(svd["separated"].sum())
-    return out
-
-
-def _basic_numbers(svd: xr.Dataset, nmf: xr.Dataset, evaluation: xr.Dataset, ratio: np.ndarray) -> dict:
-    return {
-        "n_modes": int(ratio.size),
-        "explained_variance_percent": {int(m): round(100 * float(r), 3) for m, r in zip(svd["mode"].values, ratio)},
-        "cumulative_explained_variance_percent": round(100 * float(ratio.sum()), 3),
-        "n_training_windows": int(svd.sizes["time"]),
-        "nmf_relative_reconstruction_error": float(nmf["reconstruction_error"]),
-        "nmf_solver": str(nmf["reconstruction_error"].attrs.get("solver", nmf.attrs.get("solver", ""))),
-        "nmf_iterations": _int_attr(nmf, "n_iter"),
-        "n_test_windows": int(evaluation.sizes["time"]),
-        "test_rmse_mm": {name: round(overall_rmse(evaluation, var), 4) for name, var in METHODS.items()},
-    }
-
-
-def _int_attr(ds: xr.Dataset, name: str) -> int | None:
-    value = ds["reconstruction_error"].attrs.get(name, ds.attrs.get(name))
-    return None if value is None else int(value)
-
-
 def summary_figure(numbers: Mapping, options: FigureOptions) -> "object":
     """A table figure of the key numbers (for the HTML report)."""
     ratio = numbers["explained_variance_percent"]
+    measure = numbers["variance_measure"]
     rows = [
-        ("SVD modes", f"{numbers['n_modes']}"),
-        ("explained variance, modes 1-3", ", ".join(f"{ratio[m]:.1f}%" for m in sorted(ratio)[:3])),
-        (f"cumulative explained variance ({numbers['n_modes']} modes)",
-         f"{numbers['cumulative_explained_variance_percent']:.1f}%"),
+        ("SVD modes / land cells", f"{numbers['n_modes']} / {numbers['n_cells']}"),
+        (f"{measure}, modes 1-3", ", ".join(f"{ratio[m]:.1f}%" for m in sorted(ratio)[:3])),
+        (f"{measure}, all {numbers['n_modes']} modes", f"{numbers['cumulative_explained_variance_percent']:.1f}%"),
         ("training / test windows", f"{numbers['n_training_windows']} / {numbers['n_test_windows']}"),
         ("NMF relative reconstruction error", f"{numbers['nmf_relative_reconstruction_error']:.4f}"),
         ("NMF solver / iterations", f"{numbers['nmf_solver'] or '?'} / {numbers['nmf_iterations']}"),
@@ -264,7 +239,7 @@ def write_summary(svd_path, nmf_path, evaluation_path, json_path, png_path, opti
     svd = _open(svd_path, ["explained_variance_ratio"])
     nmf = _open(nmf_path, ["reconstruction_error"])
     evaluation = _open(evaluation_path, ["svd_rmse", "nmf_rmse", "climatology_rmse"])
-    numbers = summary(svd, nmf, evaluation)
+    numbers = key_numbers(svd, nmf, evaluation)
     json_path = Path(json_path)
     tmp = temp_path(json_path)
     tmp.write_text(json.dumps({"experiment": options.experiment, "synthetic": options.synthetic, **numbers},

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..summary import is_centred, variance_label
 from .base import FigureOptions, first_panels, new_figure
 from .maps import window_label
 
@@ -58,16 +59,18 @@ def _time_axis(ax) -> None:
 
 def coefficients_figure(coefficients: xr.DataArray, dim: str, label: str, ylabel: str,
                         options: FigureOptions) -> plt.Figure:
-    """One small line panel per mode/component of ``coefficients(dim, time)`` (already gapped with NaN)."""
+    """One small line panel per mode/component of ``coefficients(dim, time)`` (already gapped with NaN); the
+    y label names the units (``units`` attribute, mm)."""
     shown, note = first_panels(coefficients, dim, options)
     n = shown.sizes[dim]
     fig = new_figure(9.0, 0.62 * n + 1.3)
     axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
     times = shown["time"].values
+    units = coefficients.attrs.get("units", "mm")
     for ax, index in zip(axes, shown[dim].values):
         ax.plot(times, shown.sel({dim: index}).values, lw=0.7, color="tab:blue")
         ax.axhline(0.0, color="0.6", lw=0.4)
-        ax.set_ylabel(f"{label} {int(index)}", rotation=0, ha="right", va="center")
+        ax.set_ylabel(f"{label} {int(index)}\n({units})", rotation=0, ha="right", va="center")
         ax.tick_params(axis="y", labelsize=6)
         ax.margins(x=0)
     _time_axis(axes[-1])
@@ -81,7 +84,8 @@ def coefficients_figure(coefficients: xr.DataArray, dim: str, label: str, ylabel
 
 
 def spectrum_figure(svd: xr.Dataset, options: FigureOptions) -> plt.Figure:
-    """Singular values with North et al. (1982) error bars, and per-mode + cumulative explained variance.
+    """Singular values with North et al. (1982) error bars, and each mode's share (and the cumulative share) of
+    the sum of squares - of the variance when ``svd.center`` (the uncentred SVD's mode 1 carries the mean).
 
     ``north_error(mode)`` is the sampling error of the eigenvalue ``eigenvalues(mode)`` (λ = σ²/N with N
     training windows when the file has no ``eigenvalues``); its relative size δλ/λ is drawn on σ as
@@ -115,13 +119,14 @@ def spectrum_figure(svd: xr.Dataset, options: FigureOptions) -> plt.Figure:
     left.legend()
     right.bar(mode, ratio, yerr=ratio * relative, color=np.where(separated, "tab:blue", "tab:red"),
               capsize=1.5, error_kw={"lw": 0.6}, label="per mode")
-    right.set_ylabel("explained variance per mode (%)")
+    measure = variance_label(is_centred(svd))
+    right.set_ylabel(f"{measure} per mode (%)")
     right.set_xlabel("mode")
     twin = right.twinx()
     twin.plot(mode, np.cumsum(ratio), "k.-", lw=1, label="cumulative")
-    twin.set_ylabel("cumulative explained variance (%)")
+    twin.set_ylabel(f"cumulative {measure} (%)")
     twin.set_ylim(0, 100)
-    right.set_title(f"Explained variance: {np.sum(ratio):.1f}% by {mode.size} modes")
+    right.set_title(f"{measure[0].upper()}{measure[1:]}: {np.sum(ratio):.1f}% by {mode.size} modes")
     handles = right.get_legend_handles_labels()
     twin_handles = twin.get_legend_handles_labels()
     right.legend(handles[0] + twin_handles[0], handles[1] + twin_handles[1], loc="center right")
@@ -129,28 +134,108 @@ def spectrum_figure(svd: xr.Dataset, options: FigureOptions) -> plt.Figure:
     return fig
 
 
+LONG_RECORD_YEARS = 4  # wet_fraction.png: longer records get yearly summaries instead of every window's line
+
+
 def wet_fraction_figure(selection: xr.Dataset, min_wet_fraction: float, options: FigureOptions,
                         periods: dict[str, tuple] | None = None) -> plt.Figure:
     """``wet_area_fraction(time)`` of every window, kept windows vs dropped, the threshold line,
-    and the ``periods`` (name -> (start, end)) shaded."""
+    and the ``periods`` (name -> (start, end)) shaded. Records longer than :data:`LONG_RECORD_YEARS` years
+    (a 62-year record has ~7,500 windows) draw the windows as small points under their yearly median and
+    quartiles, and a second panel with the number of kept and dropped windows per year."""
     time = selection["time"].values
     fraction = selection["wet_area_fraction"].values
     kept = selection["kept"].values.astype(bool)
-    fig = new_figure(10.0, 3.6)
-    ax = fig.subplots()
-    line = break_at_record_gaps(selection["wet_area_fraction"], window_step(selection["time"]))
-    ax.plot(line["time"].values, line.values, color="0.75", lw=0.5, zorder=1)
-    ax.scatter(time[kept], fraction[kept], s=3, color="tab:blue", label=f"kept ({kept.sum()})", zorder=2)
-    ax.scatter(time[~kept], fraction[~kept], s=5, color="tab:red", label=f"dropped ({(~kept).sum()})", zorder=3)
+    years = (time.max() - time.min()) / np.timedelta64(365, "D") if time.size else 0.0
+    long_record = years > LONG_RECORD_YEARS
+    fig = new_figure(10.0, 5.4 if long_record else 3.6)
+    if long_record:
+        ax, counts = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
+    else:
+        ax, counts = fig.subplots(), None
+    if long_record:
+        size = (1.0, 2.0)
+        frame = pd.DataFrame({"fraction": fraction, "kept": kept}, index=pd.DatetimeIndex(time))
+        yearly = frame["fraction"].groupby(frame.index.year)
+        middle = pd.to_datetime([f"{year}-07-01" for year in yearly.median().index])
+        ax.fill_between(middle, yearly.quantile(0.25).values, yearly.quantile(0.75).values, color="k", alpha=0.15,
+                        lw=0, label="yearly quartiles", zorder=4)
+        ax.plot(middle, yearly.median().values, color="k", lw=1.2, label="yearly median", zorder=5)
+        per_year = frame.groupby(frame.index.year)["kept"].agg(["sum", "count"])
+        counts.bar(middle, per_year["sum"].values, width=300, color="tab:blue", label="kept per year")
+        counts.bar(middle, (per_year["count"] - per_year["sum"]).values, width=300, bottom=per_year["sum"].values,
+                   color="tab:red", label="dropped per year")
+        counts.set_ylabel("windows per year")
+        _time_axis(counts)
+        counts.set_xlabel("window start (UTC)")
+    else:
+        size = (3.0, 5.0)
+        line = break_at_record_gaps(selection["wet_area_fraction"], window_step(selection["time"]))
+        ax.plot(line["time"].values, line.values, color="0.75", lw=0.5, zorder=1)
+        ax.set_xlabel("window start (UTC)")
+    ax.scatter(time[kept], fraction[kept], s=size[0], color="tab:blue", label=f"kept ({kept.sum()})", zorder=2,
+               rasterized=True)
+    ax.scatter(time[~kept], fraction[~kept], s=size[1], color="tab:red", label=f"dropped ({(~kept).sum()})",
+               zorder=3, rasterized=True)
     ax.axhline(min_wet_fraction, color="k", ls="--", lw=1, label=f"threshold {min_wet_fraction:g}")
     for (name, (start, end)), colour in zip((periods or {}).items(), ("tab:green", "tab:orange", "tab:purple")):
         ax.axvspan(pd.Timestamp(start), pd.Timestamp(end), color=colour, alpha=0.08, label=f"{name} period")
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("wet fraction of land cells (1)")
-    ax.set_xlabel("window start (UTC)")
     _time_axis(ax)
-    fig.legend(loc="outside lower center", ncols=5)
-    fig.suptitle(options.title("Wet-area fraction of each window"))
+    fig.legend(loc="outside lower center", ncols=7 if long_record else 5)
+    fig.suptitle(options.title(f"Wet-area fraction of each {options.hours}-hour window"))
+    return fig
+
+
+def coefficient_spectra_figure(spectra: dict[str, xr.DataArray], options: FigureOptions) -> plt.Figure:
+    """Power spectra ``spectra[title](dim, period)`` (share of variance per period, days) of the SVD
+    coefficients and NMF activations, one line per mode/component, log-log, with 1 year marked."""
+    fig = new_figure(10.0, 3.8)
+    axes = fig.subplots(1, len(spectra), squeeze=False)[0]
+    for ax, (title, spectrum) in zip(axes, spectra.items()):
+        dim = spectrum.dims[0]
+        shown, note = first_panels(spectrum, dim, options)
+        for index in shown[dim].values:
+            ax.loglog(shown["period"].values, shown.sel({dim: index}).values, lw=0.8,
+                      label=f"{'mode' if dim == 'mode' else 'comp.'} {int(index)}")
+        period = shown["period"].values
+        if period.size and period.max() >= 365:
+            ax.axvline(365.25, color="0.5", ls=":", lw=1)
+            ax.text(365.25, ax.get_ylim()[1], " 1 year", va="top", fontsize=6, color="0.4")
+        ax.invert_xaxis()
+        ax.set_xlabel("period (days)")
+        ax.set_ylabel("share of the series' variance (1)")
+        ax.set_title(f"{title}{note}")
+        ax.legend(fontsize=6, ncols=2)
+    fig.suptitle(options.title("Power spectra of the training coefficients (dropped windows set to the mean)"))
+    return fig
+
+
+MONTHS = "JFMAMJJASOND"
+
+
+def seasonal_cycle_figure(cycles: dict[str, tuple[xr.DataArray, xr.DataArray]], options: FigureOptions) -> plt.Figure:
+    """Mean (line) and standard error (band) per calendar month of each mode's coefficient / component's
+    activation over the training windows: ``cycles[title] = (mean(dim, month), error(dim, month))``."""
+    fig = new_figure(10.0, 3.8)
+    axes = fig.subplots(1, len(cycles), squeeze=False)[0]
+    for ax, (title, (mean, error)) in zip(axes, cycles.items()):
+        dim = mean.dims[0]
+        shown, note = first_panels(mean, dim, options)
+        for index in shown[dim].values:
+            m = shown.sel({dim: index}).values
+            e = error.sel({dim: index}).values
+            line, = ax.plot(np.arange(1, 13), m, "o-", ms=3, lw=1,
+                            label=f"{'mode' if dim == 'mode' else 'comp.'} {int(index)}")
+            ax.fill_between(np.arange(1, 13), m - e, m + e, color=line.get_color(), alpha=0.2, lw=0)
+        ax.axhline(0.0, color="0.6", lw=0.4)
+        ax.set_xticks(np.arange(1, 13), list(MONTHS))
+        ax.set_xlabel("calendar month of the window start")
+        ax.set_ylabel(f"mean coefficient ({mean.attrs.get('units', 'mm')})")
+        ax.set_title(f"{title}{note}")
+        ax.legend(fontsize=6, ncols=2)
+    fig.suptitle(options.title("Mean seasonal cycle of the training coefficients (band: ± 1 standard error)"))
     return fig
 
 
