@@ -1,4 +1,6 @@
-# Raw data: one canonical dataset precip(time, lat, lon), the amount per source step.
+# Raw data: one canonical dataset precip(time, lat, lon), the amount per source step; for the files read in
+# place (source.kind files, http downloads) an index of them (its coordinates, no precip): see
+# precipmodes.sources.index. A checkpoint: the partitions of the totals are planned from it.
 #   downloads: <source.http.cache_dir>/<file name>  one download job per remote file (kind http)
 
 # Downloads run where Snakemake runs (compute nodes are often offline); raw reads the cached files.
@@ -6,7 +8,7 @@ localrules:
     download,
 
 
-rule raw:
+checkpoint raw:
     input:
         lambda wildcards: SOURCE_INPUTS + list(DOWNLOADS),
     output:
