@@ -21,6 +21,7 @@ rule accumulate_partition:
         partition=lambda wildcards: json.dumps(partition_plan_of(wildcards.partition), sort_keys=True),
         reading=lambda wildcards: json.dumps({"source": SOURCE, "domain": config["domain"]}, sort_keys=True),
         grid=lambda wildcards: json.dumps(PREPARED_GRID),
+        inputs=lambda wildcards: json.dumps(fingerprint(partition_inputs(wildcards))),  # a replaced file reruns it
     wildcard_constraints:
         partition=r"\d{4}-\d{2}|all",
     log:
