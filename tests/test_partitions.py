@@ -33,7 +33,8 @@ def month_files(folder: Path, months: list[str]) -> list[Path]:
     values[:, 0, 0] = np.nan
     paths = []
     for month in months:
-        inside = (record >= pd.Timestamp(month + "-01")) & (record < pd.Timestamp(month + "-01") + pd.offsets.MonthBegin())
+        first = pd.Timestamp(month + "-01")
+        inside = (record >= first) & (record < first + pd.offsets.MonthBegin())
         paths.append(precip_file(folder / f"pr_{month}.nc", values=values[inside], times=record[inside].values))
     return paths
 
