@@ -67,7 +67,7 @@ def test_partitions_equal_one_pass_and_append_reruns_only_what_it_touches(tmp_pa
         expected = joined[:90].reshape(30, 3, 16, 20).sum(axis=1)
         np.testing.assert_array_equal(totals["precip"].values, expected)
         assert totals.attrs["n_windows"] == 30 and totals.attrs["n_partitions"] == 3
-        assert totals["n_valid_windows"].values[0, 0] == 0 and totals["n_valid_windows"].values[1, 1] == 30
+        assert totals["n_observed_steps"].values[0, 0] == 0 and totals["n_observed_steps"].values[1, 1] == 90
     with xr.open_dataset(workdir / "results/prepared/land_mask.nc") as mask:
         assert int(mask["land"].values[0, 0]) == 0 and int(mask["land"].sum()) == 16 * 20 - 1
 

@@ -50,7 +50,7 @@ import pandas as pd
 import xarray as xr
 
 from .allocator import release_freed_memory
-from .blockreader import window_sums
+from .blockreader import observed_steps, window_sums
 from .config import iso_utc, parse_instant
 from .errors import InputDataError, PrecipModesError
 from .logs import log, timed
@@ -64,7 +64,9 @@ SEED_ANCHOR = "2005-12-31T15:00Z"  # 00:00 JST, where the seed's 72-hour windows
 #: decoded input size (MB) from which accumulate_files reads in worker processes when given more than
 #: one thread; below it, starting the processes costs more than it saves
 READER_PROCESSES_MIN_MB = 256.0
-ALIGN_GROWTH = 4  # how far a block may grow beyond block_mb to end on a chunk boundary (_blocks)
+ALIGN_GROWTH = 4
+OBSERVED_ATTRS = {"long_name": "number of input steps with a value (not missing) at the cell, in the kept windows",
+                  "units": "1"}  # how far a block may grow beyond block_mb to end on a chunk boundary (_blocks)
 
 
 @dataclass
@@ -190,7 +192,7 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
     reader = readers if readers is not None else _InProcessReader(precip)
     progress = _Progress(int(kept.size))
     graph_id = uuid.uuid4().hex  # the blocks are computed once: unique keys, no hashing of the data
-    pieces = []
+    pieces, observed = [], []
     for number, (i0, i1, windows) in enumerate(blocks):
         inside = np.flatnonzero((plan.first >= i0) & (plan.first < i1))
         segments = plan.first[inside] - i0
@@ -199,10 +201,13 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
         scale = None if np.all(scale == 1) else scale
         # plain arguments, not dask chunks of the input: a dask collection inside a delayed call makes
         # dask import distributed (~60 MB resident) to build the graph
-        total = dask.delayed(reader.window_sums)(i0, i1, segments, take, scale, plan.steps, progress,
-                                                 dask_key_name=f"accumulate-block-{number}-{graph_id}")
+        total, count = dask.delayed(reader.window_sums, nout=2)(
+            i0, i1, segments, take, scale, plan.steps, progress, dask_key_name=f"accumulate-block-{number}-{graph_id}")
         pieces.append(da.from_delayed(total, shape=(windows.size,) + precip.shape[1:], dtype=np.float32))
+        observed.append(da.from_delayed(count, shape=precip.shape[1:], dtype=np.int32))
     totals = da.concatenate(pieces, axis=0) if kept.size else da.zeros((0,) + precip.shape[1:], np.float32)
+    # computed with the totals, from the same reads: the data_nan land mask's counts
+    observed = da.stack(observed).sum(axis=0, dtype=np.int32) if observed else da.zeros(precip.shape[1:], np.int32)
     starts = plan.start[kept]
     window = np.timedelta64(hours, "h").astype("timedelta64[ns]")
     out = xr.Dataset(
@@ -213,6 +218,7 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
                 "long_name": "fraction of the window's input steps present in the record",
                 "units": "1",
             }),
+            "n_observed_steps": (("lat", "lon"), observed, OBSERVED_ATTRS),
             "dropped_window_completeness": ("dropped_window", plan.completeness[~plan.kept].astype(np.float32), {
                 "long_name": "fraction of the dropped window's input steps present in the record",
                 "units": "1",
@@ -255,11 +261,13 @@ class _InProcessReader:
         self.precip = precip.variable
 
     def window_sums(self, i0: int, i1: int, segments: np.ndarray, take: np.ndarray,
-                    scale: np.ndarray | None, steps: int, progress: _Progress) -> np.ndarray:
-        """:func:`~precipmodes.blockreader.window_sums` of the record's steps ``[i0, i1)``."""
-        sums = window_sums(self.precip[i0:i1].values, segments, take, scale, steps)
+                    scale: np.ndarray | None, steps: int, progress: _Progress) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`~precipmodes.blockreader.window_sums` and
+        :func:`~precipmodes.blockreader.observed_steps` of the record's steps ``[i0, i1)``."""
+        block = self.precip[i0:i1].values
+        sums = window_sums(block, segments, take, scale, steps)
         progress(take.size)
-        return sums
+        return sums, observed_steps(block, segments, take)
 
 
 class ReaderProcesses:
@@ -309,9 +317,9 @@ class ReaderProcesses:
             self.stderr[reader.pid].close()
 
     def window_sums(self, i0: int, i1: int, segments: np.ndarray, take: np.ndarray,
-                    scale: np.ndarray | None, steps: int, progress: _Progress) -> np.ndarray:
-        """:func:`~precipmodes.blockreader.window_sums` of the record's steps ``[i0, i1)``, read and summed by
-        a reader process."""
+                    scale: np.ndarray | None, steps: int, progress: _Progress) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`~precipmodes.blockreader.window_sums` and :func:`~precipmodes.blockreader.observed_steps`
+        of the record's steps ``[i0, i1)``, read and summed by a reader process."""
         reader = self.idle.get()
         try:
             pickle.dump((i0 + self.offset, i1 + self.offset, segments, take, scale, steps), reader.stdin,
@@ -386,6 +394,8 @@ def _pass_through(ds: xr.Dataset, hours: int, origin: str) -> xr.Dataset:
         )
     out = ds.chunk({"time": 32, "lat": -1, "lon": -1})
     out["precip"].attrs = _totals_attrs(ds["precip"].attrs, hours)
+    out["n_observed_steps"] = ds["precip"].notnull().sum("time").astype(np.int32)
+    out["n_observed_steps"].attrs = OBSERVED_ATTRS
     out["completeness"] = ("time", np.ones(ds.sizes["time"], np.float32),
                            {"long_name": "fraction of the window's input steps present in the record",
                             "units": "1"})
@@ -584,7 +594,7 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
 def gather_totals(*, parts: list[str | os.PathLike], output_path: str | os.PathLike, accumulation: Mapping,
                   config: Mapping | None = None) -> Path:
     """Rule accumulate: the partitions' totals (:func:`accumulate_files`, in time order) as one totals
-    NetCDF, with ``n_valid_windows(lat, lon)`` (windows with a total, the ``data_nan`` land mask's count)
+    NetCDF, with ``n_observed_steps(lat, lon)`` summed over them (the ``data_nan`` land mask's count)
     and the record's counts of kept and dropped windows. Refuses a record without a complete window as
     :func:`accumulate` does."""
     hours = int(accumulation["hours"])
@@ -604,9 +614,8 @@ def gather_totals(*, parts: list[str | os.PathLike], output_path: str | os.PathL
                        combine_attrs="override")
         out.attrs.update(n_windows=kept, n_windows_dropped=sum(int(ds.attrs["n_windows_dropped"]) for ds in opened),
                          n_partitions=len(parts))
-        out["n_valid_windows"] = out["precip"].notnull().sum("time").astype(np.int32)
-        out["n_valid_windows"].attrs = {"long_name": "number of windows with a total (not missing) at the cell",
-                                        "units": "1"}
+        out["n_observed_steps"] = sum(ds["n_observed_steps"] for ds in opened).astype(np.int32)
+        out["n_observed_steps"].attrs = OBSERVED_ATTRS
         log.info("accumulate: %d windows from %d partition(s), %d dropped", kept, len(parts),
                  out.attrs["n_windows_dropped"])
         try:

@@ -193,10 +193,10 @@ def open_streamed(path: str | os.PathLike, variable: str = "precip") -> xr.Datas
 
 
 def land_fraction_for(grid: xr.Dataset, settings: Mapping, origin: str = "input",
-                      valid_windows: xr.DataArray | None = None) -> tuple[xr.DataArray, str, str]:
+                      observed: xr.DataArray | None = None) -> tuple[xr.DataArray, str, str]:
     """Land fraction on the grid of ``grid`` (a canonical dataset, or the index of one) by
-    ``settings['method']``. ``valid_windows(lat, lon)``: the totals' count of windows with a value per
-    cell (``n_valid_windows`` of totals.nc), from which ``data_nan`` is taken (no pass over the data);
+    ``settings['method']``. ``observed(lat, lon)``: the totals' count of input steps with a value per
+    cell (``n_observed_steps`` of totals.nc), from which ``data_nan`` is taken (no pass over the data);
     without it ``data_nan`` reads ``grid['precip']``.
 
     Returns ``(land_fraction(lat, lon), method used, source description)``.
@@ -209,8 +209,8 @@ def land_fraction_for(grid: xr.Dataset, settings: Mapping, origin: str = "input"
         seed = grid["seed_land"].astype(np.float32).fillna(0.0).transpose("lat", "lon").load()
         return seed.clip(0, 1), "seed_land", f"variable seed_land of {origin} (the seed's land mask)"
     if method in ("auto", "data_nan"):
-        fraction = (data_nan_fraction(grid["precip"]) if valid_windows is None
-                    else (valid_windows > 0).astype(np.float32).assign_coords(lat=lat, lon=lon))
+        fraction = (data_nan_fraction(grid["precip"]) if observed is None
+                    else (observed > 0).astype(np.float32).assign_coords(lat=lat, lon=lon))
         if not fraction.any():
             raise InputDataError(f"{origin}: precip is NaN at every cell and time step; there is no data "
                                  f"to mask (check the source)")
@@ -247,13 +247,13 @@ def land_mask_files(*, grid: str | os.PathLike, output: str | os.PathLike, land_
                     config: Mapping | None = None, totals: str | os.PathLike | None = None) -> Path:
     """Rule land_mask: read the gridded input ``grid`` (raw.nc, its index or upscaled.nc, streamed), make
     the mask by the complete ``land_mask`` config section, write ``output`` (NetCDF); ``config``, optional,
-    is the whole config, digested into the provenance. ``totals``: totals.nc, whose ``n_valid_windows``
+    is the whole config, digested into the provenance. ``totals``: totals.nc, whose ``n_observed_steps``
     gives ``data_nan`` (:func:`land_fraction_for`)."""
     grid = Path(grid)
     with timed(f"land_mask ({land_mask['method']})"):
         with open_streamed(grid) as data, (open_netcdf(totals) if totals else contextlib.nullcontext()) as counts:
-            valid = None if counts is None else land_of_grid(counts["n_valid_windows"], data, totals, grid)
-            fraction, method, source = land_fraction_for(data, land_mask, origin=grid.name, valid_windows=valid)
+            observed = None if counts is None else land_of_grid(counts["n_observed_steps"], data, totals, grid)
+            fraction, method, source = land_fraction_for(data, land_mask, origin=grid.name, observed=observed)
             ds = land_mask_dataset(fraction, float(land_mask["min_fraction"]), method, source,
                                    land_mask["method"])
             ds["lat"].attrs, ds["lon"].attrs = dict(data["lat"].attrs), dict(data["lon"].attrs)
