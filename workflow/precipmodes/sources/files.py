@@ -164,13 +164,15 @@ def check_files(paths: Sequence[str | Path], source: Mapping) -> None:
 
 
 def open_in_order(paths: Sequence[str | Path], source: Mapping, origin: str,
-                  error=InputDataError) -> list[tuple[xr.Dataset, str, str | Path]]:
+                  error=InputDataError, checked: bool = False) -> list[tuple[xr.Dataset, str, str | Path]]:
     """Check and open ``paths`` (:func:`check_files`, :func:`open_one`), lazily: ``(dataset, time label,
     path)`` ordered by first time stamp; files that disagree in units or time labels or overlap in time
-    are refused naming them."""
+    are refused naming them. ``checked``: :func:`check_files` passed on these very files (an index's,
+    unchanged since): not run again."""
     if not paths:
         raise InputDataError(f"{options_key(source)}: no files to read")
-    check_files(paths, source)
+    if not checked:
+        check_files(paths, source)
     opened = [(*open_one(path, source, error), path) for path in paths]
     labels = {label for _, label, _ in opened}
     units = {str(ds["precip"].attrs.get("units")) for ds, _, _ in opened}

@@ -121,7 +121,7 @@ def read_index(index: xr.Dataset, i0: int = 0, i1: int | None = None, origin: st
                                  "(rule raw) and the totals of the windows the file holds")
     paths = [entry["path"] for entry in files]
     where = paths_origin(paths)
-    opened = open_in_order(paths, info["source"], where)
+    opened = open_in_order(paths, info["source"], where, checked=True)  # checked when indexed, unchanged since
     for (piece, _, path), entry in zip(opened, files):
         if piece.sizes["time"] != entry["steps"] or str(path) != entry["path"]:
             raise InputDataError(f"{path}: holds {piece.sizes['time']} steps, the index {origin} says "
