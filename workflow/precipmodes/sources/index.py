@@ -32,6 +32,8 @@ from .files import check_files, expand_paths, open_in_order, open_one, paths_ori
 
 #: global attribute of an index holding its files and reading options (JSON)
 INDEX_ATTR = "precipmodes_index"
+#: decoded bytes per dask chunk of the steps read through an index (:func:`read_index`)
+READ_CHUNK_BYTES = 16 * 2**20
 
 
 def indexed_files(source: Mapping) -> tuple[list[str], dict] | None:
@@ -121,7 +123,13 @@ def read_index(index: xr.Dataset, i0: int = 0, i1: int | None = None, origin: st
                                  "(rule raw) and the totals of the windows the file holds")
     paths = [entry["path"] for entry in files]
     where = paths_origin(paths)
-    opened = open_in_order(paths, info["source"], where, checked=True)  # checked when indexed, unchanged since
+    # dask chunks of about READ_CHUNK_BYTES (decoded, on the domain's grid): what a partition holds in
+    # memory per thread while it checks and sums its steps stays small, whatever source.files.chunks says
+    cells = index.sizes["lat"] * index.sizes["lon"]
+    chunks = {**info["source"].get("chunks", {})}
+    chunks["time"] = max(1, min(int(chunks.get("time", 744)), READ_CHUNK_BYTES // (4 * cells)))
+    source = {**info["source"], "chunks": chunks}
+    opened = open_in_order(paths, source, where, checked=True)  # checked when indexed, unchanged since
     for (piece, _, path), entry in zip(opened, files):
         if piece.sizes["time"] != entry["steps"] or str(path) != entry["path"]:
             raise InputDataError(f"{path}: holds {piece.sizes['time']} steps, the index {origin} says "
@@ -129,7 +137,7 @@ def read_index(index: xr.Dataset, i0: int = 0, i1: int | None = None, origin: st
     first = int(np.flatnonzero(step_file == wanted[0])[0])
     count = sum(entry["steps"] for entry in files)
     bounds = index["time_bnds"].values[first:first + count]
-    return standardise_opened(opened, info["source"], info["domain"], where, bounds=bounds,
+    return standardise_opened(opened, source, info["domain"], where, bounds=bounds,
                               select=slice(i0 - first, i1 - first))
 
 
