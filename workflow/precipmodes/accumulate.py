@@ -559,7 +559,7 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
         # netCDF-C caches 64 MiB per variable and file by default; the stream needs two rows of chunks of
         # each (stream_cache_bytes): 1 year of hourly 320 x 400 maps on 2 threads,
         # 457-466 -> 380-415 MiB peak (bench_accumulate_cdo)
-        input_cache = stream_cache_bytes(_input_row_bytes(input_path))
+        input_cache = stream_cache_bytes(input_row_bytes(input_path))
         readers = None
         if is_index(coords):
             with open_netcdf(input_path) as index:
@@ -638,14 +638,14 @@ def _readable_by_readers(raw: xr.Dataset) -> bool:
                  or (stored == np.int16 and all(np.asarray(v).dtype == np.float32 for v in packing))))
 
 
-def _input_row_bytes(path: str | os.PathLike) -> int:
-    """:func:`chunk_row_bytes` of ``precip`` in the NetCDF file ``path`` (0 when unreadable: the open
+def input_row_bytes(path: str | os.PathLike, variable: str = "precip") -> int:
+    """:func:`chunk_row_bytes` of ``variable`` in the NetCDF file ``path`` (0 when unreadable: the open
     that follows reports it)."""
     import netCDF4
 
     try:
         with netCDF4.Dataset(path) as nc:
-            var = nc["precip"]
+            var = nc[variable]
             chunking = var.chunking()  # a contiguous variable is read without the chunk cache
             return 0 if chunking == "contiguous" else chunk_row_bytes(var.shape, tuple(chunking),
                                                                       var.dtype.itemsize)
