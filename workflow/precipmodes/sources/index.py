@@ -90,7 +90,8 @@ def build_index(source: Mapping, domain: Mapping) -> xr.Dataset | None:
         "long_name": "which file of the index holds the step (0-based, in the order of the files listed in "
                      f"the global attribute {INDEX_ATTR})"})
     index.attrs = {**ds.attrs, INDEX_ATTR: json.dumps(
-        {"files": files, "source": settings, "domain": dict(domain), "precip_attrs": ds["precip"].attrs},
+        {"files": files, "cwd": os.getcwd(), "source": settings, "domain": dict(domain),
+         "precip_attrs": ds["precip"].attrs},
         default=str)}
     return index
 
@@ -110,13 +111,14 @@ def read_index(index: xr.Dataset, i0: int = 0, i1: int | None = None, origin: st
     if not 0 <= i0 < i1 <= step_file.size:
         raise InputDataError(f"{origin}: steps {i0}..{i1} are outside the index's {step_file.size} steps")
     wanted = range(int(step_file[i0]), int(step_file[i1 - 1]) + 1)
-    files = [info["files"][k] for k in wanted]
+    # relative paths are relative to the working directory of the workflow that built the index
+    files = [{**info["files"][k], "path": _located(info["files"][k]["path"], info.get("cwd", "."))} for k in wanted]
     for entry in files:
         path = entry["path"]
         if not Path(path).exists():
             raise InputDataError(f"{path}: file not found (it was there when the index {origin} was built); "
-                                 f"put it back or run snakemake again, which rebuilds the index (rule raw) from "
-                                 f"{options_key(info['source'])}.paths")
+                                 f"put it back or run snakemake again, which rebuilds the index (rule raw) from the "
+                                 f"files of {options_key(info['source'])}")
         if _stamp(path) != {"size": entry["size"], "mtime_ns": entry["mtime_ns"]}:
             raise InputDataError(f"{path}: changed since the index {origin} was built (its size or modification "
                                  "time differs from the index's); run snakemake again, which rebuilds the index "
@@ -144,6 +146,11 @@ def read_index(index: xr.Dataset, i0: int = 0, i1: int | None = None, origin: st
     bounds = index["time_bnds"].values[first:first + count]
     return standardise_opened(opened, source, info["domain"], where, bounds=bounds,
                               select=slice(i0 - first, i1 - first))
+
+
+def _located(path: str, cwd: str) -> str:
+    """``path`` as found from here: as it is when it exists, else relative to ``cwd`` (the index's)."""
+    return path if os.path.isabs(path) or os.path.exists(path) else os.path.join(cwd, path)
 
 
 def open_steps(path: str | os.PathLike, i0: int = 0, i1: int | None = None) -> xr.Dataset:
