@@ -1,6 +1,7 @@
 # Paths and helpers shared by all .smk files (Snakemake's lint wants functions here); outputs, under
 # config results_dir (default results/):
-#   <results_dir>/prepared/...        shared preparation (raw data, land mask, totals, selection)
+#   <results_dir>/prepared/...        shared preparation (raw.nc: the data, or the index of the files read in
+#                                     place; totals/<partition>.nc, totals.nc, land mask, selection)
 #   <results_dir>/<experiment>/...    per experiment (split, svd.nc, nmf.nc, evaluation.nc, figures/)
 #   <results_dir>/logs/...            one log per job
 import functools
