@@ -117,3 +117,23 @@ def test_bad_values_fail_their_partition_only_and_it_reruns_alone(tmp_path):
     assert sorted(planned_partitions(workdir, config)) == ["2006-02", "2006-03"]
     snakemake(workdir, config, [TOTALS], cores=2)
     assert (workdir / PARTS / "2006-01.nc").stat().st_mtime_ns == january
+
+
+def test_seed_binary_totals_pass_through_one_partition(tmp_path):
+    """Totals already accumulated (seed_binary) are one partition, gathered without dropped windows; the
+    seed's land mask still wins (land_mask.method auto)."""
+    from test_sources_seed_binary import write_seed
+
+    options, _, _ = write_seed(tmp_path)
+    seed = {key: value for key, value in options.items() if key != "kind"}
+    config = tiny(source={"kind": "seed_binary", "seed_binary": seed}, domain={"lon": [128.0, 148.0],
+                                                                              "lat": [30.0, 46.0]})
+    workdir = tmp_path / "work"
+    snakemake(workdir, config, [TOTALS, "results/prepared/land_mask.nc"])
+    assert sorted(p.name for p in (workdir / PARTS).glob("*.nc")) == ["all.nc"]
+    with xr.open_dataset(workdir / TOTALS) as totals, xr.open_dataset(workdir / RAW) as raw:
+        np.testing.assert_array_equal(totals["precip"].values, raw["precip"].values)
+        assert totals.attrs["n_windows_dropped"] == 0 and "dropped_window" not in totals.dims
+        np.testing.assert_array_equal(totals["n_observed_steps"].values, raw["precip"].notnull().sum("time").values)
+    with xr.open_dataset(workdir / "results/prepared/land_mask.nc") as mask:
+        assert mask.attrs["method"] == "seed_land"

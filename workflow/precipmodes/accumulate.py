@@ -600,18 +600,20 @@ def gather_totals(*, parts: list[str | os.PathLike], output_path: str | os.PathL
     hours = int(accumulation["hours"])
     with timed(f"accumulate: gather {len(parts)} partition(s)"):
         opened = [open_netcdf(path, chunks={}) for path in parts]
-        timed_vars = [ds.drop_dims("dropped_window") for ds in opened]
-        dropped = [ds[["dropped_window_completeness"]] for ds in opened]
+        timed_vars = [ds.drop_dims("dropped_window", errors="ignore") for ds in opened]
+        # totals passed through (seed_binary) drop no window
+        dropped = [ds[["dropped_window_completeness"]] for ds in opened if "dropped_window" in ds.dims]
         kept = sum(int(ds.attrs["n_windows"]) for ds in opened)
         if kept == 0:
-            completeness = np.concatenate([ds["dropped_window_completeness"].values for ds in opened])
+            completeness = np.concatenate([ds["dropped_window_completeness"].values for ds in dropped])
             raise _no_window(f"{parts[0]} .. {parts[-1]}", hours, float(accumulation["min_completeness"]),
                              completeness)
-        out = xr.merge([xr.concat(timed_vars, dim="time", data_vars="minimal", coords="minimal",
-                                  compat="override", combine_attrs="override"),
-                        xr.concat(dropped, dim="dropped_window", data_vars="minimal", coords="minimal",
-                                  compat="override", combine_attrs="override")],
-                       combine_attrs="override")
+        joined = [xr.concat(timed_vars, dim="time", data_vars="minimal", coords="minimal", compat="override",
+                            combine_attrs="override")]
+        if dropped:
+            joined.append(xr.concat(dropped, dim="dropped_window", data_vars="minimal", coords="minimal",
+                                    compat="override", combine_attrs="override"))
+        out = xr.merge(joined, combine_attrs="override")
         out.attrs.update(n_windows=kept, n_windows_dropped=sum(int(ds.attrs["n_windows_dropped"]) for ds in opened),
                          n_partitions=len(parts))
         out["n_observed_steps"] = sum(ds["n_observed_steps"] for ds in opened).astype(np.int32)
