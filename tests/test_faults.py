@@ -24,6 +24,7 @@ import xarray as xr
 from conftest import REPO, file_server, require
 from precipmodes.netcdf import sha256_file
 from precipmodes.owned import hostname
+from precipmodes.sources.index import open_steps
 from reliability_helpers import (TINY, TWO_EXPERIMENTS, assert_nothing_partial, assert_same_data, copy_run,
                                  http_source, leftovers, output_text, precip_file, snakemake, tiny, with_threads)
 
@@ -88,7 +89,7 @@ def test_sigkill_accumulate_and_nmf_then_rerun_gives_the_uninterrupted_outputs(t
             path.unlink()
 
     run = start_snakemake(workdir, config, [NMF])
-    rule = wait_for(lambda: rule_process(run, "accumulate.py"), "accumulate started", run)
+    rule = wait_for(lambda: rule_process(run, "gather.py"), "accumulate started", run)  # writes totals.nc
     wait_for(lambda: list(prepared.glob(".totals.nc.tmp-*")), "totals.nc being written", run, every=0.002)
     rule.send_signal(signal.SIGKILL)
     output = run.communicate(timeout=300)[0]
@@ -130,7 +131,7 @@ def _read(path: Path) -> str:
 
 def test_interrupted_download_is_never_used_and_the_rerun_resumes_and_verifies(tmp_path):
     """The server cuts the transfer in half: the rule fails naming the kept .part, raw.nc is not made;
-    the rerun asks for the rest (Range), checks the sha256 and builds raw.nc from the whole file."""
+    the rerun asks for the rest (Range), checks the sha256 and builds raw.nc (the index) from the whole file."""
     # 150 days (~190 KB): the first half holds whole 64 KiB blocks, so the .part keeps data to resume from
     data = precip_file(tmp_path / "src" / "good.nc", days=150).read_bytes()
     workdir = tmp_path / "work"
@@ -152,7 +153,8 @@ def test_interrupted_download_is_never_used_and_the_rerun_resumes_and_verifies(t
         assert server.requests[-1][1] is not None and server.requests[-1][1].startswith("bytes="), server.requests
         assert (downloads / "good_2006.nc").read_bytes() == data
         assert not (downloads / "good_2006.nc.part").exists()
-    with xr.open_dataset(workdir / RAW) as raw, xr.open_dataset(tmp_path / "src/good.nc") as original:
+    raw = open_steps(workdir / RAW)  # the index of the downloaded file, read through it
+    with xr.open_dataset(tmp_path / "src/good.nc") as original:
         assert raw["precip"].shape == original["precip"].shape
         assert float(raw["precip"].sum()) == pytest.approx(float(original["precip"].sum()), rel=1e-6)
 
@@ -316,7 +318,7 @@ def test_killed_forced_accumulate_leaves_nothing_behind_once_a_rerun_has_nothing
     workdir = copy_run(tiny_run, tmp_path / "work")
     prepared = workdir / "results" / "prepared"
     run = start_snakemake(workdir, config, ["results/e1/svd.nc"], "--forcerun", "accumulate")
-    rule = wait_for(lambda: rule_process(run, "accumulate.py"), "accumulate started", run)
+    rule = wait_for(lambda: rule_process(run, "gather.py"), "accumulate started", run)  # writes totals.nc
     wait_for(lambda: list(prepared.glob(".totals.nc.tmp-*")), "totals.nc being written", run, every=0.002)
     os.killpg(run.pid, signal.SIGKILL)
     run.communicate(timeout=60)

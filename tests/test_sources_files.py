@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ import xarray as xr
 from precipmodes.config import section_defaults, validate_config
 from precipmodes.errors import ConfigError, InputDataError
 from precipmodes.sources import check_canonical, raw_files
+from precipmodes.sources.index import open_steps
 from precipmodes.sources.canonical import parse_units, standardise, time_bounds
 from precipmodes.sources.files import open_files
 
@@ -166,10 +169,16 @@ def test_eobs_iberia_keeps_nan_sea_daily_winters(shared_data, tmp_path):
     assert (ds["time_bnds"][:, 1] - ds["time_bnds"][:, 0] == np.timedelta64(1, "D")).all()
     assert set(ds["time"].dt.month.values) == {12, 1, 2}
     out = raw_files(source=source, domain=IBERIA, output=tmp_path / "raw.nc")
-    written = xr.open_dataset(out)
-    check_canonical(written)
-    assert written["precip"].encoding["chunksizes"][0] <= 32  # written map by map, not one block
-    np.testing.assert_array_equal(written["precip"].values, original.values)
+    assert out.stat().st_size < 0.1 * (shared_data / EOBS).stat().st_size  # an index, not a copy
+    index = xr.open_dataset(out)
+    assert "precip" not in index and index.sizes["time"] == original.sizes["time"]
+    np.testing.assert_array_equal(index["time_bnds"].values, ds["time_bnds"].values)
+    read = open_steps(out)
+    check_canonical(read)
+    np.testing.assert_array_equal(read["precip"].values, original.values)
+    part = open_steps(out, 100, 250)
+    np.testing.assert_array_equal(part["time"].values, original["time"].values[100:250])
+    np.testing.assert_array_equal(part["precip"].values, original.values[100:250])
 
 
 def test_eobs_two_files_through_a_glob_equal_one(shared_data, tmp_path):
@@ -318,15 +327,41 @@ def test_truncated_and_garbage_netcdf(shared_data, tmp_path):
     _raw_fails(files_source(junk, "pr"), IBERIA, tmp_path, "junk.nc: cannot be opened.*truncated or corrupt")
 
 
+def _read_fails(source, domain, tmp_path, match):
+    """The index is built (values are not read), reading the steps through it fails naming the file."""
+    index = raw_files(source=source, domain=domain, output=tmp_path / "out" / "raw.nc")
+    with pytest.raises(InputDataError, match=match):
+        open_steps(index)
+
+
 def test_negative_and_nan_only_files(tmp_path):
     neg = tmp_path / "neg.nc"
     synthetic([1.0, -2.0], "mm").to_dataset().to_netcdf(neg)
-    _raw_fails(files_source(neg, "rain"), {"lon": [0, 20], "lat": [30, 50]}, tmp_path,
-               "neg.nc: negative precipitation")
+    _read_fails(files_source(neg, "rain"), {"lon": [0, 20], "lat": [30, 50]}, tmp_path,
+                "neg.nc: negative precipitation")
     empty = tmp_path / "empty.nc"
     synthetic([np.nan, np.nan], "mm").to_dataset().to_netcdf(empty)
-    _raw_fails(files_source(empty, "rain"), {"lon": [0, 20], "lat": [30, 50]}, tmp_path,
-               "empty.nc: the precipitation inside the domain is all NaN")
+    _read_fails(files_source(empty, "rain"), {"lon": [0, 20], "lat": [30, 50]}, tmp_path,
+                "empty.nc: the precipitation inside the domain is all NaN")
+
+
+def test_index_refuses_vanished_and_changed_files(tmp_path):
+    """A file that vanishes or changes between the index and a read is named; reading others still works."""
+    for name, values in (("a.nc", [1.0, 2.0]), ("b.nc", [3.0, 4.0])):
+        data = synthetic(values, "mm")
+        if name == "b.nc":
+            data = data.assign_coords(time=data["time"] + np.timedelta64(2, "D"))
+        data.to_dataset().to_netcdf(tmp_path / name)
+    domain = {"lon": [0, 20], "lat": [30, 50]}
+    index = raw_files(source=files_source(tmp_path / "*.nc", "rain"), domain=domain, output=tmp_path / "raw.nc")
+    np.testing.assert_array_equal(open_steps(index, 2, 4)["precip"].values[:, 0, 0], [3.0, 4.0])
+    os.utime(tmp_path / "b.nc", ns=(1, 1))
+    with pytest.raises(InputDataError, match=r"b.nc: changed since the index .*raw.nc was built"):
+        open_steps(index, 1, 3)
+    (tmp_path / "b.nc").unlink()
+    with pytest.raises(InputDataError, match=r"b.nc: file not found \(it was there when the index"):
+        open_steps(index, 2, 4)
+    np.testing.assert_array_equal(open_steps(index, 0, 2)["precip"].values[:, 0, 0], [1.0, 2.0])
 
 
 # --- the declared size of real files (precipmodes.sources.integrity) ---------------------------------------

@@ -29,6 +29,7 @@ when it has more than one thread and the input is large (:data:`READER_PROCESSES
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pickle
 import queue
@@ -49,7 +50,7 @@ import pandas as pd
 import xarray as xr
 
 from .allocator import release_freed_memory
-from .blockreader import window_sums
+from .blockreader import observed_steps, window_sums
 from .config import iso_utc, parse_instant
 from .errors import InputDataError, PrecipModesError
 from .logs import log, timed
@@ -63,7 +64,9 @@ SEED_ANCHOR = "2005-12-31T15:00Z"  # 00:00 JST, where the seed's 72-hour windows
 #: decoded input size (MB) from which accumulate_files reads in worker processes when given more than
 #: one thread; below it, starting the processes costs more than it saves
 READER_PROCESSES_MIN_MB = 256.0
-ALIGN_GROWTH = 4  # how far a block may grow beyond block_mb to end on a chunk boundary (_blocks)
+ALIGN_GROWTH = 4
+OBSERVED_ATTRS = {"long_name": "number of input steps with a value (not missing) at the cell, in the kept windows",
+                  "units": "1"}  # how far a block may grow beyond block_mb to end on a chunk boundary (_blocks)
 
 
 @dataclass
@@ -158,7 +161,7 @@ def resolve_anchor(time: np.ndarray, step: np.timedelta64, anchor: str = "auto")
 def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
                min_completeness: float = 1.0, block_mb: float = BLOCK_MB,
                origin: str = "raw dataset", readers: ReaderProcesses | None = None,
-               step: np.timedelta64 | None = None) -> xr.Dataset:
+               step: np.timedelta64 | None = None, partition: bool = False) -> xr.Dataset:
     """Window totals of canonical ``ds.precip(time, lat, lon)`` (mm per step).
 
     Returns a dask-backed dataset: ``precip(time, lat, lon)`` float32 mm per window
@@ -168,6 +171,8 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
     the anchor used is the attribute ``accumulation_anchor``, the rule that chose it
     ``accumulation_anchor_rule``). ``block_mb`` bounds the input read at once (whole windows per block).
     ``step``: the input's step length when already known (:func:`step_length`; else found here).
+    ``partition``: ``ds`` is one partition of a record (:func:`accumulate_files`): it may hold no complete
+    window (the record as a whole is checked when the partitions are gathered, :func:`gather_totals`).
     """
     if ds.attrs.get(ALREADY_ACCUMULATED_ATTR) is not None:
         return _pass_through(ds, hours, origin)
@@ -177,12 +182,8 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
     log.info("accumulate: windows anchored at %sZ (%s)", iso_utc(anchor_time), anchor_rule)
     plan = plan_windows(time, step, hours, anchor_time, min_completeness, origin)
     kept = np.flatnonzero(plan.kept)
-    if kept.size == 0:
-        raise InputDataError(
-            f"{origin}: no {hours}-hour window reaches accumulation.min_completeness={min_completeness} "
-            f"(best completeness {plan.completeness.max():.3f}); lower accumulation.min_completeness or "
-            "check the record for gaps"
-        )
+    if kept.size == 0 and not partition:
+        raise _no_window(origin, hours, min_completeness, plan.completeness)
     precip = ds["precip"]
     cell_bytes = 4 * precip.sizes["lat"] * precip.sizes["lon"]
     windows_per_block = max(1, int(block_mb * 2**20 // (cell_bytes * plan.steps)))
@@ -191,7 +192,7 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
     reader = readers if readers is not None else _InProcessReader(precip)
     progress = _Progress(int(kept.size))
     graph_id = uuid.uuid4().hex  # the blocks are computed once: unique keys, no hashing of the data
-    pieces = []
+    pieces, observed = [], []
     for number, (i0, i1, windows) in enumerate(blocks):
         inside = np.flatnonzero((plan.first >= i0) & (plan.first < i1))
         segments = plan.first[inside] - i0
@@ -200,10 +201,13 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
         scale = None if np.all(scale == 1) else scale
         # plain arguments, not dask chunks of the input: a dask collection inside a delayed call makes
         # dask import distributed (~60 MB resident) to build the graph
-        total = dask.delayed(reader.window_sums)(i0, i1, segments, take, scale, plan.steps, progress,
-                                                 dask_key_name=f"accumulate-block-{number}-{graph_id}")
+        total, count = dask.delayed(reader.window_sums, nout=2)(
+            i0, i1, segments, take, scale, plan.steps, progress, dask_key_name=f"accumulate-block-{number}-{graph_id}")
         pieces.append(da.from_delayed(total, shape=(windows.size,) + precip.shape[1:], dtype=np.float32))
-    totals = da.concatenate(pieces, axis=0)
+        observed.append(da.from_delayed(count, shape=precip.shape[1:], dtype=np.int32))
+    totals = da.concatenate(pieces, axis=0) if kept.size else da.zeros((0,) + precip.shape[1:], np.float32)
+    # computed with the totals, from the same reads: the data_nan land mask's counts
+    observed = da.stack(observed).sum(axis=0, dtype=np.int32) if observed else da.zeros(precip.shape[1:], np.int32)
     starts = plan.start[kept]
     window = np.timedelta64(hours, "h").astype("timedelta64[ns]")
     out = xr.Dataset(
@@ -214,6 +218,7 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
                 "long_name": "fraction of the window's input steps present in the record",
                 "units": "1",
             }),
+            "n_observed_steps": (("lat", "lon"), observed, OBSERVED_ATTRS),
             "dropped_window_completeness": ("dropped_window", plan.completeness[~plan.kept].astype(np.float32), {
                 "long_name": "fraction of the dropped window's input steps present in the record",
                 "units": "1",
@@ -241,6 +246,13 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
     return out
 
 
+def _no_window(origin: str, hours: int, min_completeness: float, completeness: np.ndarray) -> InputDataError:
+    return InputDataError(
+        f"{origin}: no {hours}-hour window reaches accumulation.min_completeness={min_completeness} "
+        f"(best completeness {completeness.max() if completeness.size else 0:.3f}); lower "
+        "accumulation.min_completeness or check the record for gaps")
+
+
 class _InProcessReader:
     """Reads blocks of ``precip`` in this process (from xarray's lazily loaded array: the reads of dask's
     threads take turns on netCDF's lock) and sums them; the interface of :class:`ReaderProcesses`."""
@@ -249,11 +261,13 @@ class _InProcessReader:
         self.precip = precip.variable
 
     def window_sums(self, i0: int, i1: int, segments: np.ndarray, take: np.ndarray,
-                    scale: np.ndarray | None, steps: int, progress: _Progress) -> np.ndarray:
-        """:func:`~precipmodes.blockreader.window_sums` of the record's steps ``[i0, i1)``."""
-        sums = window_sums(self.precip[i0:i1].values, segments, take, scale, steps)
+                    scale: np.ndarray | None, steps: int, progress: _Progress) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`~precipmodes.blockreader.window_sums` and
+        :func:`~precipmodes.blockreader.observed_steps` of the record's steps ``[i0, i1)``."""
+        block = self.precip[i0:i1].values
+        sums = window_sums(block, segments, take, scale, steps)
         progress(take.size)
-        return sums
+        return sums, observed_steps(block, segments, take)
 
 
 class ReaderProcesses:
@@ -266,11 +280,11 @@ class ReaderProcesses:
     plain subprocesses of ``python -m precipmodes.blockreader`` that import numpy and netCDF4 only:
     no re-import of the caller's main script (no ``if __name__ == "__main__":`` needed) and ~40 MB
     each. Use as a context manager; :meth:`window_sums` blocks until a reader is free and done (call
-    it from dask threads).
+    it from dask threads). ``offset``: the file's step that is step 0 of the requests (a partition's first).
     """
 
-    def __init__(self, path: str | os.PathLike, processes: int, cache_bytes: int):
-        self.path, self.processes = str(path), int(processes)
+    def __init__(self, path: str | os.PathLike, processes: int, cache_bytes: int, offset: int = 0):
+        self.path, self.processes, self.offset = str(path), int(processes), int(offset)
         package_root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                    PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
@@ -303,12 +317,13 @@ class ReaderProcesses:
             self.stderr[reader.pid].close()
 
     def window_sums(self, i0: int, i1: int, segments: np.ndarray, take: np.ndarray,
-                    scale: np.ndarray | None, steps: int, progress: _Progress) -> np.ndarray:
-        """:func:`~precipmodes.blockreader.window_sums` of the record's steps ``[i0, i1)``, read and summed by
-        a reader process."""
+                    scale: np.ndarray | None, steps: int, progress: _Progress) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`~precipmodes.blockreader.window_sums` and :func:`~precipmodes.blockreader.observed_steps`
+        of the record's steps ``[i0, i1)``, read and summed by a reader process."""
         reader = self.idle.get()
         try:
-            pickle.dump((i0, i1, segments, take, scale, steps), reader.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((i0 + self.offset, i1 + self.offset, segments, take, scale, steps), reader.stdin,
+                        protocol=pickle.HIGHEST_PROTOCOL)
             reader.stdin.flush()
             status, value = pickle.load(reader.stdout)
         except (OSError, EOFError, pickle.UnpicklingError) as exc:
@@ -340,6 +355,8 @@ def _blocks(plan: WindowPlan, kept: np.ndarray, windows_per_block: int,
     blocks is decompressed twice when the blocks go to different reader processes (the seed-scale demo,
     12-step windows in 32-step chunks, 2 readers: 16.1 s with 72-step blocks, 10.6 s with 312-step ones).
     """
+    if not len(kept):
+        return []
     limit = windows_per_block * plan.steps
     period = int(np.lcm(plan.steps, chunk_steps))
     if chunk_steps > 1 and period <= ALIGN_GROWTH * limit:
@@ -377,6 +394,8 @@ def _pass_through(ds: xr.Dataset, hours: int, origin: str) -> xr.Dataset:
         )
     out = ds.chunk({"time": 32, "lat": -1, "lon": -1})
     out["precip"].attrs = _totals_attrs(ds["precip"].attrs, hours)
+    out["n_observed_steps"] = ds["precip"].notnull().sum("time").astype(np.int32)
+    out["n_observed_steps"].attrs = OBSERVED_ATTRS
     out["completeness"] = ("time", np.ones(ds.sizes["time"], np.float32),
                            {"long_name": "fraction of the window's input steps present in the record",
                             "units": "1"})
@@ -410,19 +429,100 @@ class _Progress:
                          100.0 * self.done / self.total, now - self.t0)
 
 
+def record_plan(time: np.ndarray, step: np.timedelta64, accumulation: Mapping,
+                origin: str) -> tuple[np.datetime64, str, WindowPlan]:
+    """The anchor (:func:`resolve_anchor`), how it was chosen, and the windows of the whole record
+    (:func:`plan_windows`) for the ``accumulation`` section."""
+    anchor, rule = resolve_anchor(time, step, accumulation["anchor"])
+    plan = plan_windows(time, step, int(accumulation["hours"]), anchor, float(accumulation["min_completeness"]),
+                        origin)
+    return anchor, rule, plan
+
+
+def partition_ranges(plan: WindowPlan, months: int) -> dict[str, tuple[int, int]]:
+    """The partitions of the record: ``{label: (first step, end step)}``, in time order.
+
+    A partition holds the windows (kept or dropped) whose start falls in one block of ``months`` calendar
+    months (blocks counted from January 1970, so 12 is a calendar year, 1 a month), and all of their
+    steps; labelled by the block's first month, ``YYYY-MM``."""
+    block = plan.start.astype("datetime64[M]").astype(np.int64) // months * months
+    labels = np.datetime_as_string(block.astype("datetime64[M]"), unit="M")
+    ranges = {}
+    for label in dict.fromkeys(labels):
+        windows = np.flatnonzero(labels == label)
+        ranges[str(label)] = (int(plan.first[windows[0]]), int(plan.first[windows[-1]] + plan.count[windows[-1]]))
+    return ranges
+
+
+#: the partition of a record planned as one piece (already accumulated, or a plan the job itself refuses)
+WHOLE = "all"
+
+
+def _record(input_path: str | os.PathLike) -> tuple[xr.Dataset, np.timedelta64 | None]:
+    """The coordinates of the gridded input (raw.nc, its index or upscaled.nc) and its step length (None
+    for already accumulated totals), read on a handle closed at once: while a file is open HDF5 keeps its
+    bookkeeping of every chunk read, and a time_bnds stored one step per chunk has one per step."""
+    with open_netcdf(input_path) as probe:
+        step = None if ALREADY_ACCUMULATED_ATTR in probe.attrs else step_length(probe, str(input_path))
+        coords = xr.Dataset(coords={"time": probe["time"].values}, attrs=dict(probe.attrs))
+    release_freed_memory()
+    return coords, step
+
+
+def plan_partitions(input_path: str | os.PathLike, accumulation: Mapping) -> dict[str, tuple[int, int]]:
+    """:func:`partition_ranges` of the gridded input (``accumulation.partition_months``), for the
+    workflow's DAG: one partition, :data:`WHOLE`, for already accumulated totals or a record whose windows
+    cannot be planned (its job then fails with the message)."""
+    try:
+        coords, step = _record(input_path)
+        if step is None:
+            return {WHOLE: (0, coords.sizes["time"])}
+        _, _, plan = record_plan(coords["time"].values, step, accumulation, str(input_path))
+    except PrecipModesError:
+        return {WHOLE: (0, 0)}
+    return partition_ranges(plan, int(accumulation["partition_months"]))
+
+
+def partition_plan(input_path: str | os.PathLike, accumulation: Mapping) -> dict[str, dict]:
+    """What each partition of :func:`plan_partitions` reads, for the workflow's DAG: ``{label: {"steps":
+    [start of its first step, end of its last], "files": [the index's entries of the files holding its
+    steps (path, steps, size, mtime_ns)]}}``; ``files`` only when ``input_path`` is an index
+    (:mod:`precipmodes.sources.index`). A partition's job reruns when this changes."""
+    from .sources.index import INDEX_ATTR
+
+    ranges = plan_partitions(input_path, accumulation)
+    with open_netcdf(input_path) as ds:
+        bounds = values_in_slices(ds["time_bnds"]) if "time_bnds" in ds.variables else None
+        info = json.loads(ds.attrs[INDEX_ATTR]) if INDEX_ATTR in ds.attrs else None
+        step_file = ds["step_file"].values if info else None
+    plan = {}
+    for label, (i0, i1) in ranges.items():
+        entry = {"steps": [iso_utc(bounds[i0, 0]), iso_utc(bounds[i1 - 1, 1])] if i1 > i0 and bounds is not None
+                 else []}
+        if info is not None:
+            files = range(int(step_file[i0]), int(step_file[i1 - 1]) + 1) if i1 > i0 else range(len(info["files"]))
+            entry["files"] = [info["files"][k] for k in files]
+        plan[label] = entry
+    return plan
+
+
 def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.PathLike,
                      accumulation: Mapping, config: Mapping | None = None, block_mb: float = BLOCK_MB,
-                     processes: int = 1, plausibility: Mapping | None = None) -> Path:
-    """Rule accumulate: ``input_path`` (canonical raw/upscaled NetCDF) -> totals NetCDF.
+                     processes: int = 1, plausibility: Mapping | None = None,
+                     partition: str | None = None) -> Path:
+    """Rule accumulate_partition: ``input_path`` (raw.nc, its index or upscaled.nc) -> window totals NetCDF.
 
     Parameters
     ----------
     input_path : path
-        Canonical ``precip(time, lat, lon)``, mm per source step, with ``time_bnds``.
+        Canonical ``precip(time, lat, lon)``, mm per source step, with ``time_bnds``; or the index of the
+        source's files (:mod:`precipmodes.sources.index`), through which only the files holding the
+        partition are read (their values checked as they are).
     output_path : path
-        totals.nc: ``precip(time, lat, lon)`` mm per window, ``time_bnds``, ``completeness(time)``.
+        ``precip(time, lat, lon)`` mm per window, ``time_bnds``, ``completeness(time)``.
     accumulation : mapping
-        The validated ``accumulation`` section (``hours``, ``anchor``, ``min_completeness``).
+        The validated ``accumulation`` section (``hours``, ``anchor``, ``min_completeness``,
+        ``partition_months``).
     config : mapping, optional
         The whole config, digested into the provenance.
     block_mb : float
@@ -432,35 +532,51 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
         window total is checked as it is written (:func:`~precipmodes.sources.canonical.check_window_totals`).
     processes : int
         Reader processes (:class:`ReaderProcesses`) when more than 1 and the decoded input is at least
-        :data:`READER_PROCESSES_MIN_MB`; else the blocks are read in this process.
+        :data:`READER_PROCESSES_MIN_MB` (a NetCDF input); else the blocks are read in this process.
+    partition : str, optional
+        A label of :func:`partition_ranges` (the windows of the record anchored as the whole record is):
+        only its windows; None: the whole record.
 
     Returns
     -------
     pathlib.Path
         ``output_path``.
     """
+    from .sources.index import is_index, read_index
+
     hours = int(accumulation["hours"])
-    with timed(f"accumulate ({hours} h)"):
+    origin = str(input_path)
+    with timed(f"accumulate ({hours} h{'' if partition is None else ', partition ' + partition})"):
+        coords, step = _record(input_path)
+        anchor, i0, i1 = accumulation["anchor"], 0, coords.sizes["time"]
+        if step is not None and partition is not None:
+            anchor_time, rule, plan = record_plan(coords["time"].values, step, accumulation, origin)
+            ranges = partition_ranges(plan, int(accumulation["partition_months"]))
+            if partition not in ranges:
+                raise InputDataError(f"{origin}: no partition {partition!r} in the record (it has "
+                                     f"{', '.join(ranges)}); run snakemake again, which plans the partitions anew")
+            (i0, i1), anchor = ranges[partition], iso_utc(anchor_time) + "Z"
         # netCDF-C caches 64 MiB per variable and file by default; the stream needs two rows of chunks of
         # each (stream_cache_bytes): 1 year of hourly 320 x 400 maps on 2 threads,
         # 457-466 -> 380-415 MiB peak (bench_accumulate_cdo)
-        input_cache = stream_cache_bytes(_input_row_bytes(input_path))
-        with chunk_cache(input_cache):
-            # the step length first, on a handle closed at once: while a file is open HDF5 keeps its
-            # bookkeeping of every chunk read, and a time_bnds stored one step per chunk has one per step
-            # (4 years hourly: accumulate's peak 10 MB higher than for 1 year)
-            with open_netcdf(input_path) as probe:
-                step = None if ALREADY_ACCUMULATED_ATTR in probe.attrs else step_length(probe, str(input_path))
-            release_freed_memory()
-            raw = open_netcdf(input_path)
+        input_cache = stream_cache_bytes(input_row_bytes(input_path))
         readers = None
-        input_mb = raw["precip"].size * raw["precip"].dtype.itemsize / 1e6
-        if processes > 1 and input_mb >= READER_PROCESSES_MIN_MB and _readable_by_readers(raw):
-            readers = ReaderProcesses(input_path, processes, input_cache)
-            log.info("accumulate: reading %.0f MB (decoded) in %d reader processes", input_mb, processes)
+        if is_index(coords):
+            with open_netcdf(input_path) as index:
+                raw = read_index(index.load(), i0, i1, origin=origin)
+        else:
+            with chunk_cache(input_cache):
+                raw = open_netcdf(input_path)
+            input_mb = raw["precip"].size * raw["precip"].dtype.itemsize / 1e6
+            if processes > 1 and input_mb >= READER_PROCESSES_MIN_MB and _readable_by_readers(raw):
+                readers = ReaderProcesses(input_path, processes, input_cache, offset=i0)
+                log.info("accumulate: reading %.0f MB (decoded) in %d reader processes", input_mb, processes)
+            raw = raw.isel(time=slice(i0, i1))
         with readers or contextlib.nullcontext():
-            totals = accumulate(raw, hours, accumulation["anchor"], float(accumulation["min_completeness"]),
-                                block_mb=block_mb, origin=str(input_path), readers=readers, step=step)
+            totals = accumulate(raw, hours, anchor, float(accumulation["min_completeness"]), block_mb=block_mb,
+                                origin=origin, readers=readers, step=step, partition=partition is not None)
+            if partition is not None and step is not None:
+                totals.attrs["accumulation_anchor_rule"] = rule
             origin = f"{input_path} ({raw.attrs['source']})" if "source" in raw.attrs else str(input_path)
             totals = check_window_totals(totals, plausibility, origin)
             log.info("accumulate: %d windows of %d h kept, %d dropped (min_completeness %s), anchor %s",
@@ -471,7 +587,45 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
                                          precip.dtype.itemsize)
             with chunk_cache(stream_cache_bytes(output_row)):
                 return write_netcdf(totals, output_path, inputs=[input_path], config=config,
-                                    step=f"accumulate: {hours}-hour totals from {Path(input_path).name}")
+                                    step=f"accumulate: {hours}-hour totals from {Path(input_path).name}"
+                                         + ("" if partition is None else f", partition {partition}"))
+
+
+def gather_totals(*, parts: list[str | os.PathLike], output_path: str | os.PathLike, accumulation: Mapping,
+                  config: Mapping | None = None) -> Path:
+    """Rule accumulate: the partitions' totals (:func:`accumulate_files`, in time order) as one totals
+    NetCDF, with ``n_observed_steps(lat, lon)`` summed over them (the ``data_nan`` land mask's count)
+    and the record's counts of kept and dropped windows. Refuses a record without a complete window as
+    :func:`accumulate` does."""
+    hours = int(accumulation["hours"])
+    with timed(f"accumulate: gather {len(parts)} partition(s)"):
+        opened = [open_netcdf(path, chunks={}) for path in parts]
+        timed_vars = [ds.drop_dims("dropped_window", errors="ignore") for ds in opened]
+        # totals passed through (seed_binary) drop no window
+        dropped = [ds[["dropped_window_completeness"]] for ds in opened if "dropped_window" in ds.dims]
+        kept = sum(int(ds.attrs["n_windows"]) for ds in opened)
+        if kept == 0:
+            completeness = np.concatenate([ds["dropped_window_completeness"].values for ds in dropped])
+            raise _no_window(f"{parts[0]} .. {parts[-1]}", hours, float(accumulation["min_completeness"]),
+                             completeness)
+        joined = [xr.concat(timed_vars, dim="time", data_vars="minimal", coords="minimal", compat="override",
+                            combine_attrs="override")]
+        if dropped:
+            joined.append(xr.concat(dropped, dim="dropped_window", data_vars="minimal", coords="minimal",
+                                    compat="override", combine_attrs="override"))
+        out = xr.merge(joined, combine_attrs="override")
+        out.attrs.update(n_windows=kept, n_windows_dropped=sum(int(ds.attrs["n_windows_dropped"]) for ds in opened),
+                         n_partitions=len(parts))
+        out["n_observed_steps"] = sum(ds["n_observed_steps"] for ds in opened).astype(np.int32)
+        out["n_observed_steps"].attrs = OBSERVED_ATTRS
+        log.info("accumulate: %d windows from %d partition(s), %d dropped", kept, len(parts),
+                 out.attrs["n_windows_dropped"])
+        try:
+            return write_netcdf(out, output_path, inputs=list(parts), config=config,
+                                step=f"accumulate: {hours}-hour totals gathered from {len(parts)} partition(s)")
+        finally:
+            for ds in opened:
+                ds.close()
 
 
 def _readable_by_readers(raw: xr.Dataset) -> bool:
@@ -486,14 +640,14 @@ def _readable_by_readers(raw: xr.Dataset) -> bool:
                  or (stored == np.int16 and all(np.asarray(v).dtype == np.float32 for v in packing))))
 
 
-def _input_row_bytes(path: str | os.PathLike) -> int:
-    """:func:`chunk_row_bytes` of ``precip`` in the NetCDF file ``path`` (0 when unreadable: the open
+def input_row_bytes(path: str | os.PathLike, variable: str = "precip") -> int:
+    """:func:`chunk_row_bytes` of ``variable`` in the NetCDF file ``path`` (0 when unreadable: the open
     that follows reports it)."""
     import netCDF4
 
     try:
         with netCDF4.Dataset(path) as nc:
-            var = nc["precip"]
+            var = nc[variable]
             chunking = var.chunking()  # a contiguous variable is read without the chunk cache
             return 0 if chunking == "contiguous" else chunk_row_bytes(var.shape, tuple(chunking),
                                                                       var.dtype.itemsize)

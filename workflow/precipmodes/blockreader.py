@@ -8,8 +8,9 @@ blocks it reads itself). Run as a module, this is one reader process of
 
 It opens ``precip(time, lat, lon)`` (float32, or int16 packed) of the NetCDF file ``PATH`` with a
 netCDF-C chunk cache of ``CACHE_BYTES``, then answers requests until its standard input ends: each
-request is a pickled ``(i0, i1, segments, take, scale, steps)``, each answer a pickled ``("ok", sums)``
-(float32 ``(len(take), lat, lon)``, mm per window) or ``("error", traceback_text)``. Values equal to the
+request is a pickled ``(i0, i1, segments, take, scale, steps)``, each answer a pickled ``("ok", (sums,
+observed))`` (float32 ``(len(take), lat, lon)``, mm per window, and :func:`observed_steps` of the steps
+read) or ``("error", traceback_text)``. Values equal to the
 variable's ``_FillValue`` or ``missing_value`` are read as NaN and packed values unpacked, as xarray
 decodes them; the file is reopened every :data:`REOPEN_STEPS` steps read, so that memory stays flat in
 record length. It imports numpy and netCDF4 only (42 MB resident against ~115 MB for xarray and dask),
@@ -53,19 +54,34 @@ def window_sums(block: np.ndarray, segments: np.ndarray, take: np.ndarray,
     return sums.astype(np.float32, copy=False)
 
 
-def streamed_window_sums(read, i0: int, windows: int, steps: int, piece_steps: int) -> np.ndarray:
+def observed_steps(block: np.ndarray, segments: np.ndarray | None = None,
+                   take: np.ndarray | None = None) -> np.ndarray:
+    """Steps with a value (not NaN) per cell of ``block(step, lat, lon)``, int32 ``(lat, lon)``; with
+    ``segments`` and ``take`` (as :func:`window_sums` takes them) only the steps of the windows taken."""
+    if segments is not None:
+        ends = np.append(segments[1:], block.shape[0])
+        rows = np.concatenate([np.arange(segments[t], ends[t]) for t in take] or [np.array([], int)])
+        if rows.size != block.shape[0]:
+            block = block[rows]
+    return np.count_nonzero(~np.isnan(block), axis=0).astype(np.int32)
+
+
+def streamed_window_sums(read, i0: int, windows: int, steps: int, piece_steps: int,
+                         observed: np.ndarray | None = None) -> np.ndarray:
     """Sums of ``windows`` back-to-back complete windows of ``steps`` steps from step ``i0``, float32.
 
     ``read(j0, j1)`` returns steps ``[j0, j1)`` as float32 ``(step, lat, lon)``; they are read
     ``piece_steps`` at a time and added map after map in record order, which is the order in which
     :func:`window_sums`' reshape-sum adds them (so the totals are the same), without holding a
-    window's steps at once.
+    window's steps at once. ``observed``, when given, has :func:`observed_steps` of the pieces added to it.
     """
     sums = None
     for w in range(windows):
         total = None
         for j0 in range(i0 + w * steps, i0 + (w + 1) * steps, piece_steps):
             piece = read(j0, min(j0 + piece_steps, i0 + (w + 1) * steps))
+            if observed is not None:
+                observed += observed_steps(piece)
             start = 0
             if total is None:
                 total, start = piece[0].copy(), 1
@@ -158,11 +174,14 @@ def serve(path: str, cache_bytes: int, requests, answers, piece_bytes: int = PIE
                 complete = (back_to_back(i1 - i0, segments, steps) and scale is None
                             and np.array_equal(take, np.arange(segments.size)))
                 if complete:
+                    observed = np.zeros(precip.var.shape[1:], np.int32)
                     sums = streamed_window_sums(precip.read, i0, segments.size, steps,
-                                                max(1, piece_bytes // precip.map_bytes))
+                                                max(1, piece_bytes // precip.map_bytes), observed)
                 else:
-                    sums = window_sums(precip.read(i0, i1), segments, take, scale, steps)
-                answer = ("ok", sums)
+                    block = precip.read(i0, i1)
+                    sums = window_sums(block, segments, take, scale, steps)
+                    observed = observed_steps(block, segments, take)
+                answer = ("ok", (sums, observed))
             except Exception:  # sent to the parent, which raises it with the file and steps named
                 answer = ("error", traceback.format_exc())
             pickle.dump(answer, answers, protocol=pickle.HIGHEST_PROTOCOL)

@@ -24,6 +24,7 @@ Methods (config ``land_mask.method``):
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 from pathlib import Path
@@ -191,8 +192,12 @@ def open_streamed(path: str | os.PathLike, variable: str = "precip") -> xr.Datas
     return open_netcdf(path, chunks={"time": steps})
 
 
-def land_fraction_for(grid: xr.Dataset, settings: Mapping, origin: str = "input") -> tuple[xr.DataArray, str, str]:
-    """Land fraction on the grid of ``grid`` (a canonical dataset) by ``settings['method']``.
+def land_fraction_for(grid: xr.Dataset, settings: Mapping, origin: str = "input",
+                      observed: xr.DataArray | None = None) -> tuple[xr.DataArray, str, str]:
+    """Land fraction on the grid of ``grid`` (a canonical dataset, or the index of one) by
+    ``settings['method']``. ``observed(lat, lon)``: the totals' count of input steps with a value per
+    cell (``n_observed_steps`` of totals.nc), from which ``data_nan`` is taken (no pass over the data);
+    without it ``data_nan`` reads ``grid['precip']``.
 
     Returns ``(land_fraction(lat, lon), method used, source description)``.
     """
@@ -204,7 +209,8 @@ def land_fraction_for(grid: xr.Dataset, settings: Mapping, origin: str = "input"
         seed = grid["seed_land"].astype(np.float32).fillna(0.0).transpose("lat", "lon").load()
         return seed.clip(0, 1), "seed_land", f"variable seed_land of {origin} (the seed's land mask)"
     if method in ("auto", "data_nan"):
-        fraction = data_nan_fraction(grid["precip"])
+        fraction = (data_nan_fraction(grid["precip"]) if observed is None
+                    else (observed > 0).astype(np.float32).assign_coords(lat=lat, lon=lon))
         if not fraction.any():
             raise InputDataError(f"{origin}: precip is NaN at every cell and time step; there is no data "
                                  f"to mask (check the source)")
@@ -238,22 +244,33 @@ def land_mask_dataset(fraction: xr.DataArray, min_fraction: float, method: str, 
 
 
 def land_mask_files(*, grid: str | os.PathLike, output: str | os.PathLike, land_mask: Mapping,
-                    config: Mapping | None = None) -> Path:
-    """Rule land_mask: read the gridded input ``grid`` (raw.nc or upscaled.nc, streamed), make the mask
-    by the complete ``land_mask`` config section, write ``output`` (NetCDF); ``config``, optional, is
-    the whole config, digested into the provenance."""
+                    config: Mapping | None = None, totals: str | os.PathLike | None = None) -> Path:
+    """Rule land_mask: read the gridded input ``grid`` (raw.nc, its index or upscaled.nc, streamed), make
+    the mask by the complete ``land_mask`` config section, write ``output`` (NetCDF); ``config``, optional,
+    is the whole config, digested into the provenance. ``totals``: totals.nc, whose ``n_observed_steps``
+    gives ``data_nan`` (:func:`land_fraction_for`)."""
     grid = Path(grid)
     with timed(f"land_mask ({land_mask['method']})"):
-        with open_streamed(grid) as data:
-            fraction, method, source = land_fraction_for(data, land_mask, origin=grid.name)
+        with open_streamed(grid) as data, (open_netcdf(totals) if totals else contextlib.nullcontext()) as counts:
+            observed = None if counts is None else land_of_grid(counts["n_observed_steps"], data, totals, grid)
+            fraction, method, source = land_fraction_for(data, land_mask, origin=grid.name, observed=observed)
             ds = land_mask_dataset(fraction, float(land_mask["min_fraction"]), method, source,
                                    land_mask["method"])
             ds["lat"].attrs, ds["lon"].attrs = dict(data["lat"].attrs), dict(data["lon"].attrs)
         log.info("land mask: %d of %d cells are land (method %s)", ds.attrs["n_land_cells"], ds.attrs["n_cells"],
                  method)
-        inputs = [grid] + ([land_mask["path"]] if method == "file" else [])
+        inputs = [grid] + ([land_mask["path"]] if method == "file" else []) + ([totals] if totals else [])
         return write_netcdf(ds, output, step=f"land_mask: method {method} ({source})", config=config,
                             inputs=inputs)
+
+
+def land_of_grid(counts: xr.DataArray, grid: xr.Dataset, counts_origin, grid_origin) -> xr.DataArray:
+    """``counts(lat, lon)`` checked to be on the grid of ``grid`` (:func:`precipmodes.grid.same_axis`)."""
+    for axis in ("lat", "lon"):
+        if not same_axis(counts[axis].values, grid[axis].values):
+            raise InputDataError(f"{counts_origin}: its {axis} differs from that of {grid_origin}; rebuild it "
+                                 "from the same grid (run snakemake again)")
+    return counts.load()
 
 
 def land_of(mask: xr.Dataset, data: xr.Dataset, mask_origin: str = "land mask",

@@ -66,15 +66,27 @@ def block_means(ds: xr.Dataset, factor: Sequence[int], origin: str = "input") ->
     return out
 
 
+def _open_raw(raw: Path) -> xr.Dataset:
+    """raw.nc streamed (:func:`~precipmodes.landmask.open_streamed`), or the files of its index read through
+    it (:func:`~precipmodes.sources.index.open_steps`: values checked as they are read)."""
+    from .sources.index import is_index, open_steps
+
+    ds = open_streamed(raw)
+    if not is_index(ds):
+        return ds
+    ds.close()
+    return open_steps(raw)
+
+
 def upscale_files(*, raw: str | os.PathLike, output: str | os.PathLike, upscale: Mapping,
                   config: Mapping | None = None) -> Path:
-    """Rule upscale: block-mean ``raw`` (raw.nc, streamed in time chunks) by the ``upscale`` config
+    """Rule upscale: block-mean ``raw`` (raw.nc streamed in time chunks, or read through its index) by the ``upscale`` config
     section's ``factor`` [lon, lat] to ``output`` (NetCDF); ``config``, optional, is the whole config,
     digested into the provenance."""
     raw = Path(raw)
     factor = upscale["factor"]
     with timed(f"upscale {list(factor)}"):
-        with open_streamed(raw) as ds, warnings.catch_warnings():
+        with _open_raw(raw) as ds, warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)  # all-NaN blocks
             out = block_means(ds, factor, origin=str(raw))
             log.info("upscale: %d x %d -> %d x %d cells (lat x lon)", ds.sizes["lat"], ds.sizes["lon"],

@@ -1,13 +1,16 @@
 # Paths and helpers shared by all .smk files (Snakemake's lint wants functions here); outputs, under
 # config results_dir (default results/):
-#   <results_dir>/prepared/...        shared preparation (raw data, land mask, totals, selection)
+#   <results_dir>/prepared/...        shared preparation (raw.nc: the data, or the index of the files read in
+#                                     place; totals/<partition>.nc, totals.nc, land mask, selection)
 #   <results_dir>/<experiment>/...    per experiment (split, svd.nc, nmf.nc, evaluation.nc, figures/)
 #   <results_dir>/logs/...            one log per job
+import functools
 import json
 import os
 import re
 from pathlib import Path
 
+from precipmodes.accumulate import partition_plan
 from precipmodes.plots import experiment_figure_names, figure_files
 from precipmodes.errors import InputDataError, PrecipModesError
 from precipmodes.runhooks import results_folders
@@ -141,7 +144,43 @@ def land_mask_inputs(wildcards):
     inputs = {"grid": PREPARED_GRID}
     if MASK_FILES:
         inputs["mask_file"] = MASK_FILES[0]
+    if config["land_mask"]["method"] in ("auto", "data_nan"):  # counts of valid windows per cell
+        inputs["totals"] = TOTALS
     return inputs
+
+
+@functools.cache
+def _partition_plan(path, stamp):
+    return partition_plan(path, config["accumulation"])
+
+
+# used by preprocess.smk
+def partitions():
+    """{label: what it reads} of the totals' partitions, planned from the index (or raw.nc), the output of
+    the checkpoint raw (read again only when it changed)."""
+    path = checkpoints.raw.get().output[0]
+    stat = os.stat(path)
+    return _partition_plan(path, (stat.st_size, stat.st_mtime_ns))
+
+
+# used by preprocess.smk
+def partition_outputs(wildcards):
+    return [f"{PREPARED}/totals/{label}.nc" for label in partitions()]
+
+
+# used by preprocess.smk
+def partition_plan_of(label):
+    return partitions().get(label, {})
+
+
+# used by preprocess.smk
+def partition_inputs(wildcards):
+    """The files a partition reads: those of the index holding its windows (not the index itself, rebuilt
+    whenever a file is added: the other partitions keep their totals), else the gridded input."""
+    files = partition_plan_of(wildcards.partition).get("files")
+    if files is None or PREPARED_GRID != RAW:
+        return [PREPARED_GRID]
+    return [entry["path"] for entry in files]
 
 
 # used by decompose.smk

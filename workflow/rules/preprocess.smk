@@ -7,24 +7,55 @@ TOTALS = f"{PREPARED}/totals.nc"
 SELECTION = f"{PREPARED}/selection.nc"
 
 
-rule accumulate:
+# One job per partition of the windows (accumulation.partition_months), each reading only the files that
+# hold its windows: run side by side (--cores N) or as separate cluster jobs; a new or changed file reruns
+# only the partitions it touches (the index's fingerprints of their files are in params).
+rule accumulate_partition:
     input:
-        gridded_input,
+        partition_inputs,
     output:
-        TOTALS,
+        f"{PREPARED}/totals/{{partition}}.nc",
     params:
         accumulation=section("accumulation"),
         plausibility=lambda wildcards: json.dumps(plausibility(SOURCE), sort_keys=True),
+        partition=lambda wildcards: json.dumps(partition_plan_of(wildcards.partition), sort_keys=True),
+        reading=lambda wildcards: json.dumps({"source": SOURCE, "domain": config["domain"]}, sort_keys=True),
+        grid=lambda wildcards: json.dumps(PREPARED_GRID),
+        inputs=lambda wildcards: json.dumps(fingerprint(partition_inputs(wildcards))),  # a replaced file reruns it
+    wildcard_constraints:
+        partition=r"\d{4}-\d{2}|all",
     log:
-        f"{LOGS}/accumulate.log",
-    threads: rule_resources("accumulate", "threads", 2)
+        f"{LOGS}/accumulate/{{partition}}.log",
+    threads: rule_resources("accumulate_partition", "threads", 2)
     resources:
-        mem_mb=rule_resources("accumulate", "mem_mb", 4000),
-        runtime=rule_resources("accumulate", "runtime", 120),
+        mem_mb=rule_resources("accumulate_partition", "mem_mb", 4000),
+        runtime=rule_resources("accumulate_partition", "runtime", 120),
     conda:
         "../../envs/core.yaml"
     script:
         "../scripts/accumulate.py"
+
+
+# The partitions gathered (window totals are 1/steps of the input: a small file); its input lists the
+# checkpoint raw, so that the partitions are planned anew once raw was rebuilt.
+rule accumulate:
+    input:
+        raw=RAW,
+        parts=partition_outputs,
+    output:
+        TOTALS,
+    params:
+        accumulation=section("accumulation"),
+    log:
+        f"{LOGS}/accumulate.log",
+    threads: rule_resources("accumulate", "threads", 1)
+    resources:
+        mem_mb=rule_resources("accumulate", "mem_mb", 2000),
+        runtime=rule_resources("accumulate", "runtime", 30),
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/gather.py"
 
 
 rule threshold:

@@ -1,4 +1,4 @@
-"""Rule accumulate: window totals (accumulation.hours) of the gridded raw data."""
+"""Rule accumulate_partition: window totals (accumulation.hours) of one partition of the gridded input."""
 from precipmodes import parallel
 from precipmodes.accumulate import accumulate_files
 from precipmodes.rulescript import rule_run
@@ -13,8 +13,9 @@ def main(smk):
             # on dask's threaded scheduler, the rule's threads read in as many processes (HDF5 reads one
             # chunk at a time per process); a dask cluster reads in its own workers
             processes = smk.threads if parallel.cluster_mode(dask_config) == "threads" else 1
-            accumulate_files(input_path=smk.input[0], output_path=smk.output[0], accumulation=params["accumulation"],
-                             plausibility=params["plausibility"], config=smk.config, processes=processes)
+            accumulate_files(input_path=params["grid"], output_path=smk.output[0],
+                             accumulation=params["accumulation"], plausibility=params["plausibility"],
+                             config=smk.config, processes=processes, partition=smk.wildcards.partition)
 
 if __name__ == "__main__":
     main(snakemake)  # noqa: F821 (injected by Snakemake)

@@ -10,7 +10,7 @@ def main(smk):
         draw(smk, params)
 
 
-FIGURE_RULES = ("figures_modes", "figures_series", "figures_selection", "figures_test", "figures_rotated",
+FIGURE_RULES = ("figures_modes", "figures_fields", "figures_series", "figures_selection", "figures_test", "figures_rotated",
                 "figures_rank", "figures_hilbert", "figures_demo", "figures_summary")
 
 

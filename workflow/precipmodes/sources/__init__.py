@@ -147,11 +147,23 @@ def load_source(source: Mapping, domain: Mapping) -> xr.Dataset:
 
 
 def raw_files(*, source: Mapping, domain: Mapping, output: str | os.PathLike, config: Mapping | None = None) -> Path:
-    """Rule raw: load the source (complete options of one kind, :func:`source_options`), check it is
-    canonical and write it to ``output`` (NetCDF, atomic); the provenance names the local files it read.
+    """Rule raw: for the kinds read in place (``files``, downloaded ``http``) write the index of the files
+    (:func:`~precipmodes.sources.index.build_index`) to ``output``; for the others load the source
+    (complete options of one kind, :func:`source_options`), check it is canonical and write it to
+    ``output`` (NetCDF, atomic); the provenance names the local files it read.
 
     ``config``, optional, is the whole config, digested into the provenance."""
+    from .index import build_index
+
     with timed(f"raw ({source['kind']})"):
+        index = build_index(source, domain)
+        if index is not None:  # files read in place: an index of them, not a copy
+            inputs = [entry["path"] for entry in json.loads(index.attrs["precipmodes_index"])["files"]]
+            log.info("raw: index of %d file(s), %d steps x %d lat x %d lon (%s .. %s)", len(inputs),
+                     index.sizes["time"], index.sizes["lat"], index.sizes["lon"],
+                     str(index.time.values[0])[:19], str(index.time.values[-1])[:19])
+            return write_netcdf(index, output, config=config, inputs=inputs,
+                                step=f"raw: index of the files of source.kind={source['kind']} (no copy)")
         ds = load_source(source, domain)
         check_canonical(ds, origin=f"source.kind={source['kind']}")
         log.info("raw: %d steps x %d lat x %d lon (%s .. %s)", ds.sizes["time"], ds.sizes["lat"],

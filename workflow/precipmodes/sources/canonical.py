@@ -338,7 +338,8 @@ def standardise(precip: xr.DataArray, domain: Mapping, *, units: str | None = No
                 bounds: np.ndarray | None = None, lon_convention: str = "auto", lat_order: str = "auto",
                 regrid: str = "refuse", resolution: tuple[float, float] | None = None,
                 origin: str = "data", attrs: Mapping | None = None, key: str = "source.files",
-                plausibility: Mapping | None = None, step_files: np.ndarray | None = None) -> xr.Dataset:
+                plausibility: Mapping | None = None, step_files: np.ndarray | None = None,
+                select: slice | None = None, check_values: bool = True) -> xr.Dataset:
     """Canonical raw dataset ``precip(time, lat, lon)`` float32 mm per step (see ``sources``).
 
     ``precip`` has dims ``(time, lat, lon)`` with 1-D coordinates, or ``(time, y, x)``
@@ -351,12 +352,19 @@ def standardise(precip: xr.DataArray, domain: Mapping, *, units: str | None = No
     messages that point at the file a bad value came from. +inf/-inf are always refused.
     Lazy (dask) data stays lazy apart from one checking pass (a second one, over the bad values
     only, locates them when there are some).
+
+    ``select``: the steps to keep (a slice of the time axis), taken after the time bounds of all steps
+    are checked, before any value is read. ``check_values=False`` skips the checking pass (for an index,
+    :mod:`precipmodes.sources.index`, which checks the values when a partition reads them).
     """
     units = units or precip.attrs.get("units")
     factor, rate_seconds = parse_units(units, origin, key)
     tb = time_bounds(precip["time"].values, bounds=bounds, time_label=time_label, step_hours=step_hours,
                      cell_methods=precip.attrs.get("cell_methods"), origin=origin, key=key)
     precip = precip.assign_coords(time=tb[:, 0])
+    if select is not None:
+        precip, tb = precip.isel(time=select), tb[select]
+        step_files = None if step_files is None else step_files[select]
     if precip["lat"].ndim == 2:
         if regrid != "nearest":
             raise InputDataError(
@@ -375,7 +383,7 @@ def standardise(precip: xr.DataArray, domain: Mapping, *, units: str | None = No
     limit = None
     if plausibility is not None:
         limit = (float(plausibility["max_mm_per_hour"]) * seconds / 3600.0).astype(np.float32)
-    lowest, n_inf, n_above = _scan(amount, limit, origin)
+    lowest, n_inf, n_above = _scan(amount, limit, origin) if check_values else (0.0, 0, 0)
     files = step_files if step_files is not None else np.full(amount.sizes["time"], origin, dtype=object)
     if n_inf:
         raise InputDataError(_report(amount, np.isinf, files, f"{n_inf} infinite value(s) (+inf/-inf)")

@@ -163,13 +163,16 @@ def check_files(paths: Sequence[str | Path], source: Mapping) -> None:
     check_types(local, source["variable"], options_key(source))
 
 
-def open_paths(paths: Sequence[str | Path], source: Mapping, domain: Mapping, origin: str | None = None,
-               error=InputDataError) -> xr.Dataset:
-    """Open ``paths`` (files, Zarr stores or OPeNDAP URLs), join them along time, standardise."""
+def open_in_order(paths: Sequence[str | Path], source: Mapping, origin: str,
+                  error=InputDataError, checked: bool = False) -> list[tuple[xr.Dataset, str, str | Path]]:
+    """Check and open ``paths`` (:func:`check_files`, :func:`open_one`), lazily: ``(dataset, time label,
+    path)`` ordered by first time stamp; files that disagree in units or time labels or overlap in time
+    are refused naming them. ``checked``: :func:`check_files` passed on these very files (an index's,
+    unchanged since): not run again."""
     if not paths:
         raise InputDataError(f"{options_key(source)}: no files to read")
-    origin = origin or (str(paths[0]) if len(paths) == 1 else f"{len(paths)} files {paths[0]} .. {paths[-1]}")
-    check_files(paths, source)
+    if not checked:
+        check_files(paths, source)
     opened = [(*open_one(path, source, error), path) for path in paths]
     labels = {label for _, label, _ in opened}
     units = {str(ds["precip"].attrs.get("units")) for ds, _, _ in opened}
@@ -181,6 +184,15 @@ def open_paths(paths: Sequence[str | Path], source: Mapping, domain: Mapping, or
         if second["time"].values[0] <= first["time"].values[-1]:
             raise InputDataError(f"{path_a} and {path_b} overlap in time (duplicate time stamps); remove one of "
                                  "them from source.files.paths")
+    return opened
+
+
+def standardise_opened(opened: list[tuple[xr.Dataset, str, str | Path]], source: Mapping, domain: Mapping,
+                       origin: str, *, bounds: np.ndarray | None = None, select: slice | None = None,
+                       check_values: bool = True) -> xr.Dataset:
+    """Join the files of :func:`open_in_order` along time and standardise them
+    (:func:`~precipmodes.sources.canonical.standardise`). ``bounds`` replace the time bounds of the files
+    (the index's), ``select`` keeps a slice of the joined steps, ``check_values=False`` reads no value."""
     pieces = [ds for ds, _, _ in opened]
     if len(pieces) > 1:
         try:
@@ -192,16 +204,30 @@ def open_paths(paths: Sequence[str | Path], source: Mapping, domain: Mapping, or
     else:
         joined = pieces[0]
     precip = joined["precip"]
-    bounds = joined["time_bnds"].values if "time_bnds" in joined else None
+    if bounds is None:
+        bounds = joined["time_bnds"].values if "time_bnds" in joined else None
     step_files = np.concatenate([np.full(ds.sizes["time"], str(path), dtype=object) for ds, _, path in opened])
+    names = ", ".join(os.path.basename(str(path)) for _, _, path in opened)
     return standardise(
-            precip, domain, units=source["units"], time_label=labels.pop(),
+            precip, domain, units=source["units"], time_label=opened[0][1],
             step_hours=source["step_hours"], bounds=bounds,
             lon_convention=source["lon_convention"], lat_order=source["lat_order"],
             regrid=source["regrid"], resolution=resolution({"domain": domain}), origin=origin,
-            plausibility=plausibility(source), step_files=step_files,
-            key=options_key(source), attrs={"source": f"precipmodes source.kind=files: {', '.join(os.path.basename(str(p)) for p in paths)}",
-                   "source_variable": source["variable"]})
+            plausibility=plausibility(source), step_files=step_files, key=options_key(source),
+            select=select, check_values=check_values,
+            attrs={"source": f"precipmodes source.kind=files: {names}", "source_variable": source["variable"]})
+
+
+def paths_origin(paths: Sequence[str | Path]) -> str:
+    """How messages name a list of files: the file, or ``N files first .. last``."""
+    return str(paths[0]) if len(paths) == 1 else f"{len(paths)} files {paths[0]} .. {paths[-1]}"
+
+
+def open_paths(paths: Sequence[str | Path], source: Mapping, domain: Mapping, origin: str | None = None,
+               error=InputDataError) -> xr.Dataset:
+    """Open ``paths`` (files, Zarr stores or OPeNDAP URLs), join them along time, standardise."""
+    origin = origin or (paths_origin(paths) if paths else options_key(source))
+    return standardise_opened(open_in_order(paths, source, origin, error), source, domain, origin)
 
 
 def open_files(source: Mapping, domain: Mapping) -> xr.Dataset:

@@ -378,24 +378,35 @@ def download_files(*, url: str, output: str | os.PathLike, http: Mapping, checks
     return final
 
 
+def _settings(source: Mapping, spec: Mapping) -> dict:
+    # http has no lon_convention / lat_order options: the files' own conventions are detected ("auto")
+    return {**source, "variable": spec["variable"], "units": source["units"] or spec.get("units"),
+            "lon_convention": "auto", "lat_order": "auto"}
+
+
+def downloaded_files(source: Mapping) -> tuple[list[str], dict]:
+    """The downloaded files of ``source`` (not ``opendap``) and the options to read them with
+    (:func:`precipmodes.sources.files.open_paths`); refuses files not downloaded yet. Makes no download."""
+    settings = _settings(source, resolve(source))
+    plan = download_plan(source)
+    absent = [path for path in plan if not Path(path).is_file()]
+    if absent:
+        raise DownloadError(f"{absent[0]}: not downloaded (from {plan[absent[0]]}); the workflow's download rule "
+                            "fetches it (run snakemake), or call precipmodes.sources.http.download_files")
+    return list(plan), settings
+
+
 def open_http(source: Mapping, domain: Mapping):
     """Canonical raw dataset (lazy) of ``source``: the downloaded files in ``source.http.cache_dir``, or with
     ``source.http.opendap`` the OPeNDAP URLs, of which only the domain is read. Makes no download."""
-    spec = resolve(source)
-    # http has no lon_convention / lat_order options: the files' own conventions are detected ("auto")
-    settings = {**source, "variable": spec["variable"], "units": source["units"] or spec.get("units"),
-                "lon_convention": "auto", "lat_order": "auto"}
     if source["opendap"]:
+        spec = resolve(source)
         template = spec.get("opendap_template")
         if not template:
             raise DownloadError(f"source.http.opendap: preset {source['preset']!r} has no OPeNDAP endpoint; "
                                 "set source.http.opendap: false to download the files, or give an OPeNDAP "
                                 "source.http.url_template")
         urls = period_urls(template, spec["period"], source["years"])
-        return open_paths(urls, settings, domain, origin=f"OPeNDAP {urls[0]}", error=DownloadError)
-    plan = download_plan(source)
-    absent = [path for path in plan if not Path(path).is_file()]
-    if absent:
-        raise DownloadError(f"{absent[0]}: not downloaded (from {plan[absent[0]]}); the workflow's download rule "
-                            "fetches it (run snakemake), or call precipmodes.sources.http.download_files")
-    return open_paths(list(plan), settings, domain)
+        return open_paths(urls, _settings(source, spec), domain, origin=f"OPeNDAP {urls[0]}", error=DownloadError)
+    paths, settings = downloaded_files(source)
+    return open_paths(paths, settings, domain)
