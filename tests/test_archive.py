@@ -314,19 +314,20 @@ def tiny_archived(tiny_run, tmp_path_factory) -> Path:
 
 @pytest.mark.workflow
 def test_archive_into_a_folder_of_user_files_is_refused(tiny_run, tmp_path):
-    """archive_dir: . and an experiment whose name is a folder of the user's (here e1)."""
+    """An archive_dir the user also keeps files in, with a folder named like an experiment (here e1). (The
+    issue's `archive_dir: .` is refused before any rule runs: test_config's unsafe output folders.)"""
     workdir = copy_run(tiny_run, tmp_path / "work")
-    user = workdir / "e1"
+    user = workdir / "data" / "e1"
     (user / "sub").mkdir(parents=True)
     (user / "station.csv").write_text("date,precip\n2006-01-01,3.5\n")
     (user / "sub" / "notes.txt").write_text("keep me")
     before = digests(user)
-    result = snakemake(workdir, with_threads(1, TWO_EXPERIMENTS, archive_dir="."), ["archive"], check=False)
+    result = snakemake(workdir, with_threads(1, TWO_EXPERIMENTS, archive_dir="data"), ["archive"], check=False)
     out = output_text(result)
     assert result.returncode != 0
     assert "e1: is not empty and holds no MANIFEST.json" in out and "`archive_dir`" in out, out[-3000:]
     assert digests(user) == before
-    assert not list(workdir.glob(".e1.tmp-*")), "a temporary archive folder was left behind"
+    assert not list((workdir / "data").glob(".e1.tmp-*")), "a temporary archive folder was left behind"
 
 
 @pytest.mark.workflow

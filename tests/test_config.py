@@ -39,7 +39,8 @@ def test_defaults_are_filled_including_kind_specific_ones():
     assert config["source"] == {"kind": "demo", "demo": {"seed": 20060101, "step_hours": 6,
                                                          "start": "2006-01-01T00:00+09:00",
                                                          "end": "2016-01-01T00:00+09:00",
-                                                         "gaps": {"station_fraction": 0.01, "outage": True}}}
+                                                         "gaps": {"station_fraction": 0.01, "outage": True}},
+                                "max_mm_per_hour": 500, "max_window_mm": 10000, "implausible": "error"}
     assert config["land_mask"]["method"] == "auto"
     assert config["land_mask"]["min_fraction"] == 0.5
     assert config["experiments"]["e1"]["n_modes"] == 25
