@@ -57,16 +57,16 @@ rule figures_fields:
         mode_correlation=figure("mode_correlation", "Modes"),
         local_variance=figure("local_variance", "Modes"),
         svd_vs_nmf=figure("svd_vs_nmf", "Modes"),
-    params:
-        **FIGURE_PARAMS,
     log:
         f"{LOGS}/figures_fields/{{experiment}}.log",
+    conda:
+        "../../envs/figures.yaml"
     threads: rule_resources("figures", "threads", 1)
     resources:
         mem_mb=rule_resources("figures", "mem_mb", 2000),
         runtime=rule_resources("figures", "runtime", 20),
-    conda:
-        "../../envs/figures.yaml"
+    params:
+        **FIGURE_PARAMS,
     script:
         "../scripts/figures.py"
 
