@@ -108,10 +108,10 @@ def test_compatibility_check_can_fail():
 
 
 def rule_blocks() -> dict[str, tuple[str, str]]:
-    """``{rule name: (rule file name, rule text)}`` of every rule in workflow/rules/*.smk."""
+    """``{rule name: (rule file name, rule text)}`` of every rule (and checkpoint) in workflow/rules/*.smk."""
     blocks = {}
     for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
-        parts = re.split(r"^rule (\w+):\n", path.read_text(), flags=re.M)
+        parts = re.split(r"^(?:rule|checkpoint) (\w+):\n", path.read_text(), flags=re.M)
         for name, body in zip(parts[1::2], parts[2::2]):
             blocks[name] = (path.name, re.split(r"^\S", body, maxsplit=1, flags=re.M)[0])
     return blocks
