@@ -57,11 +57,7 @@ def find_variable(path: str | os.PathLike) -> str:
 
 def describe_data(patterns: Sequence[str], variable: str | None = None) -> list[dict]:
     """:func:`inspect_file` of every file the paths/globs ``patterns`` match, in order; refuses a pattern
-    that matches nothing and files that differ in variable, units, time step or grid."""
-    for pattern in patterns:
-        if not expand_paths([pattern]):
-            raise InputDataError(f"{pattern}: matches no file; check the path (globs such as 'data/*.nc' are "
-                                 "expanded by precipmodes init, quote them in the shell)")
+    that matches nothing (:func:`~precipmodes.sources.files.expand_paths`) and files that differ in variable, units, time step or grid."""
     found = []
     for path in expand_paths(list(patterns)):
         name = variable or find_variable(path)
