@@ -1,5 +1,7 @@
 """The ``precipmodes`` console script.
 
+    precipmodes init data/*.nc -o my.yaml                       # a commented config from the files; exit 2 if
+                                                                # they cannot make one (the message says why)
     precipmodes verify archive/<experiment> [more folders...]   # exit 1 if anything is missing/extra/altered/unsafe
     precipmodes summary results/                                # every experiment: cells, windows, variance,
                                                                 # RMSE, skill, figures; exit 1 if none complete
@@ -14,7 +16,17 @@ from typing import Sequence
 from . import __version__
 from .archive import verify_archive
 from .errors import PrecipModesError
+from .init import init_config
 from .summary import format_overview, results_overview
+
+
+def _init(args: argparse.Namespace) -> int:
+    text = init_config(args.data, args.output, args.variable, args.hours)
+    if args.output is None:
+        print(text, end="")
+    else:
+        print(f"wrote {args.output}; check it, then: snakemake --cores 2 --configfile {args.output}")
+    return 0
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -36,6 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="precipmodes", description="precipmodes workflow tools")
     parser.add_argument("--version", action="version", version=f"precipmodes {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    init = commands.add_parser(
+        "init", help="inspect data files and write a commented config that runs as it is",
+        description="Inspect NetCDF/GRIB/Zarr files (the precipitation variable, units, regular or curvilinear "
+                    "grid, time step and extent, gaps, months present, NaN cells) and write a commented config: "
+                    "results_dir named after the data, source.kind files, the full domain, land from NaN when "
+                    "the field has NaN, one experiment split at whole years (the last fifth or so for test, "
+                    "the season kept with months). Exits 2 with the reason when the files cannot make one "
+                    "(no match, no precipitation variable, files that differ, a record shorter than a window).")
+    init.add_argument("data", nargs="+", metavar="DATA", help="files or globs (quote globs), e.g. 'data/rr_*.nc'")
+    init.add_argument("-o", "--output", help="config file to write (default: print it)")
+    init.add_argument("--variable", help="the precipitation variable, when the files' names do not say it")
+    init.add_argument("--hours", type=int, help="window length, accumulation.hours (default 72)")
+    init.set_defaults(func=_init)
     verify = commands.add_parser(
         "verify", help="re-check an archive's MANIFEST.json and every sha256 and size in it",
         description="Re-check an archive folder: MANIFEST.json against MANIFEST.json.sha256 (an edited "

@@ -27,7 +27,7 @@ import xarray as xr
 from ..errors import InputDataError
 from ..netcdf import chunk_cache, open_netcdf, stream_cache_bytes
 from . import options_key
-from .canonical import to_datetime64
+from .canonical import time_bounds, to_datetime64
 from .files import check_files, expand_paths, open_in_order, open_one, paths_origin, standardise_opened
 
 #: global attribute of an index holding its files and reading options (JSON)
@@ -54,19 +54,38 @@ def _stamp(path: str | os.PathLike) -> dict:
 
 
 def inspect_file(path: str | os.PathLike, source: Mapping) -> dict:
-    """What one file holds, from its metadata (no data read): the variable, its units and type, the time
-    label, the number of steps, the first and last stamp, the grid (shape, curvilinear or not) and its
-    extent. ``source`` holds the reading options of ``source.files`` (``variable``, ``time_label``,
-    ``chunks``). Raises InputDataError naming the file as reading the source would."""
+    """What one file holds, from its metadata and its first step (no other data read): the variable, its
+    units and type, the time label, the number of steps, the first and last stamp, the step length in
+    hours (as rule ``raw`` infers it: time bounds, ``source.files.step_hours``, cell_methods or the most
+    common spacing), the calendar months present (1..12, of the steps' starts), the contiguous stretches
+    of steps (``runs``: ``[start, end)`` ISO stamps; more than one means gaps), the grid (shape,
+    curvilinear or not, approximate spacing in degrees) and its extent, and the NaN cells of the first
+    step. ``source`` holds the reading options of ``source.files`` (``variable``, ``time_label``,
+    ``chunks``, ``step_hours``). Raises InputDataError naming the file as reading the source would."""
     check_files([path], source)
     ds, label = open_one(path, source)
     precip = ds["precip"]
     time = to_datetime64(ds["time"].values, str(path))
+    bounds = time_bounds(time, bounds=ds["time_bnds"].values if "time_bnds" in ds else None, time_label=label,
+                         step_hours=source.get("step_hours"), cell_methods=precip.attrs.get("cell_methods"),
+                         origin=str(path), key=options_key(source))
+    breaks = np.flatnonzero(bounds[1:, 0] != bounds[:-1, 1]) + 1
+    runs = [[str(bounds[a, 0])[:19], str(bounds[b - 1, 1])[:19]]
+            for a, b in zip(np.r_[0, breaks], np.r_[breaks, len(bounds)])]
     lat, lon = ds["lat"].values, ds["lon"].values
+    if lat.ndim == 2:
+        spacing = [float(np.nanmedian(np.abs(np.diff(lon, axis=1)))), float(np.nanmedian(np.abs(np.diff(lat, axis=0))))]
+    else:
+        spacing = [float(np.median(np.abs(np.diff(lon)))) if lon.size > 1 else None,
+                   float(np.median(np.abs(np.diff(lat)))) if lat.size > 1 else None]
+    step_hours = np.median((bounds[:, 1] - bounds[:, 0]) / np.timedelta64(1, "h"))
     return {"path": str(path), "variable": source["variable"], "units": precip.attrs.get("units"),
             "dtype": str(precip.dtype), "time_label": label, "steps": int(time.size),
             "first": str(time[0])[:19] if time.size else None, "last": str(time[-1])[:19] if time.size else None,
-            "grid": {"shape": list(precip.shape[1:]), "curvilinear": lat.ndim == 2,
+            "step_hours": float(step_hours), "months": sorted({int(m) for m in bounds[:, 0].astype("datetime64[M]")
+                                                               .astype(int) % 12 + 1}),
+            "runs": runs, "nan_cells": int(np.isnan(precip[0].values).sum()),
+            "grid": {"shape": list(precip.shape[1:]), "curvilinear": lat.ndim == 2, "spacing": spacing,
                      "lat": [float(np.nanmin(lat)), float(np.nanmax(lat))],
                      "lon": [float(np.nanmin(lon)), float(np.nanmax(lon))]}}
 
