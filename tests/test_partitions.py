@@ -106,7 +106,7 @@ def test_bad_values_fail_their_partition_only_and_it_reruns_alone(tmp_path):
     config = config_for(folder)
     result = snakemake(workdir, config, [TOTALS], "--keep-going", cores=2, check=False)
     assert result.returncode != 0
-    log = (workdir / "results/logs/accumulate/2006-03.log").read_text()
+    log = (workdir / "results/logs/accumulate_partition/2006-03.log").read_text()
     assert re.search(r"1 infinite value\(s\) \(\+inf/-inf\): .*pr_2006-03\.nc: 1 in 1 step", log), log[-2000:]
     assert sorted(p.name for p in (workdir / PARTS).iterdir()) == ["2006-01.nc", "2006-01.nc.json",
                                                                    "2006-02.nc", "2006-02.nc.json"]

@@ -25,7 +25,7 @@ rule accumulate_partition:
     wildcard_constraints:
         partition=r"\d{4}-\d{2}|all",
     log:
-        f"{LOGS}/accumulate/{{partition}}.log",
+        f"{LOGS}/accumulate_partition/{{partition}}.log",
     threads: rule_resources("accumulate_partition", "threads", 2)
     resources:
         mem_mb=rule_resources("accumulate_partition", "mem_mb", 4000),
