@@ -474,3 +474,18 @@ class Decomposition:
         if picked.ndim > 1:
             picked = picked.transpose("cell", ...)
         return np.nan_to_num(picked.values.astype(np.float64))
+
+
+class SingularSpectrum:
+    """The spectrum accessors of the SVD-type estimators (:class:`~precipmodes.SVD`,
+    :class:`~precipmodes.HilbertSVD`): fitted ``singular_values_`` and ``total_sum_of_squares_``."""
+
+    def singular_values(self) -> xr.DataArray:
+        """Singular values ``(mode,)``, mm."""
+        self._require_fitted()
+        return self.singular_values_
+
+    def explained_variance_ratio(self) -> xr.DataArray:
+        """``s_k^2 / ||X||_F^2`` by mode: the share of the fitted matrix's total sum of squares (all modes)."""
+        self._require_fitted()
+        return (self.singular_values_ ** 2 / self.total_sum_of_squares_).rename("explained_variance_ratio")

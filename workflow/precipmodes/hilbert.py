@@ -45,7 +45,7 @@ import scipy.linalg
 import scipy.signal
 import xarray as xr
 
-from .base import Decomposition
+from .base import Decomposition, SingularSpectrum
 from .constraints import Boolean, Interval, Options
 from .errors import InputDataError, RankError
 from .matrix import MatrixScan, area_weights
@@ -130,7 +130,7 @@ def complex_svd(Z: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 @dataclass
-class HilbertSVD(Decomposition):
+class HilbertSVD(SingularSpectrum, Decomposition):
     """Hilbert (complex) SVD of a ``(cell, time)`` matrix or a field. See the module docstring.
 
     Parameters
@@ -314,16 +314,6 @@ class HilbertSVD(Decomposition):
     def scores_phase(self) -> xr.DataArray:
         """``arg(S V^H)`` (radians): advances with time as the pattern travels."""
         return xr.apply_ufunc(np.angle, self.scores()).rename("scores_phase")
-
-    def singular_values(self) -> xr.DataArray:
-        """Singular values ``(mode,)``, mm."""
-        self._require_fitted()
-        return self.singular_values_
-
-    def explained_variance_ratio(self) -> xr.DataArray:
-        """``s_k^2 / ||Z||_F^2`` by mode (of the analytic signal's total)."""
-        self._require_fitted()
-        return (self.singular_values_ ** 2 / self.total_sum_of_squares_).rename("explained_variance_ratio")
 
     # ------------------------------------------------------------ datasets
     def _dataset(self, on_grid) -> xr.Dataset:

@@ -80,7 +80,7 @@ import scipy.linalg
 import scipy.sparse.linalg
 import xarray as xr
 
-from .base import Decomposition
+from .base import Decomposition, SingularSpectrum
 from .constraints import Boolean, Interval, Options
 from .hals import STOP_WINDOW
 from .matrix import CellBlocks, MatrixScan, area_weights, low_rank_at, missing_indices
@@ -198,7 +198,7 @@ def sign_convention(U: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class SVD(Decomposition):
+class SVD(SingularSpectrum, Decomposition):
     """Truncated SVD (EOF analysis) of a ``(cell, time)`` matrix or a field. See the module docstring.
 
     Parameters
@@ -471,16 +471,6 @@ class SVD(Decomposition):
 
     def _training_scores(self) -> xr.DataArray:
         return self.temporal_coefficients_
-
-    def singular_values(self) -> xr.DataArray:
-        """Singular values ``(mode,)``, mm."""
-        self._require_fitted()
-        return self.singular_values_
-
-    def explained_variance_ratio(self) -> xr.DataArray:
-        """``s_k^2 / ||Xt||_F^2`` by mode (of the total, all modes)."""
-        self._require_fitted()
-        return (self.singular_values_ ** 2 / self.total_sum_of_squares_).rename("explained_variance_ratio")
 
     def eigenvalues(self) -> xr.DataArray:
         """``s_k^2 / N`` by mode (mm^2, mean square per training window; eofs/xeofs use ``N - 1``)."""
