@@ -390,6 +390,6 @@ def test_implausible_missing_sets_the_value_missing_and_counts_it(tmp_path):
     assert int(precip.isnull().sum()) == 1
     with xr.open_dataset(inputs / "b.nc") as b:
         np.testing.assert_array_equal(precip.isel(time=slice(12, None)).values[:5], b["precip"].values[:5])
-    log = "".join(p.read_text() for p in (workdir / "results" / "logs" / "accumulate").glob("*.log"))
+    log = "".join(p.read_text() for p in (workdir / "results" / "logs" / "accumulate_partition").glob("*.log"))
     assert re.search(r"1 value\(s\) above source\.max_mm_per_hour=500 mm/h .*/b\.nc: 1 in 1 step\(s\) "
                      r"2006-01-18T00:00.*\(lat 35\.5, lon 137\.5\): 1 step\(s\), largest 2\.4e\+07 mm; set missing", log)
