@@ -54,7 +54,7 @@ from .blockreader import observed_steps, window_sums
 from .config import iso_utc, parse_instant
 from .errors import InputDataError, PrecipModesError
 from .logs import log, timed
-from .sources.canonical import check_window_totals
+from .sources.values import N_STATS, DeferredChecks, ValuesRefused, check_window_totals, step_limit
 from .netcdf import (chunk_cache, chunk_row_bytes, chunk_sizes, open_netcdf, stream_cache_bytes,
                      values_in_slices, write_netcdf)
 
@@ -161,7 +161,8 @@ def resolve_anchor(time: np.ndarray, step: np.timedelta64, anchor: str = "auto")
 def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
                min_completeness: float = 1.0, block_mb: float = BLOCK_MB,
                origin: str = "raw dataset", readers: ReaderProcesses | None = None,
-               step: np.timedelta64 | None = None, partition: bool = False) -> xr.Dataset:
+               step: np.timedelta64 | None = None, partition: bool = False,
+               checks: DeferredChecks | None = None) -> xr.Dataset:
     """Window totals of canonical ``ds.precip(time, lat, lon)`` (mm per step).
 
     Returns a dask-backed dataset: ``precip(time, lat, lon)`` float32 mm per window
@@ -173,6 +174,9 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
     ``step``: the input's step length when already known (:func:`step_length`; else found here).
     ``partition``: ``ds`` is one partition of a record (:func:`accumulate_files`): it may hold no complete
     window (the record as a whole is checked when the partitions are gathered, :func:`gather_totals`).
+    ``checks``: the values of ``ds`` are not checked yet; each block read is checked and cleaned as
+    :class:`~precipmodes.sources.values.DeferredChecks` says, its statistics in the variable
+    ``value_stats(block, stat)`` of the result, for :func:`~precipmodes.sources.values.judge_values`.
     """
     if ds.attrs.get(ALREADY_ACCUMULATED_ATTR) is not None:
         return _pass_through(ds, hours, origin)
@@ -189,10 +193,10 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
     windows_per_block = max(1, int(block_mb * 2**20 // (cell_bytes * plan.steps)))
     chunk_steps = (precip.encoding.get("chunksizes") or (1,))[0]  # of a NetCDF input, along time
     blocks = _blocks(plan, kept, windows_per_block, int(chunk_steps))
-    reader = readers if readers is not None else _InProcessReader(precip)
+    reader = readers if readers is not None else _InProcessReader(precip, checks)
     progress = _Progress(int(kept.size))
     graph_id = uuid.uuid4().hex  # the blocks are computed once: unique keys, no hashing of the data
-    pieces, observed = [], []
+    pieces, observed, stats = [], [], []
     for number, (i0, i1, windows) in enumerate(blocks):
         inside = np.flatnonzero((plan.first >= i0) & (plan.first < i1))
         segments = plan.first[inside] - i0
@@ -201,10 +205,12 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
         scale = None if np.all(scale == 1) else scale
         # plain arguments, not dask chunks of the input: a dask collection inside a delayed call makes
         # dask import distributed (~60 MB resident) to build the graph
-        total, count = dask.delayed(reader.window_sums, nout=2)(
+        outputs = dask.delayed(reader.window_sums, nout=2 if checks is None else 3)(
             i0, i1, segments, take, scale, plan.steps, progress, dask_key_name=f"accumulate-block-{number}-{graph_id}")
-        pieces.append(da.from_delayed(total, shape=(windows.size,) + precip.shape[1:], dtype=np.float32))
-        observed.append(da.from_delayed(count, shape=precip.shape[1:], dtype=np.int32))
+        pieces.append(da.from_delayed(outputs[0], shape=(windows.size,) + precip.shape[1:], dtype=np.float32))
+        observed.append(da.from_delayed(outputs[1], shape=precip.shape[1:], dtype=np.int32))
+        if checks is not None:
+            stats.append(da.from_delayed(outputs[2], shape=(N_STATS,), dtype=np.float64))
     totals = da.concatenate(pieces, axis=0) if kept.size else da.zeros((0,) + precip.shape[1:], np.float32)
     # computed with the totals, from the same reads: the data_nan land mask's counts
     observed = da.stack(observed).sum(axis=0, dtype=np.int32) if observed else da.zeros(precip.shape[1:], np.int32)
@@ -232,6 +238,9 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
                 "lat": ds["lat"], "lon": ds["lon"]},
         attrs={key: value for key, value in ds.attrs.items() if key in ("source", "title", "history")},
     )
+    if checks is not None:
+        out["value_stats"] = (("block", "stat"), da.stack(stats) if stats else da.zeros((0, N_STATS)), {
+            "long_name": "lowest finite value, number of +-inf, number above the step bound, per block read"})
     dropped = int(np.count_nonzero(~plan.kept))  # windows touched by the record but too incomplete
     out.attrs.update(
         accumulation_hours=hours,
@@ -257,17 +266,22 @@ class _InProcessReader:
     """Reads blocks of ``precip`` in this process (from xarray's lazily loaded array: the reads of dask's
     threads take turns on netCDF's lock) and sums them; the interface of :class:`ReaderProcesses`."""
 
-    def __init__(self, precip: xr.DataArray):
+    def __init__(self, precip: xr.DataArray, checks: DeferredChecks | None = None):
         self.precip = precip.variable
+        self.checks = checks
 
     def window_sums(self, i0: int, i1: int, segments: np.ndarray, take: np.ndarray,
-                    scale: np.ndarray | None, steps: int, progress: _Progress) -> tuple[np.ndarray, np.ndarray]:
+                    scale: np.ndarray | None, steps: int, progress: _Progress) -> tuple[np.ndarray, ...]:
         """:func:`~precipmodes.blockreader.window_sums` and
-        :func:`~precipmodes.blockreader.observed_steps` of the record's steps ``[i0, i1)``."""
+        :func:`~precipmodes.blockreader.observed_steps` of the record's steps ``[i0, i1)``, with ``checks``
+        also the block's :func:`~precipmodes.sources.values.block_stats` (its values cleaned first)."""
         block = self.precip[i0:i1].values
+        if self.checks is not None:
+            block, stats = self.checks(block, i0, i1)
         sums = window_sums(block, segments, take, scale, steps)
         progress(take.size)
-        return sums, observed_steps(block, segments, take)
+        observed = observed_steps(block, segments, take)
+        return (sums, observed) if self.checks is None else (sums, observed, stats)
 
 
 class ReaderProcesses:
@@ -529,7 +543,7 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
         Size of the blocks of whole windows read at a time (MB of input), which bounds memory.
     plausibility : mapping, optional
         ``source.max_window_mm`` and ``source.implausible`` (:func:`precipmodes.sources.plausibility`): each
-        window total is checked as it is written (:func:`~precipmodes.sources.canonical.check_window_totals`).
+        window total is checked as it is written (:func:`~precipmodes.sources.values.check_window_totals`).
     processes : int
         Reader processes (:class:`ReaderProcesses`) when more than 1 and the decoded input is at least
         :data:`READER_PROCESSES_MIN_MB` (a NetCDF input); else the blocks are read in this process.
@@ -548,7 +562,7 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
     origin = str(input_path)
     with timed(f"accumulate ({hours} h{'' if partition is None else ', partition ' + partition})"):
         coords, step = _record(input_path)
-        anchor, i0, i1 = accumulation["anchor"], 0, coords.sizes["time"]
+        anchor, i0, i1, plan = accumulation["anchor"], 0, coords.sizes["time"], None
         if step is not None and partition is not None:
             anchor_time, rule, plan = record_plan(coords["time"].values, step, accumulation, origin)
             ranges = partition_ranges(plan, int(accumulation["partition_months"]))
@@ -560,10 +574,15 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
         # each (stream_cache_bytes): 1 year of hourly 320 x 400 maps on 2 threads,
         # 457-466 -> 380-415 MiB peak (bench_accumulate_cdo)
         input_cache = stream_cache_bytes(input_row_bytes(input_path))
-        readers = None
+        readers = checks = verify = None
         if is_index(coords):
             with open_netcdf(input_path) as index:
-                raw = read_index(index.load(), i0, i1, origin=origin)
+                index = index.load()
+            # the values are checked on the blocks the sums read (one read of the files, not two); chunks
+            # cut at the window starts, so that no chunk is decompressed for two blocks
+            raw = read_index(index, i0, i1, origin=origin, check_values=False,
+                             cuts=None if plan is None else plan.first)
+            checks = _value_checks(raw, index, i0, i1, plausibility)
         else:
             with chunk_cache(input_cache):
                 raw = open_netcdf(input_path)
@@ -574,7 +593,11 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
             raw = raw.isel(time=slice(i0, i1))
         with readers or contextlib.nullcontext():
             totals = accumulate(raw, hours, anchor, float(accumulation["min_completeness"]), block_mb=block_mb,
-                                origin=origin, readers=readers, step=step, partition=partition is not None)
+                                origin=origin, readers=readers, step=step, partition=partition is not None,
+                                checks=checks)
+            if checks is not None:
+                verify = (totals["value_stats"].data, checks.judge)
+                totals = totals.drop_vars("value_stats")
             if partition is not None and step is not None:
                 totals.attrs["accumulation_anchor_rule"] = rule
             origin = f"{input_path} ({raw.attrs['source']})" if "source" in raw.attrs else str(input_path)
@@ -585,10 +608,28 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
             precip = totals["precip"]
             output_row = chunk_row_bytes(precip.shape, chunk_sizes(precip.shape, precip.dims),
                                          precip.dtype.itemsize)
-            with chunk_cache(stream_cache_bytes(output_row)):
-                return write_netcdf(totals, output_path, inputs=[input_path], config=config,
-                                    step=f"accumulate: {hours}-hour totals from {Path(input_path).name}"
-                                         + ("" if partition is None else f", partition {partition}"))
+            try:
+                with chunk_cache(stream_cache_bytes(output_row)):
+                    return write_netcdf(totals, output_path, inputs=[input_path], config=config, verify=verify,
+                                        step=f"accumulate: {hours}-hour totals from {Path(input_path).name}"
+                                             + ("" if partition is None else f", partition {partition}"))
+            except ValuesRefused:
+                checks.refuse()
+                raise
+
+
+def _value_checks(raw: xr.Dataset, index: xr.Dataset, i0: int, i1: int,
+                  plausibility: Mapping | None) -> DeferredChecks:
+    """The checks of the values of steps ``[i0, i1)`` of ``index`` (``raw``: read unchecked) on the blocks
+    the sums read, with the messages of :func:`~precipmodes.sources.values.judge_values` naming the files
+    and the source's config key."""
+    from .sources.files import paths_origin
+    from .sources.index import step_files
+
+    bounds = raw["time_bnds"].values
+    limit = step_limit(plausibility, (bounds[:, 1] - bounds[:, 0]) / np.timedelta64(1, "s"))
+    files, key = step_files(index, i0, i1)
+    return DeferredChecks(raw["precip"], limit, plausibility, files, paths_origin(list(dict.fromkeys(files))), key)
 
 
 def gather_totals(*, parts: list[str | os.PathLike], output_path: str | os.PathLike, accumulation: Mapping,

@@ -60,7 +60,7 @@ def source_options(source: Mapping) -> dict:
 def plausibility(options: Mapping) -> dict:
     """The plausibility bounds in ``options`` (:data:`PLAUSIBILITY_KEYS`): ``max_mm_per_hour`` (each
     step, in :func:`~precipmodes.sources.canonical.standardise`), ``max_window_mm`` (each window total,
-    :func:`~precipmodes.sources.canonical.check_window_totals`) and ``implausible`` (``error`` or
+    :func:`~precipmodes.sources.values.check_window_totals`) and ``implausible`` (``error`` or
     ``missing``). Keys ``options`` leaves out (a kind's options given without the ``source`` section's,
     outside Snakemake) take the schema's defaults."""
     from ..config import section_defaults

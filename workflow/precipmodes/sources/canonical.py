@@ -20,16 +20,16 @@
 * maps curvilinear grids (2-D lat/lon) onto a regular grid by nearest
   neighbour when ``source.<kind>.regrid: nearest`` (:func:`regrid_nearest`), or refuses
   them with a message saying how to regrid;
-* checks the values in one streaming dask pass: negative amounts down to
-  -:data:`NEGATIVE_TOLERANCE_MM` mm (packing noise, e.g. ERA5's -1e-7 m) are
-  clipped to 0, anything more negative is an error, NaN-only data is an error;
+* checks the values (:mod:`precipmodes.sources.values`) in one streaming dask pass:
+  negative amounts down to -:data:`~precipmodes.sources.values.NEGATIVE_TOLERANCE_MM` mm
+  (packing noise, e.g. ERA5's -1e-7 m) are clipped to 0, anything more negative, +-inf and
+  NaN-only data are errors, amounts above ``source.max_mm_per_hour`` an error or set missing;
 * casts to float32 and sets CF attributes, staying lazy (dask) throughout.
 """
 
 from __future__ import annotations
 
 import re
-import warnings
 from typing import Mapping
 
 import dask.array as dsa
@@ -40,12 +40,12 @@ from scipy.spatial import cKDTree
 
 from ..errors import InputDataError
 from ..logs import log
+from .values import judge_values, scan_values, step_limit
 
 STANDARD_NAME = "lwe_thickness_of_precipitation_amount"  # CF name of raw.nc's precip (amount per step)
 UNITS = "mm"
 UNITS_HELP = ("m, cm, mm, kg m-2 (amounts) or any of them per s, h or day (rates), e.g. "
               "'mm/day', 'mm d-1', 'mm/hr', 'kg m-2 s-1', 'kg m**-2 s**-1'")
-NEGATIVE_TOLERANCE_MM = 0.01
 _LENGTH_MM = {"m": 1000.0, "metre": 1000.0, "meter": 1000.0, "cm": 10.0, "mm": 1.0,
               "millimetre": 1.0, "millimeter": 1.0}
 _TIME_S = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hr": 3600.0,
@@ -263,76 +263,6 @@ def regrid_nearest(da: xr.DataArray, domain: Mapping, resolution: tuple[float, f
                         coords={"time": da["time"].values, "lat": tlat, "lon": tlon}, attrs=da.attrs)
 
 
-def _block_stats(block: np.ndarray, limit: np.ndarray | None, block_info=None) -> np.ndarray:
-    """``[lowest finite value (NaN if none), number of +-inf, number above the per-step limit]`` of one
-    block, shaped (1, 1, 1, 3) for :func:`_scan`."""
-    finite = np.isfinite(block)
-    lowest = block[finite].min() if finite.any() else np.nan
-    above = 0
-    if limit is not None:
-        t0, t1 = block_info[0]["array-location"][0]
-        with np.errstate(invalid="ignore"):
-            above = np.count_nonzero(finite & (block > limit[t0:t1, None, None]))
-    return np.array([lowest, np.count_nonzero(np.isinf(block)), above], dtype=np.float64).reshape(1, 1, 1, 3)
-
-
-def _scan(amount: xr.DataArray, limit: np.ndarray | None, origin: str) -> tuple[float, int, int]:
-    """``(lowest finite value, number of +-inf, number above limit[time])`` of ``amount(time, lat, lon)``
-    in one streaming pass. One task per input chunk reads it (dask then reads only the domain's part of
-    each chunk, where several reductions over the same chunks would read them whole: an OPeNDAP source,
-    the whole grid)."""
-    data = amount.data if isinstance(amount.data, dsa.Array) else dsa.from_array(amount.data)
-    stats = dsa.map_blocks(_block_stats, data, limit, dtype=np.float64, new_axis=3,
-                           chunks=tuple((1,) * len(c) for c in data.chunks) + ((3,),))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            values = stats.compute().reshape(-1, 3)
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise InputDataError(f"{origin}: the data cannot be read ({exc}); the file may be truncated or "
-                             "corrupt - download or copy it again") from exc
-    lowest = np.nanmin(values[:, 0]) if np.isfinite(values[:, 0]).any() else np.nan
-    return float(lowest), int(values[:, 1].sum()), int(values[:, 2].sum())
-
-
-def _limit_text(limit: np.ndarray) -> str:
-    low, high = float(limit.min()), float(limit.max())
-    return f"{low:.6g} mm" if low == high else f"{low:.6g}..{high:.6g} mm"
-
-
-def _report(amount: xr.DataArray, test, files: np.ndarray, what: str, cells: int = 5) -> str:
-    """Where the values for which ``test(amount)`` holds lie: per file (count, largest value and when)
-    and the ``cells`` cells with the most of them (lat, lon, count, largest). Reads ``amount`` once more:
-    only called when the checking pass found some."""
-    import dask
-
-    bad = test(amount)
-    values = amount.where(bad)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        step_count, step_max, cell_count, cell_max = dask.compute(
-                bad.sum(("lat", "lon")).data, values.max(("lat", "lon")).data,
-                bad.sum("time").data, values.max("time").data)
-    step_max = np.asarray(step_max)
-    time = amount["time"].values
-    parts = []
-    for name in dict.fromkeys(files[np.asarray(step_count) > 0]):
-        steps = np.flatnonzero((files == name) & (np.asarray(step_count) > 0))
-        worst = steps[np.nanargmax(step_max[steps])]
-        value = float(step_max[worst])
-        parts.append(f"{name}: {int(np.asarray(step_count)[steps].sum())} in {steps.size} step(s) "
-                     f"{str(time[steps[0]])[:16]} .. {str(time[steps[-1]])[:16]}, the largest {value:.4g} mm "
-                     f"on {str(time[worst])[:16]}")
-    cell_count, cell_max = np.asarray(cell_count), np.asarray(cell_max)
-    order = np.argsort(-cell_count, axis=None, kind="stable")[:cells]
-    shown = [f"(lat {float(amount['lat'][j]):.4g}, lon {float(amount['lon'][i]):.4g}): {int(cell_count[j, i])} "
-             f"step(s), largest {float(cell_max[j, i]):.4g} mm"
-             for j, i in zip(*np.unravel_index(order, cell_count.shape)) if cell_count[j, i] > 0]
-    n_cells = int(np.count_nonzero(cell_count))
-    return (f"{what}: " + "; ".join(parts) + f"; in {n_cells} cell(s)"
-            + (f", the first {len(shown)} by count" if n_cells > len(shown) else "") + ": " + "; ".join(shown))
-
-
 def standardise(precip: xr.DataArray, domain: Mapping, *, units: str | None = None,
                 time_label: str = "start", step_hours: float | None = None,
                 bounds: np.ndarray | None = None, lon_convention: str = "auto", lat_order: str = "auto",
@@ -380,39 +310,10 @@ def standardise(precip: xr.DataArray, domain: Mapping, *, units: str | None = No
     amount = precip.astype(np.float32)
     if np.any(scale != 1):
         amount = amount * xr.DataArray(scale.astype(np.float32), dims="time", coords={"time": precip["time"]})
-    limit = None
-    if plausibility is not None:
-        limit = (float(plausibility["max_mm_per_hour"]) * seconds / 3600.0).astype(np.float32)
-    lowest, n_inf, n_above = _scan(amount, limit, origin) if check_values else (0.0, 0, 0)
+    limit = step_limit(plausibility, seconds)
     files = step_files if step_files is not None else np.full(amount.sizes["time"], origin, dtype=object)
-    if n_inf:
-        raise InputDataError(_report(amount, np.isinf, files, f"{n_inf} infinite value(s) (+inf/-inf)")
-                             + f"; precipitation must be finite: repair or replace the file(s), or check "
-                             f"{key}.variable and the file's _FillValue/missing_value")
-    if np.isnan(lowest):
-        raise InputDataError(f"{origin}: the precipitation inside the domain is all NaN (missing); check "
-                             f"{key}.variable, the domain (domain.lon/domain.lat) and the file's _FillValue")
-    if lowest < -NEGATIVE_TOLERANCE_MM:
-        raise InputDataError(
-            f"{origin}: negative precipitation (minimum {lowest:.4g} mm per step); amounts must be >= 0 - "
-            f"check {key}.variable (an anomaly or net flux?) and {key}.units")
-    if lowest < 0:
-        log.info("%s: clipping negative noise down to %.3g mm to 0", origin, lowest)
-        amount = amount.clip(min=0)
-    n_missing = 0
-    if n_above:
-        bound = xr.DataArray(limit, dims="time", coords={"time": amount["time"]})
-        report = _report(amount, lambda values: values > bound, files,
-                         f"{n_above} value(s) above source.max_mm_per_hour={plausibility['max_mm_per_hour']} "
-                         f"mm/h ({_limit_text(limit)} per step)")
-        if plausibility["implausible"] == "error":
-            raise InputDataError(
-                f"{report}; no rain is that heavy (world record ~300 mm/h): check {key}.units, the file's "
-                "scale_factor and _FillValue; if the values are real raise source.max_mm_per_hour, or set "
-                "source.implausible: missing to set such values missing (NaN) and count them")
-        log.warning("%s; set missing (NaN) as source.implausible: missing asks", report)
-        amount = amount.where(~(amount > bound))
-        n_missing = n_above
+    stats = scan_values(amount, limit, origin) if check_values else None
+    amount, n_missing = judge_values(amount, stats, limit, plausibility, files, origin, key)
     amount.attrs = {"standard_name": STANDARD_NAME, "long_name": "precipitation amount per time step",
                  "units": "mm", "cell_methods": "time: sum",
                  "source_units": str(units), "source_variable": str(precip.name),
@@ -429,40 +330,3 @@ def standardise(precip: xr.DataArray, domain: Mapping, *, units: str | None = No
     return ds
 
 
-def _window_block(block: np.ndarray, bound: float, mode: str, starts: np.ndarray, lat: np.ndarray,
-                  lon: np.ndarray, origin: str, block_info=None) -> np.ndarray:
-    """One block of window totals checked against ``bound`` (:func:`check_window_totals`)."""
-    with np.errstate(invalid="ignore"):
-        above = block > bound
-    if not above.any():
-        return block
-    t0 = block_info[0]["array-location"][0][0]
-    y0, x0 = block_info[0]["array-location"][1][0], block_info[0]["array-location"][2][0]
-    found = [f"{str(starts[t0 + t])[:16]} (lat {lat[y0 + j]:.4g}, lon {lon[x0 + i]:.4g}): {block[t, j, i]:.4g} mm"
-             for t, j, i in zip(*np.nonzero(above))]
-    text = (f"{origin}: {len(found)} window total(s) above source.max_window_mm={bound:g} mm: "
-            + "; ".join(found[:5]) + (f" (and {len(found) - 5} more)" if len(found) > 5 else ""))
-    if mode == "error":
-        raise InputDataError(f"{text}; no rain is that heavy (world record ~3930 mm in 72 hours): check the "
-                             "source's units and values; if they are real raise source.max_window_mm, or set "
-                             "source.implausible: missing to set such totals missing (NaN) and count them")
-    log.warning("%s; set missing (NaN) as source.implausible: missing asks", text)
-    return np.where(above, np.float32(np.nan), block)
-
-
-def check_window_totals(totals: xr.Dataset, plausibility: Mapping | None, origin: str) -> xr.Dataset:
-    """``totals`` with each window total checked against ``plausibility['max_window_mm']`` as it is
-    computed (lazily, block by block): above it is an error naming the window, the cell and ``origin``, or,
-    with ``implausible: missing``, set missing (NaN) and logged per window and cell. ``None`` (or a bound
-    of null) checks nothing."""
-    if plausibility is None or plausibility["max_window_mm"] is None:
-        return totals
-    precip = totals["precip"]
-    data = precip.data if isinstance(precip.data, dsa.Array) else dsa.from_array(precip.data)
-    checked = dsa.map_blocks(_window_block, data, float(plausibility["max_window_mm"]),
-                             plausibility["implausible"], totals["time"].values, totals["lat"].values,
-                             totals["lon"].values, origin, dtype=data.dtype)
-    out = totals.copy()
-    out["precip"] = precip.copy(data=checked)
-    out["precip"].attrs["max_window_mm"] = float(plausibility["max_window_mm"])
-    return out

@@ -164,16 +164,20 @@ def check_files(paths: Sequence[str | Path], source: Mapping) -> None:
 
 
 def open_in_order(paths: Sequence[str | Path], source: Mapping, origin: str,
-                  error=InputDataError, checked: bool = False) -> list[tuple[xr.Dataset, str, str | Path]]:
+                  error=InputDataError, checked: bool = False,
+                  time_chunks: Sequence[tuple[int, ...]] | None = None) -> list[tuple[xr.Dataset, str, str | Path]]:
     """Check and open ``paths`` (:func:`check_files`, :func:`open_one`), lazily: ``(dataset, time label,
     path)`` ordered by first time stamp; files that disagree in units or time labels or overlap in time
     are refused naming them. ``checked``: :func:`check_files` passed on these very files (an index's,
-    unchanged since): not run again."""
+    unchanged since): not run again. ``time_chunks``: the dask chunks along time of each path (in the
+    order given) instead of ``source['chunks']['time']``."""
     if not paths:
         raise InputDataError(f"{options_key(source)}: no files to read")
     if not checked:
         check_files(paths, source)
-    opened = [(*open_one(path, source, error), path) for path in paths]
+    sources = ([source] * len(paths) if time_chunks is None else
+               [{**source, "chunks": {**source["chunks"], "time": chunks}} for chunks in time_chunks])
+    opened = [(*open_one(path, options, error), path) for path, options in zip(paths, sources)]
     labels = {label for _, label, _ in opened}
     units = {str(ds["precip"].attrs.get("units")) for ds, _, _ in opened}
     if len(labels) > 1 or len(units) > 1:

@@ -120,10 +120,17 @@ def is_index(ds: xr.Dataset) -> bool:
     return INDEX_ATTR in ds.attrs
 
 
-def read_index(index: xr.Dataset, i0: int = 0, i1: int | None = None, origin: str = "index") -> xr.Dataset:
-    """The canonical dataset (lazy, values checked as they are read) of steps ``[i0, i1)`` of ``index``,
-    from the files holding them only. A file that vanished, or changed since the index was built, is
-    refused naming it (``origin`` names the index)."""
+def read_index(index: xr.Dataset, i0: int = 0, i1: int | None = None, origin: str = "index", *,
+               check_values: bool = True, cuts: np.ndarray | None = None) -> xr.Dataset:
+    """The canonical dataset (lazy) of steps ``[i0, i1)`` of ``index``, from the files holding them only.
+    A file that vanished, or changed since the index was built, is refused naming it (``origin`` names
+    the index).
+
+    ``check_values``: the values are checked in a pass of their own before the dataset is returned
+    (:func:`~precipmodes.sources.values.scan_values`); False leaves them to the caller, which checks the
+    blocks it reads (:func:`~precipmodes.sources.values.block_stats`). ``cuts``: steps of the index (e.g.
+    the window starts) at which the dask chunks along time are cut, so that a reader of blocks that start
+    there decompresses each chunk once; chunks are at most :data:`READ_CHUNK_BYTES` (decoded)."""
     info = json.loads(index.attrs[INDEX_ATTR])
     step_file = index["step_file"].values
     i1 = step_file.size if i1 is None else i1
@@ -150,21 +157,48 @@ def read_index(index: xr.Dataset, i0: int = 0, i1: int | None = None, origin: st
     chunks = {**info["source"].get("chunks", {})}
     chunks["time"] = max(1, min(int(chunks.get("time", 744)), READ_CHUNK_BYTES // (4 * cells)))
     source = {**info["source"], "chunks": chunks}
+    first = int(np.flatnonzero(step_file == wanted[0])[0])
+    time_chunks = None if cuts is None else _time_chunks(first, [entry["steps"] for entry in files],
+                                                         np.asarray(cuts), chunks["time"])
     # netCDF-C caches 64 MiB per variable and open file by default: a partition reading 12 monthly files at
     # once held 1 GB of caches (bench_prepare); two rows of the files' chunks are enough for a stream
     from ..accumulate import input_row_bytes
 
     with chunk_cache(stream_cache_bytes(input_row_bytes(paths[0], source["variable"]))):
-        opened = open_in_order(paths, source, where, checked=True)  # checked when indexed, unchanged since
+        # checked when indexed, unchanged since
+        opened = open_in_order(paths, source, where, checked=True, time_chunks=time_chunks)
     for (piece, _, path), entry in zip(opened, files):
         if piece.sizes["time"] != entry["steps"] or str(path) != entry["path"]:
             raise InputDataError(f"{path}: holds {piece.sizes['time']} steps, the index {origin} says "
                                  f"{entry['steps']}; run snakemake again, which rebuilds the index (rule raw)")
-    first = int(np.flatnonzero(step_file == wanted[0])[0])
     count = sum(entry["steps"] for entry in files)
     bounds = index["time_bnds"].values[first:first + count]
     return standardise_opened(opened, source, info["domain"], where, bounds=bounds,
-                              select=slice(i0 - first, i1 - first))
+                              select=slice(i0 - first, i1 - first), check_values=check_values)
+
+
+def _time_chunks(first: int, steps: list[int], cuts: np.ndarray, most: int) -> list[tuple[int, ...]]:
+    """Dask chunks along time of files holding ``steps`` steps each, back to back from step ``first`` of
+    the index: cut at every step of ``cuts`` and at most ``most`` steps long."""
+    chunks, start = [], first
+    for count in steps:
+        end = start + count
+        inner = cuts[(cuts > start) & (cuts < end)]
+        edges = [start]
+        for stop in [*inner.tolist(), end]:
+            edges.extend(range(edges[-1] + most, stop, most))
+            edges.append(int(stop))
+        chunks.append(tuple(int(b - a) for a, b in zip(edges, edges[1:])))
+        start = end
+    return chunks
+
+
+def step_files(index: xr.Dataset, i0: int, i1: int) -> tuple[np.ndarray, str]:
+    """The file (path as found from here) of each of the steps ``[i0, i1)`` of ``index``, and the config
+    section of the source's options (``source.files``, ``source.http``), for messages."""
+    info = json.loads(index.attrs[INDEX_ATTR])
+    paths = np.array([_located(entry["path"], info.get("cwd", ".")) for entry in info["files"]], dtype=object)
+    return paths[index["step_file"].values[i0:i1]], options_key(info["source"])
 
 
 def _located(path: str, cwd: str) -> str:
