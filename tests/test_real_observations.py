@@ -33,7 +33,7 @@ EOBS = "eobs_iberia_pr_djf_1982-2002.nc"
 DAY = np.timedelta64(1, "D")
 EPS32 = float(np.finfo(np.float32).eps)
 
-_RUNS: dict[tuple[str, tuple[str, ...]], Path] = {}
+_RUNS: dict[str, tuple[Path, set[str]]] = {}  # config name -> (workdir, targets built there)
 
 
 def user_config(name: str, shared_data: Path) -> dict:
@@ -50,19 +50,23 @@ def split_targets(config: dict) -> list[str]:
 
 @pytest.fixture(scope="session")
 def real_run(tmp_path_factory, shared_data):
-    """``real_run(name, targets=None)``: the workdir of one `snakemake --cores 2 --configfile <name>.yaml`
-    run for ``targets`` (default: every experiment's train.nc and test.nc), run once per session."""
+    """``real_run(name, targets=None)``: the workdir of `snakemake --cores 2 --configfile <name>.yaml`
+    for ``targets`` (default: every experiment's train.nc and test.nc): one workdir per config and
+    session, where a later call with other targets runs only the jobs they add (as a user asking for
+    more of the same run)."""
     def run(name: str, targets: list[str] | None = None) -> Path:
         config = user_config(name, shared_data)
         targets = split_targets(config) if targets is None else targets
-        key = (name, tuple(targets))
-        if key not in _RUNS:
+        if name not in _RUNS:
             workdir = tmp_path_factory.mktemp(f"real_{name}")
             (workdir / "my.yaml").write_text(yaml.safe_dump(config))
+            _RUNS[name] = (workdir, set())
+        workdir, done = _RUNS[name]
+        if not set(targets) <= done:
             run_snakemake(workdir, *targets, "--configfile", str(workdir / "my.yaml"), "--cores", "2",
                           timeout=1800)
-            _RUNS[key] = workdir
-        return _RUNS[key]
+            done.update(targets)
+        return workdir
     return run
 
 

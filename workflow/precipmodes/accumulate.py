@@ -54,7 +54,7 @@ from .blockreader import observed_steps, window_sums
 from .config import iso_utc, parse_instant
 from .errors import InputDataError, PrecipModesError
 from .logs import log, timed
-from .sources.values import N_STATS, DeferredChecks, ValuesRefused, check_window_totals, step_limit
+from .sources.values import DeferredChecks, ValuesRefused, check_window_totals, step_limit
 from .netcdf import (chunk_cache, chunk_row_bytes, chunk_sizes, open_netcdf, stream_cache_bytes,
                      values_in_slices, write_netcdf)
 
@@ -174,9 +174,9 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
     ``step``: the input's step length when already known (:func:`step_length`; else found here).
     ``partition``: ``ds`` is one partition of a record (:func:`accumulate_files`): it may hold no complete
     window (the record as a whole is checked when the partitions are gathered, :func:`gather_totals`).
-    ``checks``: the values of ``ds`` are not checked yet; each block read is checked and cleaned as
-    :class:`~precipmodes.sources.values.DeferredChecks` says, its statistics in the variable
-    ``value_stats(block, stat)`` of the result, for :func:`~precipmodes.sources.values.judge_values`.
+    ``checks``: the values of ``ds`` are not checked yet; each block read is checked and cleaned by
+    :class:`~precipmodes.sources.values.DeferredChecks` (judged once the result is computed; attribute
+    ``n_blocks_read``).
     """
     if ds.attrs.get(ALREADY_ACCUMULATED_ATTR) is not None:
         return _pass_through(ds, hours, origin)
@@ -196,7 +196,7 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
     reader = readers if readers is not None else _InProcessReader(precip, checks)
     progress = _Progress(int(kept.size))
     graph_id = uuid.uuid4().hex  # the blocks are computed once: unique keys, no hashing of the data
-    pieces, observed, stats = [], [], []
+    pieces, observed = [], []
     for number, (i0, i1, windows) in enumerate(blocks):
         inside = np.flatnonzero((plan.first >= i0) & (plan.first < i1))
         segments = plan.first[inside] - i0
@@ -205,12 +205,10 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
         scale = None if np.all(scale == 1) else scale
         # plain arguments, not dask chunks of the input: a dask collection inside a delayed call makes
         # dask import distributed (~60 MB resident) to build the graph
-        outputs = dask.delayed(reader.window_sums, nout=2 if checks is None else 3)(
+        total, count = dask.delayed(reader.window_sums, nout=2)(
             i0, i1, segments, take, scale, plan.steps, progress, dask_key_name=f"accumulate-block-{number}-{graph_id}")
-        pieces.append(da.from_delayed(outputs[0], shape=(windows.size,) + precip.shape[1:], dtype=np.float32))
-        observed.append(da.from_delayed(outputs[1], shape=precip.shape[1:], dtype=np.int32))
-        if checks is not None:
-            stats.append(da.from_delayed(outputs[2], shape=(N_STATS,), dtype=np.float64))
+        pieces.append(da.from_delayed(total, shape=(windows.size,) + precip.shape[1:], dtype=np.float32))
+        observed.append(da.from_delayed(count, shape=precip.shape[1:], dtype=np.int32))
     totals = da.concatenate(pieces, axis=0) if kept.size else da.zeros((0,) + precip.shape[1:], np.float32)
     # computed with the totals, from the same reads: the data_nan land mask's counts
     observed = da.stack(observed).sum(axis=0, dtype=np.int32) if observed else da.zeros(precip.shape[1:], np.int32)
@@ -239,8 +237,7 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
         attrs={key: value for key, value in ds.attrs.items() if key in ("source", "title", "history")},
     )
     if checks is not None:
-        out["value_stats"] = (("block", "stat"), da.stack(stats) if stats else da.zeros((0, N_STATS)), {
-            "long_name": "lowest finite value, number of +-inf, number above the step bound, per block read"})
+        out.attrs["n_blocks_read"] = len(blocks)
     dropped = int(np.count_nonzero(~plan.kept))  # windows touched by the record but too incomplete
     out.attrs.update(
         accumulation_hours=hours,
@@ -271,17 +268,16 @@ class _InProcessReader:
         self.checks = checks
 
     def window_sums(self, i0: int, i1: int, segments: np.ndarray, take: np.ndarray,
-                    scale: np.ndarray | None, steps: int, progress: _Progress) -> tuple[np.ndarray, ...]:
+                    scale: np.ndarray | None, steps: int, progress: _Progress) -> tuple[np.ndarray, np.ndarray]:
         """:func:`~precipmodes.blockreader.window_sums` and
-        :func:`~precipmodes.blockreader.observed_steps` of the record's steps ``[i0, i1)``, with ``checks``
-        also the block's :func:`~precipmodes.sources.values.block_stats` (its values cleaned first)."""
+        :func:`~precipmodes.blockreader.observed_steps` of the record's steps ``[i0, i1)``, checked and
+        cleaned first by ``checks`` when given."""
         block = self.precip[i0:i1].values
         if self.checks is not None:
-            block, stats = self.checks(block, i0, i1)
+            block = self.checks(block, i0, i1)
         sums = window_sums(block, segments, take, scale, steps)
         progress(take.size)
-        observed = observed_steps(block, segments, take)
-        return (sums, observed) if self.checks is None else (sums, observed, stats)
+        return sums, observed_steps(block, segments, take)
 
 
 class ReaderProcesses:
@@ -523,7 +519,7 @@ def partition_plan(input_path: str | os.PathLike, accumulation: Mapping) -> dict
 def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.PathLike,
                      accumulation: Mapping, config: Mapping | None = None, block_mb: float = BLOCK_MB,
                      processes: int = 1, plausibility: Mapping | None = None,
-                     partition: str | None = None) -> Path:
+                     partition: str | None = None, check_while_summing: bool = True) -> Path:
     """Rule accumulate_partition: ``input_path`` (raw.nc, its index or upscaled.nc) -> window totals NetCDF.
 
     Parameters
@@ -550,6 +546,10 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
     partition : str, optional
         A label of :func:`partition_ranges` (the windows of the record anchored as the whole record is):
         only its windows; None: the whole record.
+    check_while_summing : bool
+        Through an index, check the values on the blocks the sums read (one read of the files; needs
+        dask's threaded scheduler, where the blocks are read in this process); False: in a pass of their
+        own first (a dask cluster).
 
     Returns
     -------
@@ -580,9 +580,9 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
                 index = index.load()
             # the values are checked on the blocks the sums read (one read of the files, not two); chunks
             # cut at the window starts, so that no chunk is decompressed for two blocks
-            raw = read_index(index, i0, i1, origin=origin, check_values=False,
+            raw = read_index(index, i0, i1, origin=origin, check_values=not check_while_summing,
                              cuts=None if plan is None else plan.first)
-            checks = _value_checks(raw, index, i0, i1, plausibility)
+            checks = _value_checks(raw, index, i0, i1, plausibility) if check_while_summing else None
         else:
             with chunk_cache(input_cache):
                 raw = open_netcdf(input_path)
@@ -596,8 +596,8 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
                                 origin=origin, readers=readers, step=step, partition=partition is not None,
                                 checks=checks)
             if checks is not None:
-                verify = (totals["value_stats"].data, checks.judge)
-                totals = totals.drop_vars("value_stats")
+                blocks = totals.attrs.pop("n_blocks_read")
+                verify = lambda: checks.judge(blocks)  # noqa: E731
             if partition is not None and step is not None:
                 totals.attrs["accumulation_anchor_rule"] = rule
             origin = f"{input_path} ({raw.attrs['source']})" if "source" in raw.attrs else str(input_path)

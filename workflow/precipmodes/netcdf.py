@@ -23,7 +23,7 @@ import errno
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 import xarray as xr
@@ -256,7 +256,7 @@ def write_netcdf(
     inputs: Iterable[str | os.PathLike] = (),
     complevel: int = COMPLEVEL,
     packed: Mapping[str, float] | None = None,
-    verify: tuple[Any, Callable[[Any], None]] | None = None,
+    verify: Callable[[], object] | None = None,
 ) -> Path:
     """Write ``ds`` to ``path`` atomically as compressed NetCDF4 with CF + provenance attributes.
 
@@ -265,9 +265,8 @@ def write_netcdf(
     netCDF4, CDO and NCO unpack it to the same float32 values). For a variable of one the workflow
     generates, never for observations (a copy of them stays float32).
 
-    ``verify``: ``(lazy, judge)``: a dask collection computed in the same pass as the data (sharing
-    its reads) and a function called with its value before the file takes its place at ``path``; when
-    ``judge`` raises, nothing is written.
+    ``verify``: called once the data are written, before the file takes its place at ``path`` (e.g. to
+    judge what was checked while the data were computed); when it raises, nothing is written.
 
     ``step`` becomes the new ``history`` line, after the history of the NetCDF ``inputs`` and of
     ``ds`` itself (:func:`input_history`), so every file tells its chain back to the source;
@@ -314,15 +313,9 @@ def write_netcdf(
     for name in packed or {}:
         encoding[name]["_FillValue"] = PACKED_FILL  # encoding_for gives floats theirs, not integers
     try:
-        if verify is None:
-            out.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding)
-        else:
-            import dask
-
-            lazy, judge = verify
-            _, value = dask.compute(out.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding,
-                                                  compute=False), lazy)
-            judge(value)
+        out.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding)
+        if verify is not None:
+            verify()
         sidecar_tmp.write_text(
             json.dumps({**record, "file": path.name, "config": config or {}}, indent=2, default=str)
         )

@@ -11,11 +11,13 @@ def main(smk):
         dask_config = smk.config["dask"]
         with parallel.dask_cluster(dask_config, smk.threads, smk.resources.mem_mb):
             # on dask's threaded scheduler, the rule's threads read in as many processes (HDF5 reads one
-            # chunk at a time per process); a dask cluster reads in its own workers
-            processes = smk.threads if parallel.cluster_mode(dask_config) == "threads" else 1
+            # chunk at a time per process) and the values are checked on the blocks summed; a dask
+            # cluster reads in its own workers, after a checking pass
+            threaded = parallel.cluster_mode(dask_config) == "threads"
             accumulate_files(input_path=params["grid"], output_path=smk.output[0],
                              accumulation=params["accumulation"], plausibility=params["plausibility"],
-                             config=smk.config, processes=processes, partition=smk.wildcards.partition)
+                             config=smk.config, processes=smk.threads if threaded else 1,
+                             partition=smk.wildcards.partition, check_while_summing=threaded)
 
 if __name__ == "__main__":
     main(snakemake)  # noqa: F821 (injected by Snakemake)

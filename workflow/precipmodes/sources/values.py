@@ -15,7 +15,7 @@ counted and located by file and cell.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import dask.array as dsa
@@ -218,12 +218,14 @@ class ValuesRefused(Exception):
 @dataclass(frozen=True)
 class DeferredChecks:
     """The checks of :func:`judge_values` on ``amount(time, lat, lon)`` (mm per step, not checked yet), run
-    on the blocks another pass reads (the accumulation's: one read of the files instead of two).
+    on the blocks another pass reads in this process (the accumulation's, on dask's threaded scheduler:
+    one read of the files instead of two).
 
     ``limit``: the bound of each step (mm, or None); ``plausibility``, ``files`` (the file of each step),
     ``origin`` and ``key`` as :func:`judge_values` takes them. Called on a block of steps ``[i0, i1)``
-    it returns the block cleaned and its :func:`block_stats`, or raises :class:`ValuesRefused`;
-    :meth:`judge` then takes the statistics of all blocks read, :meth:`refuse` explains a refusal.
+    it keeps the block's :func:`block_stats` and returns the block cleaned (:func:`clean_block`), or
+    raises :class:`ValuesRefused`; :meth:`judge` then judges all blocks read, :meth:`refuse` explains a
+    refusal.
     """
 
     amount: xr.DataArray
@@ -232,25 +234,30 @@ class DeferredChecks:
     files: np.ndarray
     origin: str
     key: str
+    found: dict = field(default_factory=dict)  # (i0, i1) -> block_stats
 
     @property
     def implausible(self) -> str:
         return "error" if self.plausibility is None else self.plausibility["implausible"]
 
-    def __call__(self, block: np.ndarray, i0: int, i1: int) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, block: np.ndarray, i0: int, i1: int) -> np.ndarray:
         limit = None if self.limit is None else self.limit[i0:i1]
         stats = block_stats(block, limit)
         if stats[1] or stats[0] < -NEGATIVE_TOLERANCE_MM or (stats[2] and self.implausible == "error"):
             raise ValuesRefused(f"{self.origin}: steps {i0}..{i1}")
-        return clean_block(block, stats, limit, self.implausible), stats
+        self.found[(i0, i1)] = stats
+        return clean_block(block, stats, limit, self.implausible)
 
-    def judge(self, stats: np.ndarray) -> int:
-        """:func:`judge_values` of the blocks' statistics ``(blocks, 3)`` (nothing read: nothing to judge);
+    def judge(self, blocks: int) -> int:
+        """:func:`judge_values` of the statistics of the ``blocks`` blocks read (none: nothing to judge);
         the number of values set missing."""
-        if not len(stats):
+        if len(self.found) != blocks:
+            raise RuntimeError(f"{self.origin}: {len(self.found)} of {blocks} blocks were checked; the blocks "
+                               "must be read in this process (dask's threaded scheduler)")
+        if not blocks:
             return 0
-        return judge_values(self.amount, combine_stats(stats), self.limit, self.plausibility, self.files,
-                            self.origin, self.key)[1]
+        return judge_values(self.amount, combine_stats(list(self.found.values())), self.limit,
+                            self.plausibility, self.files, self.origin, self.key)[1]
 
     def refuse(self) -> None:
         """Raise the error :func:`judge_values` gives for ``amount`` (after :class:`ValuesRefused`), from
