@@ -30,7 +30,7 @@ def test_default_config_file_is_valid_and_mirrors_the_seed(repo):
     seed = config["experiments"]["seed"]
     assert seed["n_modes"] == 25
     assert parse_range(seed["train"]) == (np.datetime64("2005-12-31T15:00"), np.datetime64("2010-12-31T15:00"))
-    assert config["accumulation"] == {"hours": 72, "anchor": "auto", "min_completeness": 1.0, "partition_months": 12}
+    assert config["accumulation"] == {"hours": 72, "anchor": "auto", "min_completeness": 1.0, "partition_months": "auto"}
     assert config["threshold"] == {"wet_mm": 0.0, "min_wet_fraction": 0.2}
 
 

@@ -449,6 +449,24 @@ def record_plan(time: np.ndarray, step: np.timedelta64, accumulation: Mapping,
     return anchor, rule, plan
 
 
+#: decoded input (float32) a partition of ``accumulation.partition_months: auto`` holds at least
+PARTITION_BYTES = 512 * 2**20
+#: partition lengths (months) auto chooses among below a year; above, whole years
+_MONTHS_BELOW_A_YEAR = (1, 2, 3, 4, 6)
+
+
+def partition_months(setting: int | str, step: np.timedelta64, cells: int) -> int:
+    """Months per partition: ``setting`` (``accumulation.partition_months``) or, for ``auto``, the fewest of
+    1, 2, 3, 4, 6 or 12 k whose steps (``step`` long, on ``cells`` cells) hold :data:`PARTITION_BYTES` of
+    float32 in an average month (so that appending data never changes the choice)."""
+    if setting != "auto":
+        return int(setting)
+    steps_per_month = np.timedelta64(2_629_746, "s") / step  # 365.2425 / 12 days
+    need = PARTITION_BYTES / (4.0 * cells * steps_per_month)
+    below = [m for m in _MONTHS_BELOW_A_YEAR if m >= need]
+    return below[0] if below else 12 * int(np.ceil(need / 12))
+
+
 def partition_ranges(plan: WindowPlan, months: int) -> dict[str, tuple[int, int]]:
     """The partitions of the record: ``{label: (first step, end step)}``, in time order.
 
@@ -475,6 +493,7 @@ def _record(input_path: str | os.PathLike) -> tuple[xr.Dataset, np.timedelta64 |
     with open_netcdf(input_path) as probe:
         step = None if ALREADY_ACCUMULATED_ATTR in probe.attrs else step_length(probe, str(input_path))
         coords = xr.Dataset(coords={"time": probe["time"].values}, attrs=dict(probe.attrs))
+        coords.attrs["n_cells"] = probe.sizes["lat"] * probe.sizes["lon"]
     release_freed_memory()
     return coords, step
 
@@ -490,7 +509,8 @@ def plan_partitions(input_path: str | os.PathLike, accumulation: Mapping) -> dic
         _, _, plan = record_plan(coords["time"].values, step, accumulation, str(input_path))
     except PrecipModesError:
         return {WHOLE: (0, 0)}
-    return partition_ranges(plan, int(accumulation["partition_months"]))
+    return partition_ranges(plan, partition_months(accumulation["partition_months"], step,
+                                                   coords.attrs["n_cells"]))
 
 
 def partition_plan(input_path: str | os.PathLike, accumulation: Mapping) -> dict[str, dict]:
@@ -565,7 +585,8 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
         anchor, i0, i1, plan = accumulation["anchor"], 0, coords.sizes["time"], None
         if step is not None and partition is not None:
             anchor_time, rule, plan = record_plan(coords["time"].values, step, accumulation, origin)
-            ranges = partition_ranges(plan, int(accumulation["partition_months"]))
+            ranges = partition_ranges(plan, partition_months(accumulation["partition_months"], step,
+                                                             coords.attrs["n_cells"]))
             if partition not in ranges:
                 raise InputDataError(f"{origin}: no partition {partition!r} in the record (it has "
                                      f"{', '.join(ranges)}); run snakemake again, which plans the partitions anew")
