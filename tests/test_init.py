@@ -41,7 +41,7 @@ def test_init_writes_a_config_that_validates(shared_data, tmp_path, name):
     if name == EOBS:
         assert config["source"]["files"]["variable"] == "pr"
         assert config["domain"] == {"lon": [-9.75, 4.25], "lat": [35.25, 44.25], "resolution": None}
-        assert config["land_mask"]["method"] == "data_nan"
+        assert config["land_mask"]["method"] == "auto"  # data_nan on E-OBS (test_landmask)
         assert experiment["months"] == [12, 1, 2]
         # 20 winters 1982/83 .. 2001/02: the last 4 for test, split where a winter starts
         assert experiment["train"] == ["1982-12-01T00:00:00Z", "1998-12-01T00:00:00Z"]

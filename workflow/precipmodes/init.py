@@ -4,7 +4,7 @@
 (:func:`~precipmodes.sources.index.inspect_file`: units, grid, time step, gaps, months, NaN);
 :func:`config_text` turns that into a commented YAML config that validates and runs as it is: the full
 domain, the source grid (``regrid: nearest`` on a spacing near the source's for curvilinear grids), land from
-NaN when the field has NaN, one experiment split at whole years (the last fifth or so for test, the season's
+``land_mask.method: auto`` (NaN or global_land_mask, :mod:`precipmodes.landmask`), one experiment split at whole years (the last fifth or so for test, the season's
 ``months`` kept when the record is seasonal). A record shorter than one window, a path that matches nothing,
 a file without a recognisable precipitation variable and files that differ are refused (InputDataError).
 """
@@ -205,9 +205,10 @@ def config_text(patterns: Sequence[str], found: list[dict], hours: int | None = 
                       f"{grid['spacing'][1]:.3g} deg); cells outside the files' footprint are NaN")
     lines += ["domain:", f"  # {domain_note}", f"  lon: {lon}", f"  lat: {lat}", f"  resolution: {resolution}"]
     if nan_cells:
-        lines += ["land_mask:", f"  # the field is NaN on {nan_cells} of {cells} cells: cells with data are taken "
-                  "as land (if NaN marks an instrument's reach rather than the coast, use global_land_mask)",
-                  "  method: data_nan"]
+        lines += ["land_mask:", f"  # the field is NaN on {nan_cells} of {cells} cells. auto: cells with data are "
+                  "land if the NaN follows the coast (global_land_mask), else (an instrument's reach) the cells "
+                  "with data that global_land_mask calls land; data_nan: every cell with data is land",
+                  "  method: auto"]
     else:
         lines += ["# land_mask.method: auto (no NaN in the field: land from global_land_mask, offline; "
                   "cells outside a regridded footprint are NaN and count as no data)"]
