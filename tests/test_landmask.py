@@ -204,6 +204,23 @@ def test_file_method_netcdf_and_grid_mismatch(tmp_path):
         land_fraction_for(ds, section_defaults("land_mask", {"method": "file", "path": None}))
 
 
+def test_file_method_mask_in_minus180_180_on_a_grid_across_180(tmp_path):
+    """A mask written in -180..180 (sorted: the domain's cells east of 180° first) on a grid across 180°."""
+    lat = xr.DataArray([-17.5, -16.5], dims="lat", coords={"lat": [-17.5, -16.5]})
+    lon = xr.DataArray(np.arange(175.5, 185.0), dims="lon", coords={"lon": np.arange(175.5, 185.0)})
+    file_lon = np.concatenate([np.arange(-179.5, -175.0), np.arange(175.5, 180.0)])
+    land = np.zeros((2, file_lon.size), dtype=np.float32)
+    land[1, file_lon == -178.5] = 1
+    xr.Dataset({"land": (("lat", "lon"), land)}, coords={"lat": lat.values, "lon": file_lon}).to_netcdf(
+        tmp_path / "mask.nc")
+    fraction, method, _ = land_fraction_for(canonical(np.zeros((1, 2, lon.size)), lat, lon),
+                                            section_defaults("land_mask", {"method": "file",
+                                                                           "path": str(tmp_path / "mask.nc")}))
+    assert method == "file" and float(fraction.sum()) == 1
+    assert float(fraction.sel(lat=-16.5, lon=181.5)) == 1
+    np.testing.assert_array_equal(fraction["lon"].values, lon.values)
+
+
 def test_file_method_seed_npy_layout(tmp_path):
     """The seed's mask_x5_y6.npy: 320 x 320, row 0 at the north edge, 0.0625 x 0.05 deg over 128-148E, 30-46N."""
     values = np.zeros((320, 320))

@@ -142,8 +142,7 @@ def _domain(found: list[dict]) -> tuple[list[float], list[float], str]:
             west, east = -180.0, 180.0
             note = "the whole globe (the files' 0..360 longitudes are read as -180..180)"
         else:
-            note += ("; it crosses the 180° meridian, which domain.lon cannot hold in one piece: choose one side "
-                     "of it (e.g. [west, 180]) before running")
+            note += ", across the 180° meridian (longitudes past 180 kept)"
     return [round(west, 6), round(east, 6)], [round(v, 6) for v in grid["lat"]], note
 
 

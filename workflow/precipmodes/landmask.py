@@ -42,7 +42,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import ConfigError, InputDataError
-from .grid import same_axis
+from .grid import GRID_ATOL, same_axis
 from .logs import log, timed
 from .netcdf import open_netcdf, write_netcdf
 
@@ -160,7 +160,7 @@ def read_seed_npy(path: str | os.PathLike) -> xr.DataArray:
 
 
 def read_netcdf_mask(path: str | os.PathLike) -> xr.DataArray:
-    """``land_fraction`` (or ``land``) of a NetCDF mask file as ``(lat, lon)``, lat ascending, lon in -180..180."""
+    """``land_fraction`` (or ``land``) of a NetCDF mask file as ``(lat, lon)``, lat ascending, lon as in the file."""
     path = Path(path)
     with open_netcdf(path) as ds:
         ds = ds.rename({old: new for old, new in (("latitude", "lat"), ("longitude", "lon")) if old in ds.variables})
@@ -171,8 +171,7 @@ def read_netcdf_mask(path: str | os.PathLike) -> xr.DataArray:
         mask = ds[name].squeeze(drop=True)
         if set(mask.dims) != {"lat", "lon"}:
             raise InputDataError(f"{path}: variable {name} has dims {mask.dims}; a land mask needs (lat, lon)")
-        mask = mask.assign_coords(lon=(mask["lon"] + 180.0) % 360.0 - 180.0).sortby(["lat", "lon"])
-        return mask.transpose("lat", "lon").astype(np.float32).fillna(0.0).load()
+        return mask.sortby("lat").transpose("lat", "lon").astype(np.float32).fillna(0.0).load()
 
 
 def read_mask_file(path: str | os.PathLike | None, lat: xr.DataArray, lon: xr.DataArray) -> xr.DataArray:
@@ -184,6 +183,8 @@ def read_mask_file(path: str | os.PathLike | None, lat: xr.DataArray, lon: xr.Da
     if not path.is_file():
         raise InputDataError(f"{path}: land mask file (land_mask.path) not found; fix the path")
     mask = read_seed_npy(path) if path.suffix == ".npy" else read_netcdf_mask(path)
+    west = float(lon.min()) - GRID_ATOL  # longitudes into the data's [west, west + 360) (0..360, or across 180°)
+    mask = mask.assign_coords(lon=mask["lon"] - 360.0 * np.floor((mask["lon"] - west) / 360.0)).sortby("lon")
     values = mask.values
     if np.nanmin(values) < 0 or np.nanmax(values) > 1:
         raise InputDataError(f"{path}: land mask values range {np.nanmin(values):g}..{np.nanmax(values):g}; "

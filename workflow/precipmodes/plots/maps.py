@@ -132,7 +132,7 @@ def land_mask_figure(land_mask: xr.Dataset, options: FigureOptions, min_fraction
     mesh = draw_map(ax, land_mask["land_fraction"], cmap="Greens", vmin=0.0, vmax=1.0)
     land = land_mask["land"].astype(float)
     ax.contour(land["lon"].values, land["lat"].values, land.values, levels=[0.5], colors="tab:red",
-               linewidths=0.7, transform=ax.projection)
+               linewidths=0.7, transform=ccrs.PlateCarree())
     n_land = int(land_mask["land"].sum())
     method = land_mask.attrs.get("method", "?")
     ax.set_title(f"{n_land} land cells (red outline: fraction ≥ {min_fraction:g}); method: {method}")
