@@ -75,6 +75,16 @@ def test_init_stops_on_a_record_shorter_than_one_window(shared_data, tmp_path, n
     assert not (tmp_path / "short.yaml").exists()
 
 
+def test_init_stops_on_a_record_of_one_window(shared_data, tmp_path):
+    result = init(str(shared_data / GPCP), "--hours", "24", cwd=tmp_path)
+    assert result.returncode == 2
+    assert ("the record is 24 hours, one window of accumulation.hours=24: an experiment needs windows to train on "
+            "and later ones to test on. Give more data (more files or a longer record), or a window cannot be "
+            "shorter than the time step") in result.stderr, result.stderr
+    result = init(str(shared_data / STAGEIV), "--hours", "12", cwd=tmp_path)
+    assert result.returncode == 2 and "precipmodes init --hours N (N <= 11)" in result.stderr, result.stderr
+
+
 def test_init_with_shorter_windows_on_stage_iv(shared_data, tmp_path):
     result = init(str(shared_data / STAGEIV), "--hours", "6", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -163,6 +163,13 @@ def config_text(patterns: Sequence[str], found: list[dict], hours: int | None = 
             f"accumulation.hours={hours}: there is no window to total, and lowering accumulation.min_completeness "
             f"would invent totals from part of a window. Give more data (more files or a longer record), or "
             f"shorten the window: precipmodes init --hours N (N <= {longest}; accumulation.hours in the config)")
+    if span < 2 * hours:
+        shorter = (f"shorten the window: precipmodes init --hours N (N <= {span // 2})"
+                   if span // 2 >= info["step_hours"] else "a window cannot be shorter than the time step")
+        raise InputDataError(
+            f"{', '.join(str(f['path']) for f in found)}: the record is {span} hours, one window of "
+            f"accumulation.hours={hours}: an experiment needs windows to train on and later ones to test on. "
+            f"Give more data (more files or a longer record), or {shorter}")
     months = sorted({m for f in found for m in f["months"]})
     season = season_months(months)
     split = split_at_years(runs[0][0], runs[-1][1], season[0] if season else 1, hours)
@@ -171,7 +178,9 @@ def config_text(patterns: Sequence[str], found: list[dict], hours: int | None = 
     grid = info["grid"]
     nan_cells = max(f["nan_cells"] for f in found)
     cells = grid["shape"][0] * grid["shape"][1]
-    n_modes = int(min(section_defaults("experiments.main")["n_modes"], max(1, cells - nan_cells)))
+    train_windows = int((split - runs[0][0]) // np.timedelta64(hours, "h"))  # at most; gaps and selection drop some
+    n_modes = int(min(section_defaults("experiments.main")["n_modes"], max(1, cells - nan_cells),
+                      max(1, train_windows)))
     paths = [os.path.abspath(p) for p in patterns]
     gaps = len(runs) - 1
     lines = [
