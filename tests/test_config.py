@@ -90,6 +90,18 @@ def test_bad_values_name_the_key(changes, expected):
     assert expected in str(info.value)
 
 
+def test_domain_lon_across_the_dateline():
+    for lon in ([150, 210], [150, -150], [190, 200], [-180, 180], [0, 360]):
+        assert validate_config(with_changes(domain={"lon": lon, "lat": [-10, 10]}))["domain"]["lon"] == lon
+    for lon, message in (([10, 5], "domain.lon: west 10 must be less than east 5 (a domain across the 180° "
+                                   "meridian: e.g. [150, 210] or [150, -150])"),
+                         ([-10, -20], "domain.lon: west -10 must be less than east -20"),
+                         ([-180, 360], "domain.lon: [-180, 360] spans 540 degrees, more than the globe's 360")):
+        with pytest.raises(ConfigError) as info:
+            validate_config(with_changes(domain={"lon": lon, "lat": [-10, 10]}))
+        assert message in str(info.value)
+
+
 @pytest.mark.parametrize("name", ["a/b", "..", "../escape", "x y", ""])
 def test_experiment_names_cannot_escape_results(name):
     experiment = MINIMAL["experiments"]["e1"]

@@ -54,15 +54,30 @@ def test_reference_names_every_key_with_a_description():
     assert not undescribed, f"schema keys without a description: {undescribed}"
 
 
-def test_readme_config_for_your_own_data_is_valid():
-    """The README's config for your own data passes the workflow's validation as written."""
+def test_readme_config_for_your_own_data_runs_on_the_eobs_file(shared_data, tmp_path):
+    """The README's E-OBS config validates as written and, pointed at the real file, reads it (raw) and plans
+    the whole run: its variable, domain and split fit the file."""
+    import xarray as xr
+
+    from conftest import run_snakemake
     from precipmodes.config import validate_config
 
     text = (REPO / "README.md").read_text()
     section = re.search(r"^## Your own data\n(.*?)(?=^## )", text, re.S | re.M).group(1)
     config = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
     validated = validate_config(config)
-    assert validated["source"]["files"]["variable"] == "rr" and validated["experiments"]["djf"]["months"] == [12, 1, 2]
+    assert validated["source"]["files"]["variable"] == "pr" and validated["experiments"]["djf"]["months"] == [12, 1, 2]
+    assert validated["domain"]["resolution"] is None
+    (path,) = config["source"]["files"]["paths"]
+    (data := tmp_path / "data").mkdir()
+    (data / os.path.basename(path)).symlink_to(shared_data / os.path.basename(path))  # read in place
+    (tmp_path / "eobs.yaml").write_text(yaml.safe_dump(config))
+    run_snakemake(tmp_path, "runs/eobs/prepared/raw.nc", "--cores", "1", "--configfile", str(tmp_path / "eobs.yaml"))
+    with xr.open_dataset(shared_data / os.path.basename(path)) as eobs, \
+            xr.open_dataset(tmp_path / "runs/eobs/prepared/raw.nc") as raw:
+        assert (raw.sizes["lat"], raw.sizes["lon"]) == (eobs.sizes["lat"], eobs.sizes["lon"]) == (19, 29)
+    planned = run_snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "eobs.yaml"))
+    assert "svd" in planned.stdout and "figures" in planned.stdout
 
 
 def test_site_builds_strict_offline_with_the_demo_gallery(demo_run, tmp_path):

@@ -41,7 +41,7 @@ def test_init_writes_a_config_that_validates(shared_data, tmp_path, name):
     if name == EOBS:
         assert config["source"]["files"]["variable"] == "pr"
         assert config["domain"] == {"lon": [-9.75, 4.25], "lat": [35.25, 44.25], "resolution": None}
-        assert config["land_mask"]["method"] == "data_nan"
+        assert config["land_mask"]["method"] == "auto"  # data_nan on E-OBS (test_landmask)
         assert experiment["months"] == [12, 1, 2]
         # 20 winters 1982/83 .. 2001/02: the last 4 for test, split where a winter starts
         assert experiment["train"] == ["1982-12-01T00:00:00Z", "1998-12-01T00:00:00Z"]
@@ -73,6 +73,16 @@ def test_init_stops_on_a_record_shorter_than_one_window(shared_data, tmp_path, n
     assert "precipmodes init --hours N" in result.stderr
     assert "min_completeness would invent" in result.stderr  # not the harmful advice
     assert not (tmp_path / "short.yaml").exists()
+
+
+def test_init_stops_on_a_record_of_one_window(shared_data, tmp_path):
+    result = init(str(shared_data / GPCP), "--hours", "24", cwd=tmp_path)
+    assert result.returncode == 2
+    assert ("the record is 24 hours, one window of accumulation.hours=24: an experiment needs windows to train on "
+            "and later ones to test on. Give more data (more files or a longer record), or a window cannot be "
+            "shorter than the time step") in result.stderr, result.stderr
+    result = init(str(shared_data / STAGEIV), "--hours", "12", cwd=tmp_path)
+    assert result.returncode == 2 and "precipmodes init --hours N (N <= 11)" in result.stderr, result.stderr
 
 
 def test_init_with_shorter_windows_on_stage_iv(shared_data, tmp_path):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import xarray as xr
 
+from conftest import run_snakemake
 from precipmodes.errors import ConfigError, InputDataError
 from precipmodes.config import section_defaults
-from precipmodes.landmask import (cell_edges, data_nan_fraction, globe_land_fraction, land_fraction_for,
+from precipmodes.landmask import (AUTO_MAX_SEA_SHARE, cell_edges, data_nan_fraction, globe_land_fraction, land_fraction_for,
                                   land_mask_files, seed_mask_grid)
 from precipmodes.netcdf import write_netcdf
 
@@ -106,6 +110,69 @@ def test_auto_without_nan_uses_global_land_mask_and_records_its_source(tmp_path)
         assert mask["land_fraction"].attrs["standard_name"] == "land_area_fraction"
 
 
+def test_auto_tells_a_coastline_from_an_instruments_reach(caplog):
+    """auto keeps data_nan while at most AUTO_MAX_SEA_SHARE of the cells with data are wholly sea by
+    global_land_mask; beyond, land is global_land_mask where the data are, with a warning."""
+    lat, lon = grid(dlon=1.0, dlat=1.0)  # Japan, Korea, the Pacific
+    settings = section_defaults("land_mask", {"method": "auto"})
+    globe = globe_land_fraction(lat, lon, settings["subsamples"]).values
+    coast = globe > 0
+    n_coast, sea = int(coast.sum()), np.argwhere(~coast)
+    assert AUTO_MAX_SEA_SHARE == 0.1 and n_coast == 127
+
+    def auto(seen):
+        values = np.where(seen, 1.0, np.nan)[None].repeat(2, axis=0)
+        return land_fraction_for(canonical(values, lat, lon), settings)
+
+    # NaN on the sea (and up to a ninth as many wholly-sea cells with data: 10 %): data_nan
+    seen = coast.copy()
+    seen[tuple(sea[:n_coast // 9].T)] = True
+    with caplog.at_level("WARNING", logger="precipmodes"):
+        fraction, method, source = auto(seen)
+    assert method == "data_nan" and "NaN pattern" in source and not caplog.text
+    np.testing.assert_array_equal(fraction.values, seen)
+    # one wholly-sea cell more (15 of 142: 11 %): the NaN pattern is no coastline
+    seen[tuple(sea[n_coast // 9])] = True
+    with caplog.at_level("WARNING", logger="precipmodes"):
+        fraction, method, source = auto(seen)
+    assert method == "global_land_mask_where_observed" and "global-land-mask" in source
+    np.testing.assert_array_equal(fraction.values, np.where(seen, globe, 0))
+    assert f"15 of {n_coast + 15} cells with data" in caplog.text and "land_mask.method: data_nan" in caplog.text
+    # a radar's reach: every cell east of 138E has data, land and sea alike
+    reach = np.broadcast_to(lon.values >= 138, coast.shape)
+    fraction, method, _ = auto(reach)
+    assert method == "global_land_mask_where_observed"
+    np.testing.assert_array_equal(fraction.values, np.where(reach, globe, 0))
+    # data_nan asked for explicitly: every cell with data is land
+    fraction, method, _ = land_fraction_for(canonical(np.where(reach, 1.0, np.nan)[None], lat, lon),
+                                            section_defaults("land_mask", {"method": "data_nan"}))
+    assert method == "data_nan"
+    np.testing.assert_array_equal(fraction.values, reach)
+
+
+def test_auto_on_stage_iv_radar_regridded_through_the_workflow(shared_data, tmp_path):
+    """Stage IV (radar + gauges, Hurricane Florence) regridded by nearest neighbour with the config `precipmodes
+    init --hours 6` writes: the radar sees 16,086 of the 28,998 cells, 4,807 of them open Atlantic; auto keeps
+    the 10,906 of those that global_land_mask calls land (data_nan would take all 16,086)."""
+    written = subprocess.run([sys.executable, "-m", "precipmodes.cli", "init", str(shared_data /
+                             "stageiv_hourly_2018-09-13.nc"), "--hours", "6", "-o", "s4.yaml"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300)
+    assert written.returncode == 0, written.stderr
+    prepared = tmp_path / "results/stageiv_hourly_2018-09-13/prepared"
+    run_snakemake(tmp_path, str((prepared / "land_mask.nc").relative_to(tmp_path)), "--cores", "1",
+                  "--configfile", str(tmp_path / "s4.yaml"), timeout=600)
+    with xr.open_dataset(prepared / "land_mask.nc") as mask, xr.open_dataset(prepared / "totals.nc") as totals:
+        assert mask.attrs["requested_method"] == "auto"
+        assert mask.attrs["method"] == "global_land_mask_where_observed"
+        assert (mask.attrs["n_land_cells"], mask.attrs["n_cells"]) == (10906, 28998)
+        seen = totals["n_observed_steps"].values > 0
+        assert int(seen.sum()) == 16086
+        assert not mask["land"].values[~seen].any()  # no land where the radar does not see
+    log = (tmp_path / "results/stageiv_hourly_2018-09-13/logs/land_mask.log").read_text()
+    assert "4807 of 16086 cells with data in raw.nc (30 %, more than 10 %) are wholly sea" in log
+    assert "10906 of 28998 cells are land (method global_land_mask_where_observed)" in log
+
+
 def test_auto_prefers_seed_land():
     lat, lon = grid(dlon=4, dlat=4)
     ds = canonical(np.zeros((2, lat.size, lon.size)), lat, lon)
@@ -135,6 +202,23 @@ def test_file_method_netcdf_and_grid_mismatch(tmp_path):
         land_fraction_for(ds, section_defaults("land_mask", {"method": "file", "path": str(tmp_path / "wrong.nc")}))
     with pytest.raises(ConfigError, match="land_mask.path"):
         land_fraction_for(ds, section_defaults("land_mask", {"method": "file", "path": None}))
+
+
+def test_file_method_mask_in_minus180_180_on_a_grid_across_180(tmp_path):
+    """A mask written in -180..180 (sorted: the domain's cells east of 180° first) on a grid across 180°."""
+    lat = xr.DataArray([-17.5, -16.5], dims="lat", coords={"lat": [-17.5, -16.5]})
+    lon = xr.DataArray(np.arange(175.5, 185.0), dims="lon", coords={"lon": np.arange(175.5, 185.0)})
+    file_lon = np.concatenate([np.arange(-179.5, -175.0), np.arange(175.5, 180.0)])
+    land = np.zeros((2, file_lon.size), dtype=np.float32)
+    land[1, file_lon == -178.5] = 1
+    xr.Dataset({"land": (("lat", "lon"), land)}, coords={"lat": lat.values, "lon": file_lon}).to_netcdf(
+        tmp_path / "mask.nc")
+    fraction, method, _ = land_fraction_for(canonical(np.zeros((1, 2, lon.size)), lat, lon),
+                                            section_defaults("land_mask", {"method": "file",
+                                                                           "path": str(tmp_path / "mask.nc")}))
+    assert method == "file" and float(fraction.sum()) == 1
+    assert float(fraction.sel(lat=-16.5, lon=181.5)) == 1
+    np.testing.assert_array_equal(fraction["lon"].values, lon.values)
 
 
 def test_file_method_seed_npy_layout(tmp_path):

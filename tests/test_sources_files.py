@@ -212,6 +212,65 @@ def test_gpcp_domain_across_greenwich(shared_data):
                                original.sel(longitude=350.0, latitude=slice(35, 60)).values)
 
 
+FIJI = {"lat": [-20.0, -15.0]}  # Fiji, across the 180° meridian
+
+
+@pytest.mark.parametrize("lon", [[175.0, -175.0], [175.0, 185.0]])
+def test_gpcp_domain_across_the_dateline(shared_data, tmp_path, lon):
+    """A Pacific domain across 180° (given as [175, -175] or [175, 185]) from GPCP's 0..360 longitudes and from
+    the same day rolled to -180..180: the 11 x 6 cells in one increasing run 175..185, the file's values."""
+    original = xr.open_dataset(shared_data / GPCP)
+    expected = original["precip"].sel(latitude=slice(-20, -15), longitude=slice(175, 185)).values  # mm/day x 1 day
+    rolled = original.assign_coords(longitude=(original["longitude"] + 180) % 360 - 180).sortby("longitude")
+    assert rolled["longitude"].values[0] == -180  # the domain's cells sit at both ends of this file
+    rolled.to_netcdf(tmp_path / "gpcp_rolled.nc")
+    for path in (shared_data / GPCP, tmp_path / "gpcp_rolled.nc"):
+        ds = open_files(files_source(path, "precip"), {**FIJI, "lon": lon})
+        check_canonical(ds)
+        np.testing.assert_array_equal(ds["lon"].values, np.arange(175.0, 186.0))
+        np.testing.assert_array_equal(ds["lat"].values, np.arange(-20.0, -14.0))
+        np.testing.assert_allclose(ds["precip"].values, expected)
+
+
+def test_gpcp_dateline_domain_through_the_workflow(shared_data, tmp_path):
+    """GPCP's one day (accumulation.hours 24) over Fiji, domain.lon [175, -175], through snakemake to the land
+    mask: raw, totals and land mask on lon 175..185; one land cell (Viti Levu); the map drawn centred on 180°."""
+    import cartopy.crs as ccrs
+    import yaml
+
+    from conftest import run_snakemake
+    from precipmodes.plots.base import FigureOptions, use_offline_coastlines
+    from precipmodes.plots.maps import land_mask_figure
+
+    config = {"results_dir": "results/fiji", "domain": {**FIJI, "lon": [175, -175], "resolution": None},
+              "source": {"kind": "files", "files": {"paths": [str(shared_data / GPCP)], "variable": "precip"}},
+              "accumulation": {"hours": 24},
+              "experiments": {"main": {"train": ["2025-01-01T00:00Z", "2025-01-02T00:00Z"],
+                                       "test": ["2025-01-02T00:00Z", "2025-01-03T00:00Z"], "n_modes": 1}}}
+    (tmp_path / "fiji.yaml").write_text(yaml.safe_dump(config))
+    run_snakemake(tmp_path, "results/fiji/prepared/land_mask.nc", "--cores", "1", "--configfile",
+                  str(tmp_path / "fiji.yaml"), timeout=600)
+    original = xr.open_dataset(shared_data / GPCP)["precip"].sel(latitude=slice(-20, -15), longitude=slice(175, 185))
+    prepared = tmp_path / "results/fiji/prepared"
+    with xr.open_dataset(prepared / "totals.nc") as totals, xr.open_dataset(prepared / "land_mask.nc") as mask:
+        for ds in (totals, mask):
+            np.testing.assert_array_equal(ds["lon"].values, np.arange(175.0, 186.0))
+            np.testing.assert_array_equal(ds["lat"].values, np.arange(-20.0, -14.0))
+        np.testing.assert_allclose(totals["precip"].isel(time=0).values, original.isel(time=0).values, rtol=1e-6)
+        land = mask["land"].load()
+        assert mask.attrs["method"] == "global_land_mask" and int(land.sum()) == 1
+        assert int(land.sel(lat=-18.0, lon=178.0)) == 1  # Viti Levu
+        assert 0 < float(mask["land_fraction"].sel(lat=-16.0, lon=180.0)) < 0.5  # Vanua Levu's tip, across 180°
+        use_offline_coastlines("110m")
+        options = FigureOptions.from_config({"coastline_resolution": "110m", "dpi": 50, "max_panels": 1},
+                                            config["domain"], "files")
+        assert options.extent == (175.0, 185.0, -20.0, -15.0)
+        ax = land_mask_figure(mask, options, 0.5).axes[0]
+    assert ax.projection.proj4_params["pm"] == 180  # PlateCarree(central_longitude=180)
+    np.testing.assert_allclose(ax.get_extent(), (-5, 5, -20, -15))
+    np.testing.assert_allclose(ax.get_extent(crs=ccrs.PlateCarree())[2:], (-20, -15))
+
+
 def _nearest_source(lat2d, lon2d, lat, lon):
     """Index of the source point nearest (great circle) to (lat, lon), brute force."""
     p1, p2, dl = np.radians(lat2d), np.radians(lat), np.radians(lon2d - lon)

@@ -710,9 +710,9 @@ def input_row_bytes(path: str | os.PathLike, variable: str = "precip") -> int:
     try:
         with netCDF4.Dataset(path) as nc:
             var = nc[variable]
-            chunking = var.chunking()  # a contiguous variable is read without the chunk cache
-            return 0 if chunking == "contiguous" else chunk_row_bytes(var.shape, tuple(chunking),
-                                                                      var.dtype.itemsize)
+            chunking = var.chunking()  # a contiguous (or netCDF-3: None) variable is read without the chunk cache
+            return 0 if chunking in ("contiguous", None) else chunk_row_bytes(var.shape, tuple(chunking),
+                                                                        var.dtype.itemsize)
     except (OSError, IndexError, KeyError, RuntimeError):
         return 0
 

@@ -22,6 +22,7 @@ import pandas as pd
 import yaml
 
 from .errors import ConfigError
+from .grid import normalise_domain_lon
 
 SCHEMA_PATH = importlib.resources.files("precipmodes") / "schemas" / "config.schema.yaml"
 
@@ -291,8 +292,12 @@ def _check_semantics(config: dict, origin: str = "config") -> None:
     problems = []
     west, east = config["domain"]["lon"]
     south, north = config["domain"]["lat"]
-    if not west < east:
-        problems.append(f"domain.lon: west {west} must be less than east {east}")
+    low, high = normalise_domain_lon(west, east)
+    if not (west < east or east < 0 <= west):  # east < 0 <= west: across 180° in -180..180 longitudes
+        problems.append(f"domain.lon: west {west} must be less than east {east} (a domain across the 180° "
+                        f"meridian: e.g. [150, 210] or [150, -150])")
+    elif high - low > 360:
+        problems.append(f"domain.lon: [{west}, {east}] spans {high - low:g} degrees, more than the globe's 360")
     if not south < north:
         problems.append(f"domain.lat: south {south} must be less than north {north}")
     for name, experiment in config["experiments"].items():

@@ -14,6 +14,19 @@ import xarray as xr
 GRID_ATOL = 1e-4  # degrees: axes whose cell centres agree this well are the same grid
 
 
+def normalise_domain_lon(west: float, east: float) -> tuple[float, float]:
+    """``domain.lon`` as an increasing ``(west, east)``, west in -180..180: a domain given in 0..360 east of
+    180° is shifted to -180..180; one across the 180° meridian (east beyond 180, or east below west as in
+    ``[150, -150]``) keeps longitudes past 180 (``(150, 210)``), so its cells stay in one contiguous,
+    increasing run."""
+    west, east = float(west), float(east)
+    if west >= 180:
+        west, east = west - 360, east - 360
+    if east < west:
+        east += 360
+    return west, east
+
+
 def same_axis(a, b) -> bool:
     """True when two 1-D coordinate axes (degrees) have the same length and agree within GRID_ATOL."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)

@@ -4,7 +4,7 @@
 (:func:`~precipmodes.sources.index.inspect_file`: units, grid, time step, gaps, months, NaN);
 :func:`config_text` turns that into a commented YAML config that validates and runs as it is: the full
 domain, the source grid (``regrid: nearest`` on a spacing near the source's for curvilinear grids), land from
-NaN when the field has NaN, one experiment split at whole years (the last fifth or so for test, the season's
+``land_mask.method: auto`` (NaN or global_land_mask, :mod:`precipmodes.landmask`), one experiment split at whole years (the last fifth or so for test, the season's
 ``months`` kept when the record is seasonal). A record shorter than one window, a path that matches nothing,
 a file without a recognisable precipitation variable and files that differ are refused (InputDataError).
 """
@@ -142,8 +142,7 @@ def _domain(found: list[dict]) -> tuple[list[float], list[float], str]:
             west, east = -180.0, 180.0
             note = "the whole globe (the files' 0..360 longitudes are read as -180..180)"
         else:
-            note += ("; it crosses the 180° meridian, which domain.lon cannot hold in one piece: choose one side "
-                     "of it (e.g. [west, 180]) before running")
+            note += ", across the 180° meridian (longitudes past 180 kept)"
     return [round(west, 6), round(east, 6)], [round(v, 6) for v in grid["lat"]], note
 
 
@@ -164,6 +163,13 @@ def config_text(patterns: Sequence[str], found: list[dict], hours: int | None = 
             f"accumulation.hours={hours}: there is no window to total, and lowering accumulation.min_completeness "
             f"would invent totals from part of a window. Give more data (more files or a longer record), or "
             f"shorten the window: precipmodes init --hours N (N <= {longest}; accumulation.hours in the config)")
+    if span < 2 * hours:
+        shorter = (f"shorten the window: precipmodes init --hours N (N <= {span // 2})"
+                   if span // 2 >= info["step_hours"] else "a window cannot be shorter than the time step")
+        raise InputDataError(
+            f"{', '.join(str(f['path']) for f in found)}: the record is {span} hours, one window of "
+            f"accumulation.hours={hours}: an experiment needs windows to train on and later ones to test on. "
+            f"Give more data (more files or a longer record), or {shorter}")
     months = sorted({m for f in found for m in f["months"]})
     season = season_months(months)
     split = split_at_years(runs[0][0], runs[-1][1], season[0] if season else 1, hours)
@@ -172,7 +178,9 @@ def config_text(patterns: Sequence[str], found: list[dict], hours: int | None = 
     grid = info["grid"]
     nan_cells = max(f["nan_cells"] for f in found)
     cells = grid["shape"][0] * grid["shape"][1]
-    n_modes = int(min(section_defaults("experiments.main")["n_modes"], max(1, cells - nan_cells)))
+    train_windows = int((split - runs[0][0]) // np.timedelta64(hours, "h"))  # at most; gaps and selection drop some
+    n_modes = int(min(section_defaults("experiments.main")["n_modes"], max(1, cells - nan_cells),
+                      max(1, train_windows)))
     paths = [os.path.abspath(p) for p in patterns]
     gaps = len(runs) - 1
     lines = [
@@ -205,9 +213,10 @@ def config_text(patterns: Sequence[str], found: list[dict], hours: int | None = 
                       f"{grid['spacing'][1]:.3g} deg); cells outside the files' footprint are NaN")
     lines += ["domain:", f"  # {domain_note}", f"  lon: {lon}", f"  lat: {lat}", f"  resolution: {resolution}"]
     if nan_cells:
-        lines += ["land_mask:", f"  # the field is NaN on {nan_cells} of {cells} cells: cells with data are taken "
-                  "as land (if NaN marks an instrument's reach rather than the coast, use global_land_mask)",
-                  "  method: data_nan"]
+        lines += ["land_mask:", f"  # the field is NaN on {nan_cells} of {cells} cells. auto: cells with data are "
+                  "land if the NaN follows the coast (global_land_mask), else (an instrument's reach) the cells "
+                  "with data that global_land_mask calls land; data_nan: every cell with data is land",
+                  "  method: auto"]
     else:
         lines += ["# land_mask.method: auto (no NaN in the field: land from global_land_mask, offline; "
                   "cells outside a regridded footprint are NaN and count as no data)"]

@@ -17,7 +17,15 @@ Methods (config ``land_mask.method``):
 ``auto``
     ``seed_land(lat, lon)`` of the input when present (written by the
     seed_binary source), else ``data_nan`` when some cells are NaN at all
-    times, else ``global_land_mask``.
+    times and that NaN pattern follows the coast, else ``global_land_mask``.
+    The NaN pattern follows the coast unless more than ``AUTO_MAX_SEA_SHARE``
+    (10 %) of the cells with data are wholly sea by global_land_mask (no
+    sub-sample point on land): then NaN marks where an instrument sees (a
+    radar's reach, a satellite swath), not the coast, and land is the cells
+    with data that global_land_mask calls land (method
+    ``global_land_mask_where_observed``: the GLOBE fraction there, 0 where no
+    data), with a warning that names ``land_mask.method: data_nan`` to
+    override.
 
 ``land`` is ``land_fraction >= min_fraction``.
 """
@@ -34,7 +42,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import ConfigError, InputDataError
-from .grid import same_axis
+from .grid import GRID_ATOL, same_axis
 from .logs import log, timed
 from .netcdf import open_netcdf, write_netcdf
 
@@ -43,6 +51,9 @@ SEED_MASK_LON = (128.0, 148.0)
 SEED_MASK_LAT = (30.0, 46.0)
 CHUNK_VALUES = 16_000_000  # values per dask chunk when streaming the input (64 MB float32)
 MAX_POINTS = 4_000_000  # global-land-mask points looked up at once
+# auto: the largest share of the cells with data that may be wholly sea by global_land_mask for the NaN
+# pattern to count as a coastline (E-OBS Iberia: 0 of 328; Stage IV regridded off the Carolinas: 30 %)
+AUTO_MAX_SEA_SHARE = 0.1
 
 
 def cell_edges(centres: np.ndarray) -> np.ndarray:
@@ -149,7 +160,7 @@ def read_seed_npy(path: str | os.PathLike) -> xr.DataArray:
 
 
 def read_netcdf_mask(path: str | os.PathLike) -> xr.DataArray:
-    """``land_fraction`` (or ``land``) of a NetCDF mask file as ``(lat, lon)``, lat ascending, lon in -180..180."""
+    """``land_fraction`` (or ``land``) of a NetCDF mask file as ``(lat, lon)``, lat ascending, lon as in the file."""
     path = Path(path)
     with open_netcdf(path) as ds:
         ds = ds.rename({old: new for old, new in (("latitude", "lat"), ("longitude", "lon")) if old in ds.variables})
@@ -160,8 +171,7 @@ def read_netcdf_mask(path: str | os.PathLike) -> xr.DataArray:
         mask = ds[name].squeeze(drop=True)
         if set(mask.dims) != {"lat", "lon"}:
             raise InputDataError(f"{path}: variable {name} has dims {mask.dims}; a land mask needs (lat, lon)")
-        mask = mask.assign_coords(lon=(mask["lon"] + 180.0) % 360.0 - 180.0).sortby(["lat", "lon"])
-        return mask.transpose("lat", "lon").astype(np.float32).fillna(0.0).load()
+        return mask.sortby("lat").transpose("lat", "lon").astype(np.float32).fillna(0.0).load()
 
 
 def read_mask_file(path: str | os.PathLike | None, lat: xr.DataArray, lon: xr.DataArray) -> xr.DataArray:
@@ -173,6 +183,8 @@ def read_mask_file(path: str | os.PathLike | None, lat: xr.DataArray, lon: xr.Da
     if not path.is_file():
         raise InputDataError(f"{path}: land mask file (land_mask.path) not found; fix the path")
     mask = read_seed_npy(path) if path.suffix == ".npy" else read_netcdf_mask(path)
+    west = float(lon.min()) - GRID_ATOL  # longitudes into the data's [west, west + 360) (0..360, or across 180°)
+    mask = mask.assign_coords(lon=mask["lon"] - 360.0 * np.floor((mask["lon"] - west) / 360.0)).sortby("lon")
     values = mask.values
     if np.nanmin(values) < 0 or np.nanmax(values) > 1:
         raise InputDataError(f"{path}: land mask values range {np.nanmin(values):g}..{np.nanmax(values):g}; "
@@ -202,6 +214,9 @@ def land_fraction_for(grid: xr.Dataset, settings: Mapping, origin: str = "input"
     Returns ``(land_fraction(lat, lon), method used, source description)``.
     """
     method = settings["method"]
+    if method not in ("auto", "data_nan", "global_land_mask", "file"):
+        raise ConfigError(f"land_mask.method: unknown method {method!r}; use auto, data_nan, global_land_mask "
+                          f"or file")
     lat, lon = grid["lat"], grid["lon"]
     if method == "file":
         return read_mask_file(settings["path"], lat, lon), "file", f"file {settings['path']}"
@@ -214,12 +229,25 @@ def land_fraction_for(grid: xr.Dataset, settings: Mapping, origin: str = "input"
         if not fraction.any():
             raise InputDataError(f"{origin}: precip is NaN at every cell and time step; there is no data "
                                  f"to mask (check the source)")
-        if method == "data_nan" or not fraction.all():
-            return fraction, "data_nan", f"NaN pattern of {origin}: sea = cells missing at every time step"
-    if method in ("auto", "global_land_mask"):
-        subsamples = int(settings["subsamples"])
-        return globe_land_fraction(lat, lon, subsamples), "global_land_mask", globe_source(subsamples)
-    raise ConfigError(f"land_mask.method: unknown method {method!r}; use auto, data_nan, global_land_mask or file")
+        nan_source = f"NaN pattern of {origin}: sea = cells missing at every time step"
+        if method == "data_nan":
+            return fraction, "data_nan", nan_source
+    subsamples = int(settings["subsamples"])
+    globe = globe_land_fraction(lat, lon, subsamples)
+    if method == "auto" and not fraction.all():
+        seen = fraction > 0
+        sea = int((seen & (globe == 0)).sum())
+        share = sea / int(seen.sum())
+        if share <= AUTO_MAX_SEA_SHARE:
+            return fraction, "data_nan", nan_source
+        log.warning("land_mask.method auto: %d of %d cells with data in %s (%.0f %%, more than %.0f %%) are wholly "
+                    "sea by global_land_mask, so the NaN pattern marks where the instrument sees, not the coast; "
+                    "land = cells with data that global_land_mask calls land. To take every cell with data as "
+                    "land, set land_mask.method: data_nan", sea, int(seen.sum()), origin, 100 * share,
+                    100 * AUTO_MAX_SEA_SHARE)
+        return (globe.where(seen, 0.0), "global_land_mask_where_observed",
+                f"{globe_source(subsamples)}, where {origin} has data (cells missing at every time step: no data)")
+    return globe, "global_land_mask", globe_source(subsamples)
 
 
 def land_mask_dataset(fraction: xr.DataArray, min_fraction: float, method: str, source: str,

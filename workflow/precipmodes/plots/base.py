@@ -24,6 +24,7 @@ import xarray as xr  # noqa: E402
 from cartopy.mpl.ticker import LatitudeFormatter, LongitudeFormatter  # noqa: E402
 
 from ..errors import ConfigError, InputDataError  # noqa: E402
+from ..grid import normalise_domain_lon  # noqa: E402
 from ..owned import remove_owned, stale_temps, temp_path  # noqa: E402
 
 SYNTHETIC_LABEL = "SYNTHETIC demo"
@@ -85,7 +86,7 @@ class FigureOptions:
                     hours: int = 72) -> "FigureOptions":
         """Options from the (complete, validated) ``figures`` and ``domain`` config sections, ``source.kind``
         and ``accumulation.hours`` (the window length in the labels)."""
-        west, east = (_lon180(v) for v in domain["lon"])
+        west, east = normalise_domain_lon(*domain["lon"])  # past 180 for a domain across the 180° meridian
         south, north = domain["lat"]
         return cls(
             extent=(west, east, float(south), float(north)),
@@ -113,11 +114,6 @@ class FigureOptions:
         """Height / width of a map panel in PlateCarree."""
         west, east, south, north = self.extent
         return (north - south) / (east - west)
-
-
-def _lon180(value: float) -> float:
-    value = float(value)
-    return value - 360.0 if value > 180.0 else value
 
 
 def require_vars(ds: xr.Dataset, names: Sequence[str], origin: str) -> None:
@@ -160,10 +156,12 @@ def grid_shape(n: int, max_columns: int = MAX_COLUMNS) -> tuple[int, int]:
 
 
 def map_axes(fig: plt.Figure, spec, options: FigureOptions, *, left: bool, bottom: bool):
-    """A PlateCarree axes over the domain with coastlines and lon/lat labels on outer sides only."""
-    ax = fig.add_subplot(spec, projection=ccrs.PlateCarree())
+    """A PlateCarree axes over the domain with coastlines and lon/lat labels on outer sides only (centred on
+    180° for a domain across the 180° meridian)."""
     west, east, south, north = options.extent
-    ax.set_extent([west, east, south, north], crs=ccrs.PlateCarree())
+    centre = 180.0 if east > 180 else 0.0
+    ax = fig.add_subplot(spec, projection=ccrs.PlateCarree(central_longitude=centre))
+    ax.set_extent([west - centre, east - centre, south, north], crs=ax.projection)
     ax.coastlines(resolution=options.coastline_resolution, linewidth=0.5, color="0.15")
     ax.set_xticks(nice_ticks(west, east), crs=ccrs.PlateCarree())
     ax.set_yticks(nice_ticks(south, north), crs=ccrs.PlateCarree())

@@ -132,10 +132,10 @@ def land_mask_figure(land_mask: xr.Dataset, options: FigureOptions, min_fraction
     mesh = draw_map(ax, land_mask["land_fraction"], cmap="Greens", vmin=0.0, vmax=1.0)
     land = land_mask["land"].astype(float)
     ax.contour(land["lon"].values, land["lat"].values, land.values, levels=[0.5], colors="tab:red",
-               linewidths=0.7, transform=ax.projection)
+               linewidths=0.7, transform=ccrs.PlateCarree())
     n_land = int(land_mask["land"].sum())
     method = land_mask.attrs.get("method", "?")
-    ax.set_title(f"{n_land} land cells (red outline: fraction ≥ {min_fraction:g}); method: {method}")
+    ax.set_title(f"{n_land} land cells (red outline: fraction ≥ {min_fraction:g})\nmethod: {method}")
     fig.colorbar(mesh, ax=ax, orientation="horizontal", shrink=0.7, pad=0.03).set_label("land fraction (1)")
     fig.suptitle(options.title("Land mask"))
     return fig

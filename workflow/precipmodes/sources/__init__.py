@@ -9,7 +9,7 @@ Canonical raw dataset (checked by :func:`check_canonical`)::
         bounds = "time_bnds"
     time_bnds(time, nv)     [start, end) of each step
     lat(lat)                degrees_north, ascending
-    lon(lon)                degrees_east, ascending, in -180..180
+    lon(lon)                degrees_east, ascending, in -180..180 (past 180 for a domain across 180°)
 
 The ``seed_binary`` source delivers 72-hour totals already: its ``precip`` has
 ``cell_methods = "time: sum (interval: 72 hours)"``, the dataset the global
@@ -211,8 +211,8 @@ def check_canonical(ds: xr.Dataset, origin: str = "raw dataset") -> None:
         if not np.all(np.diff(ds["lat"].values) > 0):
             problems.append("lat is not ascending")
         lon = ds["lon"].values
-        if not np.all(np.diff(lon) > 0) or lon.min() < -180 or lon.max() > 180:
-            problems.append("lon is not ascending within -180..180")
+        if not np.all(np.diff(lon) > 0) or lon.min() < -180 or lon.max() > 360 or lon.max() - lon.min() >= 360:
+            problems.append("lon is not ascending within -180..360 over less than 360 degrees")
     if problems:
         raise InputDataError(f"{origin}: not a canonical precipitation dataset: " + "; ".join(problems))
 

@@ -14,7 +14,8 @@
   accumulation (ERA5, GRIB ``valid_time``, Stage IV) are shifted back by one step
   (``time_label: end``); daily files stamped 00:00 are taken as [00:00, 24:00) of
   that day (``time_label: start``);
-* maps longitudes 0..360 to -180..180 and re-sorts them, sorts latitude
+* maps longitudes 0..360 to -180..180 (past 180 for a domain across the 180°
+  meridian, :func:`~precipmodes.grid.normalise_domain_lon`) and re-sorts them, sorts latitude
   ascending, subsets the configured domain (cell centres inside
   ``domain.lon`` x ``domain.lat``, inclusive);
 * maps curvilinear grids (2-D lat/lon) onto a regular grid by nearest
@@ -39,6 +40,7 @@ import xarray as xr
 from scipy.spatial import cKDTree
 
 from ..errors import InputDataError
+from ..grid import normalise_domain_lon
 from ..logs import log
 from .values import judge_values, scan_values, step_limit
 
@@ -160,16 +162,6 @@ def time_bounds(time: np.ndarray, *, bounds: np.ndarray | None = None, time_labe
     return np.stack([start, start + step], axis=1)
 
 
-def normalise_domain_lon(west: float, east: float) -> tuple[float, float]:
-    """``domain.lon`` in -180..180 (a domain given in 0..360 east of 180° is shifted)."""
-    if west >= 180:
-        return west - 360, east - 360
-    if east > 180:
-        raise InputDataError(f"domain.lon: [{west}, {east}] crosses the 180° meridian, which a -180..180 "
-                             "longitude axis cannot hold in one piece; choose a domain on one side of it")
-    return west, east
-
-
 def _outside(origin: str, domain: Mapping, lat: np.ndarray, lon: np.ndarray) -> InputDataError:
     return InputDataError(
         f"{origin}: domain outside the data: domain.lon={list(domain['lon'])}, domain.lat={list(domain['lat'])} "
@@ -179,7 +171,9 @@ def _outside(origin: str, domain: Mapping, lat: np.ndarray, lon: np.ndarray) -> 
 
 def _regular(da: xr.DataArray, domain: Mapping, lon_convention: str, lat_order: str,
              origin: str, key: str = "source.files") -> xr.DataArray:
-    """Sort and subset ``da(time, lat, lon)`` on 1-D coordinates to the domain, lon in -180..180."""
+    """Sort and subset ``da(time, lat, lon)`` on 1-D coordinates to the domain, lon increasing from the
+    domain's west edge (:func:`~precipmodes.grid.normalise_domain_lon`: -180..180, or past 180 for a domain
+    across the 180° meridian)."""
     lat, lon = da["lat"].values.astype(float), da["lon"].values.astype(float)
     if lat_order != "auto" and lat.size > 1:
         actual = "ascending" if lat[-1] > lat[0] else "descending"
@@ -192,20 +186,19 @@ def _regular(da: xr.DataArray, domain: Mapping, lon_convention: str, lat_order: 
     if lon_convention == "0..360" and lon.min() < 0:
         raise InputDataError(f"{origin}: {key}.lon_convention is '0..360' but longitudes go down to "
                              f"{lon.min()}; set {key}.lon_convention: auto or '-180..180'")
-    if lon_convention == "0..360" or lon.max() > 180:
-        lon = (lon + 180.0) % 360.0 - 180.0
     west, east = normalise_domain_lon(*domain["lon"])
     south, north = domain["lat"]
     eps = 1e-6
+    framed = lon - 360.0 * np.floor((lon - west + eps) / 360.0)  # into [west, west + 360): the domain is one run
     index = {}
-    for name, values, low, high in (("lat", lat, south, north), ("lon", lon, west, east)):
+    for name, values, low, high in (("lat", lat, south, north), ("lon", framed, west, east)):
         order = np.argsort(values, kind="stable")
         order = order[(values[order] >= low - eps) & (values[order] <= high + eps)]
         if order.size == 0:
             raise _outside(origin, domain, lat, lon)
         contiguous = order.size == 1 or np.all(np.diff(order) == 1)
         index[name] = slice(order[0], order[-1] + 1) if contiguous else order  # a slice avoids copying
-    return da.assign_coords(lat=lat, lon=lon).isel(index)
+    return da.assign_coords(lat=lat, lon=framed).isel(index)
 
 
 def _unit_xyz(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -231,7 +224,6 @@ def regrid_nearest(da: xr.DataArray, domain: Mapping, resolution: tuple[float, f
         raise InputDataError(f"{origin}: curvilinear grid of {da.sizes[ydim]} x {da.sizes[xdim]} points is "
                              "too small to regrid")
     lat2d, lon2d = da["lat"].values.astype(float), da["lon"].values.astype(float)
-    lon2d = (lon2d + 180.0) % 360.0 - 180.0
     west, east = normalise_domain_lon(*domain["lon"])
     south, north = domain["lat"]
     dlon, dlat = resolution
