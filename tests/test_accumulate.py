@@ -7,7 +7,8 @@ import pytest
 import xarray as xr
 from hypothesis import given, settings, strategies as st
 
-from precipmodes.accumulate import ALREADY_ACCUMULATED_ATTR, accumulate, accumulate_files, resolve_anchor
+from precipmodes.accumulate import (ALREADY_ACCUMULATED_ATTR, accumulate, accumulate_files, partition_months,
+                                    partition_ranges, plan_windows, resolve_anchor)
 from precipmodes.errors import InputDataError
 from precipmodes.netcdf import open_netcdf, write_netcdf
 from preprocess_cases import canonical, from_real
@@ -25,6 +26,31 @@ def test_known_hourly_series_exact_totals():
     assert out["precip"].attrs["cell_methods"] == "time: sum (interval: 72 hours)"
     assert out["precip"].dtype == np.float32
     assert out.attrs["n_windows_dropped"] == 0
+
+
+def test_partition_months_auto_sizes_from_step_and_grid():
+    hour, day = np.timedelta64(1, "h"), np.timedelta64(1, "D")
+    assert partition_months("auto", hour, 200 * 160) == 6  # 730.5 steps x 32,000 cells x 4 B = 94 MB a month
+    assert partition_months("auto", hour, 2000 * 2000) == 1
+    assert partition_months("auto", day, 1000 * 1000) == 6  # 122 MB a month: 4.4 months hold 512 MiB
+    assert partition_months("auto", day, 100 * 100) == 444  # 1.2 MB a month: 441 months, in whole years
+    assert partition_months("auto", day, 80) == 1200  # 62 years of a small daily grid: the longest, a century
+    assert partition_months(3, day, 80) == 3
+
+
+def test_partition_blocks_count_from_year_0_and_hold_whole_windows():
+    time = np.arange("1950-01-01", "2012-01-01", dtype="datetime64[D]").astype("datetime64[ns]")
+    day = np.timedelta64(1, "D")
+    plan = plan_windows(time, day, 72, time[0], 1.0)
+    # centuries from year 0 (records before 1970 too): the window of 1999-12-31 .. 2000-01-02 stays in the 1900s
+    assert partition_ranges(plan, 1200) == {"1900-01": (0, 18264), "2000-01": (18264, 22645)}
+    decades = partition_ranges(plan, 120)
+    assert list(decades) == [f"{year}-01" for year in range(1950, 2020, 10)]
+    years = partition_ranges(plan, 12)
+    assert list(years)[:2] == ["1950-01", "1951-01"] and len(years) == 62
+    # consecutive, whole windows: each partition starts where the previous ended, on a window start
+    ends = [r[1] for r in years.values()]
+    assert [r[0] for r in years.values()][1:] == ends[:-1] and set(ends[:-1]) <= set(plan.first.tolist())
 
 
 def test_seed_anchor_drops_the_partial_first_window():

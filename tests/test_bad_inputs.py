@@ -167,11 +167,11 @@ CASES = [
     Case("config unknown key inside source.demo",
          lambda tmp: tiny(source={"kind": "demo", "demo": {**TINY["source"]["demo"], "paths": ["x.nc"]}}),
          r"source\.demo: unknown key\(s\) \['paths'\]", logged=False),
-    Case("config source options in the old flat form (shows the nested form, names the file)",
-         lambda tmp: tiny(source={"kind": "files", "paths": ["x.nc"], "variable": "pr"}),
-         r"invalid config from .*/work/config\.yaml:\n  source: the options of source\.kind files now sit under "
-         r"source\.files .*write:\n    source:\n      kind: files\n      files:\n        paths:\n        - x\.nc\n"
-         r"        variable: pr", logged=False),
+    Case("config source options both flat and under source.files (shows them in one place, names the file)",
+         lambda tmp: tiny(source={"kind": "files", "variable": "pr", "files": {"paths": ["x.nc"]}}),
+         r"invalid config from .*/work/config\.yaml:\n  source: the options of source\.kind files are split "
+         r"between source \(\['variable'\]\) and source\.files; write them in one place:\n    source:\n"
+         r"      kind: files\n      files:\n        paths:\n        - x\.nc\n        variable: pr", logged=False),
     Case("config missing experiment field: e1 without test",
          lambda tmp: tiny(experiments={"e1": experiment(test=None)}),
          r"experiments\.e1: 'test' is a required property", logged=False),

@@ -154,14 +154,23 @@ def test_resolution_forms():
     assert resolution({"domain": {"resolution": None}}) is None
 
 
-def test_flat_source_form_is_refused_showing_the_nested_form():
+def test_flat_source_form_is_read_as_the_nested_form():
     flat = {"kind": "files", "paths": ["a.nc"], "variable": "pr"}
+    nested = {"kind": "files", "files": {"paths": ["a.nc"], "variable": "pr"}}
+    assert validate_config(with_changes(source=flat)) == validate_config(with_changes(source=nested))
+    unknown = {"kind": "files", "paths": ["a.nc"], "variable": "pr", "colour": "blue"}
+    with pytest.raises(ConfigError, match=r"source: unknown key\(s\) \['colour', 'paths', 'variable'\]"):
+        validate_config(with_changes(source=unknown))  # a key of no kind: nothing is moved, the schema names it
+
+
+def test_source_options_split_between_flat_and_nested_are_refused_showing_one_place():
+    split = {"kind": "files", "variable": "pr", "files": {"paths": ["a.nc"]}}
     with pytest.raises(ConfigError) as info:
-        validate_config(with_changes(source=flat), origin="config from my.yaml")
+        validate_config(with_changes(source=split), origin="config from my.yaml")
     message = str(info.value)
     assert message.startswith("invalid config from my.yaml:")
-    assert "the options of source.kind files now sit under source.files (found ['paths', 'variable'] " in message
-    shown = yaml.safe_load(message.split("write:\n", 1)[1])
+    assert "the options of source.kind files are split between source (['variable']) and source.files" in message
+    shown = yaml.safe_load(message.split("one place:\n", 1)[1])
     assert shown == {"source": {"kind": "files", "files": {"paths": ["a.nc"], "variable": "pr"}}}
     assert validate_config(with_changes(**shown))["source"]["files"]["paths"] == ["a.nc"]
 

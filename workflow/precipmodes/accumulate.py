@@ -453,27 +453,33 @@ def record_plan(time: np.ndarray, step: np.timedelta64, accumulation: Mapping,
 PARTITION_BYTES = 512 * 2**20
 #: partition lengths (months) auto chooses among below a year; above, whole years
 _MONTHS_BELOW_A_YEAR = (1, 2, 3, 4, 6)
+#: the longest partition (months; the schema's maximum of ``accumulation.partition_months``)
+MAX_PARTITION_MONTHS = 1200
+#: months from January of year 0 to January 1970 (numpy's epoch), where partition blocks are aligned
+_MONTHS_BEFORE_1970 = 1970 * 12
 
 
 def partition_months(setting: int | str, step: np.timedelta64, cells: int) -> int:
     """Months per partition: ``setting`` (``accumulation.partition_months``) or, for ``auto``, the fewest of
     1, 2, 3, 4, 6 or 12 k whose steps (``step`` long, on ``cells`` cells) hold :data:`PARTITION_BYTES` of
-    float32 in an average month (so that appending data never changes the choice)."""
+    float32 in an average month (so that appending data never changes the choice), at most
+    :data:`MAX_PARTITION_MONTHS`."""
     if setting != "auto":
         return int(setting)
     steps_per_month = np.timedelta64(2_629_746, "s") / step  # 365.2425 / 12 days
     need = PARTITION_BYTES / (4.0 * cells * steps_per_month)
     below = [m for m in _MONTHS_BELOW_A_YEAR if m >= need]
-    return below[0] if below else 12 * int(np.ceil(need / 12))
+    return below[0] if below else min(12 * int(np.ceil(need / 12)), MAX_PARTITION_MONTHS)
 
 
 def partition_ranges(plan: WindowPlan, months: int) -> dict[str, tuple[int, int]]:
     """The partitions of the record: ``{label: (first step, end step)}``, in time order.
 
     A partition holds the windows (kept or dropped) whose start falls in one block of ``months`` calendar
-    months (blocks counted from January 1970, so 12 is a calendar year, 1 a month), and all of their
-    steps; labelled by the block's first month, ``YYYY-MM``."""
-    block = plan.start.astype("datetime64[M]").astype(np.int64) // months * months
+    months (blocks counted from January of year 0, so 12 is a calendar year, 120 a decade from a year
+    ending in 0, 1 a month), and all of their steps; labelled by the block's first month, ``YYYY-MM``."""
+    since_year_0 = plan.start.astype("datetime64[M]").astype(np.int64) + _MONTHS_BEFORE_1970
+    block = since_year_0 // months * months - _MONTHS_BEFORE_1970
     labels = np.datetime_as_string(block.astype("datetime64[M]"), unit="M")
     ranges = {}
     for label in dict.fromkeys(labels):
@@ -486,48 +492,52 @@ def partition_ranges(plan: WindowPlan, months: int) -> dict[str, tuple[int, int]
 WHOLE = "all"
 
 
-def _record(input_path: str | os.PathLike) -> tuple[xr.Dataset, np.timedelta64 | None]:
-    """The coordinates of the gridded input (raw.nc, its index or upscaled.nc) and its step length (None
-    for already accumulated totals), read on a handle closed at once: while a file is open HDF5 keeps its
-    bookkeeping of every chunk read, and a time_bnds stored one step per chunk has one per step."""
+def _record(input_path: str | os.PathLike) -> tuple[xr.Dataset, np.timedelta64 | None, int]:
+    """The coordinates of the gridded input (raw.nc, its index or upscaled.nc), its step length (None
+    for already accumulated totals) and its number of grid cells, read on a handle closed at once: while a
+    file is open HDF5 keeps its bookkeeping of every chunk read, and a time_bnds stored one step per chunk
+    has one per step."""
     with open_netcdf(input_path) as probe:
         step = None if ALREADY_ACCUMULATED_ATTR in probe.attrs else step_length(probe, str(input_path))
         coords = xr.Dataset(coords={"time": probe["time"].values}, attrs=dict(probe.attrs))
-        coords.attrs["n_cells"] = probe.sizes["lat"] * probe.sizes["lon"]
+        cells = probe.sizes["lat"] * probe.sizes["lon"]
     release_freed_memory()
-    return coords, step
+    return coords, step, cells
 
 
-def plan_partitions(input_path: str | os.PathLike, accumulation: Mapping) -> dict[str, tuple[int, int]]:
-    """:func:`partition_ranges` of the gridded input (``accumulation.partition_months``), for the
-    workflow's DAG: one partition, :data:`WHOLE`, for already accumulated totals or a record whose windows
-    cannot be planned (its job then fails with the message)."""
+def plan_partitions(input_path: str | os.PathLike,
+                    accumulation: Mapping) -> tuple[int | None, dict[str, tuple[int, int]]]:
+    """The months per partition (:func:`partition_months`) and :func:`partition_ranges` of the gridded
+    input, for the workflow's DAG: one partition, :data:`WHOLE` (months None), for already accumulated
+    totals or a record whose windows cannot be planned (its job then fails with the message)."""
     try:
-        coords, step = _record(input_path)
+        coords, step, cells = _record(input_path)
         if step is None:
-            return {WHOLE: (0, coords.sizes["time"])}
+            return None, {WHOLE: (0, coords.sizes["time"])}
         _, _, plan = record_plan(coords["time"].values, step, accumulation, str(input_path))
     except PrecipModesError:
-        return {WHOLE: (0, 0)}
-    return partition_ranges(plan, partition_months(accumulation["partition_months"], step,
-                                                   coords.attrs["n_cells"]))
+        return None, {WHOLE: (0, 0)}
+    months = partition_months(accumulation["partition_months"], step, cells)
+    return months, partition_ranges(plan, months)
 
 
 def partition_plan(input_path: str | os.PathLike, accumulation: Mapping) -> dict[str, dict]:
-    """What each partition of :func:`plan_partitions` reads, for the workflow's DAG: ``{label: {"steps":
-    [start of its first step, end of its last], "files": [the index's entries of the files holding its
-    steps (path, steps, size, mtime_ns)]}}``; ``files`` only when ``input_path`` is an index
-    (:mod:`precipmodes.sources.index`). A partition's job reruns when this changes."""
+    """What each partition of :func:`plan_partitions` reads, for the workflow's DAG: ``{label: {"months":
+    months per partition, "steps": [start of its first step, end of its last], "files": [the index's
+    entries of the files holding its steps (path, steps, size, mtime_ns)]}}``; ``files`` only when
+    ``input_path`` is an index (:mod:`precipmodes.sources.index`). The months are planned on the source's
+    grid, and a job on the upscaled grid keeps them. A partition's job reruns when this changes."""
     from .sources.index import INDEX_ATTR
 
-    ranges = plan_partitions(input_path, accumulation)
+    months, ranges = plan_partitions(input_path, accumulation)
     with open_netcdf(input_path) as ds:
         bounds = values_in_slices(ds["time_bnds"]) if "time_bnds" in ds.variables else None
         info = json.loads(ds.attrs[INDEX_ATTR]) if INDEX_ATTR in ds.attrs else None
         step_file = ds["step_file"].values if info else None
     plan = {}
     for label, (i0, i1) in ranges.items():
-        entry = {"steps": [iso_utc(bounds[i0, 0]), iso_utc(bounds[i1 - 1, 1])] if i1 > i0 and bounds is not None
+        entry = {"months": months,
+                 "steps": [iso_utc(bounds[i0, 0]), iso_utc(bounds[i1 - 1, 1])] if i1 > i0 and bounds is not None
                  else []}
         if info is not None:
             files = range(int(step_file[i0]), int(step_file[i1 - 1]) + 1) if i1 > i0 else range(len(info["files"]))
@@ -539,7 +549,8 @@ def partition_plan(input_path: str | os.PathLike, accumulation: Mapping) -> dict
 def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.PathLike,
                      accumulation: Mapping, config: Mapping | None = None, block_mb: float = BLOCK_MB,
                      processes: int = 1, plausibility: Mapping | None = None,
-                     partition: str | None = None, check_while_summing: bool = True) -> Path:
+                     partition: str | None = None, months: int | None = None,
+                     check_while_summing: bool = True) -> Path:
     """Rule accumulate_partition: ``input_path`` (raw.nc, its index or upscaled.nc) -> window totals NetCDF.
 
     Parameters
@@ -566,6 +577,9 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
     partition : str, optional
         A label of :func:`partition_ranges` (the windows of the record anchored as the whole record is):
         only its windows; None: the whole record.
+    months : int, optional
+        Months per partition as planned (:func:`partition_plan`, on the source's grid); None: from
+        ``accumulation.partition_months`` and this input's grid.
     check_while_summing : bool
         Through an index, check the values on the blocks the sums read (one read of the files; needs
         dask's threaded scheduler, where the blocks are read in this process); False: in a pass of their
@@ -581,12 +595,13 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
     hours = int(accumulation["hours"])
     origin = str(input_path)
     with timed(f"accumulate ({hours} h{'' if partition is None else ', partition ' + partition})"):
-        coords, step = _record(input_path)
+        coords, step, cells = _record(input_path)
         anchor, i0, i1, plan = accumulation["anchor"], 0, coords.sizes["time"], None
         if step is not None and partition is not None:
             anchor_time, rule, plan = record_plan(coords["time"].values, step, accumulation, origin)
-            ranges = partition_ranges(plan, partition_months(accumulation["partition_months"], step,
-                                                             coords.attrs["n_cells"]))
+            if months is None:
+                months = partition_months(accumulation["partition_months"], step, cells)
+            ranges = partition_ranges(plan, months)
             if partition not in ranges:
                 raise InputDataError(f"{origin}: no partition {partition!r} in the record (it has "
                                      f"{', '.join(ranges)}); run snakemake again, which plans the partitions anew")

@@ -66,7 +66,7 @@ def validate_config(config: Mapping, origin: str = "config", overrides: Mapping 
     schema = load_schema()
     if overrides:
         config = _typed_overrides(config, overrides, schema, schema)
-    _refuse_flat_source(config.get("source"), schema, origin)
+    _nest_flat_source(config, schema, origin)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
@@ -100,24 +100,28 @@ def section_defaults(name: str, values: Mapping | None = None) -> dict:
 SOURCE_KINDS = ("demo", "files", "http", "seed_binary")
 
 
-def _refuse_flat_source(source: Any, schema: Mapping, origin: str) -> None:
-    """Raise ConfigError showing the nested form when ``source`` holds a kind's options at its top level.
+def _nest_flat_source(config: dict, schema: Mapping, origin: str) -> None:
+    """Move a kind's options written directly under ``source`` (``source: {kind: files, paths: [...]}``) to
+    the key named after the kind (``source.files.paths``), where the schema and every reader expect them.
 
-    The options of each kind sit under a key named after the kind (``source.files.paths``); the
-    flat form of earlier versions (``source.paths``) is refused with the same options rewritten.
+    Raises ConfigError showing the nested form when the options are split between both places; unknown keys
+    are left for the schema to name.
     """
+    source = config.get("source")
     if not isinstance(source, dict) or source.get("kind") not in SOURCE_KINDS:
         return
     kind = source["kind"]
     options = schema["$defs"][f"source_{kind}"]["properties"]
     flat = {key: value for key, value in source.items() if key not in ("kind", *SOURCE_KINDS)}
-    if not any(key in options for key in flat):
-        return  # unknown keys only: the schema names them
-    nested = {"source": {"kind": kind, kind: {**source.get(kind, {}), **flat}}}
-    shown = "\n".join("    " + line for line in yaml.safe_dump(nested, sort_keys=False).splitlines())
-    raise ConfigError(
-        f"invalid {origin}:\n  source: the options of source.kind {kind} now sit under source.{kind} "
-        f"(found {sorted(flat)} directly under source); write:\n{shown}")
+    if not flat or not all(key in options for key in flat):
+        return
+    if kind in source:
+        nested = {"source": {"kind": kind, kind: {**source[kind], **flat}}}
+        shown = "\n".join("    " + line for line in yaml.safe_dump(nested, sort_keys=False).splitlines())
+        raise ConfigError(
+            f"invalid {origin}:\n  source: the options of source.kind {kind} are split between source "
+            f"({sorted(flat)}) and source.{kind}; write them in one place:\n{shown}")
+    config["source"] = {key: value for key, value in source.items() if key not in flat} | {kind: flat}
 
 
 def _typed_overrides(value: Any, override: Any, schema: Mapping, root: Mapping) -> Any:

@@ -17,7 +17,8 @@ def main(smk):
             accumulate_files(input_path=params["grid"], output_path=smk.output[0],
                              accumulation=params["accumulation"], plausibility=params["plausibility"],
                              config=smk.config, processes=smk.threads if threaded else 1,
-                             partition=smk.wildcards.partition, check_while_summing=threaded)
+                             partition=smk.wildcards.partition, check_while_summing=threaded,
+                             months=params["partition"].get("months"))
 
 if __name__ == "__main__":
     main(snakemake)  # noqa: F821 (injected by Snakemake)
