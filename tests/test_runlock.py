@@ -12,7 +12,7 @@ import time
 import pytest
 
 from precipmodes import runlock
-from precipmodes.owned import hostname
+from precipmodes.owned import hostname, process_started
 from precipmodes.runlock import LOCK_NAME, STALE_AFTER_S, RunLock, RunLockError, break_stale, read_lock
 
 
@@ -45,6 +45,23 @@ def test_a_lock_of_an_ended_process_on_this_host_is_stale(tmp_path):
     assert f"removed the lock of an earlier run that ended without releasing it (host {hostname()}, pid {ended}" in note
     assert f"process {ended} no longer runs" in note
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_lock_whose_pid_a_later_process_took_is_stale_and_a_live_one_is_kept(tmp_path):
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = process_started(live.pid)
+        assert started and started == process_started(live.pid) and started != process_started(os.getpid())
+        _write_lock(tmp_path, host=hostname(), pid=live.pid, pid_started=started)
+        holder, note = break_stale(tmp_path)
+        assert holder["pid"] == live.pid and note is None  # the process that took the lock runs: kept
+        # the lock of an earlier process whose pid the live one has now (after a reboot or a wrap-around)
+        _write_lock(tmp_path, host=hostname(), pid=live.pid, pid_started="earlier-boot:12345")
+        holder, note = break_stale(tmp_path)
+        assert holder is None and f"pid {live.pid} now belongs to a process started later" in note
+    finally:
+        live.kill()
+        live.wait()
 
 
 def test_another_hosts_lock_is_live_while_its_heartbeat_is_fresh_and_stale_after(tmp_path):

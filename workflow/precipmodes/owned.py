@@ -69,6 +69,18 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def process_started(pid: int) -> str | None:
+    """When process ``pid`` started on this machine, as ``<boot id>:<clock ticks since boot>`` (Linux's
+    /proc), which a later process given the same pid does not share; None where /proc does not tell."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # field 22 (starttime); the command name (field 2, in parentheses) may hold spaces
+    return f"{boot}:{stat.rsplit(')', 1)[1].split()[19]}"
+
+
 def temp_writer_gone(path: str | os.PathLike) -> bool:
     """Whether the writer of temporary file ``path`` has ended: its pid is gone on this host.
 

@@ -11,7 +11,8 @@ if a lock is there). While the run goes on, a heartbeat thread touches the file 
 :data:`HEARTBEAT_S` seconds. A lock is **stale**, and the next run takes it over with a message saying
 why, when
 
-* it was taken on this host and its process is gone (killed, crashed), or
+* it was taken on this host and its process is gone (killed, crashed), or its pid now belongs to a
+  process started later (the pid was reused after a reboot or a wrap-around), or
 * it was taken on another host and its heartbeat stopped more than :data:`STALE_AFTER_S` seconds ago
   (that host's run was killed or the host went down; its pid cannot be checked from here).
 
@@ -32,7 +33,7 @@ import time
 from pathlib import Path
 
 from .errors import PrecipModesError
-from .owned import hostname, pid_alive, remove_owned, temp_path
+from .owned import hostname, pid_alive, process_started, remove_owned, temp_path
 
 LOCK_NAME = ".precipmodes.lock"
 #: seconds between two touches of a held lock
@@ -73,7 +74,13 @@ def stale_reason(path: Path, record: dict) -> str | None:
     except FileNotFoundError:
         return "it is gone"
     if record.get("host") == hostname() and isinstance(record.get("pid"), int):
-        return None if pid_alive(record["pid"]) else f"process {record['pid']} no longer runs on {hostname()}"
+        pid = record["pid"]
+        if not pid_alive(pid):
+            return f"process {pid} no longer runs on {hostname()}"
+        started = process_started(pid)
+        if record.get("pid_started") and started and started != record["pid_started"]:
+            return f"pid {pid} now belongs to a process started later on {hostname()}"
+        return None
     if age > STALE_AFTER_S:
         return (f"its heartbeat stopped {age / 60:.0f} minutes ago (a live run touches it every "
                 f"{HEARTBEAT_S} s; stale after {STALE_AFTER_S} s)")
@@ -126,7 +133,8 @@ class RunLock:
         Raises :class:`RunLockError` naming the run that holds it.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"host": hostname(), "pid": os.getpid(), "workdir": os.getcwd(),
+        record = {"host": hostname(), "pid": os.getpid(), "pid_started": process_started(os.getpid()),
+                  "workdir": os.getcwd(),
                   "started": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
                   "token": secrets.token_hex(8)}
         staged = temp_path(self.path)
