@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from reliability_helpers import files_source, output_text, precip_file, snakemake, tiny
+from reliability_helpers import (assert_nothing_partial, files_source, leftovers, output_text, precip_file, snakemake,
+                                 tiny)
 
 pytestmark = pytest.mark.workflow
 
@@ -117,6 +118,44 @@ def test_bad_values_fail_their_partition_only_and_it_reruns_alone(tmp_path):
     assert sorted(planned_partitions(workdir, config)) == ["2006-02", "2006-03"]
     snakemake(workdir, config, [TOTALS], cores=2)
     assert (workdir / PARTS / "2006-01.nc").stat().st_mtime_ns == january
+
+
+def test_partition_killed_halfway_leaves_the_others_and_reruns_alone(tmp_path):
+    """SIGKILL of a partition's job once it has started summing: the run fails, the killed partition leaves no
+    file (final or temporary), the partition written before it keeps its file; the rerun runs the killed and
+    the not yet run partitions only, and the gathered totals equal one pass over the record."""
+    import signal
+
+    from test_faults import rule_process, start_snakemake, wait_for
+
+    folder = tmp_path / "in"
+    inputs = month_files(folder, ["2006-01", "2006-02", "2006-03"])
+    workdir = tmp_path / "work"
+    config = config_for(folder)
+    snakemake(workdir, config, [RAW])
+    run = start_snakemake(workdir, config, [TOTALS])  # --cores 1: the partitions one after another
+    job = wait_for(lambda: rule_process(run, "accumulate.py"), "the first partition job", run, every=0.005)
+    first = wait_for(lambda: sorted((workdir / PARTS).glob("*.nc")), "the first partition written", run)
+    job.wait(timeout=120)  # ended: the next accumulate.py process is the second partition's
+    second = wait_for(lambda: (rule := rule_process(run, "accumulate.py")) and rule.pid != job.pid and rule,
+                      "the second partition job", run, every=0.005)
+    second.send_signal(signal.SIGKILL)
+    output = run.communicate(timeout=300)[0]
+    assert run.returncode != 0 and "Error in rule accumulate_partition" in output, output[-3000:]
+    killed = re.search(r"Error in rule accumulate_partition:.*?output: results/prepared/totals/(\S+)\.nc", output,
+                       re.S)[1]
+    assert not (workdir / PARTS / f"{killed}.nc").exists() and not (workdir / TOTALS).exists()
+    assert leftovers(workdir / "results") == [], leftovers(workdir / "results")
+    written = {p.name: p.stat().st_mtime_ns for p in first}
+    rest = sorted({"2006-01", "2006-02", "2006-03"} - {p.stem for p in first})
+    assert killed in rest and sorted(planned_partitions(workdir, config)) == rest
+
+    snakemake(workdir, config, [TOTALS])
+    assert {p.name: p.stat().st_mtime_ns for p in first} == written  # kept, not rewritten
+    with xr.open_dataset(workdir / TOTALS) as totals:
+        joined = xr.concat([xr.open_dataset(p)["precip"] for p in inputs], "time").values
+        np.testing.assert_array_equal(totals["precip"].values, joined[:90].reshape(30, 3, 16, 20).sum(axis=1))
+    assert_nothing_partial(workdir, [])
 
 
 def test_seed_binary_totals_pass_through_one_partition(tmp_path):

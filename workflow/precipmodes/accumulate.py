@@ -532,8 +532,9 @@ def partition_plan(input_path: str | os.PathLike, accumulation: Mapping) -> dict
     months, ranges = plan_partitions(input_path, accumulation)
     with open_netcdf(input_path) as ds:
         bounds = values_in_slices(ds["time_bnds"]) if "time_bnds" in ds.variables else None
-        info = json.loads(ds.attrs[INDEX_ATTR]) if INDEX_ATTR in ds.attrs else None
-        step_file = ds["step_file"].values if info else None
+        files_read = "step_file" in ds.variables  # an index of files (not of the generated demo)
+        info = json.loads(ds.attrs[INDEX_ATTR]) if files_read else None
+        step_file = ds["step_file"].values if files_read else None
     plan = {}
     for label, (i0, i1) in ranges.items():
         entry = {"months": months,
@@ -590,7 +591,7 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
     pathlib.Path
         ``output_path``.
     """
-    from .sources.index import is_index, read_index
+    from .sources.index import is_generated, is_index, read_index
 
     hours = int(accumulation["hours"])
     origin = str(input_path)
@@ -618,7 +619,8 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
             # cut at the window starts, so that no chunk is decompressed for two blocks
             raw = read_index(index, i0, i1, origin=origin, check_values=not check_while_summing,
                              cuts=None if plan is None else plan.first)
-            checks = _value_checks(raw, index, i0, i1, plausibility) if check_while_summing else None
+            checks = (_value_checks(raw, index, i0, i1, plausibility)
+                      if check_while_summing and not is_generated(index) else None)
         else:
             with chunk_cache(input_cache):
                 raw = open_netcdf(input_path)

@@ -147,8 +147,8 @@ def load_source(source: Mapping, domain: Mapping) -> xr.Dataset:
 
 
 def raw_files(*, source: Mapping, domain: Mapping, output: str | os.PathLike, config: Mapping | None = None) -> Path:
-    """Rule raw: for the kinds read in place (``files``, downloaded ``http``) write the index of the files
-    (:func:`~precipmodes.sources.index.build_index`) to ``output``; for the others load the source
+    """Rule raw: for the kinds read in place (``files``, downloaded ``http``) and the generated ``demo``
+    write the index (:func:`~precipmodes.sources.index.build_index`) to ``output``; for the others load the source
     (complete options of one kind, :func:`source_options`), check it is canonical and write it to
     ``output`` (NetCDF, atomic); the provenance names the local files it read.
 
@@ -157,13 +157,15 @@ def raw_files(*, source: Mapping, domain: Mapping, output: str | os.PathLike, co
 
     with timed(f"raw ({source['kind']})"):
         index = build_index(source, domain)
-        if index is not None:  # files read in place: an index of them, not a copy
+        if index is not None:  # files read in place, or the demo generated where it is summed: no copy
             inputs = [entry["path"] for entry in json.loads(index.attrs["precipmodes_index"])["files"]]
-            log.info("raw: index of %d file(s), %d steps x %d lat x %d lon (%s .. %s)", len(inputs),
+            log.info("raw: index of %s, %d steps x %d lat x %d lon (%s .. %s)",
+                     f"{len(inputs)} file(s)" if inputs else f"the generated {source['kind']}",
                      index.sizes["time"], index.sizes["lat"], index.sizes["lon"],
                      str(index.time.values[0])[:19], str(index.time.values[-1])[:19])
+            what = "generated field" if source["kind"] == "demo" else "files"
             return write_netcdf(index, output, config=config, inputs=inputs,
-                                step=f"raw: index of the files of source.kind={source['kind']} (no copy)")
+                                step=f"raw: index of the {what} of source.kind={source['kind']} (no copy)")
         ds = load_source(source, domain)
         check_canonical(ds, origin=f"source.kind={source['kind']}")
         log.info("raw: %d steps x %d lat x %d lon (%s .. %s)", ds.sizes["time"], ds.sizes["lat"],
@@ -173,13 +175,8 @@ def raw_files(*, source: Mapping, domain: Mapping, output: str | os.PathLike, co
             from .http import download_plan
 
             inputs = list(download_plan(source))
-        packed = None
-        if source["kind"] == "demo":  # generated in whole multiples of 0.1 mm: stored as int16, losslessly
-            from .demo import PRECISION_MM
-
-            packed = {"precip": PRECISION_MM}
         return write_netcdf(ds, output, step=f"raw: canonical precipitation from source.kind={source['kind']}",
-                            config=config, inputs=inputs, packed=packed)
+                            config=config, inputs=inputs)
 
 
 def check_canonical(ds: xr.Dataset, origin: str = "raw dataset") -> None:

@@ -1,4 +1,4 @@
-"""The index of a file-based source: ``raw.nc`` without the data.
+"""The index of a file-based or generated source: ``raw.nc`` without the data.
 
 For ``source.kind: files`` and ``http`` (downloaded files), rule ``raw`` writes no copy of the input
 but an index (a data-less NetCDF, :func:`build_index`): the canonical coordinates ``time``,
@@ -10,6 +10,11 @@ longitude roll, latitude flip, domain, regridding). Every metadata check of
 steps, the domain, truncated files, odd types), with the same messages; the checks of the values
 (+-inf, negative, all missing, ``source.max_mm_per_hour``) run when a range of steps is read
 (:func:`read_steps`), which opens only the files holding it.
+
+The ``demo`` source is indexed too (:func:`build_index`): its index holds the coordinates and, in
+:data:`INDEX_ATTR`, ``generated: demo`` with the source's options and the domain; :func:`read_index`
+generates the steps asked for (the generator is deterministic per block), so no copy of the demo's field is
+written either.
 
 :func:`inspect_file` describes one file (variable, units, grid, steps, extent) without reading its data.
 """
@@ -93,7 +98,9 @@ def inspect_file(path: str | os.PathLike, source: Mapping) -> dict:
 def build_index(source: Mapping, domain: Mapping) -> xr.Dataset | None:
     """The index of ``source`` (options of one kind, :func:`~precipmodes.sources.source_options`) over
     ``domain``, checked as :func:`~precipmodes.sources.canonical.standardise` checks (values aside);
-    None for kinds read without an index (:func:`indexed_files`)."""
+    the index of the generated demo; None for kinds whose data raw.nc holds (:func:`indexed_files`)."""
+    if source["kind"] == "demo":
+        return _generated_index(source, domain)
     found = indexed_files(source)
     if found is None:
         return None
@@ -115,9 +122,30 @@ def build_index(source: Mapping, domain: Mapping) -> xr.Dataset | None:
     return index
 
 
+def _generated_index(source: Mapping, domain: Mapping) -> xr.Dataset:
+    """The index of the demo: its coordinates, ``time_bnds`` and attributes (the field itself is not
+    generated here)."""
+    from . import check_canonical
+    from .demo import demo_dataset
+
+    field = demo_dataset(source, domain)
+    check_canonical(field, origin="source.kind=demo")
+    index = xr.Dataset(coords={name: field[name] for name in ("time", "lat", "lon")})
+    index["time_bnds"] = field["time_bnds"]
+    index.attrs = {**field.attrs, INDEX_ATTR: json.dumps(
+        {"files": [], "generated": "demo", "source": dict(source), "domain": dict(domain),
+         "precip_attrs": field["precip"].attrs}, default=str)}
+    return index
+
+
 def is_index(ds: xr.Dataset) -> bool:
     """Whether ``ds`` (an opened raw.nc) is an index rather than the data."""
     return INDEX_ATTR in ds.attrs
+
+
+def is_generated(index: xr.Dataset) -> bool:
+    """Whether ``index`` (:func:`is_index`) is that of a generated source (the demo), not of files."""
+    return "generated" in json.loads(index.attrs[INDEX_ATTR])
 
 
 def read_index(index: xr.Dataset, i0: int = 0, i1: int | None = None, origin: str = "index", *,
@@ -132,10 +160,13 @@ def read_index(index: xr.Dataset, i0: int = 0, i1: int | None = None, origin: st
     the window starts) at which the dask chunks along time are cut, so that a reader of blocks that start
     there decompresses each chunk once; chunks are at most :data:`READ_CHUNK_BYTES` (decoded)."""
     info = json.loads(index.attrs[INDEX_ATTR])
+    steps = index.sizes["time"]
+    i1 = steps if i1 is None else i1
+    if not 0 <= i0 < i1 <= steps:
+        raise InputDataError(f"{origin}: steps {i0}..{i1} are outside the index's {steps} steps")
+    if "generated" in info:
+        return _generate(index, info, i0, i1, origin)
     step_file = index["step_file"].values
-    i1 = step_file.size if i1 is None else i1
-    if not 0 <= i0 < i1 <= step_file.size:
-        raise InputDataError(f"{origin}: steps {i0}..{i1} are outside the index's {step_file.size} steps")
     wanted = range(int(step_file[i0]), int(step_file[i1 - 1]) + 1)
     # relative paths are relative to the working directory of the workflow that built the index
     files = [{**info["files"][k], "path": _located(info["files"][k]["path"], info.get("cwd", "."))} for k in wanted]
@@ -175,6 +206,18 @@ def read_index(index: xr.Dataset, i0: int = 0, i1: int | None = None, origin: st
     bounds = index["time_bnds"].values[first:first + count]
     return standardise_opened(opened, source, info["domain"], where, bounds=bounds,
                               select=slice(i0 - first, i1 - first), check_values=check_values)
+
+
+def _generate(index: xr.Dataset, info: Mapping, i0: int, i1: int, origin: str) -> xr.Dataset:
+    """Steps ``[i0, i1)`` of the generated demo of ``index`` (lazy: only the generator's blocks holding them
+    are computed); refused when the generator no longer gives the index's time steps."""
+    from .demo import demo_dataset
+
+    field = demo_dataset(info["source"], info["domain"])
+    if not np.array_equal(field["time"].values, index["time"].values):
+        raise InputDataError(f"{origin}: the demo generator gives other time steps than this index holds; run "
+                             "snakemake again, which rebuilds the index (rule raw)")
+    return field.isel(time=slice(i0, i1))
 
 
 def _time_chunks(first: int, steps: list[int], cuts: np.ndarray, most: int) -> list[tuple[int, ...]]:
