@@ -1,12 +1,12 @@
-"""Demo raw data: streamed (dask blocks, as the raw rule writes it) vs eager (whole array in memory).
+"""Demo field: generated block by block (as a partition job sums it) vs eager (whole array in memory).
 
     .venv/bin/python benchmarks/bench_demo.py [--years 2.5 10] [--workdir /tmp/precipmodes_bench]
 
 Default demo grid (80 x 80 cells, 6-hourly). For each record length, two fresh
-processes write raw.nc: ``streamed`` calls raw_files (the rule's code, dask-backed blocks of
-~32 MiB, :func:`precipmodes.sources.demo.block_steps`); ``eager`` computes the whole array first and
-then writes the same dataset (packed as raw_files packs it). Prints wall time and peak RSS (kernel
-rusage) of each and the ratios.
+processes total the field over time: ``streamed`` writes the demo's index (raw_files, the rule raw's code)
+and reads the field through it as a partition does (dask-backed blocks of ~32 MiB,
+:func:`precipmodes.sources.demo.block_steps`); ``eager`` computes the whole array first and then sums it.
+Prints wall time and peak RSS (kernel rusage) of each and the ratios.
 Both include ~0.9 GiB of global-land-mask's 1/120 deg grid, loaded by the demo for
 its real land; streaming keeps the rest flat in record length.
 """
@@ -29,11 +29,13 @@ from precipmodes.sources import source_options  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 STREAMED = ("import sys, json; from precipmodes.sources import raw_files; "
+            "from precipmodes.sources.index import open_steps; "
             "s, d = json.loads(sys.argv[1]), json.loads(sys.argv[2]); "
-            "raw_files(source=s, domain=d, output=sys.argv[3])")
-EAGER = ("import sys, json; from precipmodes.sources.demo import PRECISION_MM, demo_dataset; "
-         "from precipmodes.netcdf import write_netcdf; s, d = json.loads(sys.argv[1]), json.loads(sys.argv[2]); "
-         "write_netcdf(demo_dataset(s, d).compute(), sys.argv[3], packed={'precip': PRECISION_MM})")
+            "raw_files(source=s, domain=d, output=sys.argv[3]); "
+            "open_steps(sys.argv[3])['precip'].sum('time').compute()")
+EAGER = ("import sys, json, numpy as np; from precipmodes.sources.demo import demo_dataset; "
+         "s, d = json.loads(sys.argv[1]), json.loads(sys.argv[2]); "
+         "np.nansum(demo_dataset(s, d)['precip'].values, axis=0)")
 
 
 def main() -> None:
@@ -54,7 +56,7 @@ def main() -> None:
         for name, code in (("streamed", STREAMED), ("eager", EAGER)):
             out = args.workdir / f"demo_{name}_{years:g}y.nc"
             results[name] = timed_run([sys.executable, "-c", code, json.dumps(source), domain, str(out)])
-            out.unlink()
+            out.unlink(missing_ok=True)
         (ts, ms, _), (te, me, _) = results["streamed"], results["eager"]  # wall, peak RSS, (tree PSS)
         print(f"{years:6g} {steps:7d} {steps * 6400 * 4 / 1e6:8.0f} | {ts:10.1f} {ms:6.0f} | {te:8.1f} {me:6.0f} | "
               f"{te / ts:10.2f} {me / ms:9.2f}")

@@ -289,7 +289,7 @@ def test_accumulate_file_on_process_workers(tmp_path):
 def _reader_cases(tmp_path):
     """A raw file with gaps and a sea NaN column, written as the workflow writes it; a copy whose
     missing cells carry a numeric _FillValue (-9999) instead of NaN; and one of whole multiples of
-    0.1 mm stored as the demo's raw.nc is (int16, scale_factor 0.1)."""
+    0.1 mm stored as E-OBS stores them (CF packing: int16, scale_factor 0.1)."""
     rng = np.random.default_rng(3)
     values = rng.gamma(0.3, 2.0, size=(72 * 10, 5, 6)).astype(np.float32)
     values[:, 0, :] = np.nan
@@ -299,7 +299,9 @@ def _reader_cases(tmp_path):
     ds.to_netcdf(numeric, encoding={"precip": {"_FillValue": np.float32(-9999.0), "chunksizes": (16, 5, 6)}})
     tenths = ds.copy()
     tenths["precip"] = np.rint(ds["precip"] / np.float32(0.1)) * np.float32(0.1)
-    packed = write_netcdf(tenths, tmp_path / "raw_packed.nc", packed={"precip": 0.1})
+    packed = tmp_path / "raw_packed.nc"
+    tenths.to_netcdf(packed, encoding={"precip": {"dtype": "int16", "scale_factor": np.float32(0.1),
+                                                  "_FillValue": np.int16(-32767), "chunksizes": (16, 5, 6)}})
     return ds, [nan_fill, numeric, packed]
 
 

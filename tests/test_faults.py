@@ -202,13 +202,15 @@ def small_disk(tmp_path):
 
 
 def test_disk_full_gives_a_clear_error_and_no_corrupt_output(small_disk):
-    """raw.nc of the tiny demo (~135 KB compressed) does not fit a 64 KiB results/: write_netcdf's OutputError
-    reaches snakemake's output and neither raw.nc nor a temp file is left."""
-    result = snakemake(small_disk, tiny(), [RAW], check=False)
+    """The tiny demo's index (raw.nc, ~28 KB) fits a 64 KiB results/, its partition of totals (~48 KB) does not:
+    write_netcdf's OutputError reaches snakemake's output, and neither the partition, totals.nc nor a temp file
+    is left."""
+    result = snakemake(small_disk, tiny(), [TOTALS], check=False)
     text = output_text(result)
     assert result.returncode != 0
-    assert re.search(r"OutputError: .*raw\.nc: no space left on the device while writing", text), text[-4000:]
-    assert_nothing_partial(small_disk, [RAW])
+    found = re.search(r"OutputError: .*(totals/\d{4}-\d{2}\.nc): no space left on the device while writing", text)
+    assert found, text[-4000:]
+    assert_nothing_partial(small_disk, [f"results/prepared/{found[1]}", TOTALS])
 
 
 def job_files(dry_run_output: str) -> dict[str, list[str]]:

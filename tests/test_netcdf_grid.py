@@ -10,7 +10,7 @@ import xarray as xr
 
 from precipmodes.errors import InputDataError
 from precipmodes.grid import stack_land, unstack_cells
-from precipmodes.netcdf import (COMPLEVEL, PACKED_FILL, chunk_cache, chunk_row_bytes, open_netcdf, pack_int16,
+from precipmodes.netcdf import (COMPLEVEL, chunk_cache, chunk_row_bytes, open_netcdf,
                                 sha256_file, write_netcdf)
 
 
@@ -48,33 +48,6 @@ def test_write_netcdf_sets_cf_provenance_and_encoding(tmp_path):
     back = open_netcdf(path)
     xr.testing.assert_equal(back["precip"], small_dataset()["precip"])
     assert list(tmp_path.glob(".*tmp*")) == []
-
-
-def test_pack_int16_exact_on_multiples_and_refuses_out_of_range():
-    step = np.float32(0.1)
-    values = np.array([0, 1, 3, 32767, -32766, np.nan], np.float32)
-    tenths = np.where(np.isnan(values), values, values * step)
-    np.testing.assert_array_equal(pack_int16(tenths, step), [0, 1, 3, 32767, -32766, PACKED_FILL])
-    np.testing.assert_array_equal(pack_int16(np.float32([0.26, 0.34]), step), [3, 3])  # others: nearest
-    with pytest.raises(ValueError, match=r"raw\.nc: precip: 3276\.8.* int16 x 0\.1"):
-        pack_int16(np.float32([1.0, 3276.8]), step, "raw.nc: precip")
-
-
-@pytest.mark.parametrize("lazy", [False, True])
-def test_packed_variable_unpacks_to_the_same_float32(tmp_path, lazy):
-    ds = small_dataset()
-    n = np.arange(24, dtype=np.float32).reshape(4, 3, 2) * 1000 - 5000
-    ds["precip"] = ds["precip"].copy(data=n * np.float32(0.1))
-    ds["precip"][1, 2, 0] = np.nan
-    path = write_netcdf(ds.chunk({"time": 1}) if lazy else ds, tmp_path / "packed.nc", packed={"precip": 0.1})
-    with netCDF4.Dataset(path) as nc:
-        assert nc["precip"].dtype == np.int16 and nc["precip"].scale_factor == np.float32(0.1)
-        assert nc["precip"]._FillValue == PACKED_FILL and nc["precip"].units == "mm"
-        nc["precip"].set_auto_maskandscale(False)
-        assert nc["precip"][1, 2, 0] == PACKED_FILL and nc["precip"][0, 0, 0] == -5000
-    back = open_netcdf(path)["precip"]
-    assert back.dtype == np.float32
-    np.testing.assert_array_equal(back.values, ds["precip"].values)  # bit for bit, NaN where missing
 
 
 def test_history_accumulates(tmp_path):

@@ -709,8 +709,8 @@ def gather_totals(*, parts: list[str | os.PathLike], output_path: str | os.PathL
 
 def _readable_by_readers(raw: xr.Dataset) -> bool:
     """Whether reader processes give what xarray reads: ``precip`` decoded to float32 and stored as
-    float32 unpacked, or as int16 packed with float32 scale_factor/add_offset (the demo's raw.nc),
-    and not already window totals."""
+    float32 unpacked, or as int16 packed with float32 scale_factor/add_offset (CF packing, as E-OBS
+    ships), and not already window totals."""
     encoding = raw["precip"].encoding
     packing = [encoding[key] for key in ("scale_factor", "add_offset") if key in encoding]
     stored = encoding.get("dtype")

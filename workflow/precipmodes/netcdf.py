@@ -135,43 +135,6 @@ def chunk_sizes(shape: tuple[int, ...], dims: tuple[str, ...]) -> tuple[int, ...
 COMPLEVEL = 1
 
 
-# Packed storage (CF scale_factor): int16 n for the value n * scale_factor, PACKED_FILL for missing.
-PACKED_DTYPE = np.int16
-PACKED_FILL = -np.iinfo(np.int16).max
-PACK_PIECE = 2**20  # entries packed at a time (cache-sized pieces)
-
-
-def pack_int16(values: np.ndarray, step: np.float32, name: str = "values") -> np.ndarray:
-    """``values`` (float32, NaN = missing) as int16 ``n`` with ``values = n * step``; NaN ->
-    :data:`PACKED_FILL`. Lossless for whole multiples of ``step`` computed as ``n * float32(step)``
-    (what unpacking gives back); others are rounded to the nearest. Raises ValueError for a value
-    beyond ``+/- 32,767 * step``."""
-    flat = np.ascontiguousarray(values).reshape(-1)
-    out = np.empty(flat.shape, PACKED_DTYPE)
-    for first in range(0, flat.size, PACK_PIECE):
-        part = flat[first:first + PACK_PIECE] / step
-        np.rint(part, out=part)
-        part[np.isnan(part)] = PACKED_FILL
-        if part.size and not (PACKED_FILL <= part.min() and part.max() <= -PACKED_FILL):
-            extreme = float(part[np.abs(part).argmax()] * step)
-            raise ValueError(f"{name}: {extreme} is beyond what int16 x {step} stores "
-                             f"(+/- {-PACKED_FILL * float(step):g}); write it unpacked")
-        out[first:first + PACK_PIECE] = part
-    return out.reshape(np.shape(values))
-
-
-def _packed(var: xr.Variable, step: float, name: str) -> xr.Variable:
-    """``var`` (float32) as its int16 packing with ``scale_factor`` ``step`` (lazy when dask-backed)."""
-    scale = np.float32(step)
-    if var.chunks is not None:
-        import dask.array as dsa
-
-        data = dsa.map_blocks(pack_int16, var.data, scale, name, dtype=PACKED_DTYPE)
-    else:
-        data = pack_int16(var.values, scale, name)
-    return xr.Variable(var.dims, data, attrs={**var.attrs, "scale_factor": scale})
-
-
 def encoding_for(ds: xr.Dataset, complevel: int = COMPLEVEL) -> dict:
     """NetCDF4 encoding: compressed, chunked data; coordinates without _FillValue; CF time."""
     encoding: dict[str, dict] = {}
@@ -255,15 +218,9 @@ def write_netcdf(
     config: Mapping | None = None,
     inputs: Iterable[str | os.PathLike] = (),
     complevel: int = COMPLEVEL,
-    packed: Mapping[str, float] | None = None,
     verify: Callable[[], object] | None = None,
 ) -> Path:
     """Write ``ds`` to ``path`` atomically as compressed NetCDF4 with CF + provenance attributes.
-
-    ``packed``: ``{variable: step}`` for float32 variables whose values are whole multiples of
-    ``step`` (:func:`pack_int16`), stored as int16 with ``scale_factor = step`` (CF packing: xarray,
-    netCDF4, CDO and NCO unpack it to the same float32 values). For a variable of one the workflow
-    generates, never for observations (a copy of them stays float32).
 
     ``verify``: called once the data are written, before the file takes its place at ``path`` (e.g. to
     judge what was checked while the data were computed); when it raises, nothing is written.
@@ -307,11 +264,7 @@ def write_netcdf(
     # writer has ended (never a live writer's, e.g. another run's on a shared disk)
     for stale in (*stale_temps(path), *stale_temps(sidecar)):
         remove_owned(stale)
-    for name, step in (packed or {}).items():
-        out[name] = _packed(out[name].variable, step, f"{path.name}: {name}")
     encoding = encoding_for(out, complevel)
-    for name in packed or {}:
-        encoding[name]["_FillValue"] = PACKED_FILL  # encoding_for gives floats theirs, not integers
     try:
         out.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding)
         if verify is not None:

@@ -26,7 +26,7 @@ config schema, off with ``station_fraction: 0`` and ``outage: false``):
 * *radar outage*: with ``outage``, every cell of :data:`OUTAGE_BOX` (Kyushu) is missing for
   :data:`OUTAGE_DAYS` UTC days starting on the day 30 % into the record.
 
-Missing entries are NaN (stored as the packed ``_FillValue``) in ``raw.nc``; the precipitation
+Missing entries are NaN; the precipitation
 itself (activations, noise) is the same with and without gaps, as the gaps come from their own
 random stream.
 
@@ -37,7 +37,8 @@ and activations go to ``demo_truth.nc`` (:func:`demo_truth_files`).
 The activations ``a`` (small) are drawn eagerly from ``numpy.random.default_rng(seed)``;
 the field is generated lazily in blocks of :func:`block_steps` steps, each
 block's noise from ``default_rng([seed, block index])``, so the result is
-deterministic and ``raw_files`` streams it to disk without holding it.
+deterministic and a partition of the totals generates only the blocks holding its steps
+(:func:`precipmodes.sources.index.read_index` on the demo's index), never the field whole.
 """
 
 from __future__ import annotations
@@ -71,9 +72,7 @@ SEED_RESOLUTION = (0.0625, 0.05)  # used when domain.resolution is null
 BLOCK_BYTES = 32 * 2**20
 NOISE_SIGMA = 0.35  # sigma of the log-normal multiplicative noise
 # The demo reports precipitation in whole multiples of 0.1 mm, the WMO reporting resolution, as gauge
-# analyses and E-OBS do, and raw.nc stores it as they do: int16 packed with scale_factor 0.1 (CF),
-# which is lossless for such values. zlib then has a quarter of float32's work: the seed-scale raw.nc
-# (14,608 x 320 x 320) is written with ~9 instead of ~26 CPU-s of compression, under HDF5's one lock.
+# analyses and E-OBS do.
 PRECISION_MM = 0.1
 CUTOFF = 0.05  # pattern values below this (relative to the maximum) are set to 0
 LAND_SUBSAMPLES = 6  # global-land-mask points per cell side for the demo's land
@@ -297,7 +296,7 @@ def demo_gaps(source: Mapping, lat: np.ndarray, lon: np.ndarray, land: np.ndarra
 
 def block_steps(cells: int) -> int:
     """Time steps per generated block of ``cells`` cells: :data:`BLOCK_BYTES` of float32 in whole
-    time chunks of raw.nc (``netcdf.RUN_CHUNK``), at least one (64 steps at the seed's 320 x 320 grid,
+    multiples of ``netcdf.RUN_CHUNK`` steps, at least one (64 steps at the seed's 320 x 320 grid,
     1,280 at 80 x 80)."""
     return RUN_CHUNK * max(1, BLOCK_BYTES // (RUN_CHUNK * cells * 4))
 
@@ -331,7 +330,7 @@ def _block(activity: np.ndarray, patterns: np.ndarray, seed: int, index: int, ga
         np.exp(noise, out=noise)
         noise *= (activity[active, t] @ flat[active])[wet]
         np.rint(noise / step, out=noise)  # whole multiples of the reporting precision ...
-        noise *= step  # ... as n * float32(0.1): what unpacking the int16 in raw.nc gives back, bit for bit
+        noise *= step  # ... as n * float32(0.1), what unpacking E-OBS's int16 tenths gives, bit for bit
         values[t, wet] = noise
     return gaps.apply(values.reshape(-1, nlat, nlon))
 
