@@ -91,6 +91,11 @@ def test_init_with_shorter_windows_on_stage_iv(shared_data, tmp_path):
     config = validate_config(yaml.safe_load(result.stdout))
     assert config["accumulation"]["hours"] == 6
     assert config["source"]["files"]["regrid"] == "nearest"
+    # 6-hour windows anchored at 15 UTC (accumulation.anchor auto) in 18 UTC .. 17 UTC: three complete ones,
+    # 21-03 and 03-09 to train on, 09-15 to test on; n_modes at most the training windows
+    main = config["experiments"]["main"]
+    assert (main["train"], main["test"], main["n_modes"]) == (
+        ["2018-09-13T18:00:00Z", "2018-09-14T09:00:00Z"], ["2018-09-14T09:00:00Z", "2018-09-14T17:00:00Z"], 2)
 
 
 def test_init_on_a_path_that_matches_nothing(tmp_path):

@@ -108,19 +108,32 @@ def season_months(months: Sequence[int]) -> list[int] | None:
     return [(firsts[0] - 1 + k) % 12 + 1 for k in range(len(present))]
 
 
-def split_at_years(start: np.datetime64, end: np.datetime64, first_month: int, hours: int) -> np.datetime64:
+def window_starts(runs: list[tuple[np.datetime64, np.datetime64]], step_hours: float,
+                  hours: int) -> tuple[np.ndarray, str]:
+    """The starts of the complete windows of ``hours`` the workflow will total from a record of ``runs``
+    (contiguous stretches, steps of ``step_hours``), anchored as ``accumulation.anchor``'s default chooses, and
+    that anchor (ISO, UTC)."""
+    from .accumulate import record_plan
+
+    step = np.timedelta64(int(round(step_hours * 3600)), "s")
+    time = np.concatenate([np.arange(start, end, step) for start, end in runs]).astype("datetime64[ns]")
+    accumulation = {**section_defaults("accumulation"), "hours": hours}
+    anchor, _, plan = record_plan(time, step, accumulation, "the record")
+    return plan.start[plan.kept].astype("datetime64[s]"), str(anchor.astype("datetime64[s]"))[11:16] + " UTC"
+
+
+def split_at_years(start: np.datetime64, end: np.datetime64, first_month: int, starts: np.ndarray) -> np.datetime64:
     """Where test begins: the first day of ``first_month`` (January, or a season's first month) of the year
     that leaves about the last :data:`TEST_SHARE` of the record's years for test; a record within one such year
-    is split at the whole day (or window) nearest its last fifth."""
+    is split at the start of the window (of the complete windows' ``starts``, at least two) nearest its last
+    fifth of windows, so that train and test hold whole windows."""
     year0, year1 = int(str(start)[:4]), int(str(end)[:4])
     boundaries = [b for b in (np.datetime64(f"{y:04d}-{first_month:02d}-01", "s") for y in range(year0, year1 + 1))
                   if start < b < end]
     if boundaries:
         years = len(boundaries) + 1
         return boundaries[-max(1, int(round(years * TEST_SHARE)))]
-    unit = np.timedelta64(24 if end - start >= np.timedelta64(5 * 24, "h") else hours, "h").astype("timedelta64[s]")
-    steps = int((end - start) // unit)
-    return start + max(1, min(steps - 1, int(round(steps * (1 - TEST_SHARE))))) * unit
+    return starts[max(1, min(starts.size - 1, int(round(starts.size * (1 - TEST_SHARE)))))]
 
 
 def _name(patterns: Sequence[str], found: list[dict]) -> str:
@@ -170,15 +183,23 @@ def config_text(patterns: Sequence[str], found: list[dict], hours: int | None = 
             f"{', '.join(str(f['path']) for f in found)}: the record is {span} hours, one window of "
             f"accumulation.hours={hours}: an experiment needs windows to train on and later ones to test on. "
             f"Give more data (more files or a longer record), or {shorter}")
+    starts, anchor = window_starts(runs, info["step_hours"], hours)
+    if starts.size < 2:
+        raise InputDataError(
+            f"{', '.join(str(f['path']) for f in found)}: the record holds {starts.size} complete window(s) of "
+            f"accumulation.hours={hours} (windows start at {anchor}, accumulation.anchor auto): an experiment "
+            f"needs windows to train on and later ones to test on. Give more data (more files or a longer "
+            f"record), or shorten the window: precipmodes init --hours N")
     months = sorted({m for f in found for m in f["months"]})
     season = season_months(months)
-    split = split_at_years(runs[0][0], runs[-1][1], season[0] if season else 1, hours)
+    split = split_at_years(runs[0][0], runs[-1][1], season[0] if season else 1, starts)
     name = _name(patterns, found)
     lon, lat, domain_note = _domain(found)
     grid = info["grid"]
     nan_cells = max(f["nan_cells"] for f in found)
     cells = grid["shape"][0] * grid["shape"][1]
-    train_windows = int((split - runs[0][0]) // np.timedelta64(hours, "h"))  # at most; gaps and selection drop some
+    # complete windows inside train (the selection may drop some)
+    train_windows = int(np.count_nonzero(starts + np.timedelta64(hours, "h") <= split))
     n_modes = int(min(section_defaults("experiments.main")["n_modes"], max(1, cells - nan_cells),
                       max(1, train_windows)))
     paths = [os.path.abspath(p) for p in patterns]
