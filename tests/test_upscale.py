@@ -11,6 +11,7 @@ import yaml
 
 from precipmodes.errors import ConfigError
 from precipmodes.netcdf import write_netcdf
+from precipmodes.sources.index import open_steps
 from precipmodes.upscale import block_means, upscale_files
 
 from conftest import run_snakemake
@@ -93,7 +94,8 @@ def test_workflow_upscales_the_seed_grid_and_masks_the_coarse_grid(tmp_path, rep
         assert raw.sizes["lat"] == raw.sizes["lon"] == 320 and up.sizes["lat"] == up.sizes["lon"] == 80
         with np.errstate(invalid="ignore"), warnings.catch_warnings():  # blocks that are all NaN (demo gaps)
             warnings.simplefilter("ignore", RuntimeWarning)
-            expected = np.nanmean(raw["precip"].values.reshape(28, 80, 4, 80, 4), axis=(2, 4))  # valid cells
+            field = open_steps(prepared / "raw.nc")["precip"].values  # the demo generated through its index
+            expected = np.nanmean(field.reshape(28, 80, 4, 80, 4), axis=(2, 4))  # valid cells
         np.testing.assert_allclose(up["precip"].values, expected, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(up["lat"], np.arange(80) * 0.2 + 30.1)
         np.testing.assert_array_equal(mask["lat"].values, up["lat"].values)

@@ -37,6 +37,8 @@ from .files import check_files, expand_paths, open_in_order, open_one, paths_ori
 
 #: global attribute of an index holding its files and reading options (JSON)
 INDEX_ATTR = "precipmodes_index"
+#: variable of the demo's index holding the generator's land fraction
+DEMO_LAND = "demo_land_fraction"
 #: decoded bytes per dask chunk of the steps read through an index (:func:`read_index`)
 READ_CHUNK_BYTES = 16 * 2**20
 
@@ -123,15 +125,19 @@ def build_index(source: Mapping, domain: Mapping) -> xr.Dataset | None:
 
 
 def _generated_index(source: Mapping, domain: Mapping) -> xr.Dataset:
-    """The index of the demo: its coordinates, ``time_bnds`` and attributes (the field itself is not
-    generated here)."""
+    """The index of the demo: its coordinates, ``time_bnds``, attributes and the generator's land fraction
+    (:data:`DEMO_LAND`: a partition need not load global-land-mask again); the field itself is not generated
+    here."""
     from . import check_canonical
-    from .demo import demo_dataset
+    from .demo import demo_dataset, demo_land_fraction
 
-    field = demo_dataset(source, domain)
+    land = demo_land_fraction(domain)
+    field = demo_dataset(source, domain, land)
     check_canonical(field, origin="source.kind=demo")
     index = xr.Dataset(coords={name: field[name] for name in ("time", "lat", "lon")})
     index["time_bnds"] = field["time_bnds"]
+    index[DEMO_LAND] = (("lat", "lon"), land, {
+        "long_name": "land fraction of the cell the demo generator uses (global-land-mask)", "units": "1"})
     index.attrs = {**field.attrs, INDEX_ATTR: json.dumps(
         {"files": [], "generated": "demo", "source": dict(source), "domain": dict(domain),
          "precip_attrs": field["precip"].attrs}, default=str)}
@@ -213,7 +219,7 @@ def _generate(index: xr.Dataset, info: Mapping, i0: int, i1: int, origin: str) -
     are computed); refused when the generator no longer gives the index's time steps."""
     from .demo import demo_dataset
 
-    field = demo_dataset(info["source"], info["domain"])
+    field = demo_dataset(info["source"], info["domain"], index[DEMO_LAND].values)
     if not np.array_equal(field["time"].values, index["time"].values):
         raise InputDataError(f"{origin}: the demo generator gives other time steps than this index holds; run "
                              "snakemake again, which rebuilds the index (rule raw)")
