@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import functools
 import importlib.resources
 import os
 from pathlib import Path
@@ -27,9 +28,15 @@ from .grid import normalise_domain_lon
 SCHEMA_PATH = importlib.resources.files("precipmodes") / "schemas" / "config.schema.yaml"
 
 
+@functools.cache
+def _parsed_schema() -> dict:
+    return yaml.load(SCHEMA_PATH.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def load_schema() -> dict:
-    """The config schema (the one home of every config key, its default and its allowed values)."""
-    return yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
+    """The config schema (the one home of every config key, its default and its allowed values): a copy of
+    the one parsed per process (libyaml's loader where PyYAML has it)."""
+    return copy.deepcopy(_parsed_schema())
 
 
 def load_config(path: str | Path) -> dict:
