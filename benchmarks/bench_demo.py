@@ -4,7 +4,7 @@
 
 Default demo grid (80 x 80 cells, 6-hourly). For each record length, two fresh
 processes write raw.nc: ``streamed`` calls raw_files (the rule's code, dask-backed blocks of
-~32 MiB, :func:`precipmodes.sources.demo.block_steps`); ``eager`` computes the whole array first and
+~32 MiB, :func:`precipmodes.io.sources.demo.block_steps`); ``eager`` computes the whole array first and
 then writes the same dataset (packed as raw_files packs it). Prints wall time and peak RSS (kernel
 rusage) of each and the ratios.
 Both include ~0.9 GiB of global-land-mask's 1/120 deg grid, loaded by the demo for
@@ -23,16 +23,16 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accumulate_cdo import timed_run  # noqa: E402
 
-from precipmodes.config import load_config  # noqa: E402
-from precipmodes.sources import source_options  # noqa: E402
+from precipmodes.io.configfile import load_config  # noqa: E402
+from precipmodes.io.sources import source_options  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
-STREAMED = ("import sys, json; from precipmodes.sources import raw_files; "
+STREAMED = ("import sys, json; from precipmodes.io.sources import raw_files; "
             "s, d = json.loads(sys.argv[1]), json.loads(sys.argv[2]); "
             "raw_files(source=s, domain=d, output=sys.argv[3])")
-EAGER = ("import sys, json; from precipmodes.sources.demo import PRECISION_MM, demo_dataset; "
-         "from precipmodes.netcdf import write_netcdf; s, d = json.loads(sys.argv[1]), json.loads(sys.argv[2]); "
+EAGER = ("import sys, json; from precipmodes.io.sources.demo import PRECISION_MM, demo_dataset; "
+         "from precipmodes.io.netcdf import write_netcdf; s, d = json.loads(sys.argv[1]), json.loads(sys.argv[2]); "
          "write_netcdf(demo_dataset(s, d).compute(), sys.argv[3], packed={'precip': PRECISION_MM})")
 
 

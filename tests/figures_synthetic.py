@@ -10,18 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 import pandas as pd
+import pytest
 import xarray as xr
 
+from precipmodes.decomposition.hilbert import HilbertSVD
+from precipmodes.decomposition.nmf import NMF
+from precipmodes.decomposition.rotation import rotate, rotation_dataset
+from precipmodes.diagnostics.rank import cross_validate_ranks
+from precipmodes.diagnostics.significance import nmf_rank_stability
 from precipmodes.grid import stack_land, unstack_cells
-from precipmodes.hilbert import HilbertSVD
-from precipmodes.netcdf import write_netcdf
+from precipmodes.io.netcdf import write_netcdf
 from precipmodes.plots import FIGURE_RULES
-from precipmodes.nmf import NMF
-from precipmodes.rank import cross_validate_ranks
-from precipmodes.rotation import rotate, rotation_dataset
-from precipmodes.significance import nmf_rank_stability
 
 DOMAIN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0]}
 TRAIN = ["2006-01-01T00:00+09:00", "2007-01-01T00:00+09:00"]

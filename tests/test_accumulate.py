@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-from hypothesis import given, settings, strategies as st
-
-from precipmodes.accumulate import (ALREADY_ACCUMULATED_ATTR, accumulate, accumulate_files, partition_months,
-                                    partition_ranges, plan_windows, resolve_anchor)
-from precipmodes.errors import InputDataError
-from precipmodes.netcdf import open_netcdf, write_netcdf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from preprocess_cases import canonical, from_real
+
+from precipmodes.errors import InputDataError
+from precipmodes.io.netcdf import open_netcdf, write_netcdf
+from precipmodes.steps.accumulate import (ALREADY_ACCUMULATED_ATTR, accumulate, accumulate_files, partition_months,
+                                          partition_ranges, plan_windows, resolve_anchor)
 
 H72 = np.timedelta64(72, "h")
 
@@ -273,7 +274,7 @@ def test_mhm_62_years_daily_count_and_conservation(shared_data):
 
 def test_accumulate_file_on_process_workers(tmp_path):
     """The blocks also run on a distributed LocalCluster (process workers), as with dask.cluster: local."""
-    from precipmodes import parallel
+    from precipmodes.steps import parallel
 
     rng = np.random.default_rng(2)
     ds = canonical(rng.random((72 * 6, 3, 4)), drop=np.r_[100:103])
@@ -307,7 +308,7 @@ def _reader_cases(tmp_path):
 def test_reader_processes_give_the_in_process_totals(tmp_path, min_completeness):
     """Blocks read and summed in reader processes (complete windows streamed piece by piece; blocks
     with gaps and scaled incomplete windows whole) equal the totals summed in this process."""
-    from precipmodes.accumulate import ReaderProcesses
+    from precipmodes.steps.accumulate import ReaderProcesses
 
     _, paths = _reader_cases(tmp_path)
     for path in paths:
@@ -320,7 +321,7 @@ def test_reader_processes_give_the_in_process_totals(tmp_path, min_completeness)
 
 
 def test_streamed_window_sums_add_in_the_reshape_sums_order():
-    from precipmodes.blockreader import streamed_window_sums, window_sums
+    from precipmodes.io.blockreader import streamed_window_sums, window_sums
 
     rng = np.random.default_rng(4)
     block = rng.gamma(0.3, 5.0, size=(72 * 3, 7, 9)).astype(np.float32)
@@ -333,7 +334,7 @@ def test_streamed_window_sums_add_in_the_reshape_sums_order():
 def test_stored_precip_reads_the_same_after_reopening(tmp_path):
     """A reader reopens its file every REOPEN_STEPS steps (HDF5's per-chunk bookkeeping is freed only on
     close): the values read after a reopen are those xarray reads, NaN and unpacking included."""
-    from precipmodes.blockreader import REOPEN_STEPS, _StoredPrecip
+    from precipmodes.io.blockreader import REOPEN_STEPS, _StoredPrecip
 
     _, paths = _reader_cases(tmp_path)
     for path in paths:
@@ -352,8 +353,8 @@ def test_stored_precip_reads_the_same_after_reopening(tmp_path):
 
 
 def test_reader_process_that_dies_is_reported_with_the_file(tmp_path):
-    from precipmodes.accumulate import ReaderProcesses, _Progress
     from precipmodes.errors import PrecipModesError
+    from precipmodes.steps.accumulate import ReaderProcesses, _Progress
 
     _, (path, *_) = _reader_cases(tmp_path)
     with ReaderProcesses(path, 1, 2**20) as readers:
@@ -366,7 +367,7 @@ def test_reader_process_that_dies_is_reported_with_the_file(tmp_path):
 def test_accumulate_files_with_reader_processes(tmp_path, monkeypatch, caplog):
     """accumulate_files(processes=2) on a file above the size threshold reads in reader processes and
     writes the totals that one process writes."""
-    from precipmodes import accumulate as acc
+    from precipmodes.steps import accumulate as acc
 
     _, (path, *_) = _reader_cases(tmp_path)
     section = {"hours": 72, "anchor": "first", "min_completeness": 1.0}
@@ -386,7 +387,7 @@ def test_accumulate_files_with_reader_processes(tmp_path, monkeypatch, caplog):
        chunk=st.sampled_from([1, 7, 16, 32, 512]), offset=st.integers(0, 40))
 def test_property_blocks_cover_the_windows_and_end_on_chunks_where_they_can(windows, steps, per_block, chunk,
                                                                             offset):
-    from precipmodes.accumulate import ALIGN_GROWTH, WindowPlan, _blocks
+    from precipmodes.steps.accumulate import ALIGN_GROWTH, WindowPlan, _blocks
 
     first = offset + np.arange(windows) * steps
     plan = WindowPlan(start=first.astype("datetime64[h]"), first=first, count=np.full(windows, steps),

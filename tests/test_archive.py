@@ -12,15 +12,15 @@ from pathlib import Path
 import netCDF4
 import pytest
 import xarray as xr
-
 from conftest import run_snakemake
 from reliability_helpers import TWO_EXPERIMENTS, copy_run, output_text, snakemake, with_threads
 from test_cf_compliance import cf_failures, contract_datasets
 
-from precipmodes import archive, cli
+from precipmodes import cli
 from precipmodes.errors import InputDataError, OutputError
-from precipmodes.netcdf import sha256_file, write_netcdf
-from precipmodes.owned import hostname
+from precipmodes.io import archive
+from precipmodes.io.netcdf import sha256_file, write_netcdf
+from precipmodes.io.owned import hostname
 
 ARCHIVED = ["svd.nc", "nmf.nc", "train.nc", "land_mask.nc", "selection.nc"]
 CONFIG = {"source": {"kind": "demo"}, "experiments": {"unit": {"n_modes": 3}}}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from decompose_cases import grid_axes, wrap
-from precipmodes.ard import PRUNE_THRESHOLD
+
+from precipmodes.decomposition.nmf import NMF
 from precipmodes.errors import ParameterError
-from precipmodes.nmf import NMF
+from precipmodes.linalg.ard import PRUNE_THRESHOLD
 
 K_MAX = 20
 

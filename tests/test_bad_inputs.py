@@ -27,12 +27,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-
 from conftest import SHARED_DATA, file_server, require
 from hdf5_float16 import float16_file
-from precipmodes.sources.index import open_steps
 from reliability_helpers import (JST, TINY, assert_nothing_partial, copy_run, data_vars, files_source, http_source,
                                  output_text, precip_file, snakemake, tiny)
+
+from precipmodes.io.sources.index import open_steps
 
 pytestmark = pytest.mark.workflow
 
@@ -113,6 +113,7 @@ def eobs_bytes(classic: bool) -> bytes:
     if not classic:
         return (SHARED_DATA / EOBS).read_bytes()
     import tempfile
+
     import xarray as xr
 
     with tempfile.TemporaryDirectory() as folder, xr.open_dataset(SHARED_DATA / EOBS) as ds:

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from precipmodes.netcdf import write_netcdf
+from precipmodes.io.netcdf import write_netcdf
 
 pytest.importorskip("compliance_checker.runner")
 # The checker runs in its own process: loaded into the test process beside the HDF5 of netCDF4/h5py and
@@ -109,7 +109,7 @@ def test_contract_shaped_files_pass_cf_checker_at_every_level(written):
 def test_files_derived_from_lazily_opened_inputs_stay_clean(written, tmp_path):
     """A step that opens its input with dask chunks and copies time_bnds (threshold, split) keeps
     bounds and time consistent (dask-backed datetimes used to keep other units than time)."""
-    from precipmodes.netcdf import open_netcdf
+    from precipmodes.io.netcdf import open_netcdf
 
     totals = open_netcdf(written[0], chunks={})
     assert totals["time_bnds"].chunks is not None

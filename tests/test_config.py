@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import yaml
 
-from precipmodes.config import (load_config, parse_instant, parse_range, refuse_unsafe_folders, resolution,
-                               validate_config)
+from precipmodes.config import parse_instant, parse_range, refuse_unsafe_folders, resolution, validate_config
 from precipmodes.errors import ConfigError
+from precipmodes.io.configfile import load_config
 
 MINIMAL = {
     "source": {"kind": "demo"},
@@ -176,7 +176,7 @@ def test_source_options_split_between_flat_and_nested_are_refused_showing_one_pl
 
 
 def test_options_of_other_kinds_may_stay_and_only_the_active_ones_are_used():
-    from precipmodes.sources import source_options
+    from precipmodes.io.sources import source_options
 
     source = {"kind": "files", "files": {"paths": ["x.nc"], "variable": "pr"}, "demo": {"seed": 3}}
     config = validate_config(with_changes(source=source))

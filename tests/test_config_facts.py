@@ -9,8 +9,8 @@ import dataclasses
 import pytest
 
 from precipmodes import NMF, SVD, HilbertSVD
-from precipmodes.base import RANK
 from precipmodes.config import load_schema, section_defaults
+from precipmodes.decomposition.base import RANK
 from precipmodes.errors import ParameterError
 
 ESTIMATORS = [SVD, NMF, HilbertSVD]

@@ -25,12 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reliability_helpers import TINY, TWO_EXPERIMENTS, assert_same_data, copy_run, data_vars, snakemake, with_threads
 
-from precipmodes import parallel
 from precipmodes.config import section_defaults
-from precipmodes.decompose import nmf_files, svd_files
-from reliability_helpers import (TINY, TWO_EXPERIMENTS, assert_same_data, copy_run, data_vars, snakemake,
-                                 with_threads)
+from precipmodes.steps import parallel
+from precipmodes.steps.decompose import nmf_files, svd_files
 
 pytestmark = pytest.mark.workflow
 

@@ -1,21 +1,21 @@
-"""The fields beside the modes (precipmodes.diagnostics) on matrices whose answer is known, and their figures:
+"""The fields beside the modes (precipmodes.diagnostics.fields) on matrices whose answer is known, and their figures:
 regression/correlation maps, local share of the first k modes, per-cell skill, spectra, seasonal cycle; the
 window length in the labels; a wet-fraction plot of a 62-year record."""
 
 from __future__ import annotations
 
+import figures_synthetic as fs
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
-import figures_synthetic as fs
-from precipmodes import diagnostics
 from precipmodes.config import section_defaults
+from precipmodes.decomposition.svd import SVD
+from precipmodes.diagnostics import fields as diagnostics
 from precipmodes.plots.base import FigureOptions, use_offline_coastlines
 from precipmodes.plots.maps import reconstruction_figure
 from precipmodes.plots.series import coefficients_figure, spectrum_figure, wet_fraction_figure
-from precipmodes.svd import SVD
 
 
 @pytest.fixture(scope="module")

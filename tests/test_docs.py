@@ -16,8 +16,8 @@ import subprocess
 import sys
 
 import yaml
-
 from conftest import REPO, offline_prefix, require
+
 from precipmodes.config import load_schema
 from precipmodes.schemadoc import render_reference
 
@@ -58,8 +58,8 @@ def test_readme_config_for_your_own_data_runs_on_the_eobs_file(shared_data, tmp_
     """The README's E-OBS config validates as written and, pointed at the real file, reads it (raw) and plans
     the whole run: its variable, domain and split fit the file."""
     import xarray as xr
-
     from conftest import run_snakemake
+
     from precipmodes.config import validate_config
 
     text = (REPO / "README.md").read_text()
@@ -101,7 +101,7 @@ def test_site_builds_strict_offline_with_the_demo_gallery(demo_run, tmp_path):
     assert all(f"<code>{path.replace('<', '&lt;').replace('>', '&gt;')}</code>" in reference
                for path in key_paths(load_schema()))
     api = (site / "api" / "index.html").read_text()
-    assert all(name in api for name in ("precipmodes.svd.SVD", "precipmodes.nmf.NMF", "validate_config"))
+    assert all(name in api for name in ("precipmodes.decomposition.svd.SVD", "precipmodes.decomposition.nmf.NMF", "validate_config"))
     assert (site / "benchmarks" / "figures" / "nmf_error_vs_time.png").is_file()
 
 

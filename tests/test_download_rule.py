@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 import xarray as xr
 import yaml
-
 from conftest import REPO, file_server, offline_prefix, run_snakemake, snakemake_command
-from precipmodes.sources.index import open_steps
 from reliability_helpers import http_source, output_text, precip_file, snakemake, tiny
+
+from precipmodes.io.sources.index import open_steps
 
 pytestmark = pytest.mark.workflow
 

@@ -16,11 +16,10 @@ import tomllib
 from pathlib import Path
 
 import yaml
+from conftest import REPO
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
-
-from conftest import REPO
 
 #: pyproject dependencies only the process that runs Snakemake needs (not the rule jobs)
 HEAD_ONLY = {"snakemake", "snakemake-executor-plugin-slurm", "snakemake-executor-plugin-slurm-jobstep", "pygments"}
@@ -163,7 +162,7 @@ def _import_time_nodes(node: ast.AST):
 
 def _imports(path: Path, module: str | None) -> set[str]:
     """Absolute names of the modules ``path`` imports when it is imported or run (not the lazy imports
-    inside functions, e.g. numba in precipmodes.hals, sklearn behind ``precipmodes.NMF``: a rule whose job
+    inside functions, e.g. numba in precipmodes.linalg.hals, sklearn behind ``precipmodes.NMF``: a rule whose job
     calls them has them in its env anyway); ``module`` is its own dotted name, None for a rule script."""
     found = set()
     package = module if module and path.name == "__init__.py" else (module or "").rpartition(".")[0]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-
 from decompose_cases import grid_axes, matrix
+
 from precipmodes import NMF, SVD
-from precipmodes.decompose import naming_config_keys, config_keys
+from precipmodes.diagnostics.evaluate import evaluate
 from precipmodes.errors import ConfigError, ConvergenceWarning, InputDataError, ParameterError
-from precipmodes.evaluate import evaluate
 from precipmodes.grid import stack_land
+from precipmodes.steps.decompose import config_keys, naming_config_keys
 
 EPS = np.finfo(np.float64).eps
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-
 from decompose_cases import grid_axes, matrix
+
 from precipmodes.config import section_defaults
-from precipmodes.decompose import evaluate_files, nmf_files, svd_files
+from precipmodes.decomposition.nmf import NMF
+from precipmodes.decomposition.projection import fill_gaps
+from precipmodes.decomposition.svd import SVD
+from precipmodes.diagnostics.evaluate import climatology, evaluate, match_truth
+from precipmodes.diagnostics.rank import cross_validate_ranks
 from precipmodes.errors import InputDataError
-from precipmodes.evaluate import climatology, evaluate, match_truth
 from precipmodes.grid import stack_land
-from precipmodes.netcdf import open_netcdf, write_netcdf
-from precipmodes.nmf import NMF
-from precipmodes.projection import fill_gaps
-from precipmodes.rank import cross_validate_ranks
-from precipmodes.svd import SVD
+from precipmodes.io.netcdf import open_netcdf, write_netcdf
+from precipmodes.steps.decompose import evaluate_files, nmf_files, svd_files
 
 
 def split(X, n_train):

@@ -20,13 +20,13 @@ from pathlib import Path
 import psutil
 import pytest
 import xarray as xr
-
 from conftest import REPO, file_server, require
-from precipmodes.netcdf import sha256_file
-from precipmodes.owned import hostname
-from precipmodes.sources.index import open_steps
-from reliability_helpers import (TINY, TWO_EXPERIMENTS, assert_nothing_partial, assert_same_data, copy_run,
-                                 http_source, leftovers, output_text, precip_file, snakemake, tiny, with_threads)
+from reliability_helpers import (TINY, TWO_EXPERIMENTS, assert_nothing_partial, assert_same_data, copy_run, http_source,
+                                 leftovers, output_text, precip_file, snakemake, tiny, with_threads)
+
+from precipmodes.io.netcdf import sha256_file
+from precipmodes.io.owned import hostname
+from precipmodes.io.sources.index import open_steps
 
 pytestmark = pytest.mark.workflow
 

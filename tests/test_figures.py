@@ -7,16 +7,16 @@ import json
 from pathlib import Path
 
 import cartopy
+import figures_synthetic as fs
 import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
-import figures_synthetic as fs
 from precipmodes.config import section_defaults
 from precipmodes.errors import ConfigError, InputDataError
-from precipmodes.netcdf import open_netcdf
+from precipmodes.io.netcdf import open_netcdf
 from precipmodes.plots import render
 from precipmodes.plots.base import FigureOptions, save_figure, use_offline_coastlines
 from precipmodes.plots.maps import (demo_match_figure, hilbert_modes_figure, land_mask_figure, nmf_bases_figure,
@@ -154,7 +154,7 @@ def test_phase_contours_leave_out_the_cells_at_the_phase_cut():
 
 
 def test_rank_choice_shows_the_ard_relevance_beside_the_cross_validation(inputs, options, tmp_path):
-    from precipmodes.nmf import NMF
+    from precipmodes.decomposition.nmf import NMF
 
     train = inputs["train"]["precip"]
     model = NMF(n_components=6, ard=True, max_iter=300).fit(train)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-from hypothesis import given, settings, strategies as st
-
 from decompose_cases import grid_axes, matrix
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from precipmodes import NMF, SVD
 from precipmodes.config import section_defaults
-from precipmodes.decompose import evaluate_files, nmf_files, svd_files
+from precipmodes.diagnostics.evaluate import evaluate
 from precipmodes.errors import ConvergenceWarning
-from precipmodes.evaluate import evaluate
-from precipmodes.netcdf import open_netcdf, write_netcdf
+from precipmodes.io.netcdf import open_netcdf, write_netcdf
+from precipmodes.steps.decompose import evaluate_files, nmf_files, svd_files
 
 EPS = np.finfo(np.float64).eps
 IGNORE_MAX_ITER = pytest.mark.filterwarnings("ignore::precipmodes.errors.ConvergenceWarning")

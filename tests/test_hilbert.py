@@ -8,8 +8,9 @@ import pytest
 import scipy.signal
 import xarray as xr
 
+from precipmodes.decomposition.hilbert import (MIN_RUN_WINDOWS, HilbertSVD, analytic_signal, contiguous_runs,
+                                               pad_exponential)
 from precipmodes.errors import RankError
-from precipmodes.hilbert import MIN_RUN_WINDOWS, HilbertSVD, analytic_signal, contiguous_runs, pad_exponential
 
 EOBS = "eobs_iberia_pr_djf_1982-2002.nc"
 NX, NY, T = 40, 6, 400
@@ -151,7 +152,8 @@ def test_a_run_too_short_for_the_transform_is_refused_naming_it():
 
 def test_hilbert_dataset_round_trip_through_netcdf(tmp_path):
     from decompose_cases import grid_axes
-    from precipmodes.netcdf import open_netcdf, write_netcdf
+
+    from precipmodes.io.netcdf import open_netcdf, write_netcdf
 
     field = travelling_band()
     model = HilbertSVD(n_modes=2).fit(field)

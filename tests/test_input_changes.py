@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-
 from reliability_helpers import files_source, output_text, precip_file, snakemake, tiny
 from test_sources_seed_binary import write_seed
 
-from precipmodes.sources.index import open_steps
+from precipmodes.io.sources.index import open_steps
 
 pytestmark = pytest.mark.workflow
 

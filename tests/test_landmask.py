@@ -1,4 +1,4 @@
-"""Land mask: global-land-mask fractions, the data's NaN pattern, user files, auto (precipmodes.landmask)."""
+"""Land mask: global-land-mask fractions, the data's NaN pattern, user files, auto (precipmodes.preprocess.landmask)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import sys
 import numpy as np
 import pytest
 import xarray as xr
-
 from conftest import run_snakemake
-from precipmodes.errors import ConfigError, InputDataError
+
 from precipmodes.config import section_defaults
-from precipmodes.landmask import (AUTO_MAX_SEA_SHARE, cell_edges, data_nan_fraction, globe_land_fraction, land_fraction_for,
-                                  land_mask_files, seed_mask_grid)
-from precipmodes.netcdf import write_netcdf
+from precipmodes.errors import ConfigError, InputDataError
+from precipmodes.io.netcdf import write_netcdf
+from precipmodes.preprocess.landmask import cell_edges, data_nan_fraction, globe_land_fraction, seed_mask_grid
+from precipmodes.steps.landmask import AUTO_MAX_SEA_SHARE, land_fraction_for, land_mask_files
 
 
 def grid(west=128.0, east=148.0, south=30.0, north=46.0, dlon=0.25, dlat=0.25):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from precipmodes.netcdf import open_netcdf
 from reliability_helpers import TINY, copy_run, output_text, snakemake, tiny
+
+from precipmodes.io.netcdf import open_netcdf
 
 pytestmark = pytest.mark.workflow
 

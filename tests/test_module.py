@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 pytestmark = pytest.mark.workflow
@@ -42,7 +41,7 @@ use rule * from precipmodes as precipmodes_*
 
 
 # Snakemake runs no onstart/onsuccess/onerror of a module: the run lock, the clean-up and the timing table
-from precipmodes.runhooks import RunHooks
+from precipmodes.steps.runhooks import RunHooks
 
 hooks = RunHooks.from_config(config)
 
@@ -96,7 +95,7 @@ def test_the_workflow_as_a_module_of_a_users_snakefile(tmp_path):
     # what a killed writer left: a temp file of a process that has ended
     prepared = workdir / "results" / "prepared"
     prepared.mkdir(parents=True)
-    name = subprocess.run([sys.executable, "-c", "from precipmodes.owned import temp_path; "
+    name = subprocess.run([sys.executable, "-c", "from precipmodes.io.owned import temp_path; "
                            f"print(temp_path({str(prepared / 'raw.nc')!r}))"],
                           capture_output=True, text=True, check=True).stdout.strip()
     Path(name).write_bytes(b"half a file")

@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.optimize
-from hypothesis import given, settings, strategies as st
+from decompose_cases import grid_axes, matrix
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.decomposition import NMF as SkNMF
 
-from decompose_cases import grid_axes, matrix
+from precipmodes.decomposition.nmf import NMF
 from precipmodes.errors import InputDataError, ParameterError
-from precipmodes.netcdf import open_netcdf, write_netcdf
-from precipmodes.nmf import NMF
-from precipmodes.projection import nnls_gram
+from precipmodes.io.netcdf import open_netcdf, write_netcdf
+from precipmodes.linalg.nnls import nnls_gram
 
 
 def sklearn_error(values, k, **kwargs):
@@ -91,7 +92,7 @@ def test_in_memory_chunks_on_two_threads_give_the_one_thread_result_bit_for_bit(
     import dask
     from threadpoolctl import threadpool_limits
 
-    from precipmodes.matrix import CellBlocks
+    from precipmodes.linalg.blocks import CellBlocks
 
     X = matrix(401, 60, rank=4)
     assert [s.stop - s.start for s in CellBlocks(X, 100).slices] == [80, 80, 81, 80, 80]  # 5 equal chunks
@@ -165,7 +166,7 @@ def test_transform_and_round_trip(tmp_path):
 
 
 def test_hals_stops_at_the_first_iteration_whose_window_decrease_is_within_tol():
-    from precipmodes.hals import STOP_WINDOW
+    from precipmodes.linalg.hals import STOP_WINDOW
 
     X = matrix(120, 50, rank=4, noise=1.0, seed=2)
     tol = 1e-4

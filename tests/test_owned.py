@@ -1,4 +1,4 @@
-"""precipmodes.owned: the one deletion helper removes only what the workflow wrote."""
+"""precipmodes.io.owned: the one deletion helper removes only what the workflow wrote."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from precipmodes.owned import (OwnershipError, hostname, is_own_sidecar, remove_owned, stale_temps, temp_path,
-                               temp_target, temp_writer_gone)
+from precipmodes.io.owned import (OwnershipError, hostname, is_own_sidecar, remove_owned, stale_temps, temp_path,
+                                  temp_target, temp_writer_gone)
 
 names = st.text(st.characters(whitelist_categories=("Ll", "Lu", "Nd"), whitelist_characters="._-"),
                 min_size=1, max_size=30)

@@ -10,10 +10,10 @@ import pytest
 import xarray as xr
 
 from precipmodes import logs
-from precipmodes.nmf import NMF
-from precipmodes.rank import cross_validate_ranks
-from precipmodes.significance import bootstrap_svd, nmf_rank_stability
-from precipmodes.svd import SVD
+from precipmodes.decomposition.nmf import NMF
+from precipmodes.decomposition.svd import SVD
+from precipmodes.diagnostics.rank import cross_validate_ranks
+from precipmodes.diagnostics.significance import bootstrap_svd, nmf_rank_stability
 
 
 @pytest.fixture

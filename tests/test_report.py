@@ -7,9 +7,8 @@ import re
 import shutil
 import subprocess
 
-import pytest
-
 import figures_synthetic as fs
+import pytest
 from conftest import offline_prefix, require
 from figures_synthetic import figure_run  # noqa: F401 (session fixture)
 
@@ -105,7 +104,7 @@ def test_report_subcategories_have_no_sort_prefixes(report):
 def test_report_carries_the_runtime_of_every_job_that_ran(report, figure_run):  # noqa: F811
     """The report's Statistics page charts each job's runtime (Snakemake's job metadata); the same jobs are in
     the timing table the workflow writes at the end of the run (results/logs/timings.tsv, from each job's log)."""
-    from precipmodes.logs import timing_table
+    from precipmodes.steps.runhooks import timing_table
 
     html = report.read_text()
     spec = re.search(r"var runtimes_spec = (\{.*?\});\s*$", html, re.M | re.S)

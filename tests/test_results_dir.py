@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-
-from precipmodes.netcdf import write_netcdf
 from reliability_helpers import output_text, snakemake, tiny
+
+from precipmodes.io.netcdf import write_netcdf
 
 pytestmark = pytest.mark.workflow
 
@@ -78,7 +78,7 @@ def test_clean_up_of_killed_writes_walks_only_the_workflows_folders(tmp_path):
     user_files[2].write_text("a user's file that looks like a temp name")
     write_netcdf(xr.Dataset({"x": ("t", np.arange(3.0))}), results / "prepared" / "extra.nc", config={})
     (results / "prepared" / "extra.nc").unlink()  # as Snakemake removes the output of a failed job
-    writer = subprocess.run([sys.executable, "-c", "import sys; from precipmodes.owned import temp_path; "
+    writer = subprocess.run([sys.executable, "-c", "import sys; from precipmodes.io.owned import temp_path; "
                              "p = temp_path(sys.argv[1]); p.write_text('half'); print(p)",
                              str(results / "prepared" / "totals.nc")], capture_output=True, text=True, check=True)
     stale = Path(writer.stdout.strip())

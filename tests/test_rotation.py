@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from decompose_cases import grid_axes, matrix
+
 from precipmodes.config import section_defaults
-from precipmodes.decompose import svd_files
+from precipmodes.decomposition.rotation import promax, rotate, varimax
+from precipmodes.decomposition.svd import SVD
 from precipmodes.errors import ConfigError, ParameterError
-from precipmodes.netcdf import open_netcdf, write_netcdf
-from precipmodes.rotation import promax, rotate, varimax
-from precipmodes.svd import SVD
+from precipmodes.io.netcdf import open_netcdf, write_netcdf
+from precipmodes.steps.decompose import svd_files
 
 EPS = np.finfo(np.float64).eps
 

@@ -12,7 +12,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from precipmodes.logs import log as package_log
-from precipmodes.rulescript import rule_run
+from precipmodes.steps.rulescript import rule_run
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The run lock of a results folder (precipmodes.runlock) on real files and processes; the workflow's use of it
+"""The run lock of a results folder (precipmodes.io.runlock) on real files and processes; the workflow's use of it
 (two working directories on one results_dir, a stale lock taken over) is in tests/test_faults.py."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from precipmodes import runlock
-from precipmodes.owned import hostname, process_started
-from precipmodes.runlock import LOCK_NAME, STALE_AFTER_S, RunLock, RunLockError, break_stale, read_lock
+from precipmodes.io import runlock
+from precipmodes.io.owned import hostname, process_started
+from precipmodes.io.runlock import LOCK_NAME, STALE_AFTER_S, RunLock, RunLockError, break_stale, read_lock
 
 
 def _write_lock(folder, **record):

@@ -13,11 +13,11 @@ import json
 import numpy as np
 import pytest
 import yaml
-
 from conftest import run_snakemake
+
+from precipmodes.decomposition.rotation import rotate
 from precipmodes.grid import stack_land
-from precipmodes.netcdf import open_netcdf
-from precipmodes.rotation import rotate
+from precipmodes.io.netcdf import open_netcdf
 
 pytestmark = pytest.mark.workflow
 

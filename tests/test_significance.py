@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-
 from decompose_cases import grid_axes, wrap
+
+from precipmodes.decomposition.svd import SVD
+from precipmodes.diagnostics.significance import (block_resample, bootstrap_svd, effective_sample_size,
+                                                  lag1_autocorrelation, matched_correlation)
 from precipmodes.errors import ParameterError
-from precipmodes.significance import (block_resample, bootstrap_svd, effective_sample_size, lag1_autocorrelation,
-                                      matched_correlation)
-from precipmodes.svd import SVD
 
 EPS = np.finfo(np.float64).eps
 
@@ -120,8 +120,9 @@ def test_stability_near_one_for_separated_modes_and_low_for_noise():
 
 def test_nmf_stability_high_at_the_true_rank_and_lower_beyond_it():
     from decompose_cases import matrix
-    from precipmodes.nmf import NMF
-    from precipmodes.significance import nmf_rank_stability, nmf_seed_stability
+
+    from precipmodes.decomposition.nmf import NMF
+    from precipmodes.diagnostics.significance import nmf_rank_stability, nmf_seed_stability
 
     X = matrix(150, 100, rank=3, noise=0.5, seed=9)
     ds = nmf_rank_stability(lambda rank: NMF(rank, max_iter=400, tol=1e-6), X, [3, 8], n_seeds=4)
@@ -136,10 +137,11 @@ def test_nmf_stability_high_at_the_true_rank_and_lower_beyond_it():
 
 def test_rank_selection_file_carries_nmf_stability_and_names_the_config_key(tmp_path):
     from decompose_cases import matrix
+
     from precipmodes.config import section_defaults
-    from precipmodes.decompose import rank_selection_files
     from precipmodes.errors import ConfigError
-    from precipmodes.netcdf import open_netcdf, write_netcdf
+    from precipmodes.io.netcdf import open_netcdf, write_netcdf
+    from precipmodes.steps.decompose import rank_selection_files
 
     X = matrix(80, 60, rank=2, noise=0.3, seed=10)
     train = write_netcdf(X.to_dataset(name="precip"), tmp_path / "train.nc", step="test")

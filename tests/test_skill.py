@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from decompose_cases import grid_axes, matrix, wrap
+
+from precipmodes.decomposition.nmf import NMF
+from precipmodes.decomposition.svd import SVD
+from precipmodes.diagnostics.evaluate import climatology, evaluate, predict_climatology
+from precipmodes.diagnostics.skill import clip_negative, holdout_mask, holdout_skill, rank_optimum_rmse
 from precipmodes.errors import ParameterError
-from precipmodes.evaluate import climatology, evaluate, predict_climatology
-from precipmodes.nmf import NMF
-from precipmodes.skill import clip_negative, holdout_mask, holdout_skill, rank_optimum_rmse
-from precipmodes.svd import SVD
 
 EPS = np.finfo(np.float64).eps
 

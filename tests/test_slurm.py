@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, require
 
-from precipmodes import parallel
+from precipmodes.steps import parallel
 
 pytestmark = pytest.mark.slurm
 

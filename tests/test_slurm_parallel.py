@@ -7,8 +7,8 @@ import dask
 import dask.array as da
 import pytest
 
-from precipmodes import parallel
 from precipmodes.errors import ConfigError, PrecipModesError
+from precipmodes.steps import parallel
 
 
 def total() -> int:

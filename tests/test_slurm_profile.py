@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import yaml
-
 from conftest import REPO
 
-from precipmodes.config import load_config, validate_config
+from precipmodes.config import validate_config
+from precipmodes.io.configfile import load_config
 
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 LARGE = REPO / "profiles" / "slurm" / "resources-1km-20y.yaml"

@@ -11,10 +11,10 @@ import xarray as xr
 
 from precipmodes.config import section_defaults, validate_config
 from precipmodes.errors import ConfigError, InputDataError
-from precipmodes.sources import check_canonical, raw_files
-from precipmodes.sources.index import open_steps
-from precipmodes.sources.canonical import parse_units, standardise, time_bounds
-from precipmodes.sources.files import open_files
+from precipmodes.io.sources import check_canonical, raw_files
+from precipmodes.io.sources.canonical import parse_units, standardise, time_bounds
+from precipmodes.io.sources.files import open_files
+from precipmodes.io.sources.index import open_steps
 
 EOBS = "eobs_iberia_pr_djf_1982-2002.nc"
 MHM = "mhm_pre_daily_1950-2011.nc"
@@ -237,8 +237,8 @@ def test_gpcp_dateline_domain_through_the_workflow(shared_data, tmp_path):
     mask: raw, totals and land mask on lon 175..185; one land cell (Viti Levu); the map drawn centred on 180°."""
     import cartopy.crs as ccrs
     import yaml
-
     from conftest import run_snakemake
+
     from precipmodes.plots.base import FigureOptions, use_offline_coastlines
     from precipmodes.plots.maps import land_mask_figure
 
@@ -423,14 +423,14 @@ def test_index_refuses_vanished_and_changed_files(tmp_path):
     np.testing.assert_array_equal(open_steps(index, 0, 2)["precip"].values[:, 0, 0], [1.0, 2.0])
 
 
-# --- the declared size of real files (precipmodes.sources.integrity) ---------------------------------------
+# --- the declared size of real files (precipmodes.io.sources.integrity) ---------------------------------------
 
 @pytest.mark.parametrize("name", [EOBS, MHM, STAGEIV, GPCP])
 def test_declared_size_of_real_files_is_their_size(shared_data, tmp_path, name):
     """Every real file, HDF5 or classic, and a classic copy of each with time as the record dimension, is
     exactly as long as its header
     declares; one byte less is refused as truncated."""
-    from precipmodes.sources.integrity import check_complete, declared_size
+    from precipmodes.io.sources.integrity import check_complete, declared_size
 
     copy = tmp_path / "classic.nc"
     with xr.open_dataset(shared_data / name, decode_times=False) as ds:

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-
 from conftest import file_server
+
 from precipmodes.config import section_defaults, validate_config
 from precipmodes.errors import ConfigError, DownloadError
-from precipmodes.netcdf import sha256_file
-from precipmodes.sources import raw_files
-from precipmodes.sources.http import PRESETS, download_files, download_plan, open_http, period_urls, resolve
+from precipmodes.io.netcdf import sha256_file
+from precipmodes.io.sources import raw_files
+from precipmodes.io.sources.http import PRESETS, download_files, download_plan, open_http, period_urls, resolve
 
 GPCP = "gpcp_1dd_2025-01-01.nc"
 JAPAN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0]}

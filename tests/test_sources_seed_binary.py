@@ -8,8 +8,8 @@ import xarray as xr
 
 from precipmodes.config import section_defaults
 from precipmodes.errors import InputDataError
-from precipmodes.sources import check_canonical, raw_files
-from precipmodes.sources.seed_binary import open_seed_binary, seed_grid
+from precipmodes.io.sources import check_canonical, raw_files
+from precipmodes.io.sources.seed_binary import open_seed_binary, seed_grid
 
 SEED_DOMAIN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0]}
 

@@ -6,17 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from preprocess_cases import canonical
+from test_threshold import LAND, land_mask
 
-from precipmodes.accumulate import accumulate
 from precipmodes.config import section_defaults
 from precipmodes.errors import ConfigError, InputDataError
 from precipmodes.grid import unstack_cells
-from precipmodes.netcdf import open_netcdf, write_netcdf
-from precipmodes.split import require_selection_holds_modes, split_experiment, split_files
-from precipmodes.landmask import land_of
-from precipmodes.threshold import select_windows
-from preprocess_cases import canonical
-from test_threshold import LAND, land_mask
+from precipmodes.io.netcdf import open_netcdf, write_netcdf
+from precipmodes.preprocess.landmask import land_of
+from precipmodes.preprocess.split import require_selection_holds_modes, split_experiment
+from precipmodes.preprocess.threshold import select_windows
+from precipmodes.steps.accumulate import accumulate
+from precipmodes.steps.split import split_files
 
 N = 20  # 72-hour windows from 2005-12-31T15:00Z (= 2006-01-01 00:00 JST) to 2006-03-01T15:00Z
 

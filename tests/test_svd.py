@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.linalg
-from hypothesis import given, settings, strategies as st
-
 from decompose_cases import grid_axes, matrix, wrap
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from precipmodes.decomposition.svd import SVD
 from precipmodes.errors import InputDataError
-from precipmodes.netcdf import open_netcdf, write_netcdf
-from precipmodes.svd import LANCZOS_MAX_FRACTION, SVD, leading_eigenvectors, sign_convention
+from precipmodes.io.netcdf import open_netcdf, write_netcdf
+from precipmodes.linalg.gram import LANCZOS_MAX_FRACTION, leading_eigenvectors, sign_convention
 
 
 def numpy_svd(values, k):
@@ -177,7 +179,7 @@ def test_dask_passes_run_with_one_blas_thread_per_task():
     import dask.array as da
     from threadpoolctl import threadpool_info
 
-    from precipmodes.matrix import CellBlocks
+    from precipmodes.linalg.blocks import CellBlocks
 
     def blas_threads(block):
         return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")

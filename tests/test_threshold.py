@@ -5,15 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-
-from precipmodes.accumulate import accumulate
-from precipmodes.errors import InputDataError
-from precipmodes.netcdf import open_netcdf, write_netcdf
-from precipmodes.landmask import land_of
-from precipmodes.threshold import select_windows, threshold_files, wet_area_fraction
 from preprocess_cases import canonical
+
+from precipmodes.errors import InputDataError
+from precipmodes.io.netcdf import open_netcdf, write_netcdf
+from precipmodes.preprocess.landmask import land_of
+from precipmodes.preprocess.threshold import select_windows, wet_area_fraction
+from precipmodes.steps.accumulate import accumulate
+from precipmodes.steps.threshold import threshold_files
 
 
 def land_mask(land) -> xr.Dataset:

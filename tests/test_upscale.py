@@ -1,4 +1,4 @@
-"""Upscaling: NaN-aware block means (precipmodes.upscale) and the rule wiring (landmask.smk)."""
+"""Upscaling: NaN-aware block means (precipmodes.preprocess.upscale) and the rule wiring (landmask.smk)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import xarray as xr
 import yaml
+from conftest import run_snakemake
 
 from precipmodes.errors import ConfigError
-from precipmodes.netcdf import write_netcdf
-from precipmodes.upscale import block_means, upscale_files
-
-from conftest import run_snakemake
+from precipmodes.io.netcdf import write_netcdf
+from precipmodes.preprocess.upscale import block_means
+from precipmodes.steps.upscale import upscale_files
 
 
 def fine_dataset():
@@ -52,7 +52,7 @@ def test_factor_that_does_not_divide_the_grid_says_which_would():
 
 
 def test_upscale_files_streams_the_file(tmp_path, monkeypatch):
-    import precipmodes.landmask as module
+    import precipmodes.preprocess.landmask as module
 
     monkeypatch.setattr(module, "CHUNK_VALUES", 24)  # one time step per dask chunk
     write_netcdf(fine_dataset(), tmp_path / "raw.nc")

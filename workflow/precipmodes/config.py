@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .errors import ConfigError
-from .grid import normalise_domain_lon
+from precipmodes.errors import ConfigError
+from precipmodes.grid import normalise_domain_lon
 
 SCHEMA_PATH = importlib.resources.files("precipmodes") / "schemas" / "config.schema.yaml"
 
@@ -30,19 +30,6 @@ SCHEMA_PATH = importlib.resources.files("precipmodes") / "schemas" / "config.sch
 def load_schema() -> dict:
     """The config schema (the one home of every config key, its default and its allowed values)."""
     return yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
-
-
-def load_config(path: str | Path) -> dict:
-    """Read a YAML config file, validate it and fill in defaults."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} not found")
-    with open(path) as handle:
-        try:
-            raw = yaml.safe_load(handle) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
-    return validate_config(raw, origin=str(path))
 
 
 def layers_origin(configfiles: list, overrides: Mapping, default: str | Path) -> str:
@@ -82,7 +69,7 @@ def section_defaults(name: str, values: Mapping | None = None) -> dict:
     Snakemake, e.g. tests and notebooks, that call a file-level step with only some keys).
 
     ``name`` is a top-level key (``svd``) or a dotted path of keys (``source.files``: the options of
-    one source kind, as :func:`precipmodes.sources.source_options` hands them on, without ``kind``;
+    one source kind, as :func:`precipmodes.io.sources.source_options` hands them on, without ``kind``;
     ``experiments.<name>``: one experiment's entry). The schema is the one home of every default: file-level steps
     read their section's keys directly, so a section passed in must be complete, as the validated
     config is.
