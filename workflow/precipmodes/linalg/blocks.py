@@ -1,12 +1,11 @@
-"""The land-cell x window matrix that SVD and NMF see: checks and chunked passes.
+"""Chunked passes over the land-cell x window matrix: :class:`CellBlocks`, the scan, the BLAS limits.
 
-A matrix is an ``xarray.DataArray`` ``(cell, time)`` with coordinates ``lat(cell)``,
-``lon(cell)`` and ``time`` (see :mod:`precipmodes.grid`), backed by numpy or by dask
-(e.g. ``open_netcdf(path, chunks={"cell": 20000})``). :class:`CellBlocks` walks it in
-chunks of whole rows (cells x all windows): with numpy data it slices views, with dask
-data every chunk is loaded by one task and all tasks of a pass run under the current
-dask scheduler (threads, a local or a distributed cluster). Only one pass's per-chunk
-results are held at once, so memory stays near ``chunk size x workers``.
+The matrix ``X (cell, time)`` (an ``xarray.DataArray``, see :mod:`precipmodes.decomposition.matrix`; here only
+its ``.data``, ``.shape`` and ``.dtype`` are read) is backed by numpy or by dask (e.g. ``open_netcdf(path,
+chunks={"cell": 20000})``). :class:`CellBlocks` walks it in chunks of whole rows (cells x all windows): with
+numpy data it slices views, with dask data every chunk is loaded by one task and all tasks of a pass run under
+the current dask scheduler (threads, a local or a distributed cluster). Only one pass's per-chunk results are
+held at once, so memory stays near ``chunk size x workers``.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from typing import Callable, Sequence
 import dask
 import dask.array as da
 import numpy as np
-import xarray as xr
 from threadpoolctl import ThreadpoolController
 
 #: BLAS threads per dask task while several tasks of a pass run at once (None: leave BLAS as it is).
@@ -66,10 +64,11 @@ class CellBlocks:
     ``cell_chunk`` is the largest number of cells per chunk for numpy data, cut into
     ``ceil(cells / cell_chunk)`` chunks of equal size (within one cell: two workers then share a
     23,310-cell matrix evenly, not as 20,000 + 3,310); dask data keep their own cell chunks
-    (rechunked to whole rows when the time axis is split).
+    (rechunked to whole rows when the time axis is split). ``X``: the ``(cell, time)`` matrix, a DataArray
+    (its ``.data``, numpy or dask, ``.shape`` and ``.dtype`` are read).
     """
 
-    def __init__(self, X: xr.DataArray, cell_chunk: int = 20000):
+    def __init__(self, X, cell_chunk: int = 20000):
         data = X.data
         self.shape = X.shape
         self.dtype = X.dtype
