@@ -35,6 +35,6 @@ if [[ $(id -u) -eq 0 ]]; then
 fi
 
 # Two pytest-xdist workers; --dist loadgroup keeps the files that share a session-built workflow run (and the
-# SLURM files) on one worker (tests/conftest.py TEST_GROUPS). `-n 0` as an argument runs serially.
+# SLURM files) on one worker (tests/conftest.py: the folders of tests/workflow/ are the groups). `-n 0` as an argument runs serially.
 echo "[$(ts)] pytest"
 exec .venv/bin/pytest -n 2 --dist loadgroup "$@"
