@@ -4,7 +4,7 @@
     nice .venv/bin/python benchmarks/bench_ard.py --train results/seed/train.nc   # the default demo's matrix
 
 Each matrix is ``W H`` with gamma(0.6) factors plus Gaussian noise of 0.1 times its standard deviation,
-clipped at 0 (as tests/test_ard.py, there at 300 x 120). For each rank: the count ARD keeps (it should
+clipped at 0 (as tests/unit/decomposition/test_ard.py, there at 300 x 120). For each rank: the count ARD keeps (it should
 be the true rank, +-1), its iterations, seconds and relative error, and the same for a plain HALS NMF
 at the true rank (nndsvd init, default tol), side by side. Takes minutes per rank on 2 cores.
 

@@ -1,7 +1,7 @@
 """An HDF5 (NetCDF-4) file whose float32 variables are stored as IEEE 16-bit floats, as h5py writes
 ``float16`` (h5py is not a dependency): the datatype messages of a file netCDF4 wrote are rewritten in
 place and the object headers' checksums (Jenkins lookup3, as HDF5 computes them) recomputed. A real
-HDF5 file: HDF5 reads it as float16, netCDF-C misreads the type (tests/test_bad_inputs.py)."""
+HDF5 file: HDF5 reads it as float16, netCDF-C misreads the type (tests/workflow/tiny_run/test_bad_inputs.py)."""
 
 from __future__ import annotations
 

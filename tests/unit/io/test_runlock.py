@@ -1,5 +1,5 @@
 """The run lock of a results folder (precipmodes.io.runlock) on real files and processes; the workflow's use of it
-(two working directories on one results_dir, a stale lock taken over) is in tests/test_faults.py."""
+(two working directories on one results_dir, a stale lock taken over) is in tests/workflow/tiny_run/test_faults.py."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ raw writes an index of monthly files (no copy); one accumulate_partition job per
 accumulation.partition_months reads only the files holding its windows; accumulate gathers them. Appending
 a month rebuilds the index and reruns only the partitions whose windows touch the new file; a bad value
 fails its partition naming the file and leaves the other partitions' totals, and the repaired file reruns
-only the partitions reading it. (A file vanishing after the index: tests/test_sources_files.py.)
+only the partitions reading it. (A file vanishing after the index: tests/unit/io/test_sources_files.py.)
 """
 
 from __future__ import annotations

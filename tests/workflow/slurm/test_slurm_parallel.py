@@ -1,5 +1,5 @@
 """parallel.dask_cluster without a scheduler: threads, local and address modes, config errors.
-(The dask.cluster: slurm mode runs against the local SLURM cluster in tests/test_slurm.py.)"""
+(The dask.cluster: slurm mode runs against the local SLURM cluster in tests/workflow/slurm/test_slurm.py.)"""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 experiments and two Snakemake processes on one directory.
 
 The download unit tests (dropped connection + Range resume, checksum, HTML, 404) live in
-tests/test_sources_http.py; here the same faults go through Snakemake, as a user meets them.
+tests/unit/io/test_sources_http.py; here the same faults go through Snakemake, as a user meets them.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Each estimator lists ``_parameter_constraints = {parameter: constraint}``; :func
 ``fit``) raises :class:`~precipmodes.errors.ParameterError` naming the parameter, its value and what is
 allowed. The constraints of the parameters that have a config key are the same facts as the config
 schema's ``enum``/``type``/bounds: :meth:`Options.schema` and :meth:`Interval.schema` say them in the
-schema's words, and ``tests/test_config_facts.py`` checks the two agree (and the defaults).
+schema's words, and ``tests/infra/test_config_facts.py`` checks the two agree (and the defaults).
 """
 
 from __future__ import annotations
