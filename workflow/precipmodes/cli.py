@@ -15,7 +15,7 @@ from typing import Sequence
 
 from precipmodes import __version__
 from precipmodes.errors import PrecipModesError
-from precipmodes.io.archive import verify_archive
+from precipmodes.io.manifest import verify_archive
 from precipmodes.steps.init import init_config
 from precipmodes.steps.overview import format_overview, results_overview
 

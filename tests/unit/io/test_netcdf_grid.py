@@ -10,8 +10,8 @@ import xarray as xr
 
 from precipmodes.errors import InputDataError
 from precipmodes.grid import stack_land, unstack_cells
-from precipmodes.io.netcdf import (COMPLEVEL, PACKED_FILL, chunk_cache, chunk_row_bytes, open_netcdf, pack_int16,
-                                   sha256_file, write_netcdf)
+from precipmodes.io.netcdf import chunk_cache, open_netcdf, sha256_file, write_netcdf
+from precipmodes.io.encoding import COMPLEVEL, PACKED_FILL, chunk_row_bytes, pack_int16
 
 
 def small_dataset():

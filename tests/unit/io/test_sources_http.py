@@ -14,7 +14,8 @@ from precipmodes.config import section_defaults, validate_config
 from precipmodes.errors import ConfigError, DownloadError
 from precipmodes.io.netcdf import sha256_file
 from precipmodes.io.sources import raw_files
-from precipmodes.io.sources.http import PRESETS, download_files, download_plan, open_http, period_urls, resolve
+from precipmodes.io.sources.http import download_files, open_http
+from precipmodes.io.sources.urls import PRESETS, download_plan, period_urls, resolve
 
 GPCP = "gpcp_1dd_2025-01-01.nc"
 JAPAN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0]}

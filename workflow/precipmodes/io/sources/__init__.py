@@ -168,7 +168,7 @@ def raw_files(*, source: Mapping, domain: Mapping, output: str | os.PathLike, co
                  ds.sizes["lon"], str(ds.time.values[0])[:19], str(ds.time.values[-1])[:19])
         inputs = [p for p in local_inputs(source)[0] if Path(p).is_file()]
         if source["kind"] == "http" and not source["opendap"]:
-            from precipmodes.io.sources.http import download_plan
+            from precipmodes.io.sources.urls import download_plan
 
             inputs = list(download_plan(source))
         packed = None

@@ -57,7 +57,8 @@ from precipmodes.config import parse_instant
 from precipmodes.errors import ConfigError
 from precipmodes.preprocess.landmask import globe_land_fraction
 from precipmodes.logs import log, timed
-from precipmodes.io.netcdf import RUN_CHUNK, write_netcdf
+from precipmodes.io.netcdf import write_netcdf
+from precipmodes.io.encoding import RUN_CHUNK
 from precipmodes.io.sources.canonical import STANDARD_NAME, UNITS
 
 GENERATOR = "precipmodes.sources.demo v2"

@@ -7,7 +7,7 @@ Snakemake runs: compute nodes are often offline); ``raw`` then reads the cached 
 One URL per period (``source.http.period``: year, month or day over ``source.http.years``
 [first, last], inclusive) from ``source.http.url_template`` (fields ``{year}``,
 ``{month}``, ``{day}`` as integers, so ``{month:02d}`` works) or a preset
-(:data:`PRESETS`); only ``http://`` and ``https://`` URLs are accepted (checked when the plan is made).
+(:data:`~precipmodes.io.sources.urls.PRESETS`); only ``http://`` and ``https://`` URLs are accepted (checked when the plan is made).
 Each file is
 
 * written by one process at a time: the writer holds a lock (``flock`` on ``.<name>.lock`` beside the
@@ -34,7 +34,6 @@ lazily and only the domain subset is read when the raw file is written.
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import errno
 import fcntl
@@ -43,7 +42,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Iterator, Mapping
-from urllib.parse import unquote, urlparse
 
 import requests
 import urllib3
@@ -53,103 +51,19 @@ from precipmodes.errors import DownloadError
 from precipmodes.io.netcdf import sha256_file
 from precipmodes.io.owned import hostname, remove_owned
 from precipmodes.io.sources.files import GRIB_SUFFIXES, open_paths
+from precipmodes.io.sources.urls import check_url, download_plan, period_urls, resolve
 from precipmodes.logs import log
 
-PRESETS: dict[str, dict] = {
-    "cpc_global_daily": {
-        "url_template": "https://downloads.psl.noaa.gov/Datasets/cpc_global_precip/precip.{year}.nc",
-        "opendap_template": "https://psl.noaa.gov/thredds/dodsC/Datasets/cpc_global_precip/precip.{year}.nc",
-        "variable": "precip", "units": "mm", "period": "year",
-        "description": "NOAA PSL CPC Global Unified Gauge-Based daily precipitation, 0.5 deg, 1979-",
-    },
-    "chirps_daily": {
-        "url_template": ("https://data.chc.ucsb.edu/products/CHIRPS-2.0/global_daily/netcdf/p05/"
-                         "chirps-v2.0.{year}.days_p05.nc"),
-        "opendap_template": None,
-        "variable": "precip", "units": "mm/day", "period": "year",
-        "description": "CHIRPS v2.0 daily precipitation, 0.05 deg, 50S-50N, 1981-",
-    },
-}
 #: what a file must start with, by the format its name promises (the ``raw`` rule's reader: cfgrib for
 #: GRIB names, netCDF4 for every other name)
 NETCDF_SIGNATURES = (b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF\r\n\x1a\n")
 GRIB_SIGNATURES = (b"GRIB",)
-SCHEMES = ("http", "https")
 BLOCK = 1 << 16  # at most this much per read; a read returns what has arrived, so the deadline is checked
 LOCK_POLL_S = 0.5  # how often a waiting run tries the lock again
 
 
 class _Retryable(Exception):
     """A transfer problem worth another attempt (the .part file is kept for resuming)."""
-
-
-def check_url(url: str, key: str = "source.http.url_template") -> None:
-    """Refuse a URL that is not http(s) (``file://``, ``ftp://``, a bare path), naming config ``key``."""
-    scheme = urlparse(url).scheme.lower()
-    if scheme not in SCHEMES:
-        raise DownloadError(f"{key}: {url!r} is not an http:// or https:// URL (scheme {scheme or 'none'!r}); "
-                            "source.kind http downloads over HTTP(S) only: for files on this machine use "
-                            "source.kind files (source.files.paths)")
-
-
-def resolve(source: Mapping) -> dict:
-    """Effective settings: the preset's, overridden by the keys the user set (``source``: the complete
-    options of kind http)."""
-    preset = source["preset"]
-    spec = dict(PRESETS[preset]) if preset else {"opendap_template": None}
-    for key in ("url_template", "variable", "units"):
-        if source[key]:
-            spec[key] = source[key]
-    if source["url_template"]:
-        spec["period"] = source["period"]
-        spec["opendap_template"] = source["url_template"]
-    spec.setdefault("period", source["period"])
-    if not spec.get("url_template") or not spec.get("variable"):
-        raise DownloadError("source.http: kind http needs source.http.preset (cpc_global_daily, chirps_daily) "
-                            "or both source.http.url_template and source.http.variable")
-    check_url(spec["url_template"])
-    if not source.get("years"):
-        raise DownloadError("source.http.years: set [first, last] (inclusive) for the files to fetch")
-    return spec
-
-
-def period_urls(template: str, period: str, years: list[int]) -> list[str]:
-    """One URL per year, month or day of ``years`` [first, last] (inclusive), in time order."""
-    urls = []
-    for year in range(years[0], years[1] + 1):
-        months = range(1, 13) if period in ("month", "day") else [1]
-        for month in months:
-            days = range(1, calendar.monthrange(year, month)[1] + 1) if period == "day" else [1]
-            urls += [template.format(year=year, month=month, day=day) for day in days]
-    return list(dict.fromkeys(urls))
-
-
-def _filename(url: str) -> str:
-    name = unquote(os.path.basename(urlparse(url).path))
-    if not name:
-        raise DownloadError(f"{url}: the URL does not end in a file name; fix source.http.url_template")
-    if name.lower().endswith(".zarr"):
-        raise DownloadError(f"{url}: a Zarr store is a folder of many files, not one file the download rule can "
-                            "fetch; copy the store to this machine and use source.kind files (source.files.paths)")
-    return name
-
-
-def download_plan(source: Mapping) -> dict[str, str]:
-    """``{local path in source.http.cache_dir: URL}`` of every file to download, in time order.
-
-    Raises DownloadError when two URLs end in the same file name (the cache keeps one file per name).
-    """
-    spec = resolve(source)
-    cache = Path(source["cache_dir"])
-    plan: dict[str, str] = {}
-    for url in period_urls(spec["url_template"], spec["period"], source["years"]):
-        path = str(cache / _filename(url))
-        if path in plan:
-            raise DownloadError(f"source.http.url_template: {plan[path]} and {url} end in the same file name "
-                                f"{_filename(url)!r}; the download cache keeps one file per name, so put the "
-                                "fields that vary ({year}, {month}, {day}) into the file name")
-        plan[path] = url
-    return plan
 
 
 def expected_format(name: str) -> tuple[str, tuple[bytes, ...]]:
