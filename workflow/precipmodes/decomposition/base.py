@@ -23,20 +23,18 @@ lat, lon)`` when fitted on a field, ``(cell, mode)`` on a matrix), :meth:`scores
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import warnings
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
 import xarray as xr
 
 from precipmodes.decomposition.constraints import Constraint, Interval, check_parameters
+from precipmodes.decomposition.layout import stack_field
 from precipmodes.decomposition.matrix import as_cell_time, require_rank, require_usable
+from precipmodes.decomposition.results import StoredResults
 from precipmodes.errors import ConvergenceWarning, InputDataError
-from precipmodes.grid import unstack_cells
 from precipmodes.linalg.blocks import CellBlocks, MatrixScan, scan
 
 log = logging.getLogger("precipmodes")
@@ -46,64 +44,7 @@ _ABSENT = object()
 RANK = Interval(integer=True, low=1)  # the number of modes / components of every estimator
 
 
-@dataclass
-class GridLayout:
-    """How a field's non-sample dimensions were stacked into cells (to put results back)."""
-
-    dims: tuple[str, ...]  # the stacked dimensions, e.g. ("lat", "lon")
-    coords: dict  # each stacked dimension's 1-D coordinate (DataArray), where the input had one
-    sizes: tuple[int, ...]
-    flat: np.ndarray  # int64 (cell,): row-major index of each kept cell in the stacked dims
-
-    def unstack(self, da: xr.DataArray) -> xr.DataArray:
-        """``da(..., cell)`` on the field's dims ``(..., *dims)``, NaN where no cell was fitted."""
-        other = [d for d in da.dims if d != "cell"]
-        values = da.transpose(*other, "cell").values
-        full = np.full(values.shape[:-1] + (int(np.prod(self.sizes)),), np.nan,
-                       dtype=np.result_type(values.dtype, np.float32))
-        full[..., self.flat] = values
-        coords = {d: da[d] for d in other if d in da.coords}
-        coords.update(self.coords)
-        return xr.DataArray(full.reshape(values.shape[:-1] + self.sizes), dims=(*other, *self.dims),
-                            coords=coords, name=da.name, attrs=da.attrs)
-
-
-def stack_field(X: xr.DataArray, dim: str, label: str) -> tuple[xr.DataArray, GridLayout | None]:
-    """``(matrix (cell, time), layout)`` of an input: a ``(cell, dim)`` matrix or a field ``(dim, ...)``.
-
-    A field's other dims are stacked into ``cell`` (row-major); its coordinates on those
-    dims (e.g. ``lat``, ``lon``, also 2-D ones of a curvilinear grid) become ``(cell,)``
-    coordinates; cells that are NaN in every sample are dropped. ``dim`` is renamed ``time``.
-    """
-    if not isinstance(X, xr.DataArray) or dim not in X.dims:
-        raise InputDataError(f"{label}: expected a DataArray with the sample dimension {dim!r}, "
-                             f"got dims {getattr(X, 'dims', None)}")
-    if "cell" in X.dims:
-        return as_cell_time(X.rename({dim: "time"}) if dim != "time" else X, label), None
-    dims = tuple(d for d in X.dims if d != dim)
-    if not dims:
-        raise InputDataError(f"{label}: no dimension besides {dim!r} to stack into cells")
-    X = X.transpose(dim, *dims)
-    sizes = tuple(X.sizes[d] for d in dims)
-    values = np.asarray(X.values).reshape(X.sizes[dim], -1)
-    flat = np.flatnonzero(~np.isnan(values).all(axis=0))
-    coords = {"cell": np.arange(flat.size, dtype=np.int32), "time": X[dim].values if dim in X.coords
-              else np.arange(X.sizes[dim])}
-    for name, coord in X.coords.items():
-        if name != dim and set(coord.dims) <= set(dims) and coord.dims:
-            full = coord.broadcast_like(X.isel({dim: 0}, drop=True)).transpose(*dims).values.reshape(-1)
-            coords[name] = ("cell", full[flat])
-    matrix = xr.DataArray(np.ascontiguousarray(values[:, flat].T), dims=("cell", "time"), coords=coords,
-                          name=X.name, attrs=X.attrs)
-    layout = GridLayout(dims, {d: X[d] for d in dims if d in X.coords}, sizes, flat)
-    n_empty = int(np.prod(sizes)) - flat.size
-    if n_empty:
-        log.info("%s: %d of %d grid cells have no data in any sample; left out (NaN on output)",
-                 label, n_empty, int(np.prod(sizes)))
-    return matrix, layout
-
-
-class Decomposition:
+class Decomposition(StoredResults):
     """Shared skeleton of SVD and NMF (see the module docstring). Subclasses set the class constants."""
 
     mode_dim = "mode"  # name of the mode / component dimension
@@ -389,92 +330,6 @@ class Decomposition:
         out = xr.DataArray(values, dims=("cell", *other),
                            coords={**self._cell_coords(), **{d: a[d] for d in other if d in a.coords}})
         return self._on_input_layout(out.transpose(*other, "cell")) if self.layout_ is not None else out
-
-    # ---------------------------------------------------------------- datasets
-    def _on_grid(self, da: xr.DataArray, lat: xr.DataArray | None, lon: xr.DataArray | None) -> xr.DataArray:
-        """A ``(..., cell)`` result on the grid ``(lat, lon)``, or on the fitted field's dims when not given."""
-        if lat is not None and lon is not None:
-            return unstack_cells(da, lat, lon)
-        if self.layout_ is None:
-            raise ValueError(f"{type(self).__name__}.to_dataset: pass lat and lon (fitted on a (cell, time) matrix)")
-        return self.layout_.unstack(da)
-
-    def to_dataset(self, lat: xr.DataArray | None = None, lon: xr.DataArray | None = None) -> xr.Dataset:
-        """``svd.nc`` / ``nmf.nc`` content on the grid ``(lat, lon)`` (1-D axes, e.g. of the land mask;
-        default: the fitted field's own grid). Variables from :meth:`_dataset`, plus :meth:`gap_attrs`."""
-        self._require_fitted()
-        ds = self._dataset(lambda da: self._on_grid(da, lat, lon))
-        ds.attrs.update(self.gap_attrs())
-        ds.attrs["parameters"] = json.dumps(self.get_params(), sort_keys=True, default=lambda v: v.item())
-        return ds
-
-    def get_params(self) -> dict[str, Any]:
-        """Every constructor parameter and its value (``to_dataset`` records them in the ``parameters``
-        attribute as JSON, ``from_dataset`` restores them)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    def _dataset(self, on_grid) -> xr.Dataset:
-        """The estimator's variables; ``on_grid`` puts a ``(..., cell)`` array on the output grid (subclasses)."""
-        raise NotImplementedError
-
-    @classmethod
-    def from_dataset(cls, ds: xr.Dataset, cells: xr.DataArray):
-        """Estimator from its dataset (:meth:`to_dataset`) for the cells of ``cells`` (``(cell, ...)`` with lat/lon),
-        with every parameter the dataset records (a file without the ``parameters`` attribute, written by an
-        earlier version: those its other attributes hold)."""
-        recorded = ds.attrs.get("parameters")
-        if recorded:
-            names = {f.name for f in dataclasses.fields(cls)}
-            model = cls(**{k: v for k, v in json.loads(recorded).items() if k in names})
-        else:
-            model = cls._from_attrs(ds)
-        model._set_cells(cells, ds["time"])
-        model._restore(ds, cells)
-        model._restore_gap_attrs(ds.attrs)
-        return model
-
-    @classmethod
-    def _from_attrs(cls, ds: xr.Dataset):
-        """A new estimator with the parameters that the attributes of an earlier version's ``ds`` hold (subclasses)."""
-        raise NotImplementedError
-
-    def _restore(self, ds: xr.Dataset, cells: xr.DataArray) -> None:
-        """Fitted attributes from ``ds`` at the cells of ``cells`` (subclasses)."""
-        raise NotImplementedError
-
-    def gap_attrs(self) -> dict:
-        """NetCDF attributes saying how many entries were missing and how the fit treated them."""
-        return {"n_missing_entries": int(self.n_missing_entries_), "missing_fraction": float(self.missing_fraction_),
-                "gap_method": self.gap_method_, "gap_iterations": int(self.gap_iterations_),
-                "converged": int(self.converged_)}
-
-    def _restore_gap_attrs(self, attrs: dict) -> None:
-        self.n_missing_entries_ = int(attrs.get("n_missing_entries", 0))
-        self.missing_fraction_ = float(attrs.get("missing_fraction", 0.0))
-        self.gap_method_ = attrs.get("gap_method", "none")
-        self.gap_iterations_ = int(attrs.get("gap_iterations", 0))
-        self.converged_ = bool(attrs.get("converged", 1))
-        self.n_zero_cells_ = int(attrs.get("n_zero_cells", 0))
-
-    def _set_cells(self, cells: xr.DataArray, time) -> None:
-        """Fitted-cell coordinates from a ``(cell, ...)`` array with lat/lon (``from_dataset``)."""
-        self.cells_ = xr.DataArray(cells["cell"].values, dims="cell", coords={
-            "cell": cells["cell"].values, "lat": ("cell", cells["lat"].values), "lon": ("cell", cells["lon"].values)})
-        self.time_ = time
-        self.layout_ = None
-        self.sample_dim_ = "time"
-
-    @staticmethod
-    def _pick(ds_var: xr.DataArray, cells: xr.DataArray) -> np.ndarray:
-        """Values of a gridded ``(..., lat, lon)`` variable at each cell of ``cells`` (NaN -> 0), float64."""
-        pick = dict(lat=xr.DataArray(cells["lat"].values, dims="cell"),
-                    lon=xr.DataArray(cells["lon"].values, dims="cell"))
-        # whole grid first: pointwise indexing of a file-backed variable reads cell by cell (8 s for
-        # 23,000 cells x 25 modes at the seed's grid, instead of 0.1 s)
-        picked = ds_var.load().sel(pick, method="nearest")
-        if picked.ndim > 1:
-            picked = picked.transpose("cell", ...)
-        return np.nan_to_num(picked.values.astype(np.float64))
 
 
 class SingularSpectrum:

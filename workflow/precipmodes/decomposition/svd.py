@@ -7,54 +7,24 @@
 ``singular_values()``, ``explained_variance_ratio()``; ``transform`` new windows to
 coefficients, ``inverse_transform`` back to cells; ``to_dataset`` for ``svd.nc``.
 
-Methods (``svd.method``):
+Methods (``svd.method``; the narrative, measurements and references: ``docs/methods/decomposition.md``):
+``gram`` (method of snapshots: the leading eigenvectors of the windows x windows Gram matrix, then a
+Rayleigh-Ritz step; two passes over X; ``gram_dtype`` the dtype of the Gram products), ``tsqr``
+(``dask.array.linalg.svd``), ``randomized`` (``dask.array.linalg.svd_compressed``, ``power_iterations``
+QR-orthonormalised power iterations), ``auto`` (``gram`` while windows <= ``gram_max_windows``, else
+``randomized``). The kernels are :mod:`precipmodes.linalg.gram`.
 
-* ``gram`` (method of snapshots): ``G = sum_chunks X_c^T X_c`` in float64 over cell
-  chunks, the leading ``n + 1`` eigenpairs of the small windows x windows matrix (Lanczos when
-  they are few, see :func:`leading_eigenvectors`; else ``eigh``),
-  then ``Y = X V`` chunk by chunk and a thin QR + SVD of ``Y``
-  (Rayleigh-Ritz), which makes the modes orthonormal to rounding and the singular
-  values exact to ~1e-14 relative for the leading modes. Two passes over X.
-  ``gram_dtype="float32"`` forms the Gram products in float32 (27 % less CPU at 300,000 x
-  2,200, 6 % at 12,700 x 2,200; no float64 copy of a float32 chunk) and keeps the
-  Rayleigh-Ritz step float64: measured on 12,700 x 2,200 and 40,000 x 2,200 float32
-  rain-like matrices, singular values within 2.5e-9 relative of the float64 route's, modes
-  within 1.4e-5 (2-norm of the difference of unit vectors; the float32 rounding of the Gram
-  entries, ~1e-7 of its largest eigenvalue, divided by the gaps of the trailing modes).
-* ``tsqr``: ``dask.array.linalg.svd`` (tall-skinny QR), exact, slower, more memory.
-* ``randomized``: ``dask.array.linalg.svd_compressed`` with ``power_iterations``
-  QR-orthonormalised power iterations (plain power iterations lose the smaller modes
-  to rounding) and ``max(10, n + 1)`` oversamples.
-* ``auto``: ``gram`` while windows <= ``gram_max_windows``, else ``randomized``.
+The fitted matrix is ``Xt = w * (X - m)``: ``m`` the per-cell training mean when ``center``, ``w =
+sqrt(cos lat)`` when ``area_weighting``, else 1. ``Xt = U S V^T``; ``spatial_modes`` are the columns of U
+(orthonormal, dimensionless, in the weighted space), ``temporal_coefficients`` ``= U^T Xt = S V^T`` (mm, the
+same numbers :meth:`SVD.transform` gives for a window). Each mode's loadings sum to a positive number (a pure
+dipole: its largest |loading| is positive; :func:`~precipmodes.linalg.gram.sign_convention`). All-zero
+training cells are kept out of the fit, their loading exactly 0.
 
-The fitted matrix is ``Xt = w * (X - m)``: ``m`` the per-cell training mean when
-``center`` (anomalies; default off = the seed's uncentred SVD), ``w = sqrt(cos lat)``
-when ``area_weighting``, else 1. ``Xt = U S V^T``; ``spatial_modes`` are the columns
-of U (orthonormal, dimensionless, in the weighted space), ``temporal_coefficients``
-``= U^T Xt = S V^T`` (mm, the same numbers :meth:`SVD.transform` gives for a window).
-
-Sign convention: each mode is flipped so the sum of its spatial loadings is
-positive (the leading mode of rain is then a positive rain pattern); where that sum
-is below 1e-6 of the sum of |loadings| (a pure dipole) the largest |loading| is made
-positive instead.
-
-All-zero training cells (no rain in any window) are kept out of the fit and reported;
-their loading is exactly 0 (the SVD of the full matrix gives them 0 too).
-
-Missing entries (NaN): iterative EOF imputation (DINEOF; Beckers & Rixen 2003, EM):
-start each missing entry at its cell's mean of the observed entries, take the exact SVD
-(the route above) of the filled matrix, replace the missing entries by the rank
-``n_modes`` reconstruction ``m + U S V^T / w``, and repeat -- each further fit one
-warm-started subspace iteration (``Y = Xt V``, ``Q = qr(Y)``, ``svd(Q^T Xt)``, two passes,
-``4 cells windows (n_modes + 1)`` flops) -- until the missing entries' relative RMS
-change ``||new - old|| / ||new||`` is below ``gap_tol``, or the residual of the observed
-entries ``||M o (Xt - U_k S_k V_k^T)||`` (``||Xt||^2 - sum s_k^2`` less the missing entries'
-part, free) fell by at most ``gap_tol`` (relative) over the last ``STOP_WINDOW`` (20)
-updates -- the imputed entries can drift for hundreds of slow EM updates along directions
-the observed entries no longer constrain -- or after ``gap_max_iter`` updates (then a
-ConvergenceWarning). With ``center`` the mean is that of the filled
-rows. The modes are those of the last filled matrix; with nothing missing the dense
-path runs unchanged.
+Missing entries (NaN): iterative EOF imputation (DINEOF, EM), each update one warm-started subspace
+iteration, until the missing entries' relative RMS change is below ``gap_tol``, or the residual of the
+observed entries fell by at most ``gap_tol`` over the last ``STOP_WINDOW`` (20) updates, or after
+``gap_max_iter`` updates (then a ConvergenceWarning). With nothing missing the dense path runs unchanged.
 
 ``explained_variance_ratio = s_k^2 / ||Xt||_F^2`` (of the total, all modes).
 Eigenvalues: ``lambda_k = s_k^2 / N`` here (mean square per window); eofs and xeofs
@@ -82,10 +52,9 @@ from precipmodes.decomposition.base import Decomposition, SingularSpectrum
 from precipmodes.decomposition.constraints import Boolean, Interval, Options
 from precipmodes.decomposition.matrix import area_weights
 from precipmodes.diagnostics.significance import north_test
-from precipmodes.linalg.blocks import CellBlocks, MatrixScan, low_rank_at, missing_indices
-from precipmodes.linalg.gram import (_fill_dask_block, _filled_project_back_block, _filled_project_block, _gram_block,
-                                     _project_back_block, _project_block, _project_block_and_square,
-                                     leading_eigenvectors, sign_convention)
+from precipmodes.linalg.blocks import CellBlocks, MatrixScan, missing_indices
+from precipmodes.linalg.dineof import fill_change, refilled
+from precipmodes.linalg.gram import fill_dask_block, gram_svd, sign_convention, subspace_step
 from precipmodes.linalg.hals import STOP_WINDOW
 from precipmodes.linalg.nnls import lstsq_gram
 
@@ -209,7 +178,8 @@ class SVD(SingularSpectrum, Decomposition):
     def _decompose(self, X, mean, weights, n_extra, method, fills):
         """``(U, s, Vt, ||Xt||^2)`` of ``Xt = w (X - m)`` (``fills``: per chunk (missing indices, values))."""
         if method == "gram":
-            U, s, Vt, total = self._fit_gram(X, mean, weights, n_extra, fills)
+            U, s, Vt, total = gram_svd(CellBlocks(X, self.cell_chunk), mean, weights, n_extra, fills,
+                                       np.dtype(self.gram_dtype))
         else:
             Xd = self._dask(X, mean, weights, fills)
             if method == "tsqr":
@@ -229,60 +199,12 @@ class SVD(SingularSpectrum, Decomposition):
             X.values, chunks=(self.cell_chunk, -1))
         data = data.rechunk({1: -1}).astype(np.float64)
         if fills is not None:
-            data = data.map_blocks(functools.partial(_fill_dask_block, fills=fills), dtype=np.float64)
+            data = data.map_blocks(functools.partial(fill_dask_block, fills=fills), dtype=np.float64)
         if mean is not None:
             data = data - da.from_array(mean, chunks=(data.chunks[0],))[:, None]
         if weights is not None:
             data = data * da.from_array(weights, chunks=(data.chunks[0],))[:, None]
         return data
-
-    @staticmethod
-    def _per_chunk(blocks, mean, weights, fills):
-        nb = len(blocks)
-        return (blocks.split(mean) if mean is not None else [None] * nb,
-                blocks.split(weights) if weights is not None else [None] * nb,
-                [f[0] for f in fills] if fills is not None else [None] * nb,
-                [f[1] for f in fills] if fills is not None else [None] * nb)
-
-    def _fit_gram(self, X, mean, weights, n_extra, fills=None):
-        blocks = CellBlocks(X, self.cell_chunk)
-        args = self._per_chunk(blocks, mean, weights, fills)
-        gram_dtype = np.dtype(self.gram_dtype)
-        G = sum(blocks.map(_gram_block, *args, [gram_dtype] * len(blocks)))
-        # ||Xt||^2 is the trace of a float64 Gram matrix; a float32 one carries float32 rounding, so then
-        # the total comes from the float64 projection pass
-        total = float(np.trace(G)) if gram_dtype == np.float64 else None
-        V = leading_eigenvectors(G, n_extra)  # overwrites G
-        if total is None:
-            parts = blocks.map(_project_block_and_square, *args, [V] * len(blocks))
-            Y = np.concatenate([p[0] for p in parts])
-            total = float(sum(p[1] for p in parts))
-        else:
-            Y = np.concatenate(blocks.map(_project_block, *args, [V] * len(blocks)))
-        Q, R = np.linalg.qr(Y)  # Rayleigh-Ritz on span(V), in float64: exact SVD of X V
-        Ur, s, Wt = np.linalg.svd(R)
-        return Q @ Ur, s, (V @ Wt.T).T, total
-
-    def _subspace_step(self, blocks, mean, weights, fills, Vt):
-        """One warm-started subspace iteration from the right vectors ``Vt (p, time)``: ``(U, s, Vt, total)``.
-
-        ``fills`` per chunk (missing indices, values) are applied to each chunk on the fly; None:
-        ``blocks`` walk an already filled float64 matrix, used without copies.
-        """
-        nb = len(blocks)
-        if fills is None:
-            args = (blocks.split(mean) if mean is not None else [None] * nb,
-                    blocks.split(weights) if weights is not None else [None] * nb)
-            project, project_back = _filled_project_block, _filled_project_back_block
-        else:
-            args = self._per_chunk(blocks, mean, weights, fills)
-            project, project_back = _project_block, _project_back_block
-        Y = np.concatenate(blocks.map(project, *args, [Vt.T] * nb))
-        Q, _ = np.linalg.qr(Y)
-        parts = blocks.map(project_back, *args, blocks.split(Q))
-        Z = sum(p[0] for p in parts)  # Xt^T Q (time, p)
-        Ub, s, Vt = np.linalg.svd(Z.T, full_matrices=False)
-        return Q @ Ub, s, Vt, float(sum(p[1] for p in parts))
 
     def _fit_gappy(self, Xk, row_sum, observed, weights, n_extra, method):
         """Iterative EOF imputation (module docstring): ``(U, s, Vt, total, mean or None)``.
@@ -323,25 +245,13 @@ class SVD(SingularSpectrum, Decomposition):
         change = np.nan
         residual = []  # ||M o (Xt - rank-k model)||_F (observed entries, transformed space) of each update's fit
         for update in range(1, self.gap_max_iter + 1):
-            US, V = U[:, :k] * s[:k], Vt[:k].T
-            new = []
-            for r, c in zip(rows, cols):
-                values = low_rank_at(US, V, r, c)
-                if weights is not None:
-                    values = values / weights[r]
-                if mean is not None:
-                    values = values + mean[r]
-                new.append(values)
-            diff2 = sum(float((a - b) @ (a - b)) for a, b in zip(new, fill))
-            norm2 = sum(float(a @ a) for a in new)
-            change = float(np.sqrt(diff2 / norm2)) if norm2 > 0 else float(np.sqrt(diff2))
+            new = refilled(U[:, :k] * s[:k], Vt[:k].T, rows, cols, weights, mean)
+            change, diff2_t = fill_change(new, fill, rows, weights)
             # the fit's residual ||Xt - U_k S_k V_k^T||^2 = total - sum s_k^2, less its missing entries' part
-            diff2_t = diff2 if weights is None else sum(
-                float((weights[r] * (a - b)) @ (weights[r] * (a - b))) for r, a, b in zip(rows, new, fill))
             residual.append(float(np.sqrt(max(total - float(s[:k] @ s[:k]) - diff2_t, 0.0))))
             fill = new
             mean = mean_of(fill)
-            U, s, Vt, total = self._subspace_step(blocks, mean, weights, fills_of(fill), Vt)
+            U, s, Vt, total = subspace_step(blocks, mean, weights, fills_of(fill), Vt)
             self.gap_iterations_ = update
             log.info("svd: imputation update %d, relative RMS change of the missing entries %.3g, residual of the "
                      "observed entries %.6g mm", update, change, residual[-1])
@@ -352,13 +262,17 @@ class SVD(SingularSpectrum, Decomposition):
                          "(relative) over the last %d updates", self.gap_tol, STOP_WINDOW)
                 break
         else:
-            if self.gap_max_iter > 0:
-                self._warn_not_converged(
-                    f"gap_max_iter = {self.gap_max_iter} imputation updates ended before the missing entries' "
-                    f"relative RMS change ({change:.3g}) fell below gap_tol = {self.gap_tol} or the observed "
-                    f"entries' residual stopped falling by more than gap_tol over {STOP_WINDOW} updates",
-                    stacklevel=5)
+            self._warn_imputation_unfinished(change)
         return U, s, Vt, total, mean
+
+    def _warn_imputation_unfinished(self, change: float) -> None:
+        """ConvergenceWarning (at the user's ``fit`` call) that ``gap_max_iter`` updates ended the imputation."""
+        if self.gap_max_iter > 0:
+            self._warn_not_converged(
+                f"gap_max_iter = {self.gap_max_iter} imputation updates ended before the missing entries' "
+                f"relative RMS change ({change:.3g}) fell below gap_tol = {self.gap_tol} or the observed "
+                f"entries' residual stopped falling by more than gap_tol over {STOP_WINDOW} updates",
+                stacklevel=6)
 
     # ------------------------------------------------------------- results
     def projection_basis(self):

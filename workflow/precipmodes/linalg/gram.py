@@ -81,7 +81,7 @@ def _filled_project_back_block(F_c, mean, weights, Q_c):
     return Z, float(squares.sum())
 
 
-def _fill_dask_block(block, fills, block_info=None):
+def fill_dask_block(block, fills, block_info=None):
     missing_c, fill_c = fills[block_info[0]["chunk-location"][0]]
     out = block.astype(np.float64)
     out.flat[missing_c] = fill_c
@@ -120,3 +120,56 @@ def sign_convention(U: np.ndarray) -> np.ndarray:
     peak = U[np.abs(U).argmax(axis=0), np.arange(U.shape[1])]
     ref = np.where(np.abs(total) > 1e-6 * scale, total, peak)
     return np.where(ref < 0, -1.0, 1.0)
+
+
+def per_chunk(blocks, mean, weights, fills):
+    """The per-chunk arguments of the kernels: rows of ``mean`` and ``weights`` (cell,), missing indices and
+    their fill values of ``fills`` (per chunk; None: nothing to fill)."""
+    nb = len(blocks)
+    return (blocks.split(mean) if mean is not None else [None] * nb,
+            blocks.split(weights) if weights is not None else [None] * nb,
+            [f[0] for f in fills] if fills is not None else [None] * nb,
+            [f[1] for f in fills] if fills is not None else [None] * nb)
+
+
+def gram_svd(blocks, mean, weights, n_extra: int, fills, gram_dtype: np.dtype):
+    """``(U (cell, p), s (p,), Vt (p, time), ||Xt||^2)`` of ``Xt = w (X - m)`` over ``blocks`` by the method of
+    snapshots: the Gram matrix formed in ``gram_dtype`` (float64 sums), its ``p = n_extra`` leading eigenvectors,
+    then an exact float64 Rayleigh-Ritz step (two passes over X)."""
+    args = per_chunk(blocks, mean, weights, fills)
+    G = sum(blocks.map(_gram_block, *args, [gram_dtype] * len(blocks)))
+    # ||Xt||^2 is the trace of a float64 Gram matrix; a float32 one carries float32 rounding, so then
+    # the total comes from the float64 projection pass
+    total = float(np.trace(G)) if gram_dtype == np.float64 else None
+    V = leading_eigenvectors(G, n_extra)  # overwrites G
+    if total is None:
+        parts = blocks.map(_project_block_and_square, *args, [V] * len(blocks))
+        Y = np.concatenate([p[0] for p in parts])
+        total = float(sum(p[1] for p in parts))
+    else:
+        Y = np.concatenate(blocks.map(_project_block, *args, [V] * len(blocks)))
+    Q, R = np.linalg.qr(Y)  # Rayleigh-Ritz on span(V), in float64: exact SVD of X V
+    Ur, s, Wt = np.linalg.svd(R)
+    return Q @ Ur, s, (V @ Wt.T).T, total
+
+
+def subspace_step(blocks, mean, weights, fills, Vt):
+    """One warm-started subspace iteration from the right vectors ``Vt (p, time)``: ``(U, s, Vt, total)``.
+
+    ``fills`` per chunk (missing indices, values) are applied to each chunk on the fly; None:
+    ``blocks`` walk an already filled float64 matrix, used without copies.
+    """
+    nb = len(blocks)
+    if fills is None:
+        args = (blocks.split(mean) if mean is not None else [None] * nb,
+                blocks.split(weights) if weights is not None else [None] * nb)
+        project, project_back = _filled_project_block, _filled_project_back_block
+    else:
+        args = per_chunk(blocks, mean, weights, fills)
+        project, project_back = _project_block, _project_back_block
+    Y = np.concatenate(blocks.map(project, *args, [Vt.T] * nb))
+    Q, _ = np.linalg.qr(Y)
+    parts = blocks.map(project_back, *args, blocks.split(Q))
+    Z = sum(p[0] for p in parts)  # Xt^T Q (time, p)
+    Ub, s, Vt = np.linalg.svd(Z.T, full_matrices=False)
+    return Q @ Ub, s, Vt, float(sum(p[1] for p in parts))
