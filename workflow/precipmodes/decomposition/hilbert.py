@@ -216,7 +216,6 @@ class HilbertSVD(SingularSpectrum, Decomposition):
         return analytic_signal(Xt, runs, self.padding, self.decay_factor)
 
     def _fit_cells(self, Xk: xr.DataArray, found: MatrixScan, keep: np.ndarray) -> None:
-        n_cells = keep.size
         used = np.concatenate([np.arange(r.start, r.stop) for r in self.runs_])  # windows in the runs
         X = np.array(Xk.values[:, used], dtype=np.float64)
         starts = np.cumsum([0] + [r.stop - r.start for r in self.runs_])
@@ -261,6 +260,13 @@ class HilbertSVD(SingularSpectrum, Decomposition):
                     self._warn_not_converged(
                         f"gap_max_iter = {self.gap_max_iter} imputation updates ended before the missing entries' "
                         f"relative RMS change ({change:.3g}) fell below gap_tol = {self.gap_tol}", stacklevel=5)
+        self._keep_modes(U, s, Vh, total, mean, keep, used, n_windows)
+
+    def _keep_modes(self, U: np.ndarray, s: np.ndarray, Vh: np.ndarray, total: float, mean: np.ndarray | None,
+                    keep: np.ndarray, used: np.ndarray, n_windows: int) -> None:
+        """The fitted attributes from the complex SVD ``U S V^H`` of the windows ``used`` (each mode turned so its
+        peak loading is real and positive; NaN scores at the windows left out)."""
+        n_cells = keep.size
         n = self.n_modes
         peak = U[np.abs(U[:, :n]).argmax(axis=0), np.arange(n)]
         rotation = np.abs(peak) / np.where(peak == 0, 1, peak)  # makes each mode's peak loading real, > 0

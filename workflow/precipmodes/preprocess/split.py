@@ -123,13 +123,27 @@ def split_experiment(totals: xr.Dataset, land: xr.DataArray, selection: xr.Datas
     min_cell, min_window = rules["min_cell_fraction"], rules["min_window_fraction"]
     if not np.array_equal(selection["time"].values, totals["time"].values):
         raise InputDataError("selection.nc and totals.nc have different windows; rerun the threshold rule")
+    matrix = stack_land(totals["precip"], land).transpose("cell", "time")
+    candidates, dropped = _candidate_windows(totals, selection, name, experiment, ranges, months)
+    train_cells, cells, excluded = _covered_cells(matrix, candidates["train"], name, min_cell)
+    parts = {}
+    for part in PARTS:
+        parts[part] = _part(totals, matrix, train_cells, cells, excluded, candidates[part], dropped[part], part,
+                            name, experiment, ranges, months, min_cell, min_window)
+    return parts
+
+
+def _candidate_windows(totals: xr.Dataset, selection: xr.Dataset, name: str, experiment: Mapping, ranges: dict,
+                       months: tuple[int, ...]) -> tuple[dict[str, np.ndarray], dict[str, dict[str, int]]]:
+    """Per part, the windows inside its range, in the months and kept by the threshold (indices into
+    ``totals``), and the windows dropped by months, completeness and threshold; ConfigError as
+    :func:`split_experiment` says."""
     bounds = totals["time_bnds"].values
     extent = (bounds[:, 0].min(), bounds[:, 1].max())
     window = bounds[0, 1] - bounds[0, 0]
     kept = selection["kept"].values.astype(bool)
     season = in_months(totals["time"].values, months)
     incomplete = totals["dropped_window"].values if "dropped_window" in totals.coords else np.array([], "M8[ns]")
-    matrix = stack_land(totals["precip"], land).transpose("cell", "time")
     candidates, dropped = {}, {}
     for part, (start, end) in ranges.items():
         key = f"experiments.{name}.{part}"
@@ -160,16 +174,30 @@ def split_experiment(totals: xr.Dataset, land: xr.DataArray, selection: xr.Datas
                 f"inside{' in the chosen months' if months != ALL_MONTHS else ''}, none passes the threshold); "
                 "widen the range or lower threshold.min_wet_fraction"
             )
+    return candidates, dropped
 
-    with timed(f"split ({name}): cell coverage of {candidates['train'].size} training windows"):
-        train_cells = cell_coverage(matrix.isel(time=candidates["train"]).notnull()).compute()
+
+def _covered_cells(matrix: xr.DataArray, train: np.ndarray, name: str, min_cell: float):
+    """``(coverage of every land cell in the kept training windows train, indices of the cells with at least
+    min_cell of them, coverage of the cells excluded)``; ConfigError when no cell has."""
+    with timed(f"split ({name}): cell coverage of {train.size} training windows"):
+        train_cells = cell_coverage(matrix.isel(time=train).notnull()).compute()
     chosen_cells = _at_least(train_cells, min_cell, lambda best: (
         f"coverage.min_cell_fraction: no land cell of experiment {name} has data in at least {min_cell:g} "
-        f"of its {candidates['train'].size} kept training windows (best cell coverage "
+        f"of its {train.size} kept training windows (best cell coverage "
         f"{float(best):.3f} at {_place(best)}, of {train_cells.sizes['cell']} land cells); lower "
         "coverage.min_cell_fraction or check the source for missing data"))
     cells = np.flatnonzero(chosen_cells)
     excluded = train_cells.isel(cell=np.flatnonzero(~chosen_cells))
+    return train_cells, cells, excluded
+
+
+def _part(totals: xr.Dataset, matrix: xr.DataArray, train_cells: xr.DataArray, cells: np.ndarray,
+          excluded: xr.DataArray, candidates: np.ndarray, dropped: dict[str, int], part: str, name: str,
+          experiment: Mapping, ranges: dict, months: tuple[int, ...], min_cell: float,
+          min_window: float) -> xr.Dataset:
+    """The dataset of ``part`` (train or test): its ``candidates`` windows with at least ``min_window`` of
+    the chosen ``cells``; ``dropped`` gets the count dropped by coverage."""
     excluded_vars = {
         "excluded_cell_lat": ("excluded_cell", excluded["lat"].values, dict(excluded["lat"].attrs)),
         "excluded_cell_lon": ("excluded_cell", excluded["lon"].values, dict(excluded["lon"].attrs)),
@@ -177,46 +205,43 @@ def split_experiment(totals: xr.Dataset, land: xr.DataArray, selection: xr.Datas
             "long_name": "fraction of the kept training windows in which the excluded land cell has data",
             "units": "1"}),
     }
-    parts = {}
-    for part in PARTS:
-        key = f"experiments.{name}.{part}"
-        valid = matrix.isel(cell=cells, time=candidates[part]).notnull()
-        windows = window_coverage(valid).compute()
-        chosen = _at_least(windows, min_window, lambda best: (
-            f"coverage.min_window_fraction: none of the {windows.sizes['time']} kept windows of {key} "
-            f"{experiment[part]} has data in at least {min_window:g} of the {cells.size} chosen cells "
-            f"(best window coverage {float(best):.3f}, window starting {iso_utc(best['time'].values)} UTC); "
-            f"lower coverage.min_window_fraction or choose another {key} range"))
-        dropped[part]["coverage"] = int(np.count_nonzero(~chosen))
-        index = candidates[part][chosen]
-        data = matrix.isel(cell=cells, time=index)
-        ds = xr.Dataset({"precip": data.astype(np.float32),
-                         "time_bnds": totals["time_bnds"].isel(time=index)})
-        ds["precip"].attrs = dict(totals["precip"].attrs)
-        if "completeness" in totals:
-            ds["completeness"] = totals["completeness"].isel(time=index)
-        ds["window_coverage"] = ("time", windows.values[chosen].astype(np.float32), {
-            "long_name": "fraction of the chosen cells with data in the window", "units": "1"})
-        ds["cell_coverage"] = ("cell", train_cells.values[cells].astype(np.float32), {
-            "long_name": "fraction of the kept training windows in which the cell has data", "units": "1"})
-        ds = ds.assign(excluded_vars)  # cell keeps the land cell's index in the mask (decompose selects by it)
-        n_missing = int(round(float(((1 - ds["window_coverage"].astype(np.float64)) * cells.size).sum())))
-        ds.attrs.update(
-            experiment=name, part=part,
-            range=f"[{experiment[part][0]}, {experiment[part][1]})",
-            range_utc=f"[{iso_utc(ranges[part][0])}Z, {iso_utc(ranges[part][1])}Z)",
-            train_range=f"[{experiment['train'][0]}, {experiment['train'][1]})",
-            test_range=f"[{experiment['test'][0]}, {experiment['test'][1]})",
-            n_windows=int(index.size), n_cells=int(cells.size),
-            accumulation_hours=totals.attrs.get("accumulation_hours", ""),
-            months=np.int32(months), coverage_min_cell_fraction=min_cell, coverage_min_window_fraction=min_window,
-            n_land_cells=int(train_cells.sizes["cell"]), n_cells_excluded_coverage=int(excluded.sizes["cell"]),
-            n_missing_entries=n_missing, missing_fraction=n_missing / max(1, cells.size * index.size),
-            **{f"n_windows_dropped_{rule}": dropped[part][rule] for rule in DROP_RULES},
-            window_selection_order=", ".join(DROP_RULES) + " (each dropped window counted under the first)",
-        )
-        parts[part] = ds
-    return parts
+    key = f"experiments.{name}.{part}"
+    valid = matrix.isel(cell=cells, time=candidates).notnull()
+    windows = window_coverage(valid).compute()
+    chosen = _at_least(windows, min_window, lambda best: (
+        f"coverage.min_window_fraction: none of the {windows.sizes['time']} kept windows of {key} "
+        f"{experiment[part]} has data in at least {min_window:g} of the {cells.size} chosen cells "
+        f"(best window coverage {float(best):.3f}, window starting {iso_utc(best['time'].values)} UTC); "
+        f"lower coverage.min_window_fraction or choose another {key} range"))
+    dropped["coverage"] = int(np.count_nonzero(~chosen))
+    index = candidates[chosen]
+    data = matrix.isel(cell=cells, time=index)
+    ds = xr.Dataset({"precip": data.astype(np.float32),
+                     "time_bnds": totals["time_bnds"].isel(time=index)})
+    ds["precip"].attrs = dict(totals["precip"].attrs)
+    if "completeness" in totals:
+        ds["completeness"] = totals["completeness"].isel(time=index)
+    ds["window_coverage"] = ("time", windows.values[chosen].astype(np.float32), {
+        "long_name": "fraction of the chosen cells with data in the window", "units": "1"})
+    ds["cell_coverage"] = ("cell", train_cells.values[cells].astype(np.float32), {
+        "long_name": "fraction of the kept training windows in which the cell has data", "units": "1"})
+    ds = ds.assign(excluded_vars)  # cell keeps the land cell's index in the mask (decompose selects by it)
+    n_missing = int(round(float(((1 - ds["window_coverage"].astype(np.float64)) * cells.size).sum())))
+    ds.attrs.update(
+        experiment=name, part=part,
+        range=f"[{experiment[part][0]}, {experiment[part][1]})",
+        range_utc=f"[{iso_utc(ranges[part][0])}Z, {iso_utc(ranges[part][1])}Z)",
+        train_range=f"[{experiment['train'][0]}, {experiment['train'][1]})",
+        test_range=f"[{experiment['test'][0]}, {experiment['test'][1]})",
+        n_windows=int(index.size), n_cells=int(cells.size),
+        accumulation_hours=totals.attrs.get("accumulation_hours", ""),
+        months=np.int32(months), coverage_min_cell_fraction=min_cell, coverage_min_window_fraction=min_window,
+        n_land_cells=int(train_cells.sizes["cell"]), n_cells_excluded_coverage=int(excluded.sizes["cell"]),
+        n_missing_entries=n_missing, missing_fraction=n_missing / max(1, cells.size * index.size),
+        **{f"n_windows_dropped_{rule}": dropped[rule] for rule in DROP_RULES},
+        window_selection_order=", ".join(DROP_RULES) + " (each dropped window counted under the first)",
+    )
+    return ds
 
 
 def require_selection_holds_modes(train_attrs: Mapping, name: str, n_modes: int) -> None:

@@ -75,6 +75,42 @@ def cluster_mode(dask_config: Mapping | None) -> str:
     return dict(dask_config or {}).get("cluster", "threads")
 
 
+def local_cluster_kwargs(local: Mapping | None, threads: int, mem_mb: int | None) -> dict:
+    """``distributed.LocalCluster`` arguments for a rule's ``threads`` (one single-threaded process worker
+    each) and ``mem_mb`` (split evenly), updated by the config's ``dask.local`` mapping."""
+    kwargs = {
+        "n_workers": threads,
+        "threads_per_worker": 1,
+        "processes": True,
+        "dashboard_address": None,
+        "local_directory": tempfile.gettempdir(),
+    }
+    if mem_mb:
+        kwargs["memory_limit"] = f"{max(1, int(mem_mb) // threads)}MB"
+    kwargs.update(local or {})
+    return kwargs
+
+
+def _attached_client(address: str | None):
+    """A ``distributed.Client`` of the running scheduler at ``address`` (``dask.scheduler_address``);
+    ConfigError without an address, PrecipModesError when it cannot be reached."""
+    from distributed import Client
+
+    if not address:
+        raise ConfigError(
+            "dask.scheduler_address: required when dask.cluster is 'address'; "
+            "set it to the running scheduler, e.g. tcp://node12:8786"
+        )
+    log.info("dask: attaching to the scheduler at %s", address)
+    try:
+        return Client(address, timeout=CONNECT_TIMEOUT_S)
+    except OSError as exc:
+        raise PrecipModesError(
+            f"dask.scheduler_address: cannot reach the dask scheduler at {address} ({exc}); "
+            "start it (dask scheduler) or fix the address"
+        ) from exc
+
+
 @contextlib.contextmanager
 def dask_cluster(dask_config: Mapping | None, threads: int = 1, mem_mb: int | None = None) -> Iterator[Any]:
     """Run the enclosed dask computations on the cluster chosen by ``dask_config`` (config section ``dask``).
@@ -97,37 +133,14 @@ def dask_cluster(dask_config: Mapping | None, threads: int = 1, mem_mb: int | No
     from distributed import Client, LocalCluster
 
     if mode == "local":
-        kwargs = {
-            "n_workers": threads,
-            "threads_per_worker": 1,
-            "processes": True,
-            "dashboard_address": None,
-            "local_directory": tempfile.gettempdir(),
-        }
-        if mem_mb:
-            kwargs["memory_limit"] = f"{max(1, int(mem_mb) // threads)}MB"
-        kwargs.update(config.get("local") or {})
+        kwargs = local_cluster_kwargs(config.get("local"), threads, mem_mb)
         log.info("dask: LocalCluster %s", kwargs)
         with LocalCluster(**kwargs) as cluster, Client(cluster) as client:
             yield client
         return
 
     if mode == "address":
-        address = config.get("scheduler_address")
-        if not address:
-            raise ConfigError(
-                "dask.scheduler_address: required when dask.cluster is 'address'; "
-                "set it to the running scheduler, e.g. tcp://node12:8786"
-            )
-        log.info("dask: attaching to the scheduler at %s", address)
-        try:
-            client = Client(address, timeout=CONNECT_TIMEOUT_S)
-        except OSError as exc:
-            raise PrecipModesError(
-                f"dask.scheduler_address: cannot reach the dask scheduler at {address} ({exc}); "
-                "start it (dask scheduler) or fix the address"
-            ) from exc
-        with client:
+        with _attached_client(config.get("scheduler_address")) as client:
             yield client
         return
 
