@@ -148,18 +148,9 @@ def match_truth(basis: xr.DataArray, truth: xr.DataArray) -> xr.Dataset:
             "long_name": "correlation of the true pattern with its matched NMF component", "units": "1"}),
     }, coords=coords)
 
-
-def evaluate(train: xr.DataArray, test: xr.DataArray, svd: SVD, nmf: NMF, lat: xr.DataArray, lon: xr.DataArray,
-             nmf_projection: str = "nnls", truth: xr.DataArray | None = None,
-             label: str = "experiment", holdout_fraction: float = 0.2, holdout_seed: int = 0,
-             clip_negative: bool = True) -> xr.Dataset:
-    """``evaluation.nc`` content for ``test(cell, time)`` given fitted models on ``train``'s cells.
-
-    ``lat``/``lon`` are the grid's 1-D axes for the maps; ``truth(pattern, cell)`` (demo only)
-    adds the truth-match scores. ``label`` names the experiment in errors. ``clip_negative`` sets negative
-    SVD reconstructions to 0 (``svd_clipped_entries`` counts them); the hold-out skill scores and
-    ``rank_optimum_rmse_overall`` (``holdout_fraction``, ``holdout_seed``) come from :mod:`precipmodes.diagnostics.skill`.
-    """
+def _checked_test(test: xr.DataArray, train: xr.DataArray, label: str) -> tuple[xr.DataArray, np.ndarray, np.ndarray]:
+    """``(test as (cell, time), its values float64 mm, where they are observed)``; InputDataError for an empty
+    test period, other cells than ``train``, infinite values or a window without any observed cell."""
     test = as_cell_time(test, f"{label}: test matrix")
     if test.sizes["time"] == 0:
         raise InputDataError(f"{label}: the test period has no kept windows; widen the test range or lower "
@@ -174,6 +165,44 @@ def evaluate(train: xr.DataArray, test: xr.DataArray, svd: SVD, nmf: NMF, lat: x
     if empty.any():
         raise InputDataError(f"{label}: {describe_windows(test, empty)} of the test matrix have no observed cell; "
                              "drop them upstream (the coverage rules of split) and rerun split")
+    return test, observed, present
+
+
+def _scores(observed: np.ndarray, predictions: dict[str, np.ndarray], coords: dict, lat: xr.DataArray,
+            lon: xr.DataArray) -> dict[str, xr.DataArray]:
+    """RMSE (per window, overall) and pattern correlation of each prediction ``(cell, time)`` mm against
+    ``observed``, and the svd, nmf and climatology reconstructions on the grid ``(time, lat, lon)``."""
+    out = {}
+    for name, values in predictions.items():
+        per_window, overall = rmse(observed, values)
+        out[f"{name}_rmse"] = xr.DataArray(per_window, dims="time", attrs={
+            "long_name": f"{name} reconstruction RMSE over land cells per test window", "units": "mm"})
+        out[f"{name}_rmse_overall"] = xr.DataArray(overall, attrs={
+            "long_name": f"{name} reconstruction RMSE over all land cells and test windows", "units": "mm"})
+        correlation = pattern_correlation(observed, values)
+        out[f"{name}_pattern_correlation"] = xr.DataArray(correlation, dims="time", attrs={
+            "long_name": f"{name}: Pearson correlation over land cells of test window and reconstruction",
+            "units": "1"})
+        if name in ("svd", "nmf", "climatology"):
+            field = xr.DataArray(values.astype(np.float32), dims=("cell", "time"), coords=coords)
+            out[f"{name}_reconstruction"] = unstack_cells(field, lat, lon).transpose("time", "lat", "lon").assign_attrs(
+                long_name=f"{name} reconstruction of the test windows", units="mm")
+    return out
+
+
+
+def evaluate(train: xr.DataArray, test: xr.DataArray, svd: SVD, nmf: NMF, lat: xr.DataArray, lon: xr.DataArray,
+             nmf_projection: str = "nnls", truth: xr.DataArray | None = None,
+             label: str = "experiment", holdout_fraction: float = 0.2, holdout_seed: int = 0,
+             clip_negative: bool = True) -> xr.Dataset:
+    """``evaluation.nc`` content for ``test(cell, time)`` given fitted models on ``train``'s cells.
+
+    ``lat``/``lon`` are the grid's 1-D axes for the maps; ``truth(pattern, cell)`` (demo only)
+    adds the truth-match scores. ``label`` names the experiment in errors. ``clip_negative`` sets negative
+    SVD reconstructions to 0 (``svd_clipped_entries`` counts them); the hold-out skill scores and
+    ``rank_optimum_rmse_overall`` (``holdout_fraction``, ``holdout_seed``) come from :mod:`precipmodes.diagnostics.skill`.
+    """
+    test, observed, present = _checked_test(test, train, label)
     svd_coeffs = svd.transform(test)
     if nmf_projection not in OTHER_PROJECTION:
         raise ParameterError("nmf_projection", f"nmf_projection {nmf_projection!r} is not one of "
@@ -197,20 +226,7 @@ def evaluate(train: xr.DataArray, test: xr.DataArray, svd: SVD, nmf: NMF, lat: x
         f"nmf_{alternative}_coefficients": alt_coeffs.assign_attrs(
             long_name=f"NMF activations of test windows ({alternative})", units="mm"),
     }
-    for name, values in predictions.items():
-        per_window, overall = rmse(observed, values)
-        out[f"{name}_rmse"] = xr.DataArray(per_window, dims="time", attrs={
-            "long_name": f"{name} reconstruction RMSE over land cells per test window", "units": "mm"})
-        out[f"{name}_rmse_overall"] = xr.DataArray(overall, attrs={
-            "long_name": f"{name} reconstruction RMSE over all land cells and test windows", "units": "mm"})
-        correlation = pattern_correlation(observed, values)
-        out[f"{name}_pattern_correlation"] = xr.DataArray(correlation, dims="time", attrs={
-            "long_name": f"{name}: Pearson correlation over land cells of test window and reconstruction",
-            "units": "1"})
-        if name in ("svd", "nmf", "climatology"):
-            field = xr.DataArray(values.astype(np.float32), dims=("cell", "time"), coords=coords)
-            out[f"{name}_reconstruction"] = unstack_cells(field, lat, lon).transpose("time", "lat", "lon").assign_attrs(
-                long_name=f"{name} reconstruction of the test windows", units="mm")
+    out.update(_scores(observed, predictions, coords, lat, lon))
     out["observed_fraction"] = xr.DataArray(present.mean(axis=0), dims="time", attrs={
         "long_name": "fraction of land cells observed (not missing) in the test window", "units": "1"})
     ds = xr.Dataset(out).merge(predictive_scores(test, svd, nmf, nmf_projection, predictions["climatology"],

@@ -221,6 +221,45 @@ class HalsResult:
     converged: bool
 
 
+def _w_pass(blocks: CellBlocks, Wt_blocks: list, H: np.ndarray, ard, l1_W: float, l2_W: float, sweeps_W: int,
+            missing: list | None, fills: list, fill_in_place: bool) -> tuple[list, np.ndarray, np.ndarray]:
+    """One pass over X: the W sweeps of every chunk and the Gram products for H, ``(W^T chunks, C = W^T X
+    (k, time), D = W^T W (k, k))`` (float64 sums); missing entries filled with ``fills`` (in place or per chunk)."""
+    k, nb = H.shape[0], len(blocks)
+    B = H @ H.T
+    if ard is not None:
+        B[np.diag_indices(k)] += ard.penalties()
+    B = B.astype(H.dtype)
+    if fill_in_place:
+        blocks.assign(missing, fills)
+    on_the_fly = missing is not None and not fill_in_place
+    parts = blocks.map(_w_block, Wt_blocks, [H] * nb, [B] * nb, [l1_W] * nb, [l2_W] * nb, [sweeps_W] * nb,
+                       missing if on_the_fly else [None] * nb, fills if on_the_fly else [None] * nb)
+    return [p[0] for p in parts], sum(p[1] for p in parts), sum(p[2] for p in parts)
+
+
+def _masked_error(err2: float, Wt_blocks: list, H: np.ndarray, missing: list, fills: list) -> tuple[float, list]:
+    """``(||M o (X - W H)||^2, the model at the missing entries)`` from the filled matrix's error ``err2``: its
+    missing entries' part taken off (``||X_filled||^2 = norm2 + sum of fill^2``)."""
+    new = [model_at(Wt_c, H, idx) for Wt_c, idx in zip(Wt_blocks, missing)]
+    err2 += sum(float(f @ f) for f in fills)
+    err2 -= sum(float((f - g) @ (f - g)) for f, g in zip(fills, new))
+    return err2, new
+
+
+def _ard_rebalanced(ard, D: np.ndarray, H64: np.ndarray, Wt_blocks: list, err2: float, dtype) -> tuple[list, np.ndarray]:
+    """``(W^T chunks, H)`` rescaled to equal norms of w_k and h_k (W H unchanged, the penalty 0.5 rho_k (|w_k|^2 +
+    |h_k|^2) at its least; HALS alone rebalances the scales over thousands of iterations, which kept lambda_k
+    drifting), and ``ard`` updated with them."""
+    w2, h2 = np.diag(D).copy(), np.einsum("ij,ij->i", H64, H64)
+    alive = (w2 > 0) & (h2 > 0)
+    alpha = np.where(alive, (h2 / np.where(alive, w2, 1)) ** 0.25, 1.0)
+    Wt_blocks = [Wt_c * alpha[:, None].astype(dtype) for Wt_c in Wt_blocks]
+    H = (H64 / alpha[:, None]).astype(dtype)
+    ard.update(w2 * alpha ** 2, h2 / alpha ** 2, max(err2, 0.0))
+    return Wt_blocks, H
+
+
 def fit_hals(blocks: CellBlocks, W: np.ndarray, H: np.ndarray, *, norm2: float, max_iter: int, tol: float,
              l1_W: float = 0.0, l2_W: float = 0.0, l1_H: float = 0.0, l2_H: float = 0.0,
              missing: list | None = None, fill_in_place: bool = False, log_every_s: float = 10.0,
@@ -254,18 +293,7 @@ def fit_hals(blocks: CellBlocks, W: np.ndarray, H: np.ndarray, *, norm2: float, 
     converged = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        B = H @ H.T
-        if ard is not None:
-            B[np.diag_indices(k)] += ard.penalties()
-        B = B.astype(dtype)
-        if fill_in_place:
-            blocks.assign(missing, fills)
-        on_the_fly = missing is not None and not fill_in_place
-        parts = blocks.map(_w_block, Wt_blocks, [H] * nb, [B] * nb, [l1_W] * nb, [l2_W] * nb, [sweeps_W] * nb,
-                           missing if on_the_fly else [None] * nb, fills if on_the_fly else [None] * nb)
-        Wt_blocks = [p[0] for p in parts]
-        C = sum(p[1] for p in parts)
-        D = sum(p[2] for p in parts)
+        Wt_blocks, C, D = _w_pass(blocks, Wt_blocks, H, ard, l1_W, l2_W, sweeps_W, missing, fills, fill_in_place)
         H64 = H.astype(np.float64)
         D_H = D if ard is None else D + np.diag(ard.penalties())
         hals_sweeps(H64, C, D_H, l1_H, l2_H, 1 if n_iter <= h_warmup else sweeps_H)
@@ -273,21 +301,10 @@ def fit_hals(blocks: CellBlocks, W: np.ndarray, H: np.ndarray, *, norm2: float, 
         H64 = H.astype(np.float64)
         err2 = norm2 - 2 * np.einsum("ij,ij->", C, H64) + np.einsum("ij,ij->", D, H64 @ H64.T)
         if missing is not None:
-            # the filled matrix's error minus its missing entries' part = the masked error
-            new = [model_at(Wt_c, H, idx) for Wt_c, idx in zip(Wt_blocks, missing)]
-            err2 += sum(float(f @ f) for f in fills)  # ||X_filled||^2 = norm2 + sum of fill^2
-            err2 -= sum(float((f - g) @ (f - g)) for f, g in zip(fills, new))
-            fills = new
+            err2, fills = _masked_error(err2, Wt_blocks, H, missing, fills)
         error = float(np.sqrt(max(err2, 0.0) / norm2)) if norm2 > 0 else 0.0
         if ard is not None:
-            # equal norms of w_k and h_k: W H unchanged, the penalty 0.5 rho_k (|w_k|^2 + |h_k|^2) at its least
-            # (HALS alone rebalances the scales over thousands of iterations, which kept lambda_k drifting)
-            w2, h2 = np.diag(D).copy(), np.einsum("ij,ij->i", H64, H64)
-            alive = (w2 > 0) & (h2 > 0)
-            alpha = np.where(alive, (h2 / np.where(alive, w2, 1)) ** 0.25, 1.0)
-            Wt_blocks = [Wt_c * alpha[:, None].astype(dtype) for Wt_c in Wt_blocks]
-            H = (H64 / alpha[:, None]).astype(dtype)
-            ard.update(w2 * alpha ** 2, h2 / alpha ** 2, max(err2, 0.0))
+            Wt_blocks, H = _ard_rebalanced(ard, D, H64, Wt_blocks, err2, dtype)
         history.append((_time.perf_counter() - start, error))
         now = _time.perf_counter()
         if now - last_log >= log_every_s:
