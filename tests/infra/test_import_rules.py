@@ -42,7 +42,6 @@ LONG_FUNCTIONS: dict[str, str] = {
     "io/sources/canonical.py::standardise": "not split yet",
     "io/sources/files.py::open_one": "not split yet",
     "io/sources/integrity.py::_classic_size": "not split yet",
-    "steps/init.py::config_text": "not split yet",
 }
 
 

@@ -145,14 +145,10 @@ def _domain(found: list[dict]) -> tuple[list[float], list[float], str]:
             note += ", across the 180° meridian (longitudes past 180 kept)"
     return [round(west, 6), round(east, 6)], [round(v, 6) for v in grid["lat"]], note
 
-
-def config_text(patterns: Sequence[str], found: list[dict], hours: int | None = None) -> str:
-    """The commented YAML config for the inspected files ``found`` (:func:`describe_data`) of ``patterns``;
-    refuses (InputDataError) a record without a contiguous stretch as long as one window."""
-    default_hours = section_defaults("accumulation")["hours"]
-    hours = hours or default_hours
+def _require_windows(found: list[dict], runs: list, hours: int) -> tuple[int, int]:
+    """``(hours of the longest stretch without gaps, hours of the record)`` of the record of ``found`` (``runs``:
+    its stretches); InputDataError when it holds no window of ``hours``, or only one (nothing to test on)."""
     info = found[0]
-    runs = _runs(found)
     longest = max(int((end - start) // np.timedelta64(1, "h")) for start, end in runs)
     span = int((runs[-1][1] - runs[0][0]) // np.timedelta64(1, "h"))
     if longest < hours:
@@ -170,6 +166,43 @@ def config_text(patterns: Sequence[str], found: list[dict], hours: int | None = 
             f"{', '.join(str(f['path']) for f in found)}: the record is {span} hours, one window of "
             f"accumulation.hours={hours}: an experiment needs windows to train on and later ones to test on. "
             f"Give more data (more files or a longer record), or {shorter}")
+    return longest, span
+
+
+def _grid_lines(grid: dict, lon: list, lat: list, domain_note: str, nan_cells: int, cells: int,
+                n_modes: int) -> tuple[list[str], int]:
+    """The config lines of the source's regridding, the domain and the land mask, and ``n_modes`` (at most the
+    cells of a regridded curvilinear grid)."""
+    lines = []
+    resolution = "null  # null keeps the source grid"
+    if grid["curvilinear"]:
+        step = float(f"{min(grid['spacing']):.2g}")
+        cells = max(1, round((lon[1] - lon[0]) / step)) * max(1, round((lat[1] - lat[0]) / step))
+        n_modes = min(n_modes, cells)
+        lines += ["    # curvilinear (2-D lat/lon) grid: regridded by nearest neighbour onto domain.resolution",
+                  "    regrid: nearest"]
+        resolution = (f"{step}  # degrees, near the source spacing ({grid['spacing'][0]:.3g} x "
+                      f"{grid['spacing'][1]:.3g} deg); cells outside the files' footprint are NaN")
+    lines += ["domain:", f"  # {domain_note}", f"  lon: {lon}", f"  lat: {lat}", f"  resolution: {resolution}"]
+    if nan_cells:
+        lines += ["land_mask:", f"  # the field is NaN on {nan_cells} of {cells} cells. auto: cells with data are "
+                  "land if the NaN follows the coast (global_land_mask), else (an instrument's reach) the cells "
+                  "with data that global_land_mask calls land; data_nan: every cell with data is land",
+                  "  method: auto"]
+    else:
+        lines += ["# land_mask.method: auto (no NaN in the field: land from global_land_mask, offline; "
+                  "cells outside a regridded footprint are NaN and count as no data)"]
+    return lines, n_modes
+
+
+def config_text(patterns: Sequence[str], found: list[dict], hours: int | None = None) -> str:
+    """The commented YAML config for the inspected files ``found`` (:func:`describe_data`) of ``patterns``;
+    refuses (InputDataError) a record without a contiguous stretch as long as one window."""
+    default_hours = section_defaults("accumulation")["hours"]
+    hours = hours or default_hours
+    info = found[0]
+    runs = _runs(found)
+    longest, span = _require_windows(found, runs, hours)
     months = sorted({m for f in found for m in f["months"]})
     season = season_months(months)
     split = split_at_years(runs[0][0], runs[-1][1], season[0] if season else 1, hours)
@@ -202,24 +235,8 @@ def config_text(patterns: Sequence[str], found: list[dict], hours: int | None = 
         f"    paths: {yaml.safe_dump(paths, default_flow_style=True, width=10**6).strip()}",
         f"    variable: {yaml.safe_dump(info['variable']).splitlines()[0]}",
     ]
-    resolution = "null  # null keeps the source grid"
-    if grid["curvilinear"]:
-        step = float(f"{min(grid['spacing']):.2g}")
-        cells = max(1, round((lon[1] - lon[0]) / step)) * max(1, round((lat[1] - lat[0]) / step))
-        n_modes = min(n_modes, cells)
-        lines += ["    # curvilinear (2-D lat/lon) grid: regridded by nearest neighbour onto domain.resolution",
-                  "    regrid: nearest"]
-        resolution = (f"{step}  # degrees, near the source spacing ({grid['spacing'][0]:.3g} x "
-                      f"{grid['spacing'][1]:.3g} deg); cells outside the files' footprint are NaN")
-    lines += ["domain:", f"  # {domain_note}", f"  lon: {lon}", f"  lat: {lat}", f"  resolution: {resolution}"]
-    if nan_cells:
-        lines += ["land_mask:", f"  # the field is NaN on {nan_cells} of {cells} cells. auto: cells with data are "
-                  "land if the NaN follows the coast (global_land_mask), else (an instrument's reach) the cells "
-                  "with data that global_land_mask calls land; data_nan: every cell with data is land",
-                  "  method: auto"]
-    else:
-        lines += ["# land_mask.method: auto (no NaN in the field: land from global_land_mask, offline; "
-                  "cells outside a regridded footprint are NaN and count as no data)"]
+    grid_lines, n_modes = _grid_lines(grid, lon, lat, domain_note, nan_cells, cells, n_modes)
+    lines += grid_lines
     if hours != default_hours:
         lines += ["accumulation:", f"  hours: {hours}  # length of a window (default {default_hours})"]
     else:
