@@ -39,9 +39,6 @@ LONG_MODULES: dict[str, str] = {
 LONG_FUNCTIONS: dict[str, str] = {
     "steps/accumulate.py::accumulate": "split after #24 lands (the lead edits it now)",
     "steps/accumulate.py::accumulate_files": "split after #24 lands (the lead edits it now)",
-    "io/sources/canonical.py::standardise": "not split yet",
-    "io/sources/files.py::open_one": "not split yet",
-    "io/sources/integrity.py::_classic_size": "not split yet",
 }
 
 

@@ -148,6 +148,7 @@ def match_truth(basis: xr.DataArray, truth: xr.DataArray) -> xr.Dataset:
             "long_name": "correlation of the true pattern with its matched NMF component", "units": "1"}),
     }, coords=coords)
 
+
 def _checked_test(test: xr.DataArray, train: xr.DataArray, label: str) -> tuple[xr.DataArray, np.ndarray, np.ndarray]:
     """``(test as (cell, time), its values float64 mm, where they are observed)``; InputDataError for an empty
     test period, other cells than ``train``, infinite values or a window without any observed cell."""
@@ -188,7 +189,6 @@ def _scores(observed: np.ndarray, predictions: dict[str, np.ndarray], coords: di
             out[f"{name}_reconstruction"] = unstack_cells(field, lat, lon).transpose("time", "lat", "lon").assign_attrs(
                 long_name=f"{name} reconstruction of the test windows", units="mm")
     return out
-
 
 
 def evaluate(train: xr.DataArray, test: xr.DataArray, svd: SVD, nmf: NMF, lat: xr.DataArray, lon: xr.DataArray,

@@ -145,6 +145,7 @@ def _domain(found: list[dict]) -> tuple[list[float], list[float], str]:
             note += ", across the 180° meridian (longitudes past 180 kept)"
     return [round(west, 6), round(east, 6)], [round(v, 6) for v in grid["lat"]], note
 
+
 def _require_windows(found: list[dict], runs: list, hours: int) -> tuple[int, int]:
     """``(hours of the longest stretch without gaps, hours of the record)`` of the record of ``found`` (``runs``:
     its stretches); InputDataError when it holds no window of ``hours``, or only one (nothing to test on)."""

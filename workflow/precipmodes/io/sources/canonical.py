@@ -255,6 +255,21 @@ def regrid_nearest(da: xr.DataArray, domain: Mapping, resolution: tuple[float, f
                         coords={"time": da["time"].values, "lat": tlat, "lon": tlon}, attrs=da.attrs)
 
 
+def _on_regular_grid(precip: xr.DataArray, domain: Mapping, regrid: str, resolution: tuple[float, float] | None,
+                     lon_convention: str, lat_order: str, origin: str, key: str) -> xr.DataArray:
+    """``precip`` cut to ``domain`` on a regular ``(time, lat, lon)`` grid: a curvilinear one mapped by nearest
+    neighbour when ``regrid`` is ``nearest`` (else InputDataError), a regular one put in order."""
+    if precip["lat"].ndim == 2:
+        if regrid != "nearest":
+            raise InputDataError(
+                f"{origin}: the precipitation is on a curvilinear grid (2-D lat/lon over dims "
+                f"{precip['lat'].dims}); precipmodes needs a regular lat/lon grid. Regrid it first, e.g. "
+                "`cdo remapbil,r720x360 in.nc out.nc` (or `cdo remapcon,<gridfile>`, or xESMF), or set "
+                f"{key}.regrid: nearest together with domain.resolution to map it by nearest neighbour")
+        return regrid_nearest(precip, domain, resolution, origin, key)
+    return _regular(precip.transpose("time", "lat", "lon"), domain, lon_convention, lat_order, origin, key)
+
+
 def standardise(precip: xr.DataArray, domain: Mapping, *, units: str | None = None,
                 time_label: str = "start", step_hours: float | None = None,
                 bounds: np.ndarray | None = None, lon_convention: str = "auto", lat_order: str = "auto",
@@ -287,16 +302,7 @@ def standardise(precip: xr.DataArray, domain: Mapping, *, units: str | None = No
     if select is not None:
         precip, tb = precip.isel(time=select), tb[select]
         step_files = None if step_files is None else step_files[select]
-    if precip["lat"].ndim == 2:
-        if regrid != "nearest":
-            raise InputDataError(
-                f"{origin}: the precipitation is on a curvilinear grid (2-D lat/lon over dims "
-                f"{precip['lat'].dims}); precipmodes needs a regular lat/lon grid. Regrid it first, e.g. "
-                "`cdo remapbil,r720x360 in.nc out.nc` (or `cdo remapcon,<gridfile>`, or xESMF), or set "
-                f"{key}.regrid: nearest together with domain.resolution to map it by nearest neighbour")
-        precip = regrid_nearest(precip, domain, resolution, origin, key)
-    else:
-        precip = _regular(precip.transpose("time", "lat", "lon"), domain, lon_convention, lat_order, origin, key)
+    precip = _on_regular_grid(precip, domain, regrid, resolution, lon_convention, lat_order, origin, key)
     seconds = (tb[:, 1] - tb[:, 0]) / np.timedelta64(1, "s")
     scale = factor * (seconds / rate_seconds if rate_seconds else np.ones_like(seconds))
     amount = precip.astype(np.float32)

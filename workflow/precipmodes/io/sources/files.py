@@ -79,6 +79,35 @@ def _find(ds: xr.Dataset, names: tuple[str, ...], standard_name: str, units: tup
     return next((n for n in names if n in ds.variables), None)
 
 
+def _time_label(ds: xr.Dataset, da: xr.DataArray, time_dim: str, label: str) -> tuple[xr.DataArray, str]:
+    """``(da on the valid times when the file has them, what its time stamps mark: "start" or "end")`` for the
+    configured ``label`` (``auto``: GRIB's valid times and GRIB time axes mark the end, others the start)."""
+    if "valid_time" in ds.coords and ds["valid_time"].dims == (time_dim,):
+        da = da.assign_coords({time_dim: ds["valid_time"].values})
+        label = "end" if label == "auto" else label
+    elif label == "auto" and "GRIB" in str(ds[time_dim].attrs.get("long_name", "")):
+        label = "end"
+    label = "start" if label == "auto" else label
+    return da, label
+
+
+def _without_extra_dims(da: xr.DataArray, time_dim: str, grid_dims: tuple, path, variable: str) -> xr.DataArray:
+    """``da`` without its dimensions of length 1 besides time and the grid; InputDataError for a forecast
+    ``step`` dimension or another dimension longer than 1."""
+    space = [d for d in da.dims if d != time_dim]
+    extra = [d for d in space if d not in grid_dims]
+    if da.sizes.get("step", 1) > 1:
+        raise InputDataError(f"{path}: variable {variable!r} has a forecast 'step' dimension of "
+                             f"{da.sizes['step']} (GRIB accumulations per forecast step); write one time axis "
+                             "first, e.g. `cdo -f nc4 copy in.grib out.nc` or `grib_copy`, or download ERA5 as "
+                             "NetCDF (one valid_time axis)")
+    if any(da.sizes[d] > 1 for d in extra):
+        raise InputDataError(f"{path}: variable {variable!r} has extra dimensions "
+                             f"{ {d: da.sizes[d] for d in extra} } besides time, lat, lon; select one level/"
+                             "member first (e.g. `cdo sellevidx,1`) ")
+    return da.isel({d: 0 for d in extra})
+
+
 def open_one(path: str | Path, source: Mapping, error=InputDataError) -> tuple[xr.Dataset, str]:
     """Open one file/store/URL as ``precip`` on canonical names, lazily, and its time label.
 
@@ -113,25 +142,8 @@ def open_one(path: str | Path, source: Mapping, error=InputDataError) -> tuple[x
                      and (d in TIME_NAMES or np.issubdtype(ds[d].dtype, np.datetime64))), None)
     if time_dim is None:
         raise InputDataError(f"{path}: variable {variable!r} has no time dimension (dims {da.dims})")
-    label = source["time_label"]
-    if "valid_time" in ds.coords and ds["valid_time"].dims == (time_dim,):
-        da = da.assign_coords({time_dim: ds["valid_time"].values})
-        label = "end" if label == "auto" else label
-    elif label == "auto" and "GRIB" in str(ds[time_dim].attrs.get("long_name", "")):
-        label = "end"
-    label = "start" if label == "auto" else label
-    space = [d for d in da.dims if d != time_dim]
-    extra = [d for d in space if d not in ds[lat].dims + ds[lon].dims]
-    if da.sizes.get("step", 1) > 1:
-        raise InputDataError(f"{path}: variable {variable!r} has a forecast 'step' dimension of "
-                             f"{da.sizes['step']} (GRIB accumulations per forecast step); write one time axis "
-                             "first, e.g. `cdo -f nc4 copy in.grib out.nc` or `grib_copy`, or download ERA5 as "
-                             "NetCDF (one valid_time axis)")
-    if any(da.sizes[d] > 1 for d in extra):
-        raise InputDataError(f"{path}: variable {variable!r} has extra dimensions "
-                             f"{ {d: da.sizes[d] for d in extra} } besides time, lat, lon; select one level/"
-                             "member first (e.g. `cdo sellevidx,1`) ")
-    da = da.isel({d: 0 for d in extra})
+    da, label = _time_label(ds, da, time_dim, source["time_label"])
+    da = _without_extra_dims(da, time_dim, ds[lat].dims + ds[lon].dims, path, variable)
     chunks = {**_chunks_left_out(), **source["chunks"]}
     ydim, xdim = (ds[lat].dims[0], ds[lon].dims[0]) if ds[lat].ndim == 1 else ds[lat].dims
     da = da.transpose(time_dim, ydim, xdim).chunk({time_dim: chunks["time"], ydim: chunks["lat"], xdim: chunks["lon"]})

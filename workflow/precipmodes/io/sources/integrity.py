@@ -59,6 +59,27 @@ class _Reader:
     def skip_padded(self, n: int) -> None:
         self.take((n + 3) // 4 * 4)
 
+    def name(self, count: int) -> None:
+        """Skip a name (``count``-byte length, padded bytes); ValueError for an implausible length."""
+        length = self.int(count)
+        if length > 4096:
+            raise ValueError
+        self.skip_padded(length)
+
+    def listing(self, tag: int, count: int) -> int:
+        """The number of elements of a list tagged ``tag`` (ABSENT: zero); ValueError for another tag."""
+        found, nelems = self.int(4), self.int(count)
+        if found not in (0, tag) or (found == 0 and nelems):
+            raise ValueError
+        return nelems
+
+    def attributes(self, count: int) -> None:
+        """Skip an attribute list."""
+        for _ in range(self.listing(0x0C, count)):
+            self.name(count)
+            kind, nelems = self.int(4), self.int(count)
+            self.skip_padded(nelems * _CLASSIC_TYPE_SIZE[kind])
+
 
 def _classic_size(path: Path) -> tuple[int | None, str]:
     """``(bytes the header declares, what)`` of a classic NetCDF file; ``(None, ...)`` when its header is
@@ -73,35 +94,16 @@ def _classic_size(path: Path) -> tuple[int | None, str]:
     reader.take(4)
     try:
         numrecs = reader.int(count)
-
-        def name() -> None:
-            length = reader.int(count)
-            if length > 4096:
-                raise ValueError
-            reader.skip_padded(length)
-
-        def listing(tag: int) -> int:
-            found, nelems = reader.int(4), reader.int(count)
-            if found not in (0, tag) or (found == 0 and nelems):
-                raise ValueError
-            return nelems
-
-        def attributes() -> None:
-            for _ in range(listing(0x0C)):
-                name()
-                kind, nelems = reader.int(4), reader.int(count)
-                reader.skip_padded(nelems * _CLASSIC_TYPE_SIZE[kind])
-
         dims = []
-        for _ in range(listing(0x0A)):
-            name()
+        for _ in range(reader.listing(0x0A, count)):
+            reader.name(count)
             dims.append(reader.int(count))
-        attributes()
+        reader.attributes(count)
         variables = []
-        for _ in range(listing(0x0B)):
-            name()
+        for _ in range(reader.listing(0x0B, count)):
+            reader.name(count)
             ids = [reader.int(count) for _ in range(reader.int(count))]
-            attributes()
+            reader.attributes(count)
             kind = reader.int(4)
             reader.int(count)                        # vsize: 32 bits overflow for big variables; recomputed
             begin = reader.int(offset)
