@@ -1,4 +1,5 @@
-"""The estimator skeleton shared by :class:`~precipmodes.decomposition.svd.SVD` and :class:`~precipmodes.decomposition.nmf.NMF`.
+"""The estimator skeleton shared by :class:`~precipmodes.decomposition.svd.SVD` and
+:class:`~precipmodes.decomposition.nmf.NMF`.
 
 Input handling (as xeofs' preprocessor): ``fit(X, dim="time")`` takes either the
 pipeline's ``(cell, time)`` matrix (coordinates ``lat(cell)``, ``lon(cell)``) or a

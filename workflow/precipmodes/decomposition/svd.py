@@ -84,7 +84,7 @@ class SVD(SingularSpectrum, Decomposition):
     gram_dtype : {"float64", "float32"}
         Precision of the Gram products (``gram`` route). ``float32`` costs less (27 % less CPU
         at 300,000 x 2,200); the Rayleigh-Ritz step stays float64, so the singular values keep
-        ~1e-9 relative accuracy, the modes ~1e-5 (module docstring).
+        ~1e-9 relative accuracy, the modes ~1e-5 (docs/methods/decomposition.md).
     gap_max_iter : int
         Most imputation updates when entries are missing (0: one fit of the mean-filled matrix).
     gap_tol : float

@@ -200,7 +200,8 @@ def evaluate(train: xr.DataArray, test: xr.DataArray, svd: SVD, nmf: NMF, lat: x
     ``lat``/``lon`` are the grid's 1-D axes for the maps; ``truth(pattern, cell)`` (demo only)
     adds the truth-match scores. ``label`` names the experiment in errors. ``clip_negative`` sets negative
     SVD reconstructions to 0 (``svd_clipped_entries`` counts them); the hold-out skill scores and
-    ``rank_optimum_rmse_overall`` (``holdout_fraction``, ``holdout_seed``) come from :mod:`precipmodes.diagnostics.skill`.
+    ``rank_optimum_rmse_overall`` (``holdout_fraction``, ``holdout_seed``) come from
+    :mod:`precipmodes.diagnostics.skill`.
     """
     test, observed, present = _checked_test(test, train, label)
     svd_coeffs = svd.transform(test)

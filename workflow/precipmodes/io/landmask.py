@@ -1,4 +1,5 @@
-"""Reading gridded inputs of the land mask: a user's mask file (NetCDF or the seed's .npy) and a grid streamed in time chunks."""
+"""Reading gridded inputs of the land mask: a user's mask file (NetCDF or the seed's .npy) and a grid streamed in
+time chunks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Array kernels of the chunked SVD: the per-chunk Gram and projection products, the Gram eigenvectors, the sign convention.
+"""Array kernels of the chunked SVD: the per-chunk Gram and projection products, the Gram eigenvectors, the sign
+convention.
 
 Every kernel takes one chunk ``block (cells_c, time)`` of the land-cell x window matrix (numpy, any float
 dtype) with the chunk's training mean ``mean (cells_c,)`` and weights ``weights (cells_c,)`` (None: not

@@ -247,7 +247,8 @@ def _masked_error(err2: float, Wt_blocks: list, H: np.ndarray, missing: list, fi
     return err2, new
 
 
-def _ard_rebalanced(ard, D: np.ndarray, H64: np.ndarray, Wt_blocks: list, err2: float, dtype) -> tuple[list, np.ndarray]:
+def _ard_rebalanced(ard, D: np.ndarray, H64: np.ndarray, Wt_blocks: list, err2: float,
+                    dtype) -> tuple[list, np.ndarray]:
     """``(W^T chunks, H)`` rescaled to equal norms of w_k and h_k (W H unchanged, the penalty 0.5 rho_k (|w_k|^2 +
     |h_k|^2) at its least; HALS alone rebalances the scales over thousands of iterations, which kept lambda_k
     drifting), and ``ard`` updated with them."""

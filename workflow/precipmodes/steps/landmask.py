@@ -1,4 +1,5 @@
-"""Rule land_mask: the land fraction by the configured method, checked and written (the fields are :mod:`precipmodes.preprocess.landmask`)."""
+"""Rule land_mask: the land fraction by the configured method, checked and written (the fields are
+:mod:`precipmodes.preprocess.landmask`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Rule split: totals.nc + land_mask.nc + selection.nc -> train.nc, test.nc (the split is :mod:`precipmodes.preprocess.split`)."""
+"""Rule split: totals.nc + land_mask.nc + selection.nc -> train.nc, test.nc (the split is
+:mod:`precipmodes.preprocess.split`)."""
 
 from __future__ import annotations
 

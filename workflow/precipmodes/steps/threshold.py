@@ -1,4 +1,5 @@
-"""Rule threshold: totals.nc + land_mask.nc -> selection.nc (the arithmetic is :mod:`precipmodes.preprocess.threshold`)."""
+"""Rule threshold: totals.nc + land_mask.nc -> selection.nc (the arithmetic is
+:mod:`precipmodes.preprocess.threshold`)."""
 
 from __future__ import annotations
 

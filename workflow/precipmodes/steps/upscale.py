@@ -1,4 +1,5 @@
-"""Rule upscale: raw.nc (or its index) -> the block-mean upscaled grid (the arithmetic is :mod:`precipmodes.preprocess.upscale`)."""
+"""Rule upscale: raw.nc (or its index) -> the block-mean upscaled grid (the arithmetic is
+:mod:`precipmodes.preprocess.upscale`)."""
 
 from __future__ import annotations
 

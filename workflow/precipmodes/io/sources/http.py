@@ -7,7 +7,8 @@ Snakemake runs: compute nodes are often offline); ``raw`` then reads the cached 
 One URL per period (``source.http.period``: year, month or day over ``source.http.years``
 [first, last], inclusive) from ``source.http.url_template`` (fields ``{year}``,
 ``{month}``, ``{day}`` as integers, so ``{month:02d}`` works) or a preset
-(:data:`~precipmodes.io.sources.urls.PRESETS`); only ``http://`` and ``https://`` URLs are accepted (checked when the plan is made).
+(:data:`~precipmodes.io.sources.urls.PRESETS`); only ``http://`` and ``https://`` URLs are accepted (checked when the
+plan is made).
 Each file is
 
 * written by one process at a time: the writer holds a lock (``flock`` on ``.<name>.lock`` beside the
