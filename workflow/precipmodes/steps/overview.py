@@ -5,7 +5,7 @@
   (``precipmodes summary RESULTS_DIR`` and the end of every run)
 * :func:`format_overview` - the same as text
 
-The key numbers themselves are :func:`precipmodes.diagnostics.fields.summary.key_numbers`. Light on purpose (no
+The key numbers themselves are :func:`precipmodes.diagnostics.summary.key_numbers`. Light on purpose (no
 matplotlib): the Snakefile's onsuccess hook imports it.
 """
 
