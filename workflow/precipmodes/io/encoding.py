@@ -1,8 +1,9 @@
-"""How the workflow's NetCDF variables are stored: CF attributes of the coordinates, compression, int16 packing.
+"""How the workflow's NetCDF variables are stored: CF attributes of the coordinates, chunking, compression,
+int16 packing.
 
 :func:`encoding_for` is the encoding :func:`precipmodes.io.netcdf.write_netcdf` writes every dataset with (zlib
-level :data:`COMPLEVEL`, chunks of :func:`~precipmodes.io.encoding.chunk_sizes`, ``precip`` packed to int16 where its
-``packing_step_mm`` asks); :func:`add_cf_attrs` the CF attributes it adds. Pure: nothing here reads or writes.
+level :data:`COMPLEVEL`, chunks of :func:`chunk_sizes`); :func:`pack_int16` the packing of the variables its
+``packed`` argument names; :func:`add_cf_attrs` the CF attributes it adds. Pure: nothing here reads or writes.
 """
 
 from __future__ import annotations
