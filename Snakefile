@@ -6,8 +6,8 @@ from snakemake.utils import min_version
 
 from precipmodes.config import layers_origin, refuse_unsafe_folders, validate_config
 from precipmodes.errors import ConfigError
-from precipmodes.runhooks import RunHooks
-from precipmodes.runlock import RunLockError
+from precipmodes.steps.runhooks import RunHooks
+from precipmodes.io.runlock import RunLockError
 
 min_version("9.0")
 
@@ -40,7 +40,7 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/archive.smk"
 
 
-# The run lock, the clean-up of what killed writes left, the timing table (precipmodes.runhooks). A Snakefile
+# The run lock, the clean-up of what killed writes left, the timing table (precipmodes.steps.runhooks). A Snakefile
 # that uses this workflow as a module registers the same hooks itself (docs/hpc.md, "Use as a module").
 RUN_HOOKS = RunHooks(config, warn=logger.warning)
 if workflow.is_main_process:

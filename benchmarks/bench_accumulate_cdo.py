@@ -5,7 +5,7 @@
 Generates (once) a synthetic hourly canonical file at 0.05 deg over Japan (320 x 400
 cells, sea NaN, ~75 % dry steps, 0.1 mm quantised, zlib level 4, one map per chunk)
 in --workdir (never the repo), then times in fresh processes
-  * precipmodes.accumulate.accumulate_files (72 h, anchor = first step; writes zlib-compressed NetCDF4),
+  * precipmodes.steps.accumulate.accumulate_files (72 h, anchor = first step; writes zlib-compressed NetCDF4),
   * cdo -s timselsum,72 (writes uncompressed NetCDF4, so it does less work),
 checks both give the same totals, and prints the times and the ratio.
 """
@@ -112,7 +112,7 @@ def accumulate_command(src: Path, dst: Path, hours: int = 72, block_mb: float | 
     ``dask.cluster``; on the threaded scheduler as many reader processes (workflow/scripts/accumulate.py)."""
     block = "" if block_mb is None else f", block_mb={block_mb}"
     processes = threads if cluster == "threads" else 1
-    code = ("import sys; from precipmodes import parallel; from precipmodes.accumulate import accumulate_files\n"
+    code = ("import sys; from precipmodes.steps import parallel; from precipmodes.steps.accumulate import accumulate_files\n"
             "if __name__ == '__main__':\n"
             f"    with parallel.dask_cluster({{'cluster': {cluster!r}}}, {threads}, 4000):\n"
             "        accumulate_files(input_path=sys.argv[1], output_path=sys.argv[2], "

@@ -4,7 +4,7 @@
     nice .venv/bin/python benchmarks/bench_ard.py --train results/seed/train.nc   # the default demo's matrix
 
 Each matrix is ``W H`` with gamma(0.6) factors plus Gaussian noise of 0.1 times its standard deviation,
-clipped at 0 (as tests/test_ard.py, there at 300 x 120). For each rank: the count ARD keeps (it should
+clipped at 0 (as tests/unit/decomposition/test_ard.py, there at 300 x 120). For each rank: the count ARD keeps (it should
 be the true rank, +-1), its iterations, seconds and relative error, and the same for a plain HALS NMF
 at the true rank (nndsvd init, default tol), side by side. Takes minutes per rank on 2 cores.
 
@@ -22,9 +22,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import as_dataarray, matrix_parser, timed  # noqa: E402
 
-from precipmodes.netcdf import open_netcdf  # noqa: E402
-from precipmodes.nmf import NMF  # noqa: E402
-from precipmodes.sources.demo import PATTERNS  # noqa: E402
+from precipmodes.decomposition.nmf import NMF  # noqa: E402
+from precipmodes.io.netcdf import open_netcdf  # noqa: E402
+from precipmodes.io.sources.demo import PATTERNS  # noqa: E402
 
 
 def known_rank_matrix(n_cells: int, n_windows: int, rank: int, noise: float = 0.1, seed: int = 0) -> np.ndarray:

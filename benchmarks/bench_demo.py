@@ -5,7 +5,7 @@
 Default demo grid (80 x 80 cells, 6-hourly). For each record length, two fresh
 processes total the field over time: ``streamed`` writes the demo's index (raw_files, the rule raw's code)
 and reads the field through it as a partition does (dask-backed blocks of ~32 MiB,
-:func:`precipmodes.sources.demo.block_steps`); ``eager`` computes the whole array first and then sums it.
+:func:`precipmodes.io.sources.demo.block_steps`); ``eager`` computes the whole array first and then sums it.
 Prints wall time and peak RSS (kernel rusage) of each and the ratios.
 Both include ~0.9 GiB of global-land-mask's 1/120 deg grid, loaded by the demo for
 its real land; streaming keeps the rest flat in record length.
@@ -23,17 +23,17 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accumulate_cdo import timed_run  # noqa: E402
 
-from precipmodes.config import load_config  # noqa: E402
-from precipmodes.sources import source_options  # noqa: E402
+from precipmodes.io.configfile import load_config  # noqa: E402
+from precipmodes.io.sources import source_options  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
-STREAMED = ("import sys, json; from precipmodes.sources import raw_files; "
-            "from precipmodes.sources.index import open_steps; "
+STREAMED = ("import sys, json; from precipmodes.io.sources import raw_files; "
+            "from precipmodes.io.sources.index import open_steps; "
             "s, d = json.loads(sys.argv[1]), json.loads(sys.argv[2]); "
             "raw_files(source=s, domain=d, output=sys.argv[3]); "
             "open_steps(sys.argv[3])['precip'].sum('time').compute()")
-EAGER = ("import sys, json, numpy as np; from precipmodes.sources.demo import demo_dataset; "
+EAGER = ("import sys, json, numpy as np; from precipmodes.io.sources.demo import demo_dataset; "
          "s, d = json.loads(sys.argv[1]), json.loads(sys.argv[2]); "
          "np.nansum(demo_dataset(s, d)['precip'].values, axis=0)")
 

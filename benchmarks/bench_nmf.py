@@ -18,7 +18,7 @@ from sklearn.decomposition import NMF as SkNMF
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import as_dataarray, matrix_parser, rain_matrix, timed  # noqa: E402
 
-from precipmodes.nmf import NMF  # noqa: E402
+from precipmodes.decomposition.nmf import NMF  # noqa: E402
 
 
 def main() -> None:

@@ -75,9 +75,8 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import as_dataarray, lognormal_rain_matrix, matrix_parser, rain_matrix  # noqa: E402
 
-from precipmodes.hals import hals_sweeps  # noqa: E402
-from precipmodes.nmf import NMF  # noqa: E402
-
+from precipmodes.decomposition.nmf import NMF  # noqa: E402
+from precipmodes.linalg.hals import hals_sweeps  # noqa: E402
 
 # --suite: name -> (rank, zero fraction, noise, shape) with shape "tall" (--cells x --windows) or "wide"
 # (--windows x 2 --cells: more windows than cells)

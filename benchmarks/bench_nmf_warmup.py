@@ -4,7 +4,7 @@
         [--eobs results/iberia/train.nc] [--no-synthetic]
 
 For each matrix, rank-k NMF three ways from the same settings: ``precipmodes.NMF(k)`` (pipeline
-defaults: the first :data:`precipmodes.hals.H_WARMUP` iterations with one plain H sweep),
+defaults: the first :data:`precipmodes.linalg.hals.H_WARMUP` iterations with one plain H sweep),
 ``precipmodes.NMF(k, h_warmup=0)`` (accelerated sweeps from the first iteration, the solver before
 2026-12-03) and scikit-learn ``NMF(k, init='nndsvd', solver='cd', tol=1e-4, max_iter=5000,
 random_state=0)`` (the seed's settings); final relative error ``||X - WH|| / ||X||`` and iterations of
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import as_dataarray, lognormal_rain_matrix, matrix_parser, rain_matrix  # noqa: E402
 from bench_nmf_peers import complete_matrix, relative_error, seed_sklearn, warm_up_kernel  # noqa: E402
 
-from precipmodes.nmf import NMF  # noqa: E402
+from precipmodes.decomposition.nmf import NMF  # noqa: E402
 
 
 def compare(name: str, X: xr.DataArray, rank: int) -> tuple[float, float]:

@@ -22,7 +22,7 @@ import xarray as xr
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accumulate_cdo import accumulate_command, make_hourly_input, timed_run  # noqa: E402
 
-from precipmodes.netcdf import write_netcdf  # noqa: E402
+from precipmodes.io.netcdf import write_netcdf  # noqa: E402
 
 THRESHOLD = "{'wet_mm': 0.0, 'min_wet_fraction': 0.2}"
 
@@ -44,11 +44,11 @@ def commands(src: Path, folder: Path, years: int) -> dict[str, list[str]]:
     py = [sys.executable, "-c"]
     return {
         "accumulate": accumulate_command(src, totals, threads=2),
-        "threshold": py + ["import sys; from precipmodes.threshold import threshold_files; "
+        "threshold": py + ["import sys; from precipmodes.steps.threshold import threshold_files; "
                            "threshold_files(totals=sys.argv[1], land_mask=sys.argv[2], output=sys.argv[3], "
                            f"threshold={THRESHOLD})", str(totals), str(mask), str(selection)],
         "split": py + ["import sys; from precipmodes.config import section_defaults; "
-                       "from precipmodes.split import split_files; "
+                       "from precipmodes.steps.split import split_files; "
                        "split_files(totals=sys.argv[1], land_mask=sys.argv[2], selection=sys.argv[3], "
                        f"train=sys.argv[4], test=sys.argv[5], name='bench', experiment={experiment}, "
                        "coverage=section_defaults('coverage'))",

@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import as_dataarray, clocked, lognormal_rain_matrix, matrix_parser, rain_matrix  # noqa: E402
 
-from precipmodes.svd import SVD  # noqa: E402
+from precipmodes.decomposition.svd import SVD  # noqa: E402
 
 
 def main() -> None:

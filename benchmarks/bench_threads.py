@@ -4,7 +4,7 @@
 
 A dask-backed 12,700 x 2,200 float64 matrix (``_common.rain_matrix``, 2,000-cell chunks) goes
 through the SVD Gram route and 10 NMF iterations under the threaded scheduler with
-``--workers`` workers, once with ``precipmodes.matrix.TASK_BLAS_THREADS = 1`` (the default:
+``--workers`` workers, once with ``precipmodes.linalg.blocks.TASK_BLAS_THREADS = 1`` (the default:
 each task multiplies with one BLAS thread) and once with ``None`` (each task uses BLAS's
 default thread count, here ``--blas`` threads, so workers x blas threads share the cores),
 interleaved ``--repeats`` times; wall and CPU seconds of each.
@@ -23,10 +23,10 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import as_dataarray, clocked, matrix_parser, rain_matrix  # noqa: E402
 
-from precipmodes import matrix  # noqa: E402
+from precipmodes.decomposition.nmf import NMF  # noqa: E402
+from precipmodes.decomposition.svd import SVD  # noqa: E402
 from precipmodes.errors import ConvergenceWarning  # noqa: E402
-from precipmodes.nmf import NMF  # noqa: E402
-from precipmodes.svd import SVD  # noqa: E402
+from precipmodes.linalg import blocks as matrix  # noqa: E402
 
 
 def main() -> None:

@@ -5,7 +5,7 @@
 - ``benchmarks/index.md`` and its figures: ``benchmarks/README.md``, the one home of the benchmark tables;
 - ``gallery.md`` and its images: every figure of a run's results folder (``PRECIPMODES_GALLERY_RESULTS``,
   default ``results``), captioned with the report captions of ``workflow/report/<figure>.rst``. CI builds
-  the site from the demo run of the test suite (tests/test_docs.py); without a results folder the page
+  the site from the demo run of the test suite (tests/workflow/demo_run/test_docs.py); without a results folder the page
   says how to fill it.
 """
 

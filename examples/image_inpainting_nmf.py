@@ -2,7 +2,7 @@
 
 An NMF basis (rank 16) is learned from 1,500 clean handwritten digits. In the 297 other digits
 a seeded 30 % of the pixels are set to 0, as by a defective sensor. Knowing which pixels are
-defective, the repair treats them as missing: :func:`precipmodes.projection.fill_gaps` solves
+defective, the repair treats them as missing: :func:`precipmodes.decomposition.projection.fill_gaps` solves
 each image's activations by NNLS on its good pixels only and reconstructs the defective ones
 from the basis -- the same gap-filling projection the workflow uses for missing cells. Printed:
 RMSE on the defective pixels before the repair (the zeros), after it, and when the zeros are
@@ -20,11 +20,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from _common import draw_image, output_dir, save_figure
 from sklearn.datasets import load_digits
 
-from _common import draw_image, output_dir, save_figure
 from precipmodes import NMF
-from precipmodes.projection import fill_gaps
+from precipmodes.decomposition.projection import fill_gaps
 
 RANK = 16
 N_TRAIN = 1500

@@ -21,11 +21,11 @@ if [[ $(id -u) -eq 0 ]]; then
 fi
 
 [[ -x .venv/bin/python ]] || python3 -m venv .venv
-# the docs extra too: tests/test_docs.py builds the documentation site (mkdocs build --strict, offline)
+# the docs extra too: tests/workflow/demo_run/test_docs.py builds the documentation site (mkdocs build --strict, offline)
 echo "[$(ts)] pip install -e .[test,docs]"
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test,docs]'
 
-# The SLURM tests (tests/test_slurm.py) need a running one-node cluster: munge, MariaDB, slurmdbd
+# The SLURM tests (tests/workflow/slurm/test_slurm.py) need a running one-node cluster: munge, MariaDB, slurmdbd
 # (accounting, so sacct works), slurmctld and slurmd, installed from Debian and started without
 # systemd by tests/slurm/start_local_slurm.sh (idempotent; ~75 s the first time, seconds after).
 # It stays up for the whole pytest session and after it (stop: bash tests/slurm/stop_local_slurm.sh).
@@ -35,6 +35,6 @@ if [[ $(id -u) -eq 0 ]]; then
 fi
 
 # Two pytest-xdist workers; --dist loadgroup keeps the files that share a session-built workflow run (and the
-# SLURM files) on one worker (tests/conftest.py TEST_GROUPS). `-n 0` as an argument runs serially.
+# SLURM files) on one worker (tests/conftest.py: the folders of tests/workflow/ are the groups). `-n 0` as an argument runs serially.
 echo "[$(ts)] pytest"
 exec .venv/bin/pytest -n 2 --dist loadgroup "$@"

@@ -13,11 +13,11 @@ import argparse
 import sys
 from typing import Sequence
 
-from . import __version__
-from .archive import verify_archive
-from .errors import PrecipModesError
-from .init import init_config
-from .summary import format_overview, results_overview
+from precipmodes import __version__
+from precipmodes.errors import PrecipModesError
+from precipmodes.io.manifest import verify_archive
+from precipmodes.steps.init import init_config
+from precipmodes.steps.overview import format_overview, results_overview
 
 
 def _init(args: argparse.Namespace) -> int:

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .errors import ConfigError
-from .grid import normalise_domain_lon
+from precipmodes.errors import ConfigError
+from precipmodes.grid import normalise_domain_lon
 
 SCHEMA_PATH = importlib.resources.files("precipmodes") / "schemas" / "config.schema.yaml"
 
@@ -37,19 +37,6 @@ def load_schema() -> dict:
     """The config schema (the one home of every config key, its default and its allowed values): a copy of
     the one parsed per process (libyaml's loader where PyYAML has it)."""
     return copy.deepcopy(_parsed_schema())
-
-
-def load_config(path: str | Path) -> dict:
-    """Read a YAML config file, validate it and fill in defaults."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} not found")
-    with open(path) as handle:
-        try:
-            raw = yaml.safe_load(handle) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
-    return validate_config(raw, origin=str(path))
 
 
 def layers_origin(configfiles: list, overrides: Mapping, default: str | Path) -> str:
@@ -89,7 +76,7 @@ def section_defaults(name: str, values: Mapping | None = None) -> dict:
     Snakemake, e.g. tests and notebooks, that call a file-level step with only some keys).
 
     ``name`` is a top-level key (``svd``) or a dotted path of keys (``source.files``: the options of
-    one source kind, as :func:`precipmodes.sources.source_options` hands them on, without ``kind``;
+    one source kind, as :func:`precipmodes.io.sources.source_options` hands them on, without ``kind``;
     ``experiments.<name>``: one experiment's entry). The schema is the one home of every default: file-level steps
     read their section's keys directly, so a section passed in must be complete, as the validated
     config is.

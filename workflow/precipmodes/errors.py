@@ -27,7 +27,7 @@ class OutputError(PrecipModesError):
 class ParameterError(ValueError):
     """A numerical routine's parameter is invalid; ``parameter`` names it as the routine spells it.
 
-    The numerics do not know config keys: the rule layer (:mod:`precipmodes.decompose`)
+    The numerics do not know config keys: the rule layer (:mod:`precipmodes.steps.decompose`)
     maps ``parameter`` to the config key and re-raises with a message naming it.
     """
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import sys
 import time
-from pathlib import Path
 from typing import Iterator
 
 LOGGER_NAME = "precipmodes"
@@ -101,43 +99,3 @@ class Progress:
             progress_log.info("%s: %d of %d %s, %.1f s, about %.0f s left", self.step, self.done, self.total,
                               self.unit, elapsed, left)
             self.last = now
-
-
-RULE_DONE = re.compile(r"^\S+ \S+ INFO precipmodes: rule (\w+): done in ([0-9.]+) s$", re.M)
-
-
-def timing_table(log_dir: str | Path, since: float | None = None) -> list[tuple[str, str, float]]:
-    """``(rule, job log, seconds)`` of every job whose log under ``log_dir`` says it finished, slowest first.
-
-    Read from the ``rule <name>: done in <s> s`` line that :func:`precipmodes.rulescript.rule_run`
-    writes at the end of every job. With ``since`` (a POSIX time, e.g. when this run started) only the
-    logs written since then: the jobs of this run, not those of earlier runs in the same folder (a job's
-    log is rewritten when the job runs, so an older log belongs to an earlier run).
-    """
-    rows = []
-    for path in sorted(Path(log_dir).rglob("*.log")):
-        if since is not None and path.stat().st_mtime < since:
-            continue
-        for rule, seconds in RULE_DONE.findall(path.read_text(errors="replace")):
-            rows.append((rule, str(path.relative_to(log_dir)), float(seconds)))
-    return sorted(rows, key=lambda row: -row[2])
-
-
-def write_timing_table(log_dir: str | Path, since: float | None = None) -> Path | None:
-    """Write ``<log_dir>/timings.tsv`` (rule, log, seconds, share of the total) of the jobs logged ``since``
-    (all when None; see :func:`timing_table`) and print it; None (and a line saying so) if no job logged."""
-    rows = timing_table(log_dir, since)
-    if not rows:
-        print("precipmodes: no job ran in this run (everything was up to date)", file=sys.stderr)
-        return None
-    total = sum(seconds for *_, seconds in rows)
-    lines = ["rule\tlog\tseconds\tshare"] + [f"{rule}\t{log}\t{seconds:.2f}\t{seconds / total:.3f}"
-                                            for rule, log, seconds in rows]
-    out = Path(log_dir) / "timings.tsv"
-    out.write_text("\n".join(lines) + "\n")
-    width = max(len(log) for _, log, _ in rows)
-    print(f"precipmodes: time per job of this run ({len(rows)} jobs, {total:.1f} s of job time in all; {out}):",
-          file=sys.stderr)
-    for rule, log, seconds in rows:
-        print(f"  {log:<{width}}  {seconds:8.2f} s  {100 * seconds / total:5.1f} %", file=sys.stderr)
-    return out

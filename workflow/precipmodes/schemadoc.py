@@ -3,7 +3,7 @@
 :func:`render_reference` turns ``precipmodes/schemas/config.schema.yaml`` into Markdown: one table per
 top-level section, one row per key with its default, its allowed values (enums, types, bounds) and its
 ``description``. The documentation site renders it at build time (``docs/hooks.py``) and
-``config/README.md`` holds the same text (``tests/test_docs.py`` checks it is current)::
+``config/README.md`` holds the same text (``tests/workflow/demo_run/test_docs.py`` checks it is current)::
 
     python -m precipmodes.schemadoc config/README.md
 

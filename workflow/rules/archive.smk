@@ -3,9 +3,9 @@
 #   snakemake archive --cores 1   (all experiments -> <archive_dir>/<experiment>; then: precipmodes verify DIR)
 # The rule's output is a receipt under results_dir, not the archive's files: Snakemake deletes a job's
 # outputs before it runs it, and the previous archive must stay until the new one is built, verified and
-# swapped in (precipmodes.archive.archive_files). A receipt whose archive was deleted or changed since is
+# swapped in (precipmodes.io.archive.archive_files). A receipt whose archive was deleted or changed since is
 # dropped here, so that `snakemake archive` archives that experiment again.
-from precipmodes.archive import drop_stale_receipt
+from precipmodes.io.archive import drop_stale_receipt
 
 ARCHIVE_ROOT = FOLDERS["archive"]
 ARCHIVE_DIR = f"{ARCHIVE_ROOT}/{{experiment}}"

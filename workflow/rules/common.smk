@@ -10,14 +10,14 @@ import os
 import re
 from pathlib import Path
 
-from precipmodes.accumulate import partition_plan
+from precipmodes.steps.accumulate import partition_plan
 from precipmodes.plots import experiment_figure_names, figure_files
 from precipmodes.errors import InputDataError, PrecipModesError
-from precipmodes.runhooks import results_folders
-from precipmodes.sources import fingerprint, local_inputs, missing_message, plausibility, source_options
-from precipmodes.sources.http import download_plan
+from precipmodes.steps.runhooks import results_folders
+from precipmodes.io.sources import fingerprint, local_inputs, missing_message, plausibility, source_options
+from precipmodes.io.sources.http import download_plan
 
-FOLDERS = results_folders(config)  # precipmodes.runhooks: the one home of the folder layout
+FOLDERS = results_folders(config)  # precipmodes.steps.runhooks: the one home of the folder layout
 RESULTS = FOLDERS["results"]
 PREPARED = FOLDERS["prepared"]
 LOGS = FOLDERS["logs"]

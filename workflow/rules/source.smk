@@ -1,6 +1,6 @@
 # Raw data: one canonical dataset precip(time, lat, lon), the amount per source step; for the files read in
 # place (source.kind files, http downloads) an index of them (its coordinates, no precip): see
-# precipmodes.sources.index. A checkpoint: the partitions of the totals are planned from it.
+# precipmodes.io.sources.index. A checkpoint: the partitions of the totals are planned from it.
 #   downloads: <source.http.cache_dir>/<file name>  one download job per remote file (kind http)
 
 checkpoint raw:

@@ -1,7 +1,7 @@
 """Rule accumulate_partition: window totals (accumulation.hours) of one partition of the gridded input."""
-from precipmodes import parallel
-from precipmodes.accumulate import accumulate_files
-from precipmodes.rulescript import rule_run
+from precipmodes.steps import parallel
+from precipmodes.steps.accumulate import accumulate_files
+from precipmodes.steps.rulescript import rule_run
 
 
 def main(smk):

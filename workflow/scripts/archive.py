@@ -3,8 +3,8 @@ its output is the receipt that records the manifest's digest."""
 from pathlib import Path
 
 from precipmodes import logs
-from precipmodes.archive import archive_files
-from precipmodes.rulescript import rule_run
+from precipmodes.io.archive import archive_files
+from precipmodes.steps.rulescript import rule_run
 
 
 def main(smk):

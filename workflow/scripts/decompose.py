@@ -1,8 +1,8 @@
 """Rules svd, hilbert and nmf: SVD modes / Hilbert modes / NMF components of an experiment's training matrix
 (the rule's name picks which)."""
-from precipmodes import parallel
-from precipmodes.decompose import hilbert_files, nmf_files, svd_files
-from precipmodes.rulescript import rule_run, workflow_rule
+from precipmodes.steps import parallel
+from precipmodes.steps.decompose import hilbert_files, nmf_files, svd_files
+from precipmodes.steps.rulescript import rule_run, workflow_rule
 
 FITS = {"svd": svd_files, "hilbert": hilbert_files, "nmf": nmf_files}
 SECTIONS = {"hilbert": "svd"}  # config section of a rule not named after its section

@@ -1,6 +1,6 @@
 """Rule demo_truth: the demo's true spatial patterns and seasonal cycles."""
-from precipmodes.rulescript import rule_run
-from precipmodes.sources.demo import demo_truth_files
+from precipmodes.io.sources.demo import demo_truth_files
+from precipmodes.steps.rulescript import rule_run
 
 
 def main(smk):

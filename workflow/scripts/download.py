@@ -1,6 +1,6 @@
 """Rule download: one remote file of source.kind http into source.http.cache_dir (resumed, verified)."""
-from precipmodes.rulescript import rule_run
-from precipmodes.sources.http import download_files
+from precipmodes.io.sources.http import download_files
+from precipmodes.steps.rulescript import rule_run
 
 
 def main(smk):

@@ -1,6 +1,6 @@
 """Rule evaluate: project the test windows on the training modes and score the reconstructions."""
-from precipmodes.decompose import evaluate_files
-from precipmodes.rulescript import rule_run
+from precipmodes.steps.decompose import evaluate_files
+from precipmodes.steps.rulescript import rule_run
 
 
 def main(smk):

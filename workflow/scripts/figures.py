@@ -2,7 +2,7 @@
 _rotated, _hilbert, _rank, _series, _selection, _test, _demo, _summary): draw an experiment's PNGs."""
 from precipmodes.plots import render
 from precipmodes.plots.base import FigureOptions
-from precipmodes.rulescript import rule_run, workflow_rule
+from precipmodes.steps.rulescript import rule_run, workflow_rule
 
 
 def main(smk):

@@ -1,6 +1,6 @@
 """Rule accumulate: the partitions' window totals gathered into totals.nc."""
-from precipmodes.accumulate import gather_totals
-from precipmodes.rulescript import rule_run
+from precipmodes.steps.accumulate import gather_totals
+from precipmodes.steps.rulescript import rule_run
 
 
 def main(smk):

@@ -1,6 +1,6 @@
 """Rule land_mask: land_fraction and land on the prepared grid (method from params.land_mask)."""
-from precipmodes.landmask import land_mask_files
-from precipmodes.rulescript import rule_run
+from precipmodes.steps.landmask import land_mask_files
+from precipmodes.steps.rulescript import rule_run
 
 
 def main(smk):

@@ -1,6 +1,6 @@
 """Rule rank_selection: cross-validated reconstruction error over the experiment's list of ranks."""
-from precipmodes.decompose import rank_selection_files
-from precipmodes.rulescript import rule_run
+from precipmodes.steps.decompose import rank_selection_files
+from precipmodes.steps.rulescript import rule_run
 
 
 def main(smk):

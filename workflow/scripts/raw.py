@@ -1,6 +1,6 @@
 """Rule raw: build the canonical raw dataset from the configured source."""
-from precipmodes.rulescript import rule_run
-from precipmodes.sources import raw_files
+from precipmodes.io.sources import raw_files
+from precipmodes.steps.rulescript import rule_run
 
 
 def main(smk):

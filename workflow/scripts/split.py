@@ -1,6 +1,6 @@
 """Rule split: land-only (cell, time) train and test matrices of one experiment."""
-from precipmodes.rulescript import rule_run
-from precipmodes.split import split_files
+from precipmodes.steps.rulescript import rule_run
+from precipmodes.steps.split import split_files
 
 
 def main(smk):

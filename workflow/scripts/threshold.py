@@ -1,6 +1,6 @@
 """Rule threshold: wet-area fraction of every window and the kept ones."""
-from precipmodes.rulescript import rule_run
-from precipmodes.threshold import threshold_files
+from precipmodes.steps.rulescript import rule_run
+from precipmodes.steps.threshold import threshold_files
 
 
 def main(smk):

@@ -1,6 +1,6 @@
 """Rule upscale: block-mean coarsening of raw.nc by params.upscale factor [lon, lat]."""
-from precipmodes.rulescript import rule_run
-from precipmodes.upscale import upscale_files
+from precipmodes.steps.rulescript import rule_run
+from precipmodes.steps.upscale import upscale_files
 
 
 def main(smk):

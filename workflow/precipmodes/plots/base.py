@@ -23,9 +23,9 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 from cartopy.mpl.ticker import LatitudeFormatter, LongitudeFormatter  # noqa: E402
 
-from ..errors import ConfigError, InputDataError  # noqa: E402
-from ..grid import normalise_domain_lon  # noqa: E402
-from ..owned import remove_owned, stale_temps, temp_path  # noqa: E402
+from precipmodes.errors import ConfigError, InputDataError  # noqa: E402
+from precipmodes.grid import normalise_domain_lon  # noqa: E402
+from precipmodes.io.owned import remove_owned, stale_temps, temp_path  # noqa: E402
 
 SYNTHETIC_LABEL = "SYNTHETIC demo"
 PANEL_WIDTH_IN = 2.6

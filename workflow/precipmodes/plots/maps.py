@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import cartopy.crs as ccrs
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
-import cartopy.crs as ccrs
 import xarray as xr
+from matplotlib.ticker import MaxNLocator
 
-from ..summary import is_centred, variance_label
-from .base import (FigureOptions, draw_map, first_panels, map_axes, map_panels, new_figure, PANEL_WIDTH_IN,
-                   symmetric_limit)
+from precipmodes.diagnostics.summary import is_centred, variance_label
+from precipmodes.plots.base import (PANEL_WIDTH_IN, FigureOptions, draw_map, first_panels, map_axes, map_panels,
+                                    new_figure, symmetric_limit)
 
 
 def svd_modes_figure(svd: xr.Dataset, options: FigureOptions) -> plt.Figure:

@@ -14,23 +14,23 @@ from typing import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from .. import diagnostics
-from ..config import parse_range
-from ..errors import InputDataError
-from ..grid import unstack_cells
-from ..logs import log, timed
-from ..netcdf import open_netcdf
-from ..owned import temp_path
-from ..summary import METHODS, is_centred, key_numbers, overall_rmse
-from .base import FigureOptions, new_figure, require_vars, save_figure, use_offline_coastlines
-from .maps import (cell_skill_figure, demo_match_figure, hilbert_modes_figure, land_mask_figure,
-                   local_share_figure, nmf_bases_figure, reconstruction_figure, regression_figure,
-                   rotated_modes_figure, svd_modes_figure, svd_nmf_figure, training_stats_figure)
-from .series import (coefficient_spectra_figure, coefficients_figure, rank_choice_figure, rmse_figure,
-                     seasonal_cycle_figure, spectrum_figure, wet_fraction_figure, window_coefficients_figure,
-                     window_step, with_gaps)
+from precipmodes.config import parse_range
+from precipmodes.diagnostics import fields
+from precipmodes.diagnostics.summary import METHODS, is_centred, key_numbers, overall_rmse
+from precipmodes.errors import InputDataError
+from precipmodes.grid import unstack_cells
+from precipmodes.io.netcdf import open_netcdf
+from precipmodes.io.owned import temp_path
+from precipmodes.logs import log, timed
+from precipmodes.plots.base import FigureOptions, new_figure, require_vars, save_figure, use_offline_coastlines
+from precipmodes.plots.maps import (cell_skill_figure, demo_match_figure, hilbert_modes_figure, land_mask_figure,
+                                    local_share_figure, nmf_bases_figure, reconstruction_figure, regression_figure,
+                                    rotated_modes_figure, svd_modes_figure, svd_nmf_figure, training_stats_figure)
+from precipmodes.plots.series import (coefficient_spectra_figure, coefficients_figure, rank_choice_figure, rmse_figure,
+                                      seasonal_cycle_figure, spectrum_figure, wet_fraction_figure,
+                                      window_coefficients_figure, window_step, with_gaps)
 
-# evaluation.nc variables the figures read (written by precipmodes.evaluate)
+# evaluation.nc variables the figures read (written by precipmodes.diagnostics.evaluate)
 EVALUATION_VARS = ["svd_coefficients", "nmf_coefficients", "svd_reconstruction", "nmf_reconstruction",
                    "climatology_reconstruction", "svd_rmse", "nmf_rmse", "climatology_rmse"]
 
@@ -54,7 +54,7 @@ def draw_modes(svd_path, nmf_path, outputs: Mapping[str, str], options: FigureOp
 
 def draw_fields(train_path, svd_path, nmf_path, outputs: Mapping[str, str], options: FigureOptions) -> None:
     """training_stats.png, mode_regression.png, mode_correlation.png, local_variance.png and svd_vs_nmf.png
-    from train.nc, svd.nc and nmf.nc (:mod:`precipmodes.diagnostics`)."""
+    from train.nc, svd.nc and nmf.nc (:mod:`precipmodes.diagnostics.fields`)."""
     use_offline_coastlines(options.coastline_resolution)
     train = _open(train_path, ["precip"])
     svd = _open(svd_path, ["spatial_modes", "temporal_coefficients", "explained_variance_ratio"])
@@ -62,14 +62,14 @@ def draw_fields(train_path, svd_path, nmf_path, outputs: Mapping[str, str], opti
     lat, lon = svd["lat"], svd["lon"]
     with timed("figures: fields"):
         matrix = train["precip"].load()
-        mean, std = diagnostics.training_moments(matrix)
+        mean, std = fields.training_moments(matrix)
         save_figure(training_stats_figure(unstack_cells(mean, lat, lon), unstack_cells(std, lat, lon),
                                           matrix.sizes["time"], options), outputs["training_stats"], options.dpi)
-        regression, correlation = diagnostics.regression_maps(matrix, svd["temporal_coefficients"], "mode")
+        regression, correlation = fields.regression_maps(matrix, svd["temporal_coefficients"], "mode")
         for name, maps in (("regression", regression), ("correlation", correlation)):
             save_figure(regression_figure(unstack_cells(maps, lat, lon), "mode", name, options),
                         outputs[f"mode_{name}"], options.dpi)
-        share = unstack_cells(diagnostics.local_share(matrix, svd), lat, lon)
+        share = unstack_cells(fields.local_share(matrix, svd), lat, lon)
         save_figure(local_share_figure(share, is_centred(svd), options), outputs["local_variance"],
                     options.dpi)
         save_figure(svd_nmf_figure(svd, nmf, is_centred(svd), options), outputs["svd_vs_nmf"],
@@ -119,10 +119,10 @@ def draw_series(svd_path, nmf_path, selection_path, outputs: Mapping[str, str], 
                     outputs["nmf_activations"], options.dpi)
         step = window_step(selection["time"])
         regular = {"SVD temporal coefficients": (coefficients, "mode"), "NMF activations": (activations, "component")}
-        spectra = {title: diagnostics.power_spectrum(series.where(series["in_record"], drop=True), dim, step)
+        spectra = {title: fields.power_spectrum(series.where(series["in_record"], drop=True), dim, step)
                    for title, (series, dim) in regular.items()}
         save_figure(coefficient_spectra_figure(spectra, options), outputs["coefficient_spectra"], options.dpi)
-        cycles = {title: diagnostics.seasonal_cycle(series.assign_attrs(units="mm"), dim)
+        cycles = {title: fields.seasonal_cycle(series.assign_attrs(units="mm"), dim)
                   for title, (series, dim) in regular.items()}
         save_figure(seasonal_cycle_figure(cycles, options), outputs["seasonal_cycle"], options.dpi)
 
@@ -179,7 +179,7 @@ def draw_test(evaluation_path, test_path, land_mask_path, selection_path, output
                 for name, series in rmse.items()}
         save_figure(rmse_figure(rmse, overall, options), outputs["test_rmse"], options.dpi)
         observed = unstack_cells(test["precip"], land_mask["lat"], land_mask["lon"])
-        skill = xr.concat([diagnostics.cell_skill(observed, evaluation[f"{var}_reconstruction"],
+        skill = xr.concat([fields.cell_skill(observed, evaluation[f"{var}_reconstruction"],
                                                   evaluation["climatology_reconstruction"])
                            for var in ("svd", "nmf")], dim="method").assign_coords(method=["SVD", "NMF"])
         save_figure(cell_skill_figure(skill, options), outputs["cell_skill"], options.dpi)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 import xarray as xr
+from matplotlib.ticker import MaxNLocator
 
-from ..summary import is_centred, variance_label
-from .base import FigureOptions, first_panels, new_figure
-from .maps import window_label
+from precipmodes.diagnostics.summary import is_centred, variance_label
+from precipmodes.plots.base import FigureOptions, first_panels, new_figure
+from precipmodes.plots.maps import window_label
 
 
 def window_step(times: xr.DataArray) -> np.timedelta64:

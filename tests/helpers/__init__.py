@@ -1,0 +1,1 @@
+"""Helpers shared by the test files (pyproject: pytest pythonpath = ["tests"], so `from helpers.x import ...`)."""

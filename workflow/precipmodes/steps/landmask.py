@@ -1,0 +1,90 @@
+"""Rule land_mask: the land fraction by the configured method, checked and written (the fields are
+:mod:`precipmodes.preprocess.landmask`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import xarray as xr
+
+from precipmodes.errors import ConfigError, InputDataError
+from precipmodes.io.landmask import open_streamed, read_mask_file
+from precipmodes.io.netcdf import open_netcdf, write_netcdf
+from precipmodes.logs import log, timed
+from precipmodes.preprocess.landmask import (data_nan_fraction, globe_land_fraction, globe_source, land_mask_dataset,
+                                             land_of_grid)
+
+# auto: the largest share of the cells with data that may be wholly sea by global_land_mask for the NaN
+# pattern to count as a coastline (E-OBS Iberia: 0 of 328; Stage IV regridded off the Carolinas: 30 %)
+AUTO_MAX_SEA_SHARE = 0.1
+
+
+def land_fraction_for(grid: xr.Dataset, settings: Mapping, origin: str = "input",
+                      observed: xr.DataArray | None = None) -> tuple[xr.DataArray, str, str]:
+    """Land fraction on the grid of ``grid`` (a canonical dataset, or the index of one) by
+    ``settings['method']``. ``observed(lat, lon)``: the totals' count of input steps with a value per
+    cell (``n_observed_steps`` of totals.nc), from which ``data_nan`` is taken (no pass over the data);
+    without it ``data_nan`` reads ``grid['precip']``.
+
+    Returns ``(land_fraction(lat, lon), method used, source description)``.
+    """
+    method = settings["method"]
+    if method not in ("auto", "data_nan", "global_land_mask", "file"):
+        raise ConfigError(f"land_mask.method: unknown method {method!r}; use auto, data_nan, global_land_mask "
+                          f"or file")
+    lat, lon = grid["lat"], grid["lon"]
+    if method == "file":
+        return read_mask_file(settings["path"], lat, lon), "file", f"file {settings['path']}"
+    if method == "auto" and "seed_land" in grid:
+        seed = grid["seed_land"].astype(np.float32).fillna(0.0).transpose("lat", "lon").load()
+        return seed.clip(0, 1), "seed_land", f"variable seed_land of {origin} (the seed's land mask)"
+    if method in ("auto", "data_nan"):
+        fraction = (data_nan_fraction(grid["precip"]) if observed is None
+                    else (observed > 0).astype(np.float32).assign_coords(lat=lat, lon=lon))
+        if not fraction.any():
+            raise InputDataError(f"{origin}: precip is NaN at every cell and time step; there is no data "
+                                 f"to mask (check the source)")
+        nan_source = f"NaN pattern of {origin}: sea = cells missing at every time step"
+        if method == "data_nan":
+            return fraction, "data_nan", nan_source
+    subsamples = int(settings["subsamples"])
+    globe = globe_land_fraction(lat, lon, subsamples)
+    if method == "auto" and not fraction.all():
+        seen = fraction > 0
+        sea = int((seen & (globe == 0)).sum())
+        share = sea / int(seen.sum())
+        if share <= AUTO_MAX_SEA_SHARE:
+            return fraction, "data_nan", nan_source
+        log.warning("land_mask.method auto: %d of %d cells with data in %s (%.0f %%, more than %.0f %%) are wholly "
+                    "sea by global_land_mask, so the NaN pattern marks where the instrument sees, not the coast; "
+                    "land = cells with data that global_land_mask calls land. To take every cell with data as "
+                    "land, set land_mask.method: data_nan", sea, int(seen.sum()), origin, 100 * share,
+                    100 * AUTO_MAX_SEA_SHARE)
+        return (globe.where(seen, 0.0), "global_land_mask_where_observed",
+                f"{globe_source(subsamples)}, where {origin} has data (cells missing at every time step: no data)")
+    return globe, "global_land_mask", globe_source(subsamples)
+
+
+def land_mask_files(*, grid: str | os.PathLike, output: str | os.PathLike, land_mask: Mapping,
+                    config: Mapping | None = None, totals: str | os.PathLike | None = None) -> Path:
+    """Rule land_mask: read the gridded input ``grid`` (raw.nc, its index or upscaled.nc, streamed), make
+    the mask by the complete ``land_mask`` config section, write ``output`` (NetCDF); ``config``, optional,
+    is the whole config, digested into the provenance. ``totals``: totals.nc, whose ``n_observed_steps``
+    gives ``data_nan`` (:func:`land_fraction_for`)."""
+    grid = Path(grid)
+    with timed(f"land_mask ({land_mask['method']})"):
+        with open_streamed(grid) as data, (open_netcdf(totals) if totals else contextlib.nullcontext()) as counts:
+            observed = None if counts is None else land_of_grid(counts["n_observed_steps"], data, totals, grid)
+            fraction, method, source = land_fraction_for(data, land_mask, origin=grid.name, observed=observed)
+            ds = land_mask_dataset(fraction, float(land_mask["min_fraction"]), method, source,
+                                   land_mask["method"])
+            ds["lat"].attrs, ds["lon"].attrs = dict(data["lat"].attrs), dict(data["lon"].attrs)
+        log.info("land mask: %d of %d cells are land (method %s)", ds.attrs["n_land_cells"], ds.attrs["n_cells"],
+                 method)
+        inputs = [grid] + ([land_mask["path"]] if method == "file" else []) + ([totals] if totals else [])
+        return write_netcdf(ds, output, step=f"land_mask: method {method} ({source})", config=config,
+                            inputs=inputs)
