@@ -11,11 +11,11 @@ from scipy.optimize import nnls
 from precipmodes.config import parse_instant
 from precipmodes.errors import ConfigError
 from precipmodes.io.configfile import load_config
+from precipmodes.io.globe import globe_land_fraction
 from precipmodes.io.sources import check_canonical, raw_files, source_options
 from precipmodes.io.sources.demo import (OUTAGE_BOX, OUTAGE_DAYS, PATTERNS, PRECISION_MM, STATION_MAX_MISSING,
                                          demo_dataset, demo_grid, demo_times, demo_truth_files, truth_dataset)
 from precipmodes.io.sources.index import open_steps
-from precipmodes.preprocess.landmask import globe_land_fraction
 
 DOMAIN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0], "resolution": [0.5, 0.4]}  # 40 x 40 cells
 

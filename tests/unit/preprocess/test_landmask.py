@@ -13,7 +13,8 @@ from helpers.workflow import run_snakemake
 from precipmodes.config import section_defaults
 from precipmodes.errors import ConfigError, InputDataError
 from precipmodes.io.netcdf import write_netcdf
-from precipmodes.preprocess.landmask import cell_edges, data_nan_fraction, globe_land_fraction, seed_mask_grid
+from precipmodes.io.globe import globe_land_fraction
+from precipmodes.preprocess.landmask import cell_edges, data_nan_fraction, seed_mask_grid
 from precipmodes.steps.landmask import AUTO_MAX_SEA_SHARE, land_fraction_for, land_mask_files
 
 

@@ -44,7 +44,6 @@ SEED_MASK_SHAPE = (320, 320)
 SEED_MASK_LON = (128.0, 148.0)
 SEED_MASK_LAT = (30.0, 46.0)
 CHUNK_VALUES = 16_000_000  # values per dask chunk when streaming the input (64 MB float32)
-MAX_POINTS = 4_000_000  # global-land-mask points looked up at once
 
 
 def cell_edges(centres: np.ndarray) -> np.ndarray:
@@ -56,7 +55,7 @@ def cell_edges(centres: np.ndarray) -> np.ndarray:
     return np.concatenate([[2 * centres[0] - mid[0]], mid, [2 * centres[-1] - mid[-1]]])
 
 
-def _subsample_points(centres: np.ndarray, subsamples: int) -> np.ndarray:
+def subsample_points(centres: np.ndarray, subsamples: int) -> np.ndarray:
     """Points ``(n, subsamples)`` evenly inside each cell (cell-centred sub-cells)."""
     edges = cell_edges(centres)
     offsets = (np.arange(subsamples) + 0.5) / subsamples
@@ -67,26 +66,6 @@ def globe_source(subsamples: int) -> str:
     version = importlib.metadata.version("global-land-mask")
     return (f"GLOBE 1/120 deg land/water grid (NOAA NGDC) via global-land-mask {version}, "
             f"{subsamples} x {subsamples} points per cell")
-
-
-def globe_land_fraction(lat: xr.DataArray, lon: xr.DataArray, subsamples: int = 6) -> xr.DataArray:
-    """Land fraction ``(lat, lon)`` in [0, 1] from global-land-mask, sub-sampling each cell.
-
-    ``lat``/``lon`` are the grid's 1-D ascending cell centres in degrees.
-    """
-    from global_land_mask import globe
-
-    sub_lat = np.clip(_subsample_points(lat.values, subsamples), -90.0, 90.0)
-    sub_lon = (_subsample_points(lon.values, subsamples) + 180.0) % 360.0 - 180.0
-    flat_lon = sub_lon.ravel()
-    fraction = np.empty((lat.size, lon.size), dtype=np.float32)
-    rows = max(1, MAX_POINTS // (flat_lon.size * subsamples))
-    for start in range(0, lat.size, rows):
-        block = sub_lat[start:start + rows].ravel()
-        points = globe.is_land(np.repeat(block, flat_lon.size), np.tile(flat_lon, block.size))
-        points = points.reshape(-1, subsamples, lon.size, subsamples)
-        fraction[start:start + rows] = points.mean(axis=(1, 3))
-    return xr.DataArray(fraction, dims=("lat", "lon"), coords={"lat": lat, "lon": lon})
 
 
 def data_nan_fraction(precip: xr.DataArray, steps: int | None = None) -> xr.DataArray:

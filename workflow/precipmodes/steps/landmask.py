@@ -12,10 +12,11 @@ import numpy as np
 import xarray as xr
 
 from precipmodes.errors import ConfigError, InputDataError
+from precipmodes.io.globe import globe_land_fraction
 from precipmodes.io.landmask import open_streamed, read_mask_file
 from precipmodes.io.netcdf import open_netcdf, write_netcdf
 from precipmodes.logs import log, timed
-from precipmodes.preprocess.landmask import (data_nan_fraction, globe_land_fraction, globe_source, land_mask_dataset,
+from precipmodes.preprocess.landmask import (data_nan_fraction, globe_source, land_mask_dataset,
                                              land_of_grid)
 
 # auto: the largest share of the cells with data that may be wholly sea by global_land_mask for the NaN

@@ -56,7 +56,7 @@ from scipy.ndimage import uniform_filter
 
 from precipmodes.config import parse_instant
 from precipmodes.errors import ConfigError
-from precipmodes.preprocess.landmask import globe_land_fraction
+from precipmodes.io.globe import globe_land_fraction
 from precipmodes.logs import log, timed
 from precipmodes.io.netcdf import write_netcdf
 from precipmodes.io.encoding import RUN_CHUNK
