@@ -269,8 +269,8 @@ class _InProcessReader:
 
     def window_sums(self, i0: int, i1: int, segments: np.ndarray, take: np.ndarray,
                     scale: np.ndarray | None, steps: int, progress: _Progress) -> tuple[np.ndarray, np.ndarray]:
-        """:func:`~precipmodes.blockreader.window_sums` and
-        :func:`~precipmodes.blockreader.observed_steps` of the record's steps ``[i0, i1)``, checked and
+        """:func:`~precipmodes.io.blockreader.window_sums` and
+        :func:`~precipmodes.io.blockreader.observed_steps` of the record's steps ``[i0, i1)``, checked and
         cleaned first by ``checks`` when given."""
         block = self.precip[i0:i1].values
         if self.checks is not None:
@@ -281,13 +281,13 @@ class _InProcessReader:
 
 
 class ReaderProcesses:
-    """Reader processes (:mod:`precipmodes.blockreader`) that read blocks of ``precip`` from the NetCDF
+    """Reader processes (:mod:`precipmodes.io.blockreader`) that read blocks of ``precip`` from the NetCDF
     file ``path`` and sum them to windows.
 
     Each of ``processes`` readers opens the file once (chunk cache ``cache_bytes`` per variable) and
     sends back only the window totals (``steps`` times smaller than what it read), so the zlib
     decompression that one process runs under HDF5's lock runs in ``processes`` at once. They are
-    plain subprocesses of ``python -m precipmodes.blockreader`` that import numpy and netCDF4 only:
+    plain subprocesses of ``python -m precipmodes.io.blockreader`` that import numpy and netCDF4 only:
     no re-import of the caller's main script (no ``if __name__ == "__main__":`` needed) and ~40 MB
     each. Use as a context manager; :meth:`window_sums` blocks until a reader is free and done (call
     it from dask threads). ``offset``: the file's step that is step 0 of the requests (a partition's first).
@@ -328,7 +328,7 @@ class ReaderProcesses:
 
     def window_sums(self, i0: int, i1: int, segments: np.ndarray, take: np.ndarray,
                     scale: np.ndarray | None, steps: int, progress: _Progress) -> tuple[np.ndarray, np.ndarray]:
-        """:func:`~precipmodes.blockreader.window_sums` and :func:`~precipmodes.blockreader.observed_steps`
+        """:func:`~precipmodes.io.blockreader.window_sums` and :func:`~precipmodes.io.blockreader.observed_steps`
         of the record's steps ``[i0, i1)``, read and summed by a reader process."""
         reader = self.idle.get()
         try:

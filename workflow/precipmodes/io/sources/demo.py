@@ -62,7 +62,7 @@ from precipmodes.io.netcdf import write_netcdf
 from precipmodes.io.encoding import RUN_CHUNK
 from precipmodes.io.sources.canonical import STANDARD_NAME, UNITS
 
-GENERATOR = "precipmodes.io.sources.demo v2"
+GENERATOR = "precipmodes.sources.demo v2"
 TITLE = "precipmodes SYNTHETIC demo precipitation over Japan"
 SYNTHETIC = "synthetic demo data, not observations"
 SEED_RESOLUTION = (0.0625, 0.05)  # used when domain.resolution is null
@@ -297,7 +297,7 @@ def demo_gaps(source: Mapping, lat: np.ndarray, lon: np.ndarray, land: np.ndarra
 
 def block_steps(cells: int) -> int:
     """Time steps per generated block of ``cells`` cells: :data:`BLOCK_BYTES` of float32 in whole
-    multiples of ``netcdf.RUN_CHUNK`` steps, at least one (64 steps at the seed's 320 x 320 grid,
+    multiples of ``precipmodes.io.encoding.RUN_CHUNK`` steps, at least one (64 steps at the seed's 320 x 320 grid,
     1,280 at 80 x 80)."""
     return RUN_CHUNK * max(1, BLOCK_BYTES // (RUN_CHUNK * cells * 4))
 
