@@ -31,10 +31,10 @@ def test_known_hourly_series_exact_totals():
 
 def test_partition_months_auto_sizes_from_step_and_grid():
     hour, day = np.timedelta64(1, "h"), np.timedelta64(1, "D")
-    assert partition_months("auto", hour, 200 * 160) == 6  # 730.5 steps x 32,000 cells x 4 B = 94 MB a month
+    assert partition_months("auto", hour, 200 * 160) == 12  # 730.5 steps x 32,000 cells x 4 B = 94 MB a month
     assert partition_months("auto", hour, 2000 * 2000) == 1
-    assert partition_months("auto", day, 1000 * 1000) == 6  # 122 MB a month: 4.4 months hold 512 MiB
-    assert partition_months("auto", day, 100 * 100) == 444  # 1.2 MB a month: 441 months, in whole years
+    assert partition_months("auto", day, 1000 * 1000) == 12  # 122 MB a month: 8.8 months hold 1 GiB
+    assert partition_months("auto", day, 100 * 100) == 888  # 1.2 MB a month: 882 months, in whole years
     assert partition_months("auto", day, 80) == 1200  # 62 years of a small daily grid: the longest, a century
     assert partition_months(3, day, 80) == 3
 

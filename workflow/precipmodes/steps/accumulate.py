@@ -449,8 +449,10 @@ def record_plan(time: np.ndarray, step: np.timedelta64, accumulation: Mapping,
     return anchor, rule, plan
 
 
-#: decoded input (float32) a partition of ``accumulation.partition_months: auto`` holds at least
-PARTITION_BYTES = 512 * 2**20
+#: decoded input (float32) a partition of ``accumulation.partition_months: auto`` holds at least: a job
+#: costs ~1.7 s to start (Python, imports, Snakemake), a quarter of what it spends on 1 GiB (10 years of hourly
+#: 200 x 160 maps on 2 cores: 48.6 s to train.nc in 12-month partitions, 57.5 s in 6-month ones)
+PARTITION_BYTES = 2**30
 #: partition lengths (months) auto chooses among below a year; above, whole years
 _MONTHS_BELOW_A_YEAR = (1, 2, 3, 4, 6)
 #: the longest partition (months; the schema's maximum of ``accumulation.partition_months``)
