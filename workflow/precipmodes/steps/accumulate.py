@@ -529,12 +529,12 @@ def partition_plan(input_path: str | os.PathLike, accumulation: Mapping) -> dict
     entries of the files holding its steps (path, steps, size, mtime_ns)]}}``; ``files`` only when
     ``input_path`` is an index (:mod:`precipmodes.io.sources.index`). The months are planned on the source's
     grid, and a job on the upscaled grid keeps them. A partition's job reruns when this changes."""
-    from precipmodes.io.sources.index import INDEX_ATTR
+    from precipmodes.io.sources.index import INDEX_ATTR, is_generated, is_index
 
     months, ranges = plan_partitions(input_path, accumulation)
     with open_netcdf(input_path) as ds:
         bounds = values_in_slices(ds["time_bnds"]) if "time_bnds" in ds.variables else None
-        files_read = "step_file" in ds.variables  # an index of files (not of the generated demo)
+        files_read = is_index(ds) and not is_generated(ds)
         info = json.loads(ds.attrs[INDEX_ATTR]) if files_read else None
         step_file = ds["step_file"].values if files_read else None
     plan = {}

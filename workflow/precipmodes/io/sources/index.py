@@ -119,9 +119,7 @@ def build_index(source: Mapping, domain: Mapping) -> xr.Dataset | None:
         "long_name": "which file of the index holds the step (0-based, in the order of the files listed in "
                      f"the global attribute {INDEX_ATTR})"})
     index.attrs = {**ds.attrs, INDEX_ATTR: json.dumps(
-        {"files": files, "cwd": os.getcwd(), "source": settings, "domain": dict(domain),
-         "precip_attrs": ds["precip"].attrs},
-        default=str)}
+        {"files": files, "cwd": os.getcwd(), "source": settings, "domain": dict(domain)}, default=str)}
     return index
 
 
@@ -140,8 +138,7 @@ def _generated_index(source: Mapping, domain: Mapping) -> xr.Dataset:
     index[DEMO_LAND] = (("lat", "lon"), land, {
         "long_name": "land fraction of the cell the demo generator uses (global-land-mask)", "units": "1"})
     index.attrs = {**field.attrs, INDEX_ATTR: json.dumps(
-        {"files": [], "generated": "demo", "source": dict(source), "domain": dict(domain),
-         "precip_attrs": field["precip"].attrs}, default=str)}
+        {"files": [], "generated": "demo", "source": dict(source), "domain": dict(domain)}, default=str)}
     return index
 
 
