@@ -45,11 +45,11 @@ def commands(src: Path, folder: Path, years: int) -> dict[str, list[str]]:
     return {
         "accumulate": accumulate_command(src, totals, threads=2),
         "threshold": py + ["import sys; from precipmodes.steps.threshold import threshold_files; "
-                           "threshold_files(totals=sys.argv[1], land_mask=sys.argv[2], output=sys.argv[3], "
+                           "threshold_files(totals=[sys.argv[1]], land_mask=sys.argv[2], output=sys.argv[3], "
                            f"threshold={THRESHOLD})", str(totals), str(mask), str(selection)],
         "split": py + ["import sys; from precipmodes.config import section_defaults; "
                        "from precipmodes.steps.split import split_files; "
-                       "split_files(totals=sys.argv[1], land_mask=sys.argv[2], selection=sys.argv[3], "
+                       "split_files(totals=[sys.argv[1]], land_mask=sys.argv[2], selection=sys.argv[3], "
                        f"train=sys.argv[4], test=sys.argv[5], name='bench', experiment={experiment}, "
                        "coverage=section_defaults('coverage'))",
                        str(totals), str(mask), str(selection), str(folder / "train.nc"), str(folder / "test.nc")],

@@ -8,9 +8,11 @@ left nothing partial behind.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,8 @@ import yaml
 from helpers.workflow import REPO, run_snakemake
 
 JST = "+09:00"
+PARTS = "results/prepared/totals"  # the partitions' window totals, one file per partition
+SELECTION = "results/prepared/selection.nc"  # made from all the partitions: the target that builds them
 TINY = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
 
 
@@ -138,3 +142,13 @@ def http_source(url_template: str, **extra) -> dict:
     """A ``source`` section of kind http (downloads into the default cache_dir unless given)."""
     return {"kind": "http", "http": {"url_template": url_template, "years": [2006, 2006], "variable": "precip",
                                      "retries": 0, "backoff_s": 0, "timeout_s": 10, **extra}}
+
+
+@contextlib.contextmanager
+def prepared_totals(prepared: Path) -> Iterator[xr.Dataset]:
+    """A run's window totals, loaded: the partitions' files under ``prepared`` (``<results_dir>/prepared``)
+    read as one dataset, as the rules read them."""
+    from precipmodes.steps.totals import open_totals
+
+    with open_totals(sorted((prepared / "totals").glob("*.nc"))) as totals:
+        yield totals.load()

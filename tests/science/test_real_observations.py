@@ -24,6 +24,7 @@ import pytest
 import xarray as xr
 import yaml
 
+from helpers.reliability import prepared_totals
 from helpers.workflow import REPO, run_snakemake
 
 pytestmark = pytest.mark.workflow
@@ -139,7 +140,7 @@ def test_eobs_split_matches_the_independent_computation(real_run, shared_data, e
     workdir = real_run("eobs")
     config = user_config("eobs", shared_data)
     expected = expected_split(eobs_data, config["experiments"][experiment])
-    with xr.open_dataset(workdir / "results" / "prepared" / "totals.nc") as totals:
+    with prepared_totals(workdir / "results" / "prepared") as totals:
         assert totals.attrs["accumulation_anchor"] == "1982-12-01T00:00:00Z"   # auto: no anchor key needed
         assert totals.attrs["accumulation_anchor_rule"].startswith("auto: the first time step at 00:00 UTC")
         assert totals.attrs["n_windows_dropped"] == eobs_data["incomplete"].size == totals.sizes["dropped_window"]
@@ -261,7 +262,7 @@ def test_eobs_series_figure_breaks_between_winters(real_run, shared_data):
 
 def test_mhm_regridded_split_and_djf_counts(real_run, shared_data):
     workdir = real_run("mhm")
-    with xr.open_dataset(workdir / "results" / "prepared" / "totals.nc") as totals, \
+    with prepared_totals(workdir / "results" / "prepared") as totals, \
             xr.open_dataset(workdir / "results" / "prepared" / "selection.nc") as selection:
         assert totals.attrs["accumulation_anchor"] == "1950-01-01T00:00:00Z"
         assert totals.attrs["n_windows_dropped"] == 1          # 22,645 days = 7,548 windows + 1 day

@@ -87,7 +87,7 @@ def test_numbers_inside_config_on_the_command_line_are_numbers(tmp_path):
     schema's numbers are accepted as numbers, and a too large accumulation.hours is refused naming the key."""
     result = dry_run(tmp_path, "--config", 'accumulation={"min_completeness": 0.9, "hours": 24}',
                      'domain={"lon": [129, 147], "lat": [31, 45], "resolution": 0.5}')
-    assert job_counts(result)["accumulate"] == 1
+    assert job_counts(result)["threshold"] == 1
     bad = dry_run(tmp_path, "--config", 'accumulation={"hours": 6e12}', check=False)
     text = bad.stdout + bad.stderr
     assert bad.returncode != 0

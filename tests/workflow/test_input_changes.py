@@ -25,7 +25,7 @@ pytestmark = pytest.mark.workflow
 
 RAW = "results/prepared/raw.nc"
 LAND_MASK = "results/prepared/land_mask.nc"
-TOTALS = "results/prepared/totals.nc"
+TOTALS = "results/prepared/selection.nc"  # built from all the partitions of the totals
 
 
 def files_config(path: Path, **sections) -> dict:
@@ -72,7 +72,7 @@ def test_edited_or_replaced_source_reruns_raw_and_what_follows(tmp_path):
     precip_file(data, days=90, values=values)
     jobs = planned(workdir, config, [TOTALS])
     # the partitions are planned once the checkpoint raw has run (a dry run shows them as <TBD>)
-    assert set(jobs) == {"raw", "accumulate"} and "Updated input files" in jobs["raw"], jobs
+    assert set(jobs) == {"raw", "land_mask", "threshold"} and "Updated input files" in jobs["raw"], jobs
     snakemake(workdir, config, [TOTALS])
     assert float(open_steps(workdir / RAW)["precip"].isel(time=3, lat=2, lon=2)) == 99.0
 
@@ -81,7 +81,7 @@ def test_edited_or_replaced_source_reruns_raw_and_what_follows(tmp_path):
     (tmp_path / "other.nc").replace(data)
     older_than(data, workdir / RAW)
     jobs = planned(workdir, config, [TOTALS])
-    assert set(jobs) == {"raw", "accumulate"} and "Params have changed" in jobs["raw"], jobs
+    assert set(jobs) == {"raw", "land_mask", "threshold"} and "Params have changed" in jobs["raw"], jobs
     snakemake(workdir, config, [TOTALS])
     assert float(open_steps(workdir / RAW)["precip"].isel(time=3, lat=2, lon=2)) == 7.0
 

@@ -34,8 +34,8 @@ def test_two_results_dirs_stay_apart(tmp_path):
     assert not (tmp_path / "results").exists(), "an output or log went to the default results/"
     for root in (tmp_path / "runs/first", tmp_path / "elsewhere/second"):
         files = _files(root)
-        assert {"prepared/raw.nc", "prepared/totals.nc", "prepared/selection.nc", "logs/raw.log",
-                "logs/accumulate.log", "logs/threshold.log"} <= files, files
+        assert {"prepared/raw.nc", "prepared/totals/2000-01.nc", "prepared/selection.nc", "logs/raw.log",
+                "logs/accumulate_partition/2000-01.log", "logs/threshold.log"} <= files, files
     after = {p: (tmp_path / "runs/first" / p).stat().st_mtime_ns for p in _files(tmp_path / "runs/first")}
     assert after == before, "the second run touched the first run's folder"
 
@@ -80,7 +80,7 @@ def test_clean_up_of_killed_writes_walks_only_the_workflows_folders(tmp_path):
     (results / "prepared" / "extra.nc").unlink()  # as Snakemake removes the output of a failed job
     writer = subprocess.run([sys.executable, "-c", "import sys; from precipmodes.io.owned import temp_path; "
                              "p = temp_path(sys.argv[1]); p.write_text('half'); print(p)",
-                             str(results / "prepared" / "totals.nc")], capture_output=True, text=True, check=True)
+                             str(results / "prepared" / "selection.nc")], capture_output=True, text=True, check=True)
     stale = Path(writer.stdout.strip())
     assert stale.is_file() and (results / "prepared" / "extra.nc.json").is_file()
 

@@ -1,7 +1,7 @@
 # Paths and helpers shared by all .smk files (Snakemake's lint wants functions here); outputs, under
 # config results_dir (default results/):
 #   <results_dir>/prepared/...        shared preparation (raw.nc: the data, or the index of the files read in
-#                                     place; totals/<partition>.nc, totals.nc, land mask, selection)
+#                                     place; totals/<partition>.nc, land mask, selection)
 #   <results_dir>/<experiment>/...    per experiment (split, svd.nc, nmf.nc, evaluation.nc, figures/)
 #   <results_dir>/logs/...            one log per job
 import functools
@@ -144,9 +144,14 @@ def land_mask_inputs(wildcards):
     inputs = {"grid": PREPARED_GRID}
     if MASK_FILES:
         inputs["mask_file"] = MASK_FILES[0]
-    if config["land_mask"]["method"] in ("auto", "data_nan"):  # counts of valid windows per cell
-        inputs["totals"] = TOTALS
     return inputs
+
+
+# used by landmask.smk
+def land_mask_totals(wildcards):
+    """The partitions of the totals, whose counts of observed steps per cell give the auto and data_nan masks
+    (a function of its own: until the checkpoint raw has run it stands for raw.nc, not the grid as well)."""
+    return partition_outputs(wildcards) if config["land_mask"]["method"] in ("auto", "data_nan") else []
 
 
 @functools.cache
@@ -163,7 +168,7 @@ def partitions():
     return _partition_plan(path, (stat.st_size, stat.st_mtime_ns))
 
 
-# used by preprocess.smk
+# used by preprocess.smk and land_mask_inputs
 def partition_outputs(wildcards):
     return [f"{PREPARED}/totals/{label}.nc" for label in partitions()]
 

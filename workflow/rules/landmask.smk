@@ -29,6 +29,7 @@ rule upscale:
 rule land_mask:
     input:
         unpack(land_mask_inputs),
+        totals=land_mask_totals,
     output:
         LAND_MASK,
     params:

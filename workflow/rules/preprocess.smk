@@ -1,15 +1,15 @@
 # Preprocessing: window totals -> wet-area threshold -> per-experiment train/test matrices.
-# accumulate and threshold depend only on the data sections of the config (source, domain,
+# accumulate_partition and threshold depend only on the data sections of the config (source, domain,
 # land_mask, upscale, accumulation, threshold); split reads one experiment's entry through
 # experiment_fields (its periods and months) and the coverage section, so changing or adding an experiment
 # reruns only split and what follows.
-TOTALS = f"{PREPARED}/totals.nc"
 SELECTION = f"{PREPARED}/selection.nc"
 
 
 # One job per partition of the windows (accumulation.partition_months), each reading only the files that
 # hold its windows: run side by side (--cores N) or as separate cluster jobs; a new or changed file reruns
-# only the partitions it touches (the index's fingerprints of their files are in params).
+# only the partitions it touches (the index's fingerprints of their files are in params). land_mask,
+# threshold and split read the partitions' files as one dataset (precipmodes.steps.totals): no gathered copy.
 rule accumulate_partition:
     input:
         partition_inputs,
@@ -36,31 +36,9 @@ rule accumulate_partition:
         "../scripts/accumulate.py"
 
 
-# The partitions gathered (window totals are 1/steps of the input: a small file); its input lists the
-# checkpoint raw, so that the partitions are planned anew once raw was rebuilt.
-rule accumulate:
-    input:
-        raw=RAW,
-        parts=partition_outputs,
-    output:
-        TOTALS,
-    params:
-        accumulation=section("accumulation"),
-    log:
-        f"{LOGS}/accumulate.log",
-    threads: rule_resources("accumulate", "threads", 1)
-    resources:
-        mem_mb=rule_resources("accumulate", "mem_mb", 2000),
-        runtime=rule_resources("accumulate", "runtime", 30),
-    conda:
-        "../../envs/core.yaml"
-    script:
-        "../scripts/gather.py"
-
-
 rule threshold:
     input:
-        totals=TOTALS,
+        totals=partition_outputs,
         land_mask=LAND_MASK,
     output:
         SELECTION,
@@ -80,7 +58,7 @@ rule threshold:
 
 rule split:
     input:
-        totals=TOTALS,
+        totals=partition_outputs,
         land_mask=LAND_MASK,
         selection=SELECTION,
     output:

@@ -6,7 +6,7 @@ from precipmodes.steps.rulescript import rule_run
 def main(smk):
     with rule_run(smk) as params:
         land_mask_files(grid=smk.input.grid, output=smk.output[0], land_mask=params["land_mask"], config=smk.config,
-                        totals=smk.input.get("totals"))
+                        totals=list(smk.input.get("totals", [])) or None)
 
 if __name__ == "__main__":
     main(snakemake)  # noqa: F821 (injected by Snakemake)

@@ -5,7 +5,7 @@ from precipmodes.steps.threshold import threshold_files
 
 def main(smk):
     with rule_run(smk) as params:
-        threshold_files(totals=smk.input.totals, land_mask=smk.input.land_mask, output=smk.output[0],
+        threshold_files(totals=list(smk.input.totals), land_mask=smk.input.land_mask, output=smk.output[0],
                         threshold=params["threshold"], config=smk.config)
 
 if __name__ == "__main__":

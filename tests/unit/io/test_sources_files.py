@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from helpers.reliability import prepared_totals
 from precipmodes.config import section_defaults, validate_config
 from precipmodes.errors import ConfigError, InputDataError
 from precipmodes.io.sources import check_canonical, raw_files
@@ -252,7 +253,7 @@ def test_gpcp_dateline_domain_through_the_workflow(shared_data, tmp_path):
                   str(tmp_path / "fiji.yaml"), timeout=600)
     original = xr.open_dataset(shared_data / GPCP)["precip"].sel(latitude=slice(-20, -15), longitude=slice(175, 185))
     prepared = tmp_path / "results/fiji/prepared"
-    with xr.open_dataset(prepared / "totals.nc") as totals, xr.open_dataset(prepared / "land_mask.nc") as mask:
+    with prepared_totals(prepared) as totals, xr.open_dataset(prepared / "land_mask.nc") as mask:
         for ds in (totals, mask):
             np.testing.assert_array_equal(ds["lon"].values, np.arange(175.0, 186.0))
             np.testing.assert_array_equal(ds["lat"].values, np.arange(-20.0, -14.0))

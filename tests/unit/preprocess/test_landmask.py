@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import xarray as xr
+from helpers.reliability import prepared_totals
 from helpers.workflow import run_snakemake
 
 from precipmodes.config import section_defaults
@@ -162,7 +163,7 @@ def test_auto_on_stage_iv_radar_regridded_through_the_workflow(shared_data, tmp_
     prepared = tmp_path / "results/stageiv_hourly_2018-09-13/prepared"
     run_snakemake(tmp_path, str((prepared / "land_mask.nc").relative_to(tmp_path)), "--cores", "1",
                   "--configfile", str(tmp_path / "s4.yaml"), timeout=600)
-    with xr.open_dataset(prepared / "land_mask.nc") as mask, xr.open_dataset(prepared / "totals.nc") as totals:
+    with xr.open_dataset(prepared / "land_mask.nc") as mask, prepared_totals(prepared) as totals:
         assert mask.attrs["requested_method"] == "auto"
         assert mask.attrs["method"] == "global_land_mask_where_observed"
         assert (mask.attrs["n_land_cells"], mask.attrs["n_cells"]) == (10906, 28998)

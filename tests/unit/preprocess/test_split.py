@@ -93,7 +93,7 @@ def test_split_files_write_lazy_matrices(tmp_path, prepared):
     write_netcdf(selection, tmp_path / "selection.nc")
     experiment = exp(["2006-01-01T00:00+09:00", "2006-02-01T00:00+09:00"],
                      ["2006-02-01T00:00+09:00", "2006-03-01T00:00+09:00"])
-    train, test = split_files(totals=tmp_path / "totals.nc", land_mask=tmp_path / "land_mask.nc",
+    train, test = split_files(totals=[tmp_path / "totals.nc"], land_mask=tmp_path / "land_mask.nc",
                               selection=tmp_path / "selection.nc", train=tmp_path / "seed" / "train.nc",
                               test=tmp_path / "seed" / "test.nc", name="seed", experiment=experiment,
                               coverage=section_defaults("coverage"))
@@ -260,7 +260,7 @@ def test_gappy_split_files_are_cf_and_logged(tmp_path, gappy, caplog):
     write_netcdf(land_mask(LAND), tmp_path / "land_mask.nc", step="land_mask")
     write_netcdf(selection, tmp_path / "selection.nc", step="threshold")
     with caplog.at_level("INFO", logger="precipmodes"):
-        train, test = split_files(totals=tmp_path / "totals.nc", land_mask=tmp_path / "land_mask.nc",
+        train, test = split_files(totals=[tmp_path / "totals.nc"], land_mask=tmp_path / "land_mask.nc",
                                   selection=tmp_path / "selection.nc", train=tmp_path / "gaps" / "train.nc",
                                   test=tmp_path / "gaps" / "test.nc", name="gaps", experiment=exp(TRAIN, TEST),
                                   coverage=section_defaults("coverage", {"min_window_fraction": 0.6}))

@@ -75,9 +75,12 @@ def test_threshold_files_streams_and_writes_every_window(tmp_path):
     rng = np.random.default_rng(3)
     windows = rng.gamma(0.5, 4.0, size=(150, 2, 3)) * (rng.random((150, 2, 3)) < 0.5)
     totals = totals_of(windows)
-    write_netcdf(totals, tmp_path / "totals.nc")
+    paths = []
+    for number, part in enumerate((totals.isel(time=slice(0, 70)), totals.isel(time=slice(70, None)))):
+        part.attrs["n_windows"] = part.sizes["time"]  # two partitions, read as one
+        paths.append(write_netcdf(part, tmp_path / f"{number}.nc"))
     write_netcdf(land_mask(LAND), tmp_path / "land_mask.nc")
-    out = threshold_files(totals=tmp_path / "totals.nc", land_mask=tmp_path / "land_mask.nc",
+    out = threshold_files(totals=paths, land_mask=tmp_path / "land_mask.nc",
                           output=tmp_path / "selection.nc", threshold={"wet_mm": 0.0, "min_wet_fraction": 0.5})
     sel = open_netcdf(out)
     assert sel.sizes["time"] == 150

@@ -69,11 +69,11 @@ def test_enabling_upscale_inserts_the_rule_before_the_mask(tmp_path, repo):
     config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
     config["upscale"] = {"enabled": True, "factor": [2, 2]}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    result = run_snakemake(tmp_path, "results/prepared/land_mask.nc", "results/prepared/totals.nc", "-n",
+    result = run_snakemake(tmp_path, "results/prepared/land_mask.nc", "results/prepared/selection.nc", "-n",
                            "--configfile", str(tmp_path / "config.yaml"))
     jobs = (result.stdout + result.stderr).split("Job stats")[1].split("total")[0]
     counts = {line.split()[0]: int(line.split()[1]) for line in jobs.splitlines()[3:] if line.strip()}
-    assert counts == {"raw": 1, "upscale": 1, "land_mask": 1, "accumulate": 1}
+    assert counts == {"raw": 1, "upscale": 1, "land_mask": 1, "threshold": 1}
     default = run_snakemake(tmp_path, "results/prepared/land_mask.nc", "-n")  # upscale is off by default
     assert "upscale" not in (default.stdout + default.stderr).split("Job stats")[1]
 

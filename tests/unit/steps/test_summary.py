@@ -40,7 +40,7 @@ def test_end_of_a_half_run_says_which_experiment_is_complete(two_runs):
     assert "1 of 2 experiment(s) complete (e1)" in first
     assert "e2: incomplete: has train.nc, test.nc, svd.nc; missing nmf.nc, evaluation.nc, summary.json" in first
     rules = {row[0] for row in rows}
-    assert {"raw", "accumulate", "split", "svd", "nmf", "evaluate", "figures_summary"} <= rules, rules
+    assert {"raw", "accumulate_partition", "split", "svd", "nmf", "evaluate", "figures_summary"} <= rules, rules
 
 
 def test_timing_table_counts_only_this_runs_jobs(two_runs):
@@ -49,7 +49,7 @@ def test_timing_table_counts_only_this_runs_jobs(two_runs):
     rules = [row[0] for row in rows]
     # the second run made e2's NMF, evaluation and figures and e1's figures; the data preparation, e1's and
     # e2's SVD were made by the first run and are not counted again
-    assert {"raw", "accumulate", "threshold", "split", "svd"}.isdisjoint(rules), rules
+    assert {"raw", "accumulate_partition", "threshold", "split", "svd"}.isdisjoint(rules), rules
     assert "nmf" in rules and "evaluate" in rules and all("e1" not in row[1] or "figures" in row[1] for row in rows)
     assert f"time per job of this run ({len(rows)} jobs" in second
 

@@ -9,28 +9,31 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from helpers.reliability import prepared_totals
 from helpers.workflow import run_snakemake
 
 pytestmark = pytest.mark.workflow
 
-PREPARED = ["raw.nc", "land_mask.nc", "totals.nc", "selection.nc", "demo_truth.nc"]
+PREPARED = ["raw.nc", "land_mask.nc", "selection.nc", "demo_truth.nc"]
 PER_EXPERIMENT = ["train.nc", "test.nc", "svd.nc", "nmf.nc", "evaluation.nc"]
 
 
 def netcdf_outputs(results):
-    return sorted(results.glob("prepared/*.nc")) + sorted(results.glob("seed/*.nc"))
+    return sorted(results.glob("prepared/*.nc")) + sorted(results.glob("prepared/totals/*.nc")) + sorted(
+        results.glob("seed/*.nc"))
 
 
 def test_default_pipeline_makes_every_output(demo_run):
     results = demo_run / "results"
     for name in PREPARED:
         assert (results / "prepared" / name).is_file(), name
+    assert sorted((results / "prepared" / "totals").glob("*.nc")), "no partition of the totals"
     for name in PER_EXPERIMENT:
         assert (results / "seed" / name).is_file(), name
     pngs = sorted((results / "seed" / "figures").glob("*.png"))
     assert len(pngs) >= 5
     logs = sorted(p.name for p in (results / "logs").rglob("*.log"))
-    for rule in ("raw", "land_mask", "accumulate", "threshold", "svd", "nmf", "evaluate"):
+    for rule in ("raw", "land_mask", "accumulate_partition", "threshold", "svd", "nmf", "evaluate"):
         assert any(name.startswith(rule) for name in logs), (rule, logs)
     print(f"default pipeline wall time: {(demo_run / 'wall_seconds.txt').read_text().strip()} s")
 
@@ -56,7 +59,7 @@ def test_every_output_is_georeferenced_cf_and_labelled_synthetic(demo_run):
 
 def test_time_axes_are_where_expected(demo_run):
     results = demo_run / "results"
-    with xr.open_dataset(results / "prepared" / "totals.nc") as totals:
+    with prepared_totals(results / "prepared") as totals:
         starts = totals["time"].values
         assert (starts[0] - np.datetime64("2005-12-31T15:00")) % np.timedelta64(72, "h") == np.timedelta64(0)
         assert "time_bnds" in totals
@@ -102,7 +105,7 @@ def test_run_ends_with_a_timing_table_of_every_job(demo_run):
     assert lines[0] == "rule\tlog\tseconds\tshare"
     rows = [line.split("\t") for line in lines[1:]]
     rules = {row[0] for row in rows}
-    assert {"raw", "demo_truth", "land_mask", "accumulate", "threshold", "split", "svd", "nmf", "evaluate",
+    assert {"raw", "demo_truth", "land_mask", "accumulate_partition", "threshold", "split", "svd", "nmf", "evaluate",
             "figures_modes", "figures_summary"} <= rules, rules
     seconds = [float(row[2]) for row in rows]
     assert seconds == sorted(seconds, reverse=True) and all(s >= 0 for s in seconds)

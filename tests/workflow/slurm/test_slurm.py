@@ -133,7 +133,7 @@ def test_profile_runs_every_rule_as_its_own_slurm_job(slurm, tmp_path):
     assert {row[0] for row in rows} == submitted, (submitted, rows)
     assert all(row[3] == "COMPLETED" for row in rows), rows
     rules = [row[2].removeprefix("rule_").split("_wildcards_")[0] for row in rows]
-    expected = {"raw", "land_mask", "accumulate", "threshold", "split", "svd", "nmf", "evaluate",
+    expected = {"raw", "land_mask", "accumulate_partition", "threshold", "split", "svd", "nmf", "evaluate",
                 "archive_experiment"}
     assert expected <= set(rules), rules
     verify = subprocess.run([str(Path(sys.executable).with_name("precipmodes")), "verify",

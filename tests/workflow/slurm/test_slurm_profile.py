@@ -34,7 +34,7 @@ def test_large_run_resources_validate_and_fit_the_profile():
     config = validate_config({**base, **large}, origin=str(LARGE))
     table = config["resources"]
     assert set(table) - {"default"} <= resource_keys_used(), "resources for rules that do not exist"
-    assert {"accumulate", "svd", "nmf"} <= set(table)
+    assert {"accumulate_partition", "svd", "nmf"} <= set(table)
     max_threads = yaml.safe_load(PROFILE.read_text())["max-threads"]
     assert all(entry.get("threads", 1) <= max_threads for entry in table.values())
 

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.workflow
 
 RAW = "results/prepared/raw.nc"
 LAND_MASK = "results/prepared/land_mask.nc"
-TOTALS = "results/prepared/totals.nc"
+TOTALS = "results/prepared/totals/2000-01.nc"  # the one partition of short records (auto: 1200 months from year 0)
 SELECTION = "results/prepared/selection.nc"
 SPLIT = ["results/e1/train.nc", "results/e1/test.nc"]
 SVD = "results/e1/svd.nc"
@@ -272,7 +272,7 @@ CASES = [
     Case("accumulation.hours not a multiple of the 6 h step",
          lambda tmp: tiny(accumulation={"hours": 10}),
          r"accumulation\.hours: 10 h is not a multiple of the input step 06:00:00", targets=[TOTALS],
-         # its partition job fails before writing; the earlier totals.nc stays intact (rebuilt once fixed)
+         # its partition job fails before writing; the earlier partition stays intact (rebuilt once fixed)
          prepared=True, failed=[]),
     Case("no window passes the threshold",
          lambda tmp: tiny(threshold={"wet_mm": 1.0e6, "min_wet_fraction": 0.2}),
@@ -284,8 +284,8 @@ CASES = [
     Case("train period outside the data",
          lambda tmp: tiny(experiments={"e1": experiment(train=[f"2007-01-01T00:00{JST}", f"2007-03-01T00:00{JST}"])}),
          r"experiments\.e1\.train: .* lies outside the data", targets=SPLIT, prepared=True),
-    Case("truncated intermediate under its final name (totals.nc cut in half)",
-         lambda tmp: tiny(), r"totals\.nc: not a readable NetCDF file .*truncated or corrupt - delete it and rerun",
+    Case("truncated intermediate under its final name (a partition of the totals cut in half)",
+         lambda tmp: tiny(), r"totals/2000-01\.nc: not a readable NetCDF file .*truncated or corrupt - delete it and rerun",
          # land_mask (method auto: data_nan from the totals' counts) is the first job to read it
          targets=[SELECTION], prepared=True, damage=TOTALS, failed=[LAND_MASK]),
     Case("n_modes larger than the training matrix",

@@ -28,35 +28,36 @@ from precipmodes.io.sources.index import open_steps
 
 pytestmark = pytest.mark.workflow
 
-TOTALS = "results/prepared/totals.nc"
+TOTALS = "results/prepared/totals/2000-01.nc"  # the tiny run's one partition of the totals
 NMF = "results/e1/nmf.nc"
 RAW = "results/prepared/raw.nc"
 
 
 def test_sigkill_accumulate_and_nmf_then_rerun_gives_the_uninterrupted_outputs(tmp_path, tiny_run):
-    """SIGKILL accumulate while it writes totals.nc (its temp file exists; the failed run removes it), rerun
-    (plain); then SIGKILL the whole Snakemake process tree during nmf (a crashed node), --unlock and
-    --rerun-incomplete. The
-    results equal those of an uninterrupted run (--forcerun accumulate in the same directory)."""
+    """SIGKILL accumulate_partition while it writes its partition of the totals (its temp file exists; the failed
+    run removes it), rerun (plain); then SIGKILL the whole Snakemake process tree during nmf (a crashed node),
+    --unlock and --rerun-incomplete. The results equal those of an uninterrupted run (--forcerun
+    accumulate_partition in the same directory)."""
     # tol 0: nmf runs all max_iter sweeps, long enough to be killed mid-rule
     config = tiny(nmf={"max_iter": 3000, "tol": 0.0})
     workdir = copy_run(tiny_run, tmp_path / "work")
     prepared = workdir / "results" / "prepared"
+    parts = prepared / "totals"
     for path in (workdir / "results").rglob("*.nc*"):  # keep raw and the land mask, the rest is rebuilt
         if path.name.split(".nc")[0] not in ("raw", "land_mask"):
             path.unlink()
 
     run = start_snakemake(workdir, config, [NMF])
-    rule = wait_for(lambda: rule_process(run, "gather.py"), "accumulate started", run)  # writes totals.nc
-    wait_for(lambda: list(prepared.glob(".totals.nc.tmp-*")), "totals.nc being written", run, every=0.002)
+    rule = wait_for(lambda: rule_process(run, "accumulate.py"), "accumulate_partition started", run)
+    wait_for(lambda: list(parts.glob(".2000-01.nc.tmp-*")), "the partition being written", run, every=0.002)
     rule.send_signal(signal.SIGKILL)
     output = run.communicate(timeout=300)[0]
     assert run.returncode != 0, output[-3000:]
-    assert "Error in rule accumulate" in output, output[-3000:]
-    assert not (workdir / TOTALS).exists(), "a killed write left totals.nc under its final name"
+    assert "Error in rule accumulate_partition" in output, output[-3000:]
+    assert not (workdir / TOTALS).exists(), "a killed write left the partition under its final name"
     assert leftovers(prepared) == [], "the failed run (onerror) left the killed writer's temp file"
 
-    # the plain rerun completes accumulate; kill the whole tree while nmf runs
+    # the plain rerun completes the partition; kill the whole tree while nmf runs
     run = start_snakemake(workdir, config, [NMF])
     rule = wait_for(lambda: rule_process(run, "decompose.py"), "nmf started", run)  # only nmf.nc is asked for
     wait_for(lambda: "nmf (e1): started" in _read(workdir / "results/logs/nmf_e1.log"), "nmf fitting", run)
@@ -64,7 +65,7 @@ def test_sigkill_accumulate_and_nmf_then_rerun_gives_the_uninterrupted_outputs(t
     run.communicate(timeout=60)
     rule.wait(timeout=30) if rule.is_running() else None
     assert not (workdir / NMF).exists()
-    assert leftovers(prepared) == [], "the rerun left the killed writer's temp file of totals.nc"
+    assert leftovers(prepared) == [], "the rerun left the killed writer's temp file of the partition"
     with xr.open_dataset(workdir / TOTALS) as ds:
         ds.load()
 
@@ -78,7 +79,7 @@ def test_sigkill_accumulate_and_nmf_then_rerun_gives_the_uninterrupted_outputs(t
     for name in (TOTALS, NMF):
         shutil.copy2(workdir / name, kept / Path(name).name)
 
-    snakemake(workdir, config, [NMF], "--forcerun", "accumulate")  # uninterrupted, from totals on
+    snakemake(workdir, config, [NMF], "--forcerun", "accumulate_partition")  # uninterrupted, from totals on
     for name in (TOTALS, NMF):
         assert_same_data(kept / Path(name).name, workdir / name)
 
@@ -161,14 +162,13 @@ def small_disk(tmp_path):
 
 def test_disk_full_gives_a_clear_error_and_no_corrupt_output(small_disk):
     """The tiny demo's index (raw.nc, ~28 KB) fits a 64 KiB results/, its partition of totals (~48 KB) does not:
-    write_netcdf's OutputError reaches snakemake's output, and neither the partition, totals.nc nor a temp file
-    is left."""
+    write_netcdf's OutputError reaches snakemake's output, and neither the partition nor a temp file is left."""
     result = snakemake(small_disk, tiny(), [TOTALS], check=False)
     text = output_text(result)
     assert result.returncode != 0
     found = re.search(r"OutputError: .*(totals/\d{4}-\d{2}\.nc): no space left on the device while writing", text)
     assert found, text[-4000:]
-    assert_nothing_partial(small_disk, [f"results/prepared/{found[1]}", TOTALS])
+    assert_nothing_partial(small_disk, [f"results/prepared/{found[1]}"])
 
 
 def job_files(dry_run_output: str) -> dict[str, list[str]]:
@@ -271,24 +271,25 @@ def test_two_working_directories_on_one_results_folder_the_second_is_refused_the
 
 
 def test_killed_forced_accumulate_leaves_nothing_behind_once_a_rerun_has_nothing_to_do(tmp_path, tiny_run):
-    """SIGKILL of the whole Snakemake tree while a forced accumulate writes totals.nc leaves its temp file and the
-    sidecar of the totals.nc Snakemake removed; after --unlock the rerun has nothing to be done (the outputs
-    downstream of totals.nc are there) and still removes both."""
+    """SIGKILL of the whole Snakemake tree while a forced accumulate_partition writes its partition leaves its
+    temp file and the sidecar of the partition Snakemake removed; after --unlock the rerun has nothing to be
+    done (the outputs downstream of the partition are there) and still removes both."""
     config = with_threads(1, TWO_EXPERIMENTS)  # the config of tiny_run
     workdir = copy_run(tiny_run, tmp_path / "work")
     prepared = workdir / "results" / "prepared"
-    run = start_snakemake(workdir, config, ["results/e1/svd.nc"], "--forcerun", "accumulate")
-    rule = wait_for(lambda: rule_process(run, "gather.py"), "accumulate started", run)  # writes totals.nc
-    wait_for(lambda: list(prepared.glob(".totals.nc.tmp-*")), "totals.nc being written", run, every=0.002)
+    parts = prepared / "totals"
+    run = start_snakemake(workdir, config, ["results/e1/svd.nc"], "--forcerun", "accumulate_partition")
+    rule = wait_for(lambda: rule_process(run, "accumulate.py"), "accumulate_partition started", run)
+    wait_for(lambda: list(parts.glob(".2000-01.nc.tmp-*")), "the partition being written", run, every=0.002)
     os.killpg(run.pid, signal.SIGKILL)
     run.communicate(timeout=60)
     rule.wait(timeout=30)
-    assert list(prepared.glob(".totals.nc.tmp-*")) and (prepared / "totals.nc.json").is_file()
-    assert not (prepared / "totals.nc").exists()
+    assert list(parts.glob(".2000-01.nc.tmp-*")) and (parts / "2000-01.nc.json").is_file()
+    assert not (parts / "2000-01.nc").exists()
 
     snakemake(workdir, config, ["results/e1/svd.nc"], "--unlock")
     rerun = snakemake(workdir, config, ["results/e1/svd.nc"])
     assert "Nothing to be done" in output_text(rerun), output_text(rerun)[-3000:]
     assert leftovers(prepared) == [], leftovers(prepared)
-    assert not (prepared / "totals.nc.json").exists(), "the sidecar of the removed totals.nc stayed"
+    assert not (parts / "2000-01.nc.json").exists(), "the sidecar of the removed partition stayed"
     assert not (workdir / "results" / ".precipmodes.lock").exists()

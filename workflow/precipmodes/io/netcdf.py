@@ -78,7 +78,7 @@ def input_history(inputs: Iterable[str | os.PathLike]) -> list[str]:
 
     Lines start with their UTC timestamp, so sorting them puts the chain from the source to
     the inputs in the order the steps ran; a line shared by several inputs (the raw data's
-    step behind both totals.nc and land_mask.nc) is kept once.
+    step behind both a partition of the totals and land_mask.nc) is kept once.
     """
     import netCDF4
 

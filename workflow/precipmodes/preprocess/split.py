@@ -8,7 +8,7 @@ rule that drops it, attributes ``n_windows_dropped_<rule>``):
 ``months``
     its start (UTC) falls in ``experiments.<name>.months`` (all months when absent);
 ``completeness``
-    ``accumulate`` kept it (``totals.nc`` lists the windows it dropped in ``dropped_window``);
+    ``accumulate`` kept it (the totals list the windows it dropped in ``dropped_window``);
 ``threshold``
     ``selection.nc`` keeps it (wet-area fraction);
 ``coverage``
@@ -122,7 +122,7 @@ def split_experiment(totals: xr.Dataset, land: xr.DataArray, selection: xr.Datas
     rules = coverage_settings(coverage)
     min_cell, min_window = rules["min_cell_fraction"], rules["min_window_fraction"]
     if not np.array_equal(selection["time"].values, totals["time"].values):
-        raise InputDataError("selection.nc and totals.nc have different windows; rerun the threshold rule")
+        raise InputDataError("selection.nc and the totals have different windows; rerun the threshold rule")
     matrix = stack_land(totals["precip"], land).transpose("cell", "time")
     candidates, dropped = _candidate_windows(totals, selection, name, experiment, ranges, months)
     train_cells, cells, excluded = _covered_cells(matrix, candidates["train"], name, min_cell)

@@ -64,9 +64,9 @@ SEED_ANCHOR = "2005-12-31T15:00Z"  # 00:00 JST, where the seed's 72-hour windows
 #: decoded input size (MB) from which accumulate_files reads in worker processes when given more than
 #: one thread; below it, starting the processes costs more than it saves
 READER_PROCESSES_MIN_MB = 256.0
-ALIGN_GROWTH = 4
+ALIGN_GROWTH = 4  # how far a block may grow beyond block_mb to end on a chunk boundary (_blocks)
 OBSERVED_ATTRS = {"long_name": "number of input steps with a value (not missing) at the cell, in the kept windows",
-                  "units": "1"}  # how far a block may grow beyond block_mb to end on a chunk boundary (_blocks)
+                  "units": "1"}
 
 
 @dataclass
@@ -173,7 +173,7 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
     ``accumulation_anchor_rule``). ``block_mb`` bounds the input read at once (whole windows per block).
     ``step``: the input's step length when already known (:func:`step_length`; else found here).
     ``partition``: ``ds`` is one partition of a record (:func:`accumulate_files`): it may hold no complete
-    window (the record as a whole is checked when the partitions are gathered, :func:`gather_totals`).
+    window (the record as a whole is checked when the partitions are read, :func:`precipmodes.steps.totals.open_totals`).
     ``checks``: the values of ``ds`` are not checked yet; each block read is checked and cleaned by
     :class:`~precipmodes.io.sources.values.DeferredChecks` (judged once the result is computed; attribute
     ``n_blocks_read``).
@@ -187,7 +187,7 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
     plan = plan_windows(time, step, hours, anchor_time, min_completeness, origin)
     kept = np.flatnonzero(plan.kept)
     if kept.size == 0 and not partition:
-        raise _no_window(origin, hours, min_completeness, plan.completeness)
+        raise no_window_error(origin, hours, min_completeness, plan.completeness)
     precip = ds["precip"]
     cell_bytes = 4 * precip.sizes["lat"] * precip.sizes["lon"]
     windows_per_block = max(1, int(block_mb * 2**20 // (cell_bytes * plan.steps)))
@@ -252,7 +252,8 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
     return out
 
 
-def _no_window(origin: str, hours: int, min_completeness: float, completeness: np.ndarray) -> InputDataError:
+def no_window_error(origin: str, hours: int, min_completeness: float, completeness: np.ndarray) -> InputDataError:
+    """The error of a record without a complete window (``completeness``: of the windows it touches)."""
     return InputDataError(
         f"{origin}: no {hours}-hour window reaches accumulation.min_completeness={min_completeness} "
         f"(best completeness {completeness.max() if completeness.size else 0:.3f}); lower "
@@ -670,43 +671,6 @@ def _value_checks(raw: xr.Dataset, index: xr.Dataset, i0: int, i1: int,
     limit = step_limit(plausibility, (bounds[:, 1] - bounds[:, 0]) / np.timedelta64(1, "s"))
     files, key = step_files(index, i0, i1)
     return DeferredChecks(raw["precip"], limit, plausibility, files, paths_origin(list(dict.fromkeys(files))), key)
-
-
-def gather_totals(*, parts: list[str | os.PathLike], output_path: str | os.PathLike, accumulation: Mapping,
-                  config: Mapping | None = None) -> Path:
-    """Rule accumulate: the partitions' totals (:func:`accumulate_files`, in time order) as one totals
-    NetCDF, with ``n_observed_steps(lat, lon)`` summed over them (the ``data_nan`` land mask's count)
-    and the record's counts of kept and dropped windows. Refuses a record without a complete window as
-    :func:`accumulate` does."""
-    hours = int(accumulation["hours"])
-    with timed(f"accumulate: gather {len(parts)} partition(s)"):
-        opened = [open_netcdf(path, chunks={}) for path in parts]
-        timed_vars = [ds.drop_dims("dropped_window", errors="ignore") for ds in opened]
-        # totals passed through (seed_binary) drop no window
-        dropped = [ds[["dropped_window_completeness"]] for ds in opened if "dropped_window" in ds.dims]
-        kept = sum(int(ds.attrs["n_windows"]) for ds in opened)
-        if kept == 0:
-            completeness = np.concatenate([ds["dropped_window_completeness"].values for ds in dropped])
-            raise _no_window(f"{parts[0]} .. {parts[-1]}", hours, float(accumulation["min_completeness"]),
-                             completeness)
-        joined = [xr.concat(timed_vars, dim="time", data_vars="minimal", coords="minimal", compat="override",
-                            combine_attrs="override")]
-        if dropped:
-            joined.append(xr.concat(dropped, dim="dropped_window", data_vars="minimal", coords="minimal",
-                                    compat="override", combine_attrs="override"))
-        out = xr.merge(joined, combine_attrs="override")
-        out.attrs.update(n_windows=kept, n_windows_dropped=sum(int(ds.attrs["n_windows_dropped"]) for ds in opened),
-                         n_partitions=len(parts))
-        out["n_observed_steps"] = sum(ds["n_observed_steps"] for ds in opened).astype(np.int32)
-        out["n_observed_steps"].attrs = OBSERVED_ATTRS
-        log.info("accumulate: %d windows from %d partition(s), %d dropped", kept, len(parts),
-                 out.attrs["n_windows_dropped"])
-        try:
-            return write_netcdf(out, output_path, inputs=list(parts), config=config,
-                                step=f"accumulate: {hours}-hour totals gathered from {len(parts)} partition(s)")
-        finally:
-            for ds in opened:
-                ds.close()
 
 
 def _readable_by_readers(raw: xr.Dataset) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -14,10 +14,11 @@ import xarray as xr
 from precipmodes.errors import ConfigError, InputDataError
 from precipmodes.io.globe import globe_land_fraction
 from precipmodes.io.landmask import open_streamed, read_mask_file
-from precipmodes.io.netcdf import open_netcdf, write_netcdf
+from precipmodes.io.netcdf import write_netcdf
 from precipmodes.logs import log, timed
 from precipmodes.preprocess.landmask import (data_nan_fraction, globe_source, land_mask_dataset,
                                              land_of_grid)
+from precipmodes.steps.totals import open_totals, totals_origin
 
 # auto: the largest share of the cells with data that may be wholly sea by global_land_mask for the NaN
 # pattern to count as a coastline (E-OBS Iberia: 0 of 328; Stage IV regridded off the Carolinas: 30 %)
@@ -28,7 +29,7 @@ def land_fraction_for(grid: xr.Dataset, settings: Mapping, origin: str = "input"
                       observed: xr.DataArray | None = None) -> tuple[xr.DataArray, str, str]:
     """Land fraction on the grid of ``grid`` (a canonical dataset, or the index of one) by
     ``settings['method']``. ``observed(lat, lon)``: the totals' count of input steps with a value per
-    cell (``n_observed_steps`` of totals.nc), from which ``data_nan`` is taken (no pass over the data);
+    cell (``n_observed_steps`` of the totals), from which ``data_nan`` is taken (no pass over the data);
     without it ``data_nan`` reads ``grid['precip']``.
 
     Returns ``(land_fraction(lat, lon), method used, source description)``.
@@ -71,21 +72,23 @@ def land_fraction_for(grid: xr.Dataset, settings: Mapping, origin: str = "input"
 
 
 def land_mask_files(*, grid: str | os.PathLike, output: str | os.PathLike, land_mask: Mapping,
-                    config: Mapping | None = None, totals: str | os.PathLike | None = None) -> Path:
+                    config: Mapping | None = None, totals: Sequence[str | os.PathLike] | None = None) -> Path:
     """Rule land_mask: read the gridded input ``grid`` (raw.nc, its index or upscaled.nc, streamed), make
     the mask by the complete ``land_mask`` config section, write ``output`` (NetCDF); ``config``, optional,
-    is the whole config, digested into the provenance. ``totals``: totals.nc, whose ``n_observed_steps``
-    gives ``data_nan`` (:func:`land_fraction_for`)."""
+    is the whole config, digested into the provenance. ``totals``: the partitions' files of window totals
+    (:func:`~precipmodes.steps.totals.open_totals`), whose ``n_observed_steps`` gives ``data_nan``
+    (:func:`land_fraction_for`)."""
     grid = Path(grid)
     with timed(f"land_mask ({land_mask['method']})"):
-        with open_streamed(grid) as data, (open_netcdf(totals) if totals else contextlib.nullcontext()) as counts:
-            observed = None if counts is None else land_of_grid(counts["n_observed_steps"], data, totals, grid)
+        with open_streamed(grid) as data, (open_totals(totals) if totals else contextlib.nullcontext()) as counts:
+            observed = (None if counts is None
+                        else land_of_grid(counts["n_observed_steps"], data, totals_origin(totals), grid))
             fraction, method, source = land_fraction_for(data, land_mask, origin=grid.name, observed=observed)
             ds = land_mask_dataset(fraction, float(land_mask["min_fraction"]), method, source,
                                    land_mask["method"])
             ds["lat"].attrs, ds["lon"].attrs = dict(data["lat"].attrs), dict(data["lon"].attrs)
         log.info("land mask: %d of %d cells are land (method %s)", ds.attrs["n_land_cells"], ds.attrs["n_cells"],
                  method)
-        inputs = [grid] + ([land_mask["path"]] if method == "file" else []) + ([totals] if totals else [])
+        inputs = [grid] + ([land_mask["path"]] if method == "file" else []) + list(totals or [])
         return write_netcdf(ds, output, step=f"land_mask: method {method} ({source})", config=config,
                             inputs=inputs)

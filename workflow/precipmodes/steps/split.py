@@ -1,23 +1,24 @@
-"""Rule split: totals.nc + land_mask.nc + selection.nc -> train.nc, test.nc (the split is
+"""Rule split: the partitions' totals + land_mask.nc + selection.nc -> train.nc, test.nc (the split is
 :mod:`precipmodes.preprocess.split`)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from precipmodes.io.netcdf import open_netcdf, write_netcdf
 from precipmodes.logs import log, timed
 from precipmodes.preprocess.landmask import land_of
 from precipmodes.preprocess.split import describe, split_experiment
 from precipmodes.steps.threshold import TIME_CHUNK
+from precipmodes.steps.totals import open_totals, totals_origin
 
 
-def split_files(*, totals: str | os.PathLike, land_mask: str | os.PathLike, selection: str | os.PathLike,
+def split_files(*, totals: Sequence[str | os.PathLike], land_mask: str | os.PathLike, selection: str | os.PathLike,
                 train: str | os.PathLike, test: str | os.PathLike, name: str, experiment: Mapping,
                 coverage: Mapping, config: Mapping | None = None) -> tuple[Path, Path]:
-    """Rule split: totals.nc + land_mask.nc + selection.nc -> train.nc, test.nc of experiment ``name``.
+    """Rule split: the partitions' totals + land_mask.nc + selection.nc -> train.nc, test.nc of experiment ``name``.
 
     Parameters
     ----------
@@ -38,12 +39,13 @@ def split_files(*, totals: str | os.PathLike, land_mask: str | os.PathLike, sele
         ``(train, test)``.
     """
     with timed(f"split ({name})"):
-        windows = open_netcdf(totals, chunks={"time": TIME_CHUNK})
-        land = land_of(open_netcdf(land_mask), windows, str(land_mask), str(totals))
-        parts = split_experiment(windows, land, open_netcdf(selection), name, experiment, coverage)
-        inputs = [totals, land_mask, selection]
-        for part, path in (("train", train), ("test", test)):
-            log.info("split %s: %s", name, describe(parts[part]))
-            write_netcdf(parts[part], path, inputs=inputs, config=config,
-                         step=f"split: {part} windows of experiment {name}")
+        with open_totals(totals, chunks={"time": TIME_CHUNK}) as windows:
+            origin = totals_origin(totals)
+            land = land_of(open_netcdf(land_mask), windows, str(land_mask), origin)
+            parts = split_experiment(windows, land, open_netcdf(selection), name, experiment, coverage)
+            inputs = [*totals, land_mask, selection]
+            for part, path in (("train", train), ("test", test)):
+                log.info("split %s: %s", name, describe(parts[part]))
+                write_netcdf(parts[part], path, inputs=inputs, config=config,
+                             step=f"split: {part} windows of experiment {name}")
     return Path(train), Path(test)
