@@ -24,7 +24,7 @@ from _common import as_dataarray, matrix_parser, timed  # noqa: E402
 
 from precipmodes.decomposition.nmf import NMF  # noqa: E402
 from precipmodes.io.netcdf import open_netcdf  # noqa: E402
-from precipmodes.io.sources.demo import PATTERNS  # noqa: E402
+from precipmodes.io.sources.demo_model import PATTERNS  # noqa: E402
 
 
 def known_rank_matrix(n_cells: int, n_windows: int, rank: int, noise: float = 0.1, seed: int = 0) -> np.ndarray:

@@ -5,7 +5,7 @@
 Default demo grid (80 x 80 cells, 6-hourly). For each record length, two fresh
 processes total the field over time: ``streamed`` writes the demo's index (raw_files, the rule raw's code)
 and reads the field through it as a partition does (dask-backed blocks of ~32 MiB,
-:func:`precipmodes.io.sources.demo.block_steps`); ``eager`` computes the whole array first and then sums it.
+:func:`precipmodes.io.sources.demo_model.block_steps`); ``eager`` computes the whole array first and then sums it.
 Prints wall time and peak RSS (kernel rusage) of each and the ratios.
 Both include ~0.9 GiB of global-land-mask's 1/120 deg grid, loaded by the demo for
 its real land; streaming keeps the rest flat in record length.

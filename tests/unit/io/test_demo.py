@@ -1,4 +1,5 @@
-"""The demo source: SYNTHETIC precipitation over Japan from known patterns (precipmodes.io.sources.demo)."""
+"""The demo source: SYNTHETIC precipitation over Japan from known patterns (precipmodes.io.sources.demo,
+demo_model, demo_gaps)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from precipmodes.errors import ConfigError
 from precipmodes.io.configfile import load_config
 from precipmodes.io.globe import globe_land_fraction
 from precipmodes.io.sources import check_canonical, raw_files, source_options
-from precipmodes.io.sources.demo import (OUTAGE_BOX, OUTAGE_DAYS, PATTERNS, PRECISION_MM, STATION_MAX_MISSING,
-                                         demo_dataset, demo_grid, demo_times, demo_truth_files, truth_dataset)
+from precipmodes.io.sources.demo import demo_dataset, demo_grid, demo_times, demo_truth_files, truth_dataset
+from precipmodes.io.sources.demo_gaps import OUTAGE_BOX, OUTAGE_DAYS, STATION_MAX_MISSING
+from precipmodes.io.sources.demo_model import PATTERNS, PRECISION_MM
 from precipmodes.io.sources.index import open_steps
 
 DOMAIN = {"lon": [128.0, 148.0], "lat": [30.0, 46.0], "resolution": [0.5, 0.4]}  # 40 x 40 cells
