@@ -271,8 +271,8 @@ CASES = [
          r"mask\.nc: the mask's grid .* does not match the data grid", targets=[LAND_MASK], prepared=True),
     Case("accumulation.hours not a multiple of the 6 h step",
          lambda tmp: tiny(accumulation={"hours": 10}),
-         r"accumulation\.hours: 10 h is not a multiple of the input step 06:00:00", targets=[TOTALS],
-         # its partition job fails before writing; the earlier partition stays intact (rebuilt once fixed)
+         r"accumulation\.hours: 10 h is not a multiple of the input step 06:00:00", targets=[SELECTION],
+         # no window plan: one partition "all", whose job fails naming the key; the earlier partition stays intact
          prepared=True, failed=[]),
     Case("no window passes the threshold",
          lambda tmp: tiny(threshold={"wet_mm": 1.0e6, "min_wet_fraction": 0.2}),
