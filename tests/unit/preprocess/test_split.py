@@ -16,7 +16,7 @@ from precipmodes.io.netcdf import open_netcdf, write_netcdf
 from precipmodes.preprocess.landmask import land_of
 from precipmodes.preprocess.split import require_selection_holds_modes, split_experiment
 from precipmodes.preprocess.threshold import select_windows
-from precipmodes.steps.accumulate import accumulate
+from precipmodes.steps.windowtotals import accumulate
 from precipmodes.steps.split import split_files
 
 N = 20  # 72-hour windows from 2005-12-31T15:00Z (= 2006-01-01 00:00 JST) to 2006-03-01T15:00Z

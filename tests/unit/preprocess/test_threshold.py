@@ -14,7 +14,7 @@ from precipmodes.errors import InputDataError
 from precipmodes.io.netcdf import open_netcdf, write_netcdf
 from precipmodes.preprocess.landmask import land_of
 from precipmodes.preprocess.threshold import select_windows, wet_area_fraction
-from precipmodes.steps.accumulate import accumulate
+from precipmodes.steps.windowtotals import accumulate
 from precipmodes.steps.threshold import threshold_files
 from helpers.preprocess_cases import LAND, land_mask
 

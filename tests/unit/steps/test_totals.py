@@ -7,7 +7,7 @@ import pytest
 
 from precipmodes.errors import InputDataError
 from precipmodes.io.netcdf import write_netcdf
-from precipmodes.steps.accumulate import accumulate
+from precipmodes.steps.windowtotals import accumulate
 from precipmodes.steps.totals import combine_partitions, open_totals
 from helpers.preprocess_cases import canonical
 

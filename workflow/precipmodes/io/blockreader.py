@@ -1,8 +1,8 @@
 """Window sums of blocks of a record, and the reader process that computes them from a NetCDF file.
 
-:func:`window_sums` is the accumulation's arithmetic (:mod:`precipmodes.steps.accumulate` calls it on the
-blocks it reads itself). Run as a module, this is one reader process of
-:class:`precipmodes.steps.accumulate.ReaderProcesses`::
+:func:`window_sums` is the accumulation's arithmetic (:class:`precipmodes.io.readers.InProcessReader` calls
+it on the blocks it reads itself). Run as a module, this is one reader process of
+:class:`precipmodes.io.readers.ReaderProcesses`::
 
     python -m precipmodes.io.blockreader PATH CACHE_BYTES
 

@@ -30,7 +30,7 @@ import xarray as xr
 
 from precipmodes import __version__
 from precipmodes.errors import InputDataError, OutputError
-from precipmodes.io.encoding import COMPLEVEL, add_cf_attrs, encoding_for
+from precipmodes.io.encoding import COMPLEVEL, add_cf_attrs, chunk_row_bytes, encoding_for
 from precipmodes.io.owned import (SIDECAR_SUFFIX, is_own_sidecar, remove_owned, stale_temps, temp_path, temp_target,
                                   temp_writer_gone)
 
@@ -267,6 +267,21 @@ def stream_cache_bytes(row_bytes: int) -> int:
     """Chunk cache for a stream through rows of chunks of ``row_bytes`` each: two rows (a block's edge
     may fall inside a row) and 1 MiB."""
     return 2 * int(row_bytes) + 2**20
+
+
+def input_row_bytes(path: str | os.PathLike, variable: str = "precip") -> int:
+    """:func:`~precipmodes.io.encoding.chunk_row_bytes` of ``variable`` in the NetCDF file ``path`` (0 when
+    unreadable: the open that follows reports it)."""
+    import netCDF4
+
+    try:
+        with netCDF4.Dataset(path) as nc:
+            var = nc[variable]
+            chunking = var.chunking()  # a contiguous (or netCDF-3: None) variable is read without the chunk cache
+            return 0 if chunking in ("contiguous", None) else chunk_row_bytes(var.shape, tuple(chunking),
+                                                                        var.dtype.itemsize)
+    except (OSError, IndexError, KeyError, RuntimeError):
+        return 0
 
 
 @contextlib.contextmanager

@@ -113,7 +113,7 @@ def window_starts(runs: list[tuple[np.datetime64, np.datetime64]], step_hours: f
     """The starts of the complete windows of ``hours`` the workflow will total from a record of ``runs``
     (contiguous stretches, steps of ``step_hours``), anchored as ``accumulation.anchor``'s default chooses, and
     that anchor (ISO, UTC)."""
-    from precipmodes.steps.accumulate import record_plan
+    from precipmodes.preprocess.windows import record_plan
 
     step = np.timedelta64(int(round(step_hours * 3600)), "s")
     time = np.concatenate([np.arange(start, end, step) for start, end in runs]).astype("datetime64[ns]")

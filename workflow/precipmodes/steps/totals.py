@@ -12,7 +12,7 @@ import numpy as np
 import xarray as xr
 
 from precipmodes.io.netcdf import open_netcdf
-from precipmodes.steps.accumulate import OBSERVED_ATTRS, no_window_error
+from precipmodes.steps.windowtotals import OBSERVED_ATTRS, no_window_error
 
 
 def combine_partitions(parts: Sequence[xr.Dataset], origin: str = "totals") -> xr.Dataset:

@@ -30,7 +30,7 @@ import numpy as np
 import xarray as xr
 
 from precipmodes.errors import InputDataError
-from precipmodes.io.netcdf import chunk_cache, open_netcdf, stream_cache_bytes
+from precipmodes.io.netcdf import chunk_cache, input_row_bytes, open_netcdf, stream_cache_bytes
 from precipmodes.io.sources import options_key
 from precipmodes.io.sources.canonical import time_bounds, to_datetime64
 from precipmodes.io.sources.files import (check_files, expand_paths, open_in_order, open_one, paths_origin,
@@ -197,8 +197,6 @@ def read_index(index: xr.Dataset, i0: int = 0, i1: int | None = None, origin: st
                                                          np.asarray(cuts), chunks["time"])
     # netCDF-C caches 64 MiB per variable and open file by default: a partition reading 12 monthly files at
     # once held 1 GB of caches (bench_prepare); two rows of the files' chunks are enough for a stream
-    from precipmodes.steps.accumulate import input_row_bytes
-
     with chunk_cache(stream_cache_bytes(input_row_bytes(paths[0], source["variable"]))):
         # checked when indexed, unchanged since
         opened = open_in_order(paths, source, where, checked=True, time_chunks=time_chunks)
