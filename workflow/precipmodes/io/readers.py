@@ -64,7 +64,7 @@ class ReaderProcesses:
 
     def __init__(self, path: str | os.PathLike, processes: int, cache_bytes: int, offset: int = 0):
         self.path, self.processes, self.offset = str(path), int(processes), int(offset)
-        package_root = str(Path(__file__).resolve().parent.parent)
+        package_root = str(Path(__file__).resolve().parents[2])  # the folder holding precipmodes/
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                    PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
         self.readers: list[subprocess.Popen] = []
