@@ -10,12 +10,12 @@ import os
 import re
 from pathlib import Path
 
-from precipmodes.steps.accumulate import partition_plan
+from precipmodes.steps.partitions import partition_plan
 from precipmodes.plots import experiment_figure_names, figure_files
 from precipmodes.errors import InputDataError, PrecipModesError
 from precipmodes.steps.runhooks import results_folders
 from precipmodes.io.sources import fingerprint, local_inputs, missing_message, plausibility, source_options
-from precipmodes.io.sources.http import download_plan
+from precipmodes.io.sources.urls import download_plan
 
 FOLDERS = results_folders(config)  # precipmodes.steps.runhooks: the one home of the folder layout
 RESULTS = FOLDERS["results"]

@@ -63,7 +63,7 @@ def observed_steps(block: np.ndarray, segments: np.ndarray | None = None,
         rows = np.concatenate([np.arange(segments[t], ends[t]) for t in take] or [np.array([], int)])
         if rows.size != block.shape[0]:
             block = block[rows]
-    return np.count_nonzero(~np.isnan(block), axis=0).astype(np.int32)
+    return (block.shape[0] - np.isnan(block).sum(axis=0, dtype=np.int32)).astype(np.int32, copy=False)
 
 
 def streamed_window_sums(read, i0: int, windows: int, steps: int, piece_steps: int,

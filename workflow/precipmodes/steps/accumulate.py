@@ -1,5 +1,4 @@
-"""Rule accumulate_partition's file side: the partitions of the gridded input for the workflow's DAG
-(:func:`partition_plan`), and :func:`accumulate_files`, which opens a partition's steps (through the index
+"""Rule accumulate_partition's file side: :func:`accumulate_files`, which opens a partition's steps (through the index
 of the source's files, or from the NetCDF file) and writes their window totals
 (:func:`precipmodes.steps.windowtotals.accumulate`).
 
@@ -12,7 +11,6 @@ when it has more than one thread and the input is large (:data:`READER_PROCESSES
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,80 +20,19 @@ import numpy as np
 import xarray as xr
 
 from precipmodes.config import iso_utc
-from precipmodes.errors import InputDataError, PrecipModesError
-from precipmodes.io.allocator import release_freed_memory
+from precipmodes.errors import InputDataError
 from precipmodes.io.encoding import chunk_row_bytes, chunk_sizes
-from precipmodes.io.netcdf import (chunk_cache, input_row_bytes, open_netcdf, stream_cache_bytes, values_in_slices,
-                                   write_netcdf)
+from precipmodes.io.netcdf import chunk_cache, input_row_bytes, open_netcdf, stream_cache_bytes, write_netcdf
 from precipmodes.io.readers import ReaderProcesses
 from precipmodes.io.sources.values import DeferredChecks, ValuesRefused, check_window_totals, step_limit
 from precipmodes.logs import log, timed
 from precipmodes.preprocess.windows import WindowPlan, partition_months, partition_ranges, record_plan
-from precipmodes.steps.windowtotals import ALREADY_ACCUMULATED_ATTR, BLOCK_MB, accumulate, step_length
+from precipmodes.steps.partitions import ALREADY_ACCUMULATED_ATTR, read_record
+from precipmodes.steps.windowtotals import BLOCK_MB, accumulate
 
 #: decoded input size (MB) from which accumulate_files reads in worker processes when given more than
 #: one thread; below it, starting the processes costs more than it saves
 READER_PROCESSES_MIN_MB = 256.0
-
-
-#: the partition of a record planned as one piece (already accumulated, or a plan the job itself refuses)
-WHOLE = "all"
-
-
-def _record(input_path: str | os.PathLike) -> tuple[xr.Dataset, np.timedelta64 | None, int]:
-    """The coordinates of the gridded input (raw.nc, its index or upscaled.nc), its step length (None
-    for already accumulated totals) and its number of grid cells, read on a handle closed at once: while a
-    file is open HDF5 keeps its bookkeeping of every chunk read, and a time_bnds stored one step per chunk
-    has one per step."""
-    with open_netcdf(input_path) as probe:
-        step = None if ALREADY_ACCUMULATED_ATTR in probe.attrs else step_length(probe, str(input_path))
-        coords = xr.Dataset(coords={"time": probe["time"].values}, attrs=dict(probe.attrs))
-        cells = probe.sizes["lat"] * probe.sizes["lon"]
-    release_freed_memory()
-    return coords, step, cells
-
-
-def plan_partitions(input_path: str | os.PathLike,
-                    accumulation: Mapping) -> tuple[int | None, dict[str, tuple[int, int]]]:
-    """The months per partition (:func:`~precipmodes.preprocess.windows.partition_months`) and
-    :func:`~precipmodes.preprocess.windows.partition_ranges` of the gridded
-    input, for the workflow's DAG: one partition, :data:`WHOLE` (months None), for already accumulated
-    totals or a record whose windows cannot be planned (its job then fails with the message)."""
-    try:
-        coords, step, cells = _record(input_path)
-        if step is None:
-            return None, {WHOLE: (0, coords.sizes["time"])}
-        _, _, plan = record_plan(coords["time"].values, step, accumulation, str(input_path))
-    except PrecipModesError:
-        return None, {WHOLE: (0, 0)}
-    months = partition_months(accumulation["partition_months"], step, cells)
-    return months, partition_ranges(plan, months)
-
-
-def partition_plan(input_path: str | os.PathLike, accumulation: Mapping) -> dict[str, dict]:
-    """What each partition of :func:`plan_partitions` reads, for the workflow's DAG: ``{label: {"months":
-    months per partition, "steps": [start of its first step, end of its last], "files": [the index's
-    entries of the files holding its steps (path, steps, size, mtime_ns)]}}``; ``files`` only when
-    ``input_path`` is an index (:mod:`precipmodes.io.sources.index`). The months are planned on the source's
-    grid, and a job on the upscaled grid keeps them. A partition's job reruns when this changes."""
-    from precipmodes.io.sources.index import INDEX_ATTR, is_generated, is_index
-
-    months, ranges = plan_partitions(input_path, accumulation)
-    with open_netcdf(input_path) as ds:
-        bounds = values_in_slices(ds["time_bnds"]) if "time_bnds" in ds.variables else None
-        files_read = is_index(ds) and not is_generated(ds)
-        info = json.loads(ds.attrs[INDEX_ATTR]) if files_read else None
-        step_file = ds["step_file"].values if files_read else None
-    plan = {}
-    for label, (i0, i1) in ranges.items():
-        entry = {"months": months,
-                 "steps": [iso_utc(bounds[i0, 0]), iso_utc(bounds[i1 - 1, 1])] if i1 > i0 and bounds is not None
-                 else []}
-        if info is not None:
-            files = range(int(step_file[i0]), int(step_file[i1 - 1]) + 1) if i1 > i0 else range(len(info["files"]))
-            entry["files"] = [info["files"][k] for k in files]
-        plan[label] = entry
-    return plan
 
 
 def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.PathLike, accumulation: Mapping,
@@ -129,7 +66,7 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
         A label of :func:`~precipmodes.preprocess.windows.partition_ranges` (the windows of the record
         anchored as the whole record is): only its windows; None: the whole record.
     months : int, optional
-        Months per partition as planned (:func:`partition_plan`, on the source's grid); None: from
+        Months per partition as planned (:func:`~precipmodes.steps.partitions.partition_plan`, on the source's grid); None: from
         ``accumulation.partition_months`` and this input's grid.
     check_while_summing : bool
         Through an index, check the values on the blocks the sums read (one read of the files; needs
@@ -144,7 +81,7 @@ def accumulate_files(*, input_path: str | os.PathLike, output_path: str | os.Pat
     hours = int(accumulation["hours"])
     origin = str(input_path)
     with timed(f"accumulate ({hours} h{'' if partition is None else ', partition ' + partition})"):
-        coords, step, cells = _record(input_path)
+        coords, step, cells = read_record(input_path)
         span = _partition_steps(coords, step, cells, accumulation, partition, months, origin)
         raw, readers, checks = _open_input(input_path, coords, span, processes, plausibility, check_while_summing)
         with readers or contextlib.nullcontext():

@@ -33,31 +33,15 @@ import xarray as xr
 
 from precipmodes.config import iso_utc
 from precipmodes.errors import InputDataError
-from precipmodes.io.netcdf import values_in_slices
 from precipmodes.io.readers import InProcessReader, ReaderProcesses
 from precipmodes.io.sources.values import DeferredChecks
 from precipmodes.logs import log
 from precipmodes.preprocess.windows import WindowPlan, plan_blocks, plan_windows, resolve_anchor
+from precipmodes.steps.partitions import ALREADY_ACCUMULATED_ATTR, step_length
 
-ALREADY_ACCUMULATED_ATTR = "precipmodes_already_accumulated_hours"
 BLOCK_MB = 32.0  # MB of input per block: 686 -> 461 MiB peak RSS from 128 MB, same speed (bench_accumulate_cdo)
 OBSERVED_ATTRS = {"long_name": "number of input steps with a value (not missing) at the cell, in the kept windows",
                   "units": "1"}
-
-
-def step_length(ds: xr.Dataset, origin: str = "raw dataset") -> np.timedelta64:
-    """The constant length of the input steps, from ``time_bnds`` (or the time spacing)."""
-    if "time_bnds" in ds.variables:
-        bounds = values_in_slices(ds["time_bnds"])
-        lengths = np.unique(bounds[:, 1] - bounds[:, 0])
-    else:
-        lengths = np.unique(np.diff(ds["time"].values))
-    if lengths.size != 1 or lengths[0] <= np.timedelta64(0, "ns"):
-        raise InputDataError(
-            f"{origin}: time steps have different lengths {sorted(set(map(str, lengths)))[:5]}; "
-            "accumulate needs a constant input step (resample the source to one step length first)"
-        )
-    return lengths[0].astype("timedelta64[ns]")
 
 
 def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
@@ -74,7 +58,7 @@ def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
     (:func:`~precipmodes.preprocess.windows.resolve_anchor`; the anchor used is the attribute
     ``accumulation_anchor``, the rule that chose it ``accumulation_anchor_rule``). ``block_mb`` bounds the
     input read at once (whole windows per block).
-    ``step``: the input's step length when already known (:func:`step_length`; else found here).
+    ``step``: the input's step length when already known (:func:`~precipmodes.steps.partitions.step_length`; else found here).
     ``partition``: ``ds`` is one partition of a record (:func:`precipmodes.steps.accumulate.accumulate_files`):
     it may hold no complete window (the record as a whole is checked when the partitions are read,
     :func:`precipmodes.steps.totals.open_totals`).

@@ -33,11 +33,9 @@ from __future__ import annotations
 import re
 from typing import Mapping
 
-import dask.array as dsa
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.spatial import cKDTree
 
 from precipmodes.errors import InputDataError
 from precipmodes.grid import normalise_domain_lon
@@ -216,6 +214,9 @@ def regrid_nearest(da: xr.DataArray, domain: Mapping, resolution: tuple[float, f
     from the neighbouring points), so cells outside the source footprint are NaN. Coarser
     targets sub-sample (no averaging): use ``cdo remapcon`` for conservative remapping.
     """
+    import dask.array as dsa  # here, not at the top: the Snakefile imports this module for every run
+    from scipy.spatial import cKDTree
+
     if resolution is None:
         raise InputDataError(f"{origin}: {key}.regrid is 'nearest' but domain.resolution is not set; "
                              "set domain.resolution (degrees, e.g. 0.05 or [dlon, dlat]) for the target grid")

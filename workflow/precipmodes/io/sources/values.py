@@ -18,7 +18,6 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Mapping
 
-import dask.array as dsa
 import numpy as np
 import xarray as xr
 
@@ -33,7 +32,25 @@ N_STATS = 3
 
 def block_stats(block: np.ndarray, limit: np.ndarray | None) -> np.ndarray:
     """``[lowest finite value (NaN if none), number of +-inf, number above limit]`` of ``block(step, lat,
-    lon)`` (mm per step), float64 ``(3,)``; ``limit``: the bound of each of its steps (mm) or None."""
+    lon)`` (mm per step), float64 ``(3,)``; ``limit``: the bound of each of its steps (mm) or None.
+
+    Two passes over a block without infinities (the minimum, and each step's maximum, both skipping NaN);
+    the values above the limit are counted only in a block whose maximum exceeds it."""
+    lowest = np.fmin.reduce(block, axis=None) if block.size else np.nan  # NaN only where all are NaN
+    highest = np.fmax.reduce(block.reshape(block.shape[0], -1), axis=1) if block.size else np.zeros(0)
+    if np.isinf(lowest) or np.isinf(highest).any():
+        return _block_stats_with_infinities(block, limit)
+    above = 0
+    if limit is not None:
+        limit = np.asarray(limit)
+        with np.errstate(invalid="ignore"):
+            if (highest > limit).any():
+                above = np.count_nonzero(block > limit[:, None, None])
+    return np.array([lowest, 0, above], dtype=np.float64)
+
+
+def _block_stats_with_infinities(block: np.ndarray, limit: np.ndarray | None) -> np.ndarray:
+    """:func:`block_stats` of a block holding +-inf (the infinities counted apart from the finite values)."""
     finite = np.isfinite(block)
     lowest = block[finite].min() if finite.any() else np.nan
     above = 0
@@ -75,6 +92,8 @@ def scan_values(amount: xr.DataArray, limit: np.ndarray | None, origin: str) -> 
     in one streaming pass. One task per input chunk reads it (dask then reads only the domain's part of
     each chunk, where several reductions over the same chunks would read them whole: an OPeNDAP source,
     the whole grid)."""
+    import dask.array as dsa  # here, not at the top: the Snakefile imports this module for every run
+
     data = amount.data if isinstance(amount.data, dsa.Array) else dsa.from_array(amount.data)
     stats = dsa.map_blocks(_block_stats, data, limit, dtype=np.float64, new_axis=3,
                            chunks=tuple((1,) * len(c) for c in data.chunks) + ((N_STATS,),))
@@ -197,6 +216,8 @@ def check_window_totals(totals: xr.Dataset, plausibility: Mapping | None, origin
     computed (lazily, block by block): above it is an error naming the window, the cell and ``origin``, or,
     with ``implausible: missing``, set missing (NaN) and logged per window and cell. ``None`` (or a bound
     of null) checks nothing."""
+    import dask.array as dsa  # here, not at the top: the Snakefile imports this module for every run
+
     if plausibility is None or plausibility["max_window_mm"] is None:
         return totals
     precip = totals["precip"]
