@@ -100,13 +100,20 @@ def _history_time(line: str) -> str:
     return line.split(" ", 1)[0]
 
 
-def provenance(config: Mapping | None, inputs: Iterable[str | os.PathLike] = ()) -> dict:
-    """Provenance record: package version, config digest and sha256 of every input file."""
+def provenance(config: Mapping | None, inputs: Iterable[str | os.PathLike] = (),
+               inputs_by_stat: Iterable[str | os.PathLike] = ()) -> dict:
+    """Provenance record: package version, config digest and the digest of every input file: the sha256 of
+    its bytes, or for ``inputs_by_stat`` ``"stat:size=<bytes>,mtime_ns=<modification time>"``."""
+    digests = {str(p): sha256_file(p) for p in inputs if Path(p).is_file()}
+    for p in inputs_by_stat:
+        if Path(p).is_file():
+            info = os.stat(p)
+            digests[str(p)] = f"stat:size={info.st_size},mtime_ns={info.st_mtime_ns}"
     return {
         "precipmodes_version": __version__,
         "config_digest": config_digest(config),
         "created": utc_now(),
-        "inputs": {str(p): sha256_file(p) for p in inputs if Path(p).is_file()},
+        "inputs": digests,
     }
 
 
@@ -118,6 +125,7 @@ def write_netcdf(
     step: str | None = None,
     config: Mapping | None = None,
     inputs: Iterable[str | os.PathLike] = (),
+    inputs_by_stat: Iterable[str | os.PathLike] = (),
     complevel: int = COMPLEVEL,
     verify: Callable[[], object] | None = None,
 ) -> Path:
@@ -130,13 +138,16 @@ def write_netcdf(
     ``ds`` itself (:func:`input_history`), so every file tells its chain back to the source;
     ``config`` and ``inputs`` are digested
     into attributes (``precipmodes_config_digest``, ``precipmodes_input_digests``) and
-    written in full to the sidecar ``<path>.json``. Returns the final path.
+    written in full to the sidecar ``<path>.json``. ``inputs_by_stat``: inputs identified by their size and
+    modification time, not by a sha256 of their bytes (the source files an index reads in place: hashing
+    them would read the whole record once more); their history is kept as the others'. Returns the final
+    path.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    inputs = list(inputs)
-    record = provenance(config, inputs)
-    out = _with_attributes(ds, path, title, step, config, inputs, record)
+    inputs, inputs_by_stat = list(inputs), list(inputs_by_stat)
+    record = provenance(config, inputs, inputs_by_stat)
+    out = _with_attributes(ds, path, title, step, config, inputs + inputs_by_stat, record)
     sidecar = path.with_name(path.name + ".json")
     tmp, sidecar_tmp = temp_path(path), temp_path(sidecar)
     # a writer killed with SIGKILL (or a crashed node) leaves its temp files behind: remove those whose
@@ -166,7 +177,8 @@ def _with_attributes(ds: xr.Dataset, path: Path, title: str | None, step: str | 
     out.attrs["precipmodes_version"] = __version__
     out.attrs["precipmodes_config_digest"] = record["config_digest"]
     out.attrs["precipmodes_input_digests"] = "; ".join(
-        f"{Path(p).name}:sha256:{d}" for p, d in record["inputs"].items()
+        f"{Path(p).name}:{d}" if d.startswith("stat:") else f"{Path(p).name}:sha256:{d}"
+        for p, d in record["inputs"].items()
     )
     out.attrs["precipmodes_provenance_file"] = path.name + ".json"
     own = [line for line in str(out.attrs.get("history", "")).splitlines() if line.strip()]

@@ -162,7 +162,9 @@ def raw_files(*, source: Mapping, domain: Mapping, output: str | os.PathLike, co
                      index.sizes["time"], index.sizes["lat"], index.sizes["lon"],
                      str(index.time.values[0])[:19], str(index.time.values[-1])[:19])
             what = "generated field" if source["kind"] == "demo" else "files"
-            return write_netcdf(index, output, config=config, inputs=inputs,
+            # the files are identified by size and mtime (as the index itself does), not hashed: hashing
+            # would read the whole record once more on every rebuild of the index
+            return write_netcdf(index, output, config=config, inputs_by_stat=inputs,
                                 step=f"raw: index of the {what} of source.kind={source['kind']} (no copy)")
         ds = load_source(source, domain)
         check_canonical(ds, origin=f"source.kind={source['kind']}")
