@@ -194,6 +194,25 @@ def test_eobs_two_files_through_a_glob_equal_one(shared_data, tmp_path):
                     "paths": [str(tmp_path / "eobs_a.nc"), str(shared_data / EOBS)]}, IBERIA)
 
 
+def test_index_carries_its_files_history_once(shared_data, tmp_path):
+    """raw's index of two E-OBS files keeps their history lines (shared ones once) and names the files by
+    size and mtime in its provenance, without hashing them."""
+    original = xr.open_dataset(shared_data / EOBS)
+    for name, part, line in (("eobs_a.nc", slice(None, "1991-12-31"), "2001-01-01T00:00:00Z regridded (a)"),
+                             ("eobs_b.nc", slice("1992-01-01", None), "2002-01-01T00:00:00Z regridded (b)")):
+        piece = original.sel(time=part)
+        piece.attrs["history"] = f"2000-01-01T00:00:00Z shared step\n{line}"
+        piece.to_netcdf(tmp_path / name)
+    source = files_source(tmp_path / "eobs_*.nc", "pr")
+    index = raw_files(source=source, domain=IBERIA, output=tmp_path / "raw.nc")
+    with xr.open_dataset(index) as raw:
+        lines = raw.attrs["history"].splitlines()
+        assert lines[:3] == ["2000-01-01T00:00:00Z shared step", "2001-01-01T00:00:00Z regridded (a)",
+                             "2002-01-01T00:00:00Z regridded (b)"] and "raw: index of the files" in lines[3]
+        size = (tmp_path / "eobs_a.nc").stat().st_size
+        assert f"eobs_a.nc:stat:size={size},mtime_ns=" in raw.attrs["precipmodes_input_digests"]
+
+
 def test_gpcp_0_360_longitudes_japan_subset(shared_data):
     ds = open_files(files_source(shared_data / GPCP, "precip"), JAPAN)
     check_canonical(ds)

@@ -82,16 +82,21 @@ def input_history(inputs: Iterable[str | os.PathLike]) -> list[str]:
     """
     import netCDF4
 
-    lines: dict[str, None] = {}
+    texts = []
     for path in inputs:
         if Path(path).suffix != ".nc" or not Path(path).is_file():
             continue
         try:
             with netCDF4.Dataset(path) as nc:
-                history = getattr(nc, "history", "")
+                texts.append(str(getattr(nc, "history", "")))
         except OSError:
             continue
-        lines.update(dict.fromkeys(line for line in str(history).splitlines() if line.strip()))
+    return history_chain(texts)
+
+
+def history_chain(texts: Iterable[str]) -> list[str]:
+    """The lines of the ``history`` attributes ``texts``, once each, sorted by their leading timestamp."""
+    lines = dict.fromkeys(line for text in texts for line in str(text).splitlines() if line.strip())
     return sorted(lines, key=_history_time)
 
 
@@ -140,14 +145,14 @@ def write_netcdf(
     into attributes (``precipmodes_config_digest``, ``precipmodes_input_digests``) and
     written in full to the sidecar ``<path>.json``. ``inputs_by_stat``: inputs identified by their size and
     modification time, not by a sha256 of their bytes (the source files an index reads in place: hashing
-    them would read the whole record once more); their history is kept as the others'. Returns the final
-    path.
+    them would read the whole record once more), nor opened for their history (``ds``'s own history carries
+    it: the index gathers its files' as it opens them). Returns the final path.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     inputs, inputs_by_stat = list(inputs), list(inputs_by_stat)
     record = provenance(config, inputs, inputs_by_stat)
-    out = _with_attributes(ds, path, title, step, config, inputs + inputs_by_stat, record)
+    out = _with_attributes(ds, path, title, step, config, inputs, record)
     sidecar = path.with_name(path.name + ".json")
     tmp, sidecar_tmp = temp_path(path), temp_path(sidecar)
     # a writer killed with SIGKILL (or a crashed node) leaves its temp files behind: remove those whose
@@ -182,7 +187,7 @@ def _with_attributes(ds: xr.Dataset, path: Path, title: str | None, step: str | 
     )
     out.attrs["precipmodes_provenance_file"] = path.name + ".json"
     own = [line for line in str(out.attrs.get("history", "")).splitlines() if line.strip()]
-    chain = sorted(dict.fromkeys([*input_history(inputs), *own]), key=_history_time)
+    chain = history_chain(["\n".join(input_history(inputs)), "\n".join(own)])
     if chain:
         out.attrs["history"] = "\n".join(chain)
     if step:

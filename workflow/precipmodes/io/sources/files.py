@@ -158,7 +158,8 @@ def open_one(path: str | Path, source: Mapping, error=InputDataError) -> tuple[x
         raise InputDataError(f"{path}: time stamp {where} (of {coords['time'].size}) of {time_dim!r} is missing "
                              "(NaT: a fill value or an unreadable date in the time axis); repair the file's time "
                              "axis (e.g. `cdo settaxis`) or leave the file out of " f"{options_key(source)}.paths")
-    out = xr.Dataset({"precip": xr.DataArray(da.data, dims=dims, coords=coords, attrs=da.attrs, name=variable)})
+    out = xr.Dataset({"precip": xr.DataArray(da.data, dims=dims, coords=coords, attrs=da.attrs, name=variable)},
+                     attrs={"history": ds.attrs["history"]} if "history" in ds.attrs else {})
     bounds = ds[time_dim].attrs.get("bounds")
     if bounds in ds.variables and time_dim != "valid_time":
         out["time_bnds"] = (("time", "nv"), values_in_slices(ds[bounds], time_dim))

@@ -30,7 +30,7 @@ import numpy as np
 import xarray as xr
 
 from precipmodes.errors import InputDataError
-from precipmodes.io.netcdf import chunk_cache, input_row_bytes, open_netcdf, stream_cache_bytes
+from precipmodes.io.netcdf import chunk_cache, history_chain, input_row_bytes, open_netcdf, stream_cache_bytes
 from precipmodes.io.sources import options_key
 from precipmodes.io.sources.canonical import time_bounds, to_datetime64
 from precipmodes.io.sources.files import (check_files, expand_paths, open_in_order, open_one, paths_origin,
@@ -120,6 +120,12 @@ def build_index(source: Mapping, domain: Mapping) -> xr.Dataset | None:
                      f"the global attribute {INDEX_ATTR})"})
     index.attrs = {**ds.attrs, INDEX_ATTR: json.dumps(
         {"files": files, "cwd": os.getcwd(), "source": settings, "domain": dict(domain)}, default=str)}
+    # the files' own history, gathered as they are opened (write_netcdf does not reopen them for it)
+    history = history_chain(piece.attrs.get("history", "") for piece, _, _ in opened)
+    if history:
+        index.attrs["history"] = "\n".join(history)
+    else:
+        index.attrs.pop("history", None)
     return index
 
 
