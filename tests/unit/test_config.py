@@ -252,3 +252,23 @@ def test_output_folders_that_hold_other_files_are_refused(tmp_path, key):
         assert "give it a folder of its own" in str(info.value)
     for value in ("results", "../elsewhere", str(tmp_path / "project" / "out")):
         refuse_unsafe_folders(validate_config(with_changes(**{key: value})), workdir)
+
+
+def test_rule_resources_take_the_rule_then_default_then_the_schemas_fallback():
+    from precipmodes.config import load_schema, rule_resources
+
+    config = validate_config(with_changes(resources={"svd": {"threads": 8}, "default": {"mem_mb": 9000}}))
+    assert rule_resources(config, "svd", "threads") == 8              # the rule's own
+    assert rule_resources(config, "svd", "mem_mb") == 9000            # resources.default
+    assert rule_resources(config, "svd", "runtime") == 60             # the schema's fallback for svd
+    assert rule_resources(config, "download", "mem_mb") == 9000
+    assert rule_resources(config, "download", "runtime") == 120
+    fallbacks = load_schema()["properties"]["resources"]["x-rule-fallbacks"]
+    assert all(set(entry) == {"threads", "mem_mb", "runtime"} for entry in fallbacks.values())
+
+
+def test_resources_of_a_rule_that_does_not_exist_are_refused():
+    """A config written for the rule accumulate (gone: the partitions are read as one) would silently do
+    nothing; it is refused naming the key."""
+    with pytest.raises(ConfigError, match=r"resources\.accumulate: no rule of that name .* use one of default, raw"):
+        validate_config(with_changes(resources={"accumulate": {"mem_mb": 16000}}))

@@ -71,6 +71,14 @@ def validate_config(config: Mapping, origin: str = "config", overrides: Mapping 
     return config
 
 
+def rule_resources(config: Mapping, rule: str, key: str) -> int:
+    """``resources.<rule>.<key>`` of the validated ``config``, else ``resources.default.<key>``, else the
+    schema's fallback for the rule (``x-rule-fallbacks``: threads, mem_mb in MB, runtime in minutes)."""
+    table = config.get("resources", {})
+    fallbacks = _parsed_schema()["properties"]["resources"]["x-rule-fallbacks"]
+    return table.get(rule, {}).get(key, table.get("default", {}).get(key, fallbacks[rule][key]))
+
+
 def section_defaults(name: str, values: Mapping | None = None) -> dict:
     """Config section ``name`` with its schema defaults filled in under ``values`` (for callers outside
     Snakemake, e.g. tests and notebooks, that call a file-level step with only some keys).
@@ -309,6 +317,10 @@ def _check_semantics(config: dict, origin: str = "config") -> None:
             problems.append(f"experiments.{name}: train {experiment['train']} and test {experiment['test']} "
                             "overlap; ranges are half-open [start, end): make them disjoint "
                             "(e.g. train end = test start)")
+    rules = _parsed_schema()["properties"]["resources"]["x-rule-fallbacks"]
+    for name in sorted(set(config.get("resources", {})) - set(rules) - {"default"}):
+        problems.append(f"resources.{name}: no rule of that name (the figure rules share 'figures'); use one of "
+                        f"default, {', '.join(rules)}")
     if problems:
         raise ConfigError(f"invalid {origin}:\n  " + "\n  ".join(problems))
 

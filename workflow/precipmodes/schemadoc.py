@@ -111,7 +111,17 @@ def render_reference(schema: Mapping | None = None) -> str:
             parts.append(f"\n{_text(node, root)}.{default}\n".replace("..", "."))
         parts.append("\n| key | default | allowed | meaning |\n| --- | --- | --- | --- |\n")
         parts += [f"| `{path}` | {default} | {allowed} | {text} |\n" for path, default, allowed, text in _rows(node, key, root)]
+        if "x-rule-fallbacks" in node:
+            parts.append(_fallbacks(node["x-rule-fallbacks"]))
     return "".join(parts)
+
+
+def _fallbacks(table: Mapping) -> str:
+    """The per-rule values used where neither ``resources.<rule>`` nor ``resources.default`` sets a key."""
+    rows = "".join(f"| `{rule}` | {v['threads']} | {v['mem_mb']} | {v['runtime']} |\n" for rule, v in table.items())
+    return ("\nWhere neither `resources.<rule>` nor `resources.default` sets a key, a rule's jobs get (sized for the "
+            "demo; the figure rules share `figures`):\n\n| rule | threads | mem_mb | runtime (minutes) |\n"
+            "| --- | --- | --- | --- |\n" + rows)
 
 
 def main(argv: list[str] | None = None) -> int:

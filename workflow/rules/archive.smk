@@ -32,10 +32,10 @@ rule archive_experiment:
         f"{LOGS}/archive_experiment/{{experiment}}.log",
     conda:
         "../../envs/core.yaml"
-    threads: rule_resources("archive_experiment", "threads", 1)
+    threads: rule_resources("archive_experiment", "threads")
     resources:
-        mem_mb=rule_resources("archive_experiment", "mem_mb", 4000),
-        runtime=rule_resources("archive_experiment", "runtime", 60),
+        mem_mb=rule_resources("archive_experiment", "mem_mb"),
+        runtime=rule_resources("archive_experiment", "runtime"),
     params:
         archive_dir=json.dumps(ARCHIVE_DIR),  # the experiment's folder, once Snakemake fills in {experiment}
     message:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from precipmodes.steps.partitions import partition_plan
 from precipmodes.plots import experiment_figure_names, figure_files
+from precipmodes.config import rule_resources as config_rule_resources
 from precipmodes.errors import InputDataError, PrecipModesError
 from precipmodes.steps.runhooks import results_folders
 from precipmodes.io.sources import fingerprint, local_inputs, missing_message, plausibility, source_options
@@ -110,10 +111,9 @@ def experiment_fields(*keys):
     return fields
 
 
-def rule_resources(rule_name, key, fallback):
-    """resources.<rule>.<key>, else resources.default.<key>, else ``fallback``."""
-    table = config.get("resources", {})
-    return table.get(rule_name, {}).get(key, table.get("default", {}).get(key, fallback))
+def rule_resources(rule_name, key):
+    """resources.<rule>.<key>, else resources.default.<key>, else the schema's fallback (precipmodes.config)."""
+    return config_rule_resources(config, rule_name, key)
 
 
 def final_outputs(wildcards):

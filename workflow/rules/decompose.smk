@@ -21,10 +21,10 @@ rule svd:
         f"{LOGS}/svd_{{experiment}}.log",
     conda:
         "../../envs/core.yaml"
-    threads: rule_resources("svd", "threads", 2)
+    threads: rule_resources("svd", "threads")
     resources:
-        mem_mb=rule_resources("svd", "mem_mb", 4000),
-        runtime=rule_resources("svd", "runtime", 60),
+        mem_mb=rule_resources("svd", "mem_mb"),
+        runtime=rule_resources("svd", "runtime"),
     params:
         **DECOMPOSE_PARAMS,
         svd=section("svd"),
@@ -42,10 +42,10 @@ rule hilbert:
         f"{LOGS}/hilbert_{{experiment}}.log",
     conda:
         "../../envs/core.yaml"
-    threads: rule_resources("hilbert", "threads", 2)
+    threads: rule_resources("hilbert", "threads")
     resources:
-        mem_mb=rule_resources("hilbert", "mem_mb", 4000),
-        runtime=rule_resources("hilbert", "runtime", 60),
+        mem_mb=rule_resources("hilbert", "mem_mb"),
+        runtime=rule_resources("hilbert", "runtime"),
     params:
         **DECOMPOSE_PARAMS,
         svd=section("svd"),
@@ -63,10 +63,10 @@ rule nmf:
         f"{LOGS}/nmf_{{experiment}}.log",
     conda:
         "../../envs/core.yaml"
-    threads: rule_resources("nmf", "threads", 2)
+    threads: rule_resources("nmf", "threads")
     resources:
-        mem_mb=rule_resources("nmf", "mem_mb", 4000),
-        runtime=rule_resources("nmf", "runtime", 120),
+        mem_mb=rule_resources("nmf", "mem_mb"),
+        runtime=rule_resources("nmf", "runtime"),
     params:
         **DECOMPOSE_PARAMS,
         nmf=section("nmf"),
@@ -83,10 +83,10 @@ rule evaluate:
         f"{LOGS}/evaluate_{{experiment}}.log",
     conda:
         "../../envs/core.yaml"
-    threads: rule_resources("evaluate", "threads", 1)
+    threads: rule_resources("evaluate", "threads")
     resources:
-        mem_mb=rule_resources("evaluate", "mem_mb", 4000),
-        runtime=rule_resources("evaluate", "runtime", 30),
+        mem_mb=rule_resources("evaluate", "mem_mb"),
+        runtime=rule_resources("evaluate", "runtime"),
     params:
         evaluation=section("evaluation"),
     script:
@@ -103,10 +103,10 @@ rule rank_selection:
         f"{LOGS}/rank_selection_{{experiment}}.log",
     conda:
         "../../envs/core.yaml"
-    threads: rule_resources("rank_selection", "threads", 2)
+    threads: rule_resources("rank_selection", "threads")
     resources:
-        mem_mb=rule_resources("rank_selection", "mem_mb", 4000),
-        runtime=rule_resources("rank_selection", "runtime", 120),
+        mem_mb=rule_resources("rank_selection", "mem_mb"),
+        runtime=rule_resources("rank_selection", "runtime"),
     params:
         nmf=section("nmf"),
         experiment=experiment_fields("rank_selection"),

@@ -36,10 +36,10 @@ rule figures_modes:
         f"{LOGS}/figures_modes/{{experiment}}.log",
     conda:
         "../../envs/figures.yaml"
-    threads: rule_resources("figures", "threads", 1)
+    threads: rule_resources("figures", "threads")
     resources:
-        mem_mb=rule_resources("figures", "mem_mb", 2000),
-        runtime=rule_resources("figures", "runtime", 20),
+        mem_mb=rule_resources("figures", "mem_mb"),
+        runtime=rule_resources("figures", "runtime"),
     params:
         **FIGURE_PARAMS,
     script:
@@ -61,10 +61,10 @@ rule figures_fields:
         f"{LOGS}/figures_fields/{{experiment}}.log",
     conda:
         "../../envs/figures.yaml"
-    threads: rule_resources("figures", "threads", 1)
+    threads: rule_resources("figures", "threads")
     resources:
-        mem_mb=rule_resources("figures", "mem_mb", 2000),
-        runtime=rule_resources("figures", "runtime", 20),
+        mem_mb=rule_resources("figures", "mem_mb"),
+        runtime=rule_resources("figures", "runtime"),
     params:
         **FIGURE_PARAMS,
     script:
@@ -80,10 +80,10 @@ rule figures_rotated:
         f"{LOGS}/figures_rotated/{{experiment}}.log",
     conda:
         "../../envs/figures.yaml"
-    threads: rule_resources("figures", "threads", 1)
+    threads: rule_resources("figures", "threads")
     resources:
-        mem_mb=rule_resources("figures", "mem_mb", 2000),
-        runtime=rule_resources("figures", "runtime", 20),
+        mem_mb=rule_resources("figures", "mem_mb"),
+        runtime=rule_resources("figures", "runtime"),
     params:
         **FIGURE_PARAMS,
     script:
@@ -99,10 +99,10 @@ rule figures_hilbert:
         f"{LOGS}/figures_hilbert/{{experiment}}.log",
     conda:
         "../../envs/figures.yaml"
-    threads: rule_resources("figures", "threads", 1)
+    threads: rule_resources("figures", "threads")
     resources:
-        mem_mb=rule_resources("figures", "mem_mb", 2000),
-        runtime=rule_resources("figures", "runtime", 20),
+        mem_mb=rule_resources("figures", "mem_mb"),
+        runtime=rule_resources("figures", "runtime"),
     params:
         **FIGURE_PARAMS,
     script:
@@ -120,10 +120,10 @@ rule figures_rank:
         f"{LOGS}/figures_rank/{{experiment}}.log",
     conda:
         "../../envs/figures.yaml"
-    threads: rule_resources("figures", "threads", 1)
+    threads: rule_resources("figures", "threads")
     resources:
-        mem_mb=rule_resources("figures", "mem_mb", 2000),
-        runtime=rule_resources("figures", "runtime", 20),
+        mem_mb=rule_resources("figures", "mem_mb"),
+        runtime=rule_resources("figures", "runtime"),
     params:
         **FIGURE_PARAMS,
     script:
@@ -144,10 +144,10 @@ rule figures_series:
         f"{LOGS}/figures_series/{{experiment}}.log",
     conda:
         "../../envs/figures.yaml"
-    threads: rule_resources("figures", "threads", 1)
+    threads: rule_resources("figures", "threads")
     resources:
-        mem_mb=rule_resources("figures", "mem_mb", 2000),
-        runtime=rule_resources("figures", "runtime", 20),
+        mem_mb=rule_resources("figures", "mem_mb"),
+        runtime=rule_resources("figures", "runtime"),
     params:
         **FIGURE_PARAMS,
         experiment=experiment_fields("train"),
@@ -166,10 +166,10 @@ rule figures_selection:
         f"{LOGS}/figures_selection/{{experiment}}.log",
     conda:
         "../../envs/figures.yaml"
-    threads: rule_resources("figures", "threads", 1)
+    threads: rule_resources("figures", "threads")
     resources:
-        mem_mb=rule_resources("figures", "mem_mb", 2000),
-        runtime=rule_resources("figures", "runtime", 20),
+        mem_mb=rule_resources("figures", "mem_mb"),
+        runtime=rule_resources("figures", "runtime"),
     params:
         **FIGURE_PARAMS,
         experiment=experiment_fields("train", "test"),
@@ -194,10 +194,10 @@ rule figures_test:
         f"{LOGS}/figures_test/{{experiment}}.log",
     conda:
         "../../envs/figures.yaml"
-    threads: rule_resources("figures", "threads", 1)
+    threads: rule_resources("figures", "threads")
     resources:
-        mem_mb=rule_resources("figures", "mem_mb", 2000),
-        runtime=rule_resources("figures", "runtime", 20),
+        mem_mb=rule_resources("figures", "mem_mb"),
+        runtime=rule_resources("figures", "runtime"),
     params:
         **FIGURE_PARAMS,
         experiment=experiment_fields("test_windows"),
@@ -216,10 +216,10 @@ rule figures_demo:
         f"{LOGS}/figures_demo/{{experiment}}.log",
     conda:
         "../../envs/figures.yaml"
-    threads: rule_resources("figures", "threads", 1)
+    threads: rule_resources("figures", "threads")
     resources:
-        mem_mb=rule_resources("figures", "mem_mb", 2000),
-        runtime=rule_resources("figures", "runtime", 20),
+        mem_mb=rule_resources("figures", "mem_mb"),
+        runtime=rule_resources("figures", "runtime"),
     params:
         **FIGURE_PARAMS,
     script:
@@ -238,10 +238,10 @@ rule figures_summary:
         f"{LOGS}/figures_summary/{{experiment}}.log",
     conda:
         "../../envs/figures.yaml"
-    threads: rule_resources("figures", "threads", 1)
+    threads: rule_resources("figures", "threads")
     resources:
-        mem_mb=rule_resources("figures", "mem_mb", 2000),
-        runtime=rule_resources("figures", "runtime", 20),
+        mem_mb=rule_resources("figures", "mem_mb"),
+        runtime=rule_resources("figures", "runtime"),
     params:
         **FIGURE_PARAMS,
     script:

@@ -16,10 +16,10 @@ rule upscale:
         upscale=section("upscale"),
     log:
         f"{LOGS}/upscale.log",
-    threads: rule_resources("upscale", "threads", 2)
+    threads: rule_resources("upscale", "threads")
     resources:
-        mem_mb=rule_resources("upscale", "mem_mb", 4000),
-        runtime=rule_resources("upscale", "runtime", 60),
+        mem_mb=rule_resources("upscale", "mem_mb"),
+        runtime=rule_resources("upscale", "runtime"),
     conda:
         "../../envs/core.yaml"
     script:
@@ -37,10 +37,10 @@ rule land_mask:
         mask_file=fingerprint_param(MASK_FILES),  # a replaced mask file reruns land_mask
     log:
         f"{LOGS}/land_mask.log",
-    threads: rule_resources("land_mask", "threads", 1)
+    threads: rule_resources("land_mask", "threads")
     resources:
-        mem_mb=rule_resources("land_mask", "mem_mb", 4000),
-        runtime=rule_resources("land_mask", "runtime", 30),
+        mem_mb=rule_resources("land_mask", "mem_mb"),
+        runtime=rule_resources("land_mask", "runtime"),
     conda:
         "../../envs/core.yaml"
     script:

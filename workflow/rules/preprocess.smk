@@ -26,10 +26,10 @@ rule accumulate_partition:
         partition=r"\d{4}-\d{2}|all",
     log:
         f"{LOGS}/accumulate_partition/{{partition}}.log",
-    threads: rule_resources("accumulate_partition", "threads", 1)
+    threads: rule_resources("accumulate_partition", "threads")
     resources:
-        mem_mb=rule_resources("accumulate_partition", "mem_mb", 4000),
-        runtime=rule_resources("accumulate_partition", "runtime", 120),
+        mem_mb=rule_resources("accumulate_partition", "mem_mb"),
+        runtime=rule_resources("accumulate_partition", "runtime"),
     conda:
         "../../envs/core.yaml"
     script:
@@ -46,10 +46,10 @@ rule threshold:
         threshold=section("threshold"),
     log:
         f"{LOGS}/threshold.log",
-    threads: rule_resources("threshold", "threads", 2)
+    threads: rule_resources("threshold", "threads")
     resources:
-        mem_mb=rule_resources("threshold", "mem_mb", 2000),
-        runtime=rule_resources("threshold", "runtime", 30),
+        mem_mb=rule_resources("threshold", "mem_mb"),
+        runtime=rule_resources("threshold", "runtime"),
     conda:
         "../../envs/core.yaml"
     script:
@@ -69,10 +69,10 @@ rule split:
         coverage=section("coverage"),
     log:
         f"{LOGS}/split_{{experiment}}.log",
-    threads: rule_resources("split", "threads", 2)
+    threads: rule_resources("split", "threads")
     resources:
-        mem_mb=rule_resources("split", "mem_mb", 4000),
-        runtime=rule_resources("split", "runtime", 30),
+        mem_mb=rule_resources("split", "mem_mb"),
+        runtime=rule_resources("split", "runtime"),
     conda:
         "../../envs/core.yaml"
     script:

@@ -14,10 +14,10 @@ checkpoint raw:
         inputs=fingerprint_param(SOURCE_INPUTS),  # a replaced input reruns raw even with an older mtime
     log:
         f"{LOGS}/raw.log",
-    threads: rule_resources("raw", "threads", 2)
+    threads: rule_resources("raw", "threads")
     resources:
-        mem_mb=rule_resources("raw", "mem_mb", 4000),
-        runtime=rule_resources("raw", "runtime", 60),
+        mem_mb=rule_resources("raw", "mem_mb"),
+        runtime=rule_resources("raw", "runtime"),
     conda:
         "../../envs/core.yaml"
     script:
@@ -38,10 +38,10 @@ rule download:
         name="|".join(map(re.escape, DOWNLOAD_URLS)) or "(?!)",
     log:
         f"{LOGS}/download/{{name}}.log",
-    threads: rule_resources("download", "threads", 1)
+    threads: rule_resources("download", "threads")
     resources:
-        mem_mb=rule_resources("download", "mem_mb", 500),
-        runtime=rule_resources("download", "runtime", 120),
+        mem_mb=rule_resources("download", "mem_mb"),
+        runtime=rule_resources("download", "runtime"),
     conda:
         "../../envs/core.yaml"
     script:
@@ -56,10 +56,10 @@ rule demo_truth:
         domain=section("domain"),
     log:
         f"{LOGS}/demo_truth.log",
-    threads: rule_resources("demo_truth", "threads", 1)
+    threads: rule_resources("demo_truth", "threads")
     resources:
-        mem_mb=rule_resources("demo_truth", "mem_mb", 1000),
-        runtime=rule_resources("demo_truth", "runtime", 10),
+        mem_mb=rule_resources("demo_truth", "mem_mb"),
+        runtime=rule_resources("demo_truth", "runtime"),
     conda:
         "../../envs/core.yaml"
     script:
