@@ -32,7 +32,7 @@ def test_default_pipeline_makes_every_output(demo_run):
         assert (results / "seed" / name).is_file(), name
     pngs = sorted((results / "seed" / "figures").glob("*.png"))
     assert len(pngs) >= 5
-    logs = sorted(p.name for p in (results / "logs").rglob("*.log"))
+    logs = sorted(p.relative_to(results / "logs").as_posix() for p in (results / "logs").rglob("*.log"))
     for rule in ("raw", "land_mask", "accumulate_partition", "threshold", "svd", "nmf", "evaluate"):
         assert any(name.startswith(rule) for name in logs), (rule, logs)
     print(f"default pipeline wall time: {(demo_run / 'wall_seconds.txt').read_text().strip()} s")
