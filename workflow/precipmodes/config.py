@@ -71,12 +71,16 @@ def validate_config(config: Mapping, origin: str = "config", overrides: Mapping 
     return config
 
 
+def _rule_fallbacks() -> dict:
+    """``{rule: {threads, mem_mb, runtime}}``: the schema's ``resources.x-rule-fallbacks``."""
+    return _parsed_schema()["properties"]["resources"]["x-rule-fallbacks"]
+
+
 def rule_resources(config: Mapping, rule: str, key: str) -> int:
     """``resources.<rule>.<key>`` of the validated ``config``, else ``resources.default.<key>``, else the
-    schema's fallback for the rule (``x-rule-fallbacks``: threads, mem_mb in MB, runtime in minutes)."""
+    schema's fallback for the rule (:func:`_rule_fallbacks`: threads, mem_mb in MB, runtime in minutes)."""
     table = config.get("resources", {})
-    fallbacks = _parsed_schema()["properties"]["resources"]["x-rule-fallbacks"]
-    return table.get(rule, {}).get(key, table.get("default", {}).get(key, fallbacks[rule][key]))
+    return table.get(rule, {}).get(key, table.get("default", {}).get(key, _rule_fallbacks()[rule][key]))
 
 
 def section_defaults(name: str, values: Mapping | None = None) -> dict:
@@ -317,7 +321,7 @@ def _check_semantics(config: dict, origin: str = "config") -> None:
             problems.append(f"experiments.{name}: train {experiment['train']} and test {experiment['test']} "
                             "overlap; ranges are half-open [start, end): make them disjoint "
                             "(e.g. train end = test start)")
-    rules = _parsed_schema()["properties"]["resources"]["x-rule-fallbacks"]
+    rules = _rule_fallbacks()
     for name in sorted(set(config.get("resources", {})) - set(rules) - {"default"}):
         problems.append(f"resources.{name}: no rule of that name (the figure rules share 'figures'); use one of "
                         f"default, {', '.join(rules)}")

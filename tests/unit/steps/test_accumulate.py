@@ -13,7 +13,7 @@ from precipmodes.errors import InputDataError
 from precipmodes.io.netcdf import open_netcdf, write_netcdf
 from precipmodes.preprocess.windows import resolve_anchor
 from precipmodes.steps.accumulate import accumulate_files
-from precipmodes.steps.partitions import ALREADY_ACCUMULATED_ATTR
+from precipmodes.io.sources import ALREADY_ACCUMULATED_ATTR
 from precipmodes.steps.windowtotals import accumulate
 
 H72 = np.timedelta64(72, "h")

@@ -73,13 +73,9 @@ def add_history(ds: xr.Dataset, line: str) -> xr.Dataset:
     return out
 
 
-def input_history(inputs: Iterable[str | os.PathLike]) -> list[str]:
-    """The ``history`` lines of the NetCDF files among ``inputs`` (attributes only), oldest first, once each.
-
-    Lines start with their UTC timestamp, so sorting them puts the chain from the source to
-    the inputs in the order the steps ran; a line shared by several inputs (the raw data's
-    step behind both a partition of the totals and land_mask.nc) is kept once.
-    """
+def input_histories(inputs: Iterable[str | os.PathLike]) -> list[str]:
+    """The ``history`` attributes of the NetCDF files among ``inputs`` (attributes only), for
+    :func:`history_chain`."""
     import netCDF4
 
     texts = []
@@ -91,11 +87,16 @@ def input_history(inputs: Iterable[str | os.PathLike]) -> list[str]:
                 texts.append(str(getattr(nc, "history", "")))
         except OSError:
             continue
-    return history_chain(texts)
+    return texts
 
 
 def history_chain(texts: Iterable[str]) -> list[str]:
-    """The lines of the ``history`` attributes ``texts``, once each, sorted by their leading timestamp."""
+    """The lines of the ``history`` attributes ``texts``, once each, sorted by their leading timestamp.
+
+    Lines start with their UTC timestamp, so sorting them puts the chain from the source to
+    the inputs in the order the steps ran; a line shared by several inputs (the raw data's
+    step behind both a partition of the totals and land_mask.nc) is kept once.
+    """
     lines = dict.fromkeys(line for text in texts for line in str(text).splitlines() if line.strip())
     return sorted(lines, key=_history_time)
 
@@ -140,7 +141,7 @@ def write_netcdf(
     judge what was checked while the data were computed); when it raises, nothing is written.
 
     ``step`` becomes the new ``history`` line, after the history of the NetCDF ``inputs`` and of
-    ``ds`` itself (:func:`input_history`), so every file tells its chain back to the source;
+    ``ds`` itself (:func:`history_chain`), so every file tells its chain back to the source;
     ``config`` and ``inputs`` are digested
     into attributes (``precipmodes_config_digest``, ``precipmodes_input_digests``) and
     written in full to the sidecar ``<path>.json``. ``inputs_by_stat``: inputs identified by their size and
@@ -186,8 +187,7 @@ def _with_attributes(ds: xr.Dataset, path: Path, title: str | None, step: str | 
         for p, d in record["inputs"].items()
     )
     out.attrs["precipmodes_provenance_file"] = path.name + ".json"
-    own = [line for line in str(out.attrs.get("history", "")).splitlines() if line.strip()]
-    chain = history_chain(["\n".join(input_history(inputs)), "\n".join(own)])
+    chain = history_chain([*input_histories(inputs), str(out.attrs.get("history", ""))])
     if chain:
         out.attrs["history"] = "\n".join(chain)
     if step:

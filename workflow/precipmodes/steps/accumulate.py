@@ -24,10 +24,11 @@ from precipmodes.errors import InputDataError
 from precipmodes.io.encoding import chunk_row_bytes, chunk_sizes
 from precipmodes.io.netcdf import chunk_cache, input_row_bytes, open_netcdf, stream_cache_bytes, write_netcdf
 from precipmodes.io.readers import ReaderProcesses
+from precipmodes.io.sources import ALREADY_ACCUMULATED_ATTR
 from precipmodes.io.sources.values import DeferredChecks, ValuesRefused, check_window_totals, step_limit
 from precipmodes.logs import log, timed
 from precipmodes.preprocess.windows import WindowPlan, partition_months, partition_ranges, record_plan
-from precipmodes.steps.partitions import ALREADY_ACCUMULATED_ATTR, read_record
+from precipmodes.steps.partitions import read_record
 from precipmodes.steps.windowtotals import BLOCK_MB, accumulate
 
 #: decoded input size (MB) from which accumulate_files reads in worker processes when given more than

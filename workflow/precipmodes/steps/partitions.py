@@ -15,11 +15,8 @@ from precipmodes.config import iso_utc
 from precipmodes.errors import InputDataError, PrecipModesError
 from precipmodes.io.allocator import release_freed_memory
 from precipmodes.io.netcdf import open_netcdf, values_in_slices
+from precipmodes.io.sources import ALREADY_ACCUMULATED_ATTR
 from precipmodes.preprocess.windows import partition_months, partition_ranges, record_plan
-
-#: attribute of a record that already holds window totals of this many hours (seed_binary): passed through
-ALREADY_ACCUMULATED_ATTR = "precipmodes_already_accumulated_hours"
-
 
 def step_length(ds: xr.Dataset, origin: str = "raw dataset") -> np.timedelta64:
     """The constant length of the input steps, from ``time_bnds`` (or the time spacing)."""

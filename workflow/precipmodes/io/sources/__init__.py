@@ -38,6 +38,10 @@ from precipmodes.errors import InputDataError
 from precipmodes.io.netcdf import write_netcdf
 from precipmodes.logs import log, timed
 
+#: global attribute of a source that already holds window totals of this many hours (seed_binary): the
+#: accumulation passes them through
+ALREADY_ACCUMULATED_ATTR = "precipmodes_already_accumulated_hours"
+
 #: keys of the ``source`` section that hold for every kind: the physical plausibility bounds
 PLAUSIBILITY_KEYS = ("max_mm_per_hour", "max_window_mm", "implausible")
 

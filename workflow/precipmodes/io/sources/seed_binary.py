@@ -35,6 +35,7 @@ import pandas as pd
 import xarray as xr
 
 from precipmodes.errors import InputDataError
+from precipmodes.io.sources import ALREADY_ACCUMULATED_ATTR
 from precipmodes.io.sources.canonical import standardise
 from precipmodes.logs import log
 
@@ -113,7 +114,7 @@ def open_seed_binary(source: Mapping, domain: Mapping) -> xr.Dataset:
              "north" if north_first else "south")
     ds = standardise(precip, domain, units="mm", bounds=bounds, origin=str(path),
                      attrs={"source": f"seed notebook 72-hour totals {path.name}",
-                            "precipmodes_already_accumulated_hours": WINDOW_HOURS})
+                            ALREADY_ACCUMULATED_ATTR: WINDOW_HOURS})
     ds["precip"].attrs["cell_methods"] = f"time: sum (interval: {WINDOW_HOURS} hours)"
     land = stored[::-1] if north_first else stored
     ds["seed_land"] = xr.DataArray(land.astype(np.int8), dims=("lat", "lon"), coords={"lat": lat, "lon": lon}
