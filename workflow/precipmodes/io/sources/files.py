@@ -25,6 +25,7 @@ import xarray as xr
 
 from precipmodes.config import resolution, section_defaults
 from precipmodes.errors import InputDataError
+from precipmodes.io.hdf5chunks import deflated_reads
 from precipmodes.io.netcdf import values_in_slices
 from precipmodes.io.sources import expand_globs, options_key, plausibility
 from precipmodes.io.sources.canonical import standardise
@@ -108,8 +109,11 @@ def _without_extra_dims(da: xr.DataArray, time_dim: str, grid_dims: tuple, path,
     return da.isel({d: 0 for d in extra})
 
 
-def open_one(path: str | Path, source: Mapping, error=InputDataError) -> tuple[xr.Dataset, str]:
+def open_one(path: str | Path, source: Mapping, error=InputDataError,
+             deflated: bool = False) -> tuple[xr.Dataset, str]:
     """Open one file/store/URL as ``precip`` on canonical names, lazily, and its time label.
+    ``deflated``: a local netCDF-4 variable stored in deflated chunks is read by
+    :func:`~precipmodes.io.hdf5chunks.deflated_reads` (for reading all of its values; the same values).
 
     Returns a dataset with ``precip(time, lat, lon)`` (1-D lat/lon) or
     ``precip(time, y, x)`` with 2-D ``lat``/``lon``, ``time_bnds`` when the file has time
@@ -128,6 +132,8 @@ def open_one(path: str | Path, source: Mapping, error=InputDataError) -> tuple[x
     if variable not in ds.data_vars:
         raise InputDataError(f"{path}: no variable {variable!r} ({options_key(source)}.variable); the file has: "
                              f"{sorted(map(str, ds.data_vars))}")
+    if deflated and engine == "netcdf4" and "://" not in str(path):
+        ds = deflated_reads(ds, path, variable)
     da = ds[variable]
     if (why := odd_type(None, str(da.dtype))) is not None:
         raise InputDataError(f"{path}: variable {variable!r} ({options_key(source)}.variable) is of type {why}; "
@@ -178,19 +184,20 @@ def check_files(paths: Sequence[str | Path], source: Mapping) -> None:
 
 def open_in_order(paths: Sequence[str | Path], source: Mapping, origin: str,
                   error=InputDataError, checked: bool = False,
-                  time_chunks: Sequence[tuple[int, ...]] | None = None) -> list[tuple[xr.Dataset, str, str | Path]]:
+                  time_chunks: Sequence[tuple[int, ...]] | None = None,
+                  deflated: bool = False) -> list[tuple[xr.Dataset, str, str | Path]]:
     """Check and open ``paths`` (:func:`check_files`, :func:`open_one`), lazily: ``(dataset, time label,
     path)`` ordered by first time stamp; files that disagree in units or time labels or overlap in time
     are refused naming them. ``checked``: :func:`check_files` passed on these very files (an index's,
     unchanged since): not run again. ``time_chunks``: the dask chunks along time of each path (in the
-    order given) instead of ``source['chunks']['time']``."""
+    order given) instead of ``source['chunks']['time']``. ``deflated``: as :func:`open_one`'s."""
     if not paths:
         raise InputDataError(f"{options_key(source)}: no files to read")
     if not checked:
         check_files(paths, source)
     sources = ([source] * len(paths) if time_chunks is None else
                [{**source, "chunks": {**source["chunks"], "time": chunks}} for chunks in time_chunks])
-    opened = [(*open_one(path, options, error), path) for path, options in zip(paths, sources)]
+    opened = [(*open_one(path, options, error, deflated), path) for path, options in zip(paths, sources)]
     labels = {label for _, label, _ in opened}
     units = {str(ds["precip"].attrs.get("units")) for ds, _, _ in opened}
     if len(labels) > 1 or len(units) > 1:

@@ -205,7 +205,7 @@ def read_index(index: xr.Dataset, i0: int = 0, i1: int | None = None, origin: st
     # once held 1 GB of caches (bench_prepare); two rows of the files' chunks are enough for a stream
     with chunk_cache(stream_cache_bytes(input_row_bytes(paths[0], source["variable"]))):
         # checked when indexed, unchanged since
-        opened = open_in_order(paths, source, where, checked=True, time_chunks=time_chunks)
+        opened = open_in_order(paths, source, where, checked=True, time_chunks=time_chunks, deflated=True)
     for (piece, _, path), entry in zip(opened, files):
         if piece.sizes["time"] != entry["steps"] or str(path) != entry["path"]:
             raise InputDataError(f"{path}: holds {piece.sizes['time']} steps, the index {origin} says "
