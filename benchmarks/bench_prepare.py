@@ -1,10 +1,13 @@
 """From the user's files to an experiment's train.nc: the workflow beside CDO and a five-line xarray script.
 
-    .venv/bin/python benchmarks/bench_prepare.py [--years 3 10] [--cores 2] [--nlat 160] [--nlon 200] [--workdir DIR]
+    .venv/bin/python benchmarks/bench_prepare.py [--years 3 10] [--cores 2] [--nlat 160] [--nlon 200]
+        [--layout maps|cdo|tiles] [--no-xarray] [--workdir DIR]
 
 Generates, for each ``--years``, input unlike the demo: hourly precipitation rates (float32, ``mm/hr``,
 0.1 mm steps) on a ``--nlat`` x ``--nlon`` 0.1-degree grid, NaN over an elliptic "sea" around the land,
-one NetCDF file per month, zlib level 4 (the layout of IMERG, ERA5-Land, radar archives). Then, one after
+one NetCDF file per month, zlib level 4, stored as ``--layout`` says (:data:`LAYOUTS`: one shuffled map per
+chunk by default, as IMERG or radar archives; ``cdo``: not shuffled; ``tiles``: chunks of a day by a quarter of
+the domain). Then, one after
 another on the same files:
 
 * the workflow (``source.kind: files`` with a glob, 72-hour windows) up to ``results/e1/train.nc``, with
@@ -44,8 +47,21 @@ ds.resample(time="72h").sum(skipna=False).to_netcdf(sys.argv[2])
 """
 
 
-def write_month(path: Path, month: pd.Timestamp, nlat: int, nlon: int, seed: int) -> None:
-    """One month of hourly rates (mm/hr, float32, 0.1 mm steps; NaN sea), zlib 4, one map per chunk."""
+#: how the monthly files are stored (``--layout``): netCDF-4 encoding of ``pr`` given the grid
+LAYOUTS = {
+    # xarray's default for zlib: shuffled, one map per chunk (as IMERG or a radar archive)
+    "maps": lambda nlat, nlon: {"zlib": True, "complevel": 4, "shuffle": True, "chunksizes": (1, nlat, nlon)},
+    # as `cdo -f nc4 -z zip_4` writes: not shuffled, one map per chunk
+    "cdo": lambda nlat, nlon: {"zlib": True, "complevel": 4, "shuffle": False, "chunksizes": (1, nlat, nlon)},
+    # tiles of a day by a quarter of the domain (as ERA5-Land from the CDS), shuffled
+    "tiles": lambda nlat, nlon: {"zlib": True, "complevel": 4, "shuffle": True,
+                                 "chunksizes": (24, (nlat + 1) // 2, (nlon + 1) // 2)},
+}
+
+
+def write_month(path: Path, month: pd.Timestamp, nlat: int, nlon: int, seed: int, layout: str = "maps") -> None:
+    """One month of hourly rates (mm/hr, float32, 0.1 mm steps; NaN sea), zlib 4, stored as ``layout``
+    (:data:`LAYOUTS`)."""
     times = pd.date_range(month, month + pd.offsets.MonthBegin(), freq="h", inclusive="left")
     rng = np.random.default_rng(seed)
     lat = 30.0 + 0.1 * (np.arange(nlat) + 0.5)
@@ -57,16 +73,16 @@ def write_month(path: Path, month: pd.Timestamp, nlat: int, nlon: int, seed: int
     rate[:, sea] = np.nan
     da = xr.DataArray(rate, dims=("time", "lat", "lon"), name="pr",
                       coords={"time": times, "lat": lat, "lon": lon}, attrs={"units": "mm/hr"})
-    da.to_dataset().to_netcdf(path, encoding={"pr": {"zlib": True, "complevel": 4, "chunksizes": (1, nlat, nlon)}})
+    da.to_dataset().to_netcdf(path, encoding={"pr": LAYOUTS[layout](nlat, nlon)})
 
 
-def make_input(folder: Path, years: int, nlat: int, nlon: int) -> list[Path]:
+def make_input(folder: Path, years: int, nlat: int, nlon: int, layout: str = "maps") -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for number, month in enumerate(pd.date_range(START, periods=12 * years, freq="MS")):
         path = folder / f"pr_{month:%Y%m}.nc"
         if not path.exists():
-            write_month(path, month, nlat, nlon, seed=number)
+            write_month(path, month, nlat, nlon, seed=number, layout=layout)
         paths.append(path)
     return paths
 
@@ -108,8 +124,8 @@ def snakemake(configfile: Path, cores: str, *args: str) -> list[str]:
 
 
 def bench(years: int, args: argparse.Namespace, root: Path) -> None:
-    folder = root / f"input_{years}y"
-    paths = make_input(folder, years, args.nlat, args.nlon)
+    folder = root / (f"input_{years}y" if args.layout == "maps" else f"input_{years}y_{args.layout}")
+    paths = make_input(folder, years, args.nlat, args.nlon, args.layout)
     input_bytes = sum(p.stat().st_size for p in paths)
     decoded = years * 8766 * args.nlat * args.nlon * 4
     workdir = root / f"workflow_{years}y"
@@ -123,22 +139,23 @@ def bench(years: int, args: argparse.Namespace, root: Path) -> None:
     wall, rss = measured(["cdo", "-s", "-O", "timselsum,72", "-mergetime", *map(str, paths), str(out)])
     rows.append(("cdo timselsum,72 -mergetime", wall, rss, out.stat().st_size))
     out.unlink()
-    out = root / f"xarray_{years}y.nc"
-    wall, rss = measured([sys.executable, "-c", XARRAY_SCRIPT, str(folder / "pr_*.nc"), str(out)])
-    rows.append(("xarray open_mfdataset/resample", wall, rss, out.stat().st_size))
-    out.unlink()
-    print(f"\n{years} year(s): {len(paths)} monthly files, {args.nlat} x {args.nlon} cells hourly, "
+    if not args.no_xarray:
+        out = root / f"xarray_{years}y.nc"
+        wall, rss = measured([sys.executable, "-c", XARRAY_SCRIPT, str(folder / "pr_*.nc"), str(out)])
+        rows.append(("xarray open_mfdataset/resample", wall, rss, out.stat().st_size))
+        out.unlink()
+    print(f"\n{years} year(s): {len(paths)} monthly files ({args.layout}), {args.nlat} x {args.nlon} cells hourly, "
           f"{input_bytes / 1e6:.0f} MB on disk ({decoded / 1e9:.2f} GB as float32), --cores {args.cores}")
     print(f"  {'what':<32s} {'wall s':>8s} {'s/year':>7s} {'max RSS MB':>11s} {'written MB':>11s} {'% input':>8s}")
     for what, wall, rss, written in rows:
         print(f"  {what:<32s} {wall:8.1f} {wall / years:7.1f} {rss:11.0f} {written / 1e6:11.1f} "
               f"{100 * written / input_bytes:8.1f}")
     workflow = rows[0][1]
-    print(f"  workflow / cdo: {workflow / rows[1][1]:.2f} x the time; workflow / xarray: "
-          f"{workflow / rows[2][1]:.2f} x the time")
+    print(f"  workflow / cdo: {workflow / rows[1][1]:.2f} x the time"
+          + ("" if args.no_xarray else f"; workflow / xarray: {workflow / rows[2][1]:.2f} x the time"))
     # next month's file arrives: the index is rebuilt, a dry run plans only the partitions it touches
     month = pd.Timestamp(START) + pd.DateOffset(years=years)
-    write_month(folder / f"pr_{month:%Y%m}.nc", month, args.nlat, args.nlon, seed=10_000)
+    write_month(folder / f"pr_{month:%Y%m}.nc", month, args.nlat, args.nlon, seed=10_000, layout=args.layout)
     measured(snakemake(configfile, args.cores, "results/prepared/raw.nc", "--quiet", "rules"))
     dry = subprocess.run(snakemake(configfile, args.cores, "-n", "results/e1/train.nc"), capture_output=True,
                          text=True)
@@ -153,6 +170,8 @@ def main() -> None:
     parser.add_argument("--cores", default="2")
     parser.add_argument("--nlat", type=int, default=160)
     parser.add_argument("--nlon", type=int, default=200)
+    parser.add_argument("--layout", choices=sorted(LAYOUTS), default="maps", help="how the files are stored")
+    parser.add_argument("--no-xarray", action="store_true", help="leave out the xarray script (9 min at 10 years)")
     parser.add_argument("--workdir", type=Path, default=None, help="kept afterwards when given (input reused)")
     args = parser.parse_args()
     if shutil.which("cdo") is None:

@@ -130,3 +130,18 @@ def test_the_real_e_obs_file():
     assert fast.encoding["shuffle"]  # one deflated, shuffled chunk of 4 MB
     np.testing.assert_array_equal(fast.values, plain.values)
     np.testing.assert_array_equal(fast[100:250, 3:11].values, plain[100:250, 3:11].values)
+
+
+def test_a_stream_of_reads_inflates_each_chunk_once(tmp_path, monkeypatch):
+    """Reads of one step each cut every (2, 128, 128) chunk in two: the part left is kept for the next read."""
+    import deflate
+
+    path = tmp_path / "pr.nc"
+    values = write(path)
+    inflated = []
+    real = deflate.zlib_decompress
+    monkeypatch.setattr(deflate, "zlib_decompress", lambda data, size: inflated.append(size) or real(data, size))
+    fast = deflated_reads(xr.open_dataset(path), path, "pr")["pr"]
+    steps = [fast[step].values for step in range(SHAPE[0])]
+    np.testing.assert_array_equal(np.stack(steps), values)
+    assert len(inflated) == 4 * 2 * 2  # ceil(7 / 2) x ceil(150 / 128) x ceil(130 / 128) chunks

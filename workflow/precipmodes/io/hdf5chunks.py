@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
+from collections import OrderedDict
 
 import numpy as np
 import xarray as xr
@@ -21,6 +23,8 @@ from xarray.backends import BackendArray
 from xarray.core import indexing
 
 from precipmodes.errors import InputDataError
+from precipmodes.io.encoding import chunk_row_bytes
+from precipmodes.io.netcdf import stream_cache_bytes
 
 DEFLATE, SHUFFLE = 1, 2  # HDF5 filter ids
 #: encoding keys of xarray's netCDF4 backend that name a filter other than deflate and shuffle
@@ -57,7 +61,9 @@ class DeflatedChunks(BackendArray):
     """The stored values of the chunked, deflated (and maybe shuffled) variable ``name`` of the HDF5 file
     ``path``: ``shape``, stored ``dtype`` (byte order as stored; read as native), ``chunks`` (chunk shape).
     Indexed lazily by xarray (basic indexing); each read opens the file, reads the chunks it touches and
-    closes it again."""
+    closes it again. A chunk that a read takes only part of is kept, decoded, for the next read (the
+    next block of a stream through time): as netCDF-C's chunk cache, two rows of chunks and 1 MiB
+    (:func:`~precipmodes.io.netcdf.stream_cache_bytes`)."""
 
     def __init__(self, path: str | os.PathLike, name: str, shape: tuple[int, ...], dtype: np.dtype,
                  chunks: tuple[int, ...], shuffle: bool):
@@ -65,6 +71,15 @@ class DeflatedChunks(BackendArray):
         self.stored = np.dtype(dtype)
         self.dtype = self.stored.newbyteorder("=")
         self.pipeline = [SHUFFLE, DEFLATE] if shuffle else [DEFLATE]
+        self.cache_bytes = stream_cache_bytes(chunk_row_bytes(self.shape, self.chunks, self.stored.itemsize))
+        self.cache: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()  # chunk origin -> values
+        self.lock = threading.Lock()  # of the cache (dask's threads read blocks at once)
+
+    def __getstate__(self) -> dict:  # dask's process workers get a copy without the cache and its lock
+        return {key: value for key, value in self.__dict__.items() if key not in ("cache", "lock")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, cache=OrderedDict(), lock=threading.Lock())
 
     def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
         return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC, self._read)
@@ -102,12 +117,25 @@ class DeflatedChunks(BackendArray):
             whole = all(s.start == 0 and s.stop == size for s, size in zip(inner, self.chunks))
             into = out[target] if whole and self.stored == self.dtype else None
             into = into if into is not None and into.flags.c_contiguous else None  # decoded in place
-            chunk = self._chunk(dataset, origin, nbytes, into)
+            chunk = self._chunk(dataset, origin, nbytes, into) if whole else self._cached(dataset, origin, nbytes)
             if chunk is None:  # never written (fill values) or stored with filters skipped: HDF5 reads it
                 dataset.read_direct(out, tuple(slice(o + s.start, o + s.stop) for o, s in zip(origin, inner)),
                                     target)
             elif into is None:
                 out[target] = chunk[inner]
+
+    def _cached(self, dataset, origin: tuple[int, ...], nbytes: int) -> np.ndarray | None:
+        """:meth:`_chunk` at ``origin`` through the cache of partly read chunks."""
+        with self.lock:
+            chunk = self.cache.get(origin)
+        if chunk is None:
+            chunk = self._chunk(dataset, origin, nbytes, None)
+            if chunk is not None and nbytes <= self.cache_bytes:
+                with self.lock:
+                    self.cache[origin] = chunk
+                    while len(self.cache) * nbytes > self.cache_bytes:
+                        self.cache.popitem(last=False)  # the oldest
+        return chunk
 
     def _chunk(self, dataset, origin: tuple[int, ...], nbytes: int, into: np.ndarray | None) -> np.ndarray | None:
         """The chunk at ``origin``, decoded into ``into`` (the chunk's shape, stored type) when given, else
