@@ -111,9 +111,8 @@ def _without_extra_dims(da: xr.DataArray, time_dim: str, grid_dims: tuple, path,
 
 def open_one(path: str | Path, source: Mapping, error=InputDataError,
              deflated: bool = False) -> tuple[xr.Dataset, str]:
-    """Open one file/store/URL as ``precip`` on canonical names, lazily, and its time label.
-    ``deflated``: a local netCDF-4 variable stored in deflated chunks is read by
-    :func:`~precipmodes.io.hdf5chunks.deflated_reads` (for reading all of its values; the same values).
+    """Open one file/store/URL as ``precip`` on canonical names, lazily, and its time label; ``deflated``:
+    through :func:`~precipmodes.io.hdf5chunks.deflated_reads` (for reading its values, not its metadata).
 
     Returns a dataset with ``precip(time, lat, lon)`` (1-D lat/lon) or
     ``precip(time, y, x)`` with 2-D ``lat``/``lon``, ``time_bnds`` when the file has time
