@@ -145,3 +145,20 @@ def test_a_stream_of_reads_inflates_each_chunk_once(tmp_path, monkeypatch):
     steps = [fast[step].values for step in range(SHAPE[0])]
     np.testing.assert_array_equal(np.stack(steps), values)
     assert len(inflated) == 4 * 2 * 2  # ceil(7 / 2) x ceil(150 / 128) x ceil(130 / 128) chunks
+
+
+def test_a_file_h5py_cannot_open_is_read_through_netcdf_c(tmp_path, monkeypatch):
+    """Where h5py and netCDF-C share one HDF5 library (a conda environment), h5py's open of a file that
+    netCDF-C holds open with another close degree fails ("File close degree doesn't match"): the values are
+    then read by netCDF-C, the same."""
+    import h5py
+
+    path = tmp_path / "pr.nc"
+    write(path, packed=True)
+    plain, fast = both(path)
+
+    def refuse(*args, **kwargs):
+        raise OSError("Unable to synchronously open file (file close degree doesn't match)")
+
+    monkeypatch.setattr(h5py.h5f, "open", refuse)
+    np.testing.assert_array_equal(fast[1:6, 10:140].values, plain[1:6, 10:140].values)

@@ -86,22 +86,39 @@ class DeflatedChunks(BackendArray):
 
     def _read(self, key: tuple) -> np.ndarray:
         """The values at ``key`` (a tuple of ints and slices, one per dimension)."""
-        import h5py
-
         box = tuple(_span(k, n) for k, n in zip(key, self.shape))
         out = np.empty(tuple(stop - start for start, stop in box), self.dtype)
         try:
-            with h5py.File(self.path, "r") as file:
-                dataset = file[self.name]
-                if _filters(dataset) != self.pipeline or dataset.chunks != self.chunks:
-                    dataset.read_direct(out, tuple(slice(*span) for span in box))
-                elif out.size:
-                    self._read_chunks(dataset, box, out)
-        except (OSError, KeyError, ValueError) as exc:
-            raise InputDataError(f"{self.path}: variable {self.name!r} cannot be read at {_where(box)} "
-                                 f"({type(exc).__name__}: {exc}); the file may be corrupt: download or copy it "
-                                 "again") from exc
+            file = _open(self.path)
+        except OSError:  # e.g. h5py shares netCDF-C's HDF5 library, which holds the file open in its own way
+            self._read_through_netcdf_c(box, out)
+        else:
+            try:
+                with file:
+                    dataset = file[self.name]
+                    if _filters(dataset) != self.pipeline or dataset.chunks != self.chunks:
+                        dataset.read_direct(out, tuple(slice(*span) for span in box))
+                    elif out.size:
+                        self._read_chunks(dataset, box, out)
+            except (OSError, KeyError, ValueError) as exc:
+                raise self._unreadable(box, exc) from exc
         return out[tuple(slice(None, None, k.step) if isinstance(k, slice) else 0 for k in key)]
+
+    def _read_through_netcdf_c(self, box: tuple[tuple[int, int], ...], out: np.ndarray) -> None:
+        """Fill ``out`` with the stored values in ``box`` as netCDF-C reads them (no decoding)."""
+        import netCDF4
+
+        try:
+            with netCDF4.Dataset(self.path) as nc:
+                variable = nc[self.name]
+                variable.set_auto_maskandscale(False)
+                out[...] = variable[tuple(slice(*span) for span in box)]
+        except (OSError, KeyError, IndexError, RuntimeError) as exc:
+            raise self._unreadable(box, exc) from exc
+
+    def _unreadable(self, box: tuple[tuple[int, int], ...], exc: Exception) -> InputDataError:
+        return InputDataError(f"{self.path}: variable {self.name!r} cannot be read at {_where(box)} "
+                              f"({type(exc).__name__}: {exc}); the file may be corrupt: download or copy it again")
 
     def _read_chunks(self, dataset, box: tuple[tuple[int, int], ...], out: np.ndarray) -> None:
         """Fill ``out`` (the values in ``box``: ``(start, stop)`` per dimension) from the chunks it overlaps."""
@@ -166,6 +183,16 @@ class DeflatedChunks(BackendArray):
         else:
             values.reshape(-1)[...] = data
         return chunk
+
+
+def _open(path: str):
+    """``path`` opened read-only by h5py with netCDF-C's file close degree (weak), so that an HDF5 library
+    that both share lets the two hold the file open at once."""
+    import h5py
+
+    access = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    access.set_fclose_degree(h5py.h5f.CLOSE_WEAK)
+    return h5py.File(h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY, fapl=access))
 
 
 def _filters(dataset) -> list[int]:
