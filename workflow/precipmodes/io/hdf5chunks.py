@@ -3,11 +3,10 @@
 A netCDF-4 variable stored in chunks compressed with deflate (zlib), shuffled or not, is read here the way
 kerchunk and VirtualiZarr read such files: h5py hands over each chunk's stored bytes
 (``read_direct_chunk``), libdeflate (the ``deflate`` package) inflates them and numpy undoes the shuffle.
-The values are the file's, bit for bit; it is faster than netCDF-C's read because libdeflate inflates
-about twice as fast as zlib (numbers in the docs' performance page). Any other storage (contiguous,
-another filter, a chunk whose filters were skipped, a chunk never written) is read by HDF5 itself through
-h5py. :func:`deflated_reads` swaps the reader of one variable of a dataset opened by xarray's netCDF4
-backend; CF decoding (fill values, scale and offset) stays xarray's.
+The values are the file's, bit for bit (speed: the docs' performance page). A chunk whose filters were
+skipped or that was never written is read by HDF5 through h5py; a file h5py cannot open, by netCDF-C.
+:func:`deflated_reads` swaps the reader of one variable of a dataset opened by xarray's netCDF4 backend
+(other storage keeps netCDF-C's); CF decoding (fill values, scale and offset) stays xarray's.
 """
 
 from __future__ import annotations
@@ -38,8 +37,8 @@ MIN_CHUNK_BYTES = 64 * 1024
 def deflated_reads(ds: xr.Dataset, path: str | os.PathLike, name: str) -> xr.Dataset:
     """``ds`` (the netCDF-4 file ``path`` opened by xarray's netCDF4 backend, not loaded) with its variable
     ``name`` read by :class:`DeflatedChunks` when the encoding says it is stored in deflated chunks (of at
-    least :data:`MIN_CHUNK_BYTES`) of a plain numeric type; else ``ds`` unchanged. The variable's dims, attributes, encoding and decoded values
-    are the same either way."""
+    least :data:`MIN_CHUNK_BYTES`) of a plain numeric type; else ``ds`` unchanged. The variable's dims,
+    attributes, encoding and decoded values are the same either way."""
     variable = ds[name].variable
     encoding = variable.encoding
     stored = np.dtype(encoding.get("dtype", variable.dtype))
