@@ -100,7 +100,7 @@ class DeflatedChunks(BackendArray):
                     elif out.size:
                         self._read_chunks(dataset, box, out)
             except (OSError, KeyError, ValueError) as exc:
-                raise self._unreadable(box, exc) from exc
+                raise self._corrupt(f"cannot be read at {_where(box)} ({type(exc).__name__}: {exc})") from exc
         return out[tuple(slice(None, None, k.step) if isinstance(k, slice) else 0 for k in key)]
 
     def _read_through_netcdf_c(self, box: tuple[tuple[int, int], ...], out: np.ndarray) -> None:
@@ -113,11 +113,12 @@ class DeflatedChunks(BackendArray):
                 variable.set_auto_maskandscale(False)
                 out[...] = variable[tuple(slice(*span) for span in box)]
         except (OSError, KeyError, IndexError, RuntimeError) as exc:
-            raise self._unreadable(box, exc) from exc
+            raise self._corrupt(f"cannot be read at {_where(box)} ({type(exc).__name__}: {exc})") from exc
 
-    def _unreadable(self, box: tuple[tuple[int, int], ...], exc: Exception) -> InputDataError:
-        return InputDataError(f"{self.path}: variable {self.name!r} cannot be read at {_where(box)} "
-                              f"({type(exc).__name__}: {exc}); the file may be corrupt: download or copy it again")
+    def _corrupt(self, what: str) -> InputDataError:
+        """The error of a read that failed: ``what`` names where and why."""
+        return InputDataError(f"{self.path}: variable {self.name!r} {what}; the file may be corrupt: download or "
+                              "copy it again")
 
     def _read_chunks(self, dataset, box: tuple[tuple[int, int], ...], out: np.ndarray) -> None:
         """Fill ``out`` (the values in ``box``: ``(start, stop)`` per dimension) from the chunks it overlaps."""
@@ -167,11 +168,9 @@ class DeflatedChunks(BackendArray):
         try:
             data = np.frombuffer(deflate.zlib_decompress(stored, nbytes), np.uint8)
         except deflate.DeflateError as exc:
-            raise InputDataError(f"{self.path}: variable {self.name!r}: the chunk at {origin} cannot be inflated "
-                                 f"({exc}); the file is corrupt: download or copy it again") from exc
+            raise self._corrupt(f"cannot be inflated in its chunk at {origin} ({exc})") from exc
         if data.size != nbytes:
-            raise InputDataError(f"{self.path}: variable {self.name!r}: the chunk at {origin} holds {data.size} "
-                                 f"bytes, not {nbytes}; the file is corrupt: download or copy it again")
+            raise self._corrupt(f"holds {data.size} bytes, not {nbytes}, in its chunk at {origin}")
         chunk = np.empty(self.chunks, self.stored) if into is None else into
         values = chunk.view(np.uint8).reshape(-1, self.stored.itemsize)
         if SHUFFLE in self.pipeline:
