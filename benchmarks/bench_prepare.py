@@ -81,8 +81,10 @@ def make_input(folder: Path, years: int, nlat: int, nlon: int, layout: str = "ma
     paths = []
     for number, month in enumerate(pd.date_range(START, periods=12 * years, freq="MS")):
         path = folder / f"pr_{month:%Y%m}.nc"
-        if not path.exists():
-            write_month(path, month, nlat, nlon, seed=number, layout=layout)
+        if not path.exists():  # written beside, then renamed: a generation cut off leaves no half file
+            part = path.with_suffix(".part")
+            write_month(part, month, nlat, nlon, seed=number, layout=layout)
+            part.rename(path)
         paths.append(path)
     return paths
 

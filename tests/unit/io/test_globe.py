@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 import pytest
 import xarray as xr
 
-from precipmodes.io.globe import globe_land_fraction
+from precipmodes.io.globe import _Inflated, globe_land_fraction
 from precipmodes.preprocess.landmask import subsample_points
 
 
@@ -31,3 +33,42 @@ def test_fraction_equals_global_land_masks_own_lookup(lat, lon, subsamples):
     assert got.dtype == np.float32 and got.dims == ("lat", "lon")
     np.testing.assert_array_equal(got.values, _reference(lat, lon, subsamples))
     assert 0 < float(got.mean()) < 1 or lat.size == 1
+
+
+
+def _zip(path, members, method=zipfile.ZIP_DEFLATED):
+    with zipfile.ZipFile(path, "w", method) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize("size", [1, 1000, 2**20])
+def test_inflated_member_reads_back_what_zipfile_wrote(tmp_path, size):
+    data = (np.random.default_rng(size).random(3 * 2**20) < 0.01).tobytes()  # mostly zeros, as the mask
+    with zipfile.ZipFile(_zip(tmp_path / "a.zip", {"first.bin": b"before", "mask.npy": data})) as archive:
+        stream = _Inflated(archive, "mask.npy")
+        assert b"".join(iter(lambda: stream.read(size), b"")) == data
+
+
+def test_a_stored_member_is_refused(tmp_path):
+    with zipfile.ZipFile(_zip(tmp_path / "a.zip", {"mask.npy": b"x" * 100}, zipfile.ZIP_STORED)) as archive:
+        with pytest.raises(ValueError, match="a.zip: mask.npy is not a deflated zip member"):
+            _Inflated(archive, "mask.npy")
+
+
+def test_a_member_cut_short_is_refused(tmp_path):
+    data = np.random.default_rng(0).bytes(2**16)
+    path = _zip(tmp_path / "a.zip", {"mask.npy": data})
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        size = archive.getinfo("mask.npy").compress_size
+    # both headers say the compressed data are half as long as they are (an interrupted copy of the member)
+    for signature, field in ((b"PK\x03\x04", 18), (b"PK\x01\x02", 20)):
+        at = raw.index(signature) + field
+        raw[at:at + 4] = (size // 2).to_bytes(4, "little")
+    path.write_bytes(raw)
+    with zipfile.ZipFile(path) as archive:
+        stream = _Inflated(archive, "mask.npy")
+        with pytest.raises(ValueError, match="mask.npy: the compressed data end early"):
+            stream.read(len(data))
