@@ -37,7 +37,15 @@ def select_windows(totals: xr.Dataset, land: xr.DataArray, wet_mm: float = 0.0,
     Raises InputDataError naming both thresholds and the best fraction seen when
     no window is kept.
     """
-    fraction = wet_area_fraction(totals["precip"], land, wet_mm).compute()
+    return selection(wet_area_fraction(totals["precip"], land, wet_mm).compute(), totals, land, wet_mm,
+                     min_wet_fraction, origin)
+
+
+def selection(fraction: xr.DataArray, totals: xr.Dataset, land: xr.DataArray, wet_mm: float = 0.0,
+              min_wet_fraction: float = 0.2, origin: str = "totals") -> xr.Dataset:
+    """:func:`select_windows` from the windows' :func:`wet_area_fraction` ``fraction(time)``, computed already
+    (e.g. a block of windows at a time); ``totals`` gives the windows' ``time`` and ``time_bnds`` (its
+    ``precip`` is not read)."""
     kept = (fraction >= min_wet_fraction).fillna(False)
     n_kept = int(kept.sum())
     if n_kept == 0:

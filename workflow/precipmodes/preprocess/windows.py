@@ -33,6 +33,9 @@ _MONTHS_BELOW_A_YEAR = (1, 2, 3, 4, 6)
 MAX_PARTITION_MONTHS = 1200
 #: months from January of year 0 to January 1970 (numpy's epoch), where partition blocks are aligned
 _MONTHS_BEFORE_1970 = 1970 * 12
+#: attributes of ``n_observed_steps(lat, lon)``, the totals' count per cell (the ``data_nan`` land mask's)
+OBSERVED_ATTRS = {"long_name": "number of input steps with a value (not missing) at the cell, in the kept windows",
+                  "units": "1"}
 
 
 @dataclass
@@ -180,3 +183,11 @@ def partition_ranges(plan: WindowPlan, months: int) -> dict[str, tuple[int, int]
 
 def _duration_text(ns: int) -> str:
     return str(pd.Timedelta(ns, "ns")).replace("0 days ", "")
+
+
+def no_window_error(origin: str, hours: int, min_completeness: float, completeness: np.ndarray) -> InputDataError:
+    """The error of a record without a complete window (``completeness``: of the windows it touches)."""
+    return InputDataError(
+        f"{origin}: no {hours}-hour window reaches accumulation.min_completeness={min_completeness} "
+        f"(best completeness {completeness.max() if completeness.size else 0:.3f}); lower "
+        "accumulation.min_completeness or check the record for gaps")

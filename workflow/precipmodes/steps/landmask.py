@@ -14,11 +14,11 @@ import xarray as xr
 from precipmodes.errors import ConfigError, InputDataError
 from precipmodes.io.globe import globe_land_fraction
 from precipmodes.io.landmask import open_streamed, read_mask_file
-from precipmodes.io.netcdf import write_netcdf
+from precipmodes.io.netcdf import open_netcdf, write_netcdf
 from precipmodes.logs import log, timed
 from precipmodes.preprocess.landmask import (data_nan_fraction, globe_source, land_mask_dataset,
                                              land_of_grid)
-from precipmodes.steps.totals import open_totals, totals_origin
+from precipmodes.steps.totals import open_partitions, totals_origin
 
 # auto: the largest share of the cells with data that may be wholly sea by global_land_mask for the NaN
 # pattern to count as a coastline (E-OBS Iberia: 0 of 328; Stage IV regridded off the Carolinas: 30 %)
@@ -80,7 +80,8 @@ def land_mask_files(*, grid: str | os.PathLike, output: str | os.PathLike, land_
     (:func:`land_fraction_for`)."""
     grid = Path(grid)
     with timed(f"land_mask ({land_mask['method']})"):
-        with open_streamed(grid) as data, (open_totals(totals) if totals else contextlib.nullcontext()) as counts:
+        with (open_partitions(totals) if totals else contextlib.nullcontext((None, None))) as (counts, _), \
+                (open_netcdf(grid) if totals else open_streamed(grid)) as data:
             observed = (None if counts is None
                         else land_of_grid(counts["n_observed_steps"], data, totals_origin(totals), grid))
             fraction, method, source = land_fraction_for(data, land_mask, origin=grid.name, observed=observed)

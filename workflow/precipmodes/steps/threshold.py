@@ -7,33 +7,38 @@ import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import xarray as xr
+
 from precipmodes.io.netcdf import open_netcdf, write_netcdf
 from precipmodes.logs import log, timed
 from precipmodes.preprocess.landmask import land_of
-from precipmodes.preprocess.threshold import select_windows
-from precipmodes.steps.totals import open_totals, totals_origin
+from precipmodes.preprocess.threshold import selection, wet_area_fraction
+from precipmodes.steps.totals import open_partitions, precip_blocks, totals_origin
 
-TIME_CHUNK = 64
+TIME_CHUNK = 64  # windows read at a time
 
 
 def threshold_files(*, totals: Sequence[str | os.PathLike], land_mask: str | os.PathLike, output: str | os.PathLike,
                     threshold: Mapping, config: Mapping | None = None) -> Path:
     """Rule threshold: the partitions' totals + land_mask.nc -> selection.nc; returns ``output``.
 
-    ``totals``: the partitions' files of window totals ``precip(time, lat, lon)`` mm, in time order
-    (:func:`~precipmodes.steps.totals.open_totals`); ``land_mask``: the land mask on the same
+    ``totals``: the partitions' files of window totals ``precip(time, lat, lon)`` mm, in time order, read
+    :data:`TIME_CHUNK` windows at a time (:func:`~precipmodes.steps.totals.open_partitions`); ``land_mask``: the land mask on the same
     grid; ``output``: selection.nc to write, ``wet_area_fraction(time)`` (0..1) and ``kept(time)`` (0/1);
     ``threshold``: the validated ``threshold`` section (``wet_mm`` mm, ``min_wet_fraction``);
     ``config`` (optional): the whole config, digested into the provenance.
     """
     with timed("threshold"):
-        with open_totals(totals, chunks={"time": TIME_CHUNK}) as windows:
-            origin = totals_origin(totals)
-            land = land_of(open_netcdf(land_mask), windows, str(land_mask), origin)
-            selection = select_windows(windows, land, float(threshold["wet_mm"]),
-                                       float(threshold["min_wet_fraction"]), origin=origin).load()
+        origin = totals_origin(totals)
+        with open_netcdf(land_mask) as mask, open_partitions(totals) as (record, partitions):
+            wet, fractions = float(threshold["wet_mm"]), []
+            for path, part in zip(totals, partitions):
+                land = land_of(mask, part, str(land_mask), str(path))
+                fractions += [wet_area_fraction(block, land, wet) for block in precip_blocks(part, TIME_CHUNK)]
+            selected = selection(xr.concat(fractions, dim="time"), record, land, wet,
+                                 float(threshold["min_wet_fraction"]), origin=origin)
         log.info("threshold: %d of %d windows kept (wet > %s mm on >= %s of %d land cells)",
-                 selection.attrs["n_kept"], selection.attrs["n_windows"], threshold["wet_mm"],
-                 threshold["min_wet_fraction"], selection.attrs["n_land_cells"])
-        return write_netcdf(selection, output, inputs=[*totals, land_mask], config=config,
+                 selected.attrs["n_kept"], selected.attrs["n_windows"], threshold["wet_mm"],
+                 threshold["min_wet_fraction"], selected.attrs["n_land_cells"])
+        return write_netcdf(selected, output, inputs=[*totals, land_mask], config=config,
                             step="threshold: wet-area fraction and kept windows")

@@ -1,6 +1,9 @@
 """The window totals as the rules after accumulate read them: the partitions' files (rule
 accumulate_partition, :func:`precipmodes.steps.accumulate.accumulate_files`) opened side by side as one
-dataset. No gathered copy is written: land_mask, threshold and split each open the partitions."""
+dataset. No gathered copy is written: land_mask, threshold and split each open the partitions; split as
+one dask-backed dataset (:func:`open_totals`), land_mask and threshold without dask, the totals read a block of
+windows at a time (:func:`open_partitions`, :func:`precip_blocks`): dask's import and graph cost those small jobs
+a quarter of their time."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from precipmodes.io.netcdf import open_netcdf
-from precipmodes.steps.windowtotals import OBSERVED_ATTRS, no_window_error
+from precipmodes.preprocess.windows import OBSERVED_ATTRS, no_window_error
 
 
 def combine_partitions(parts: Sequence[xr.Dataset], origin: str = "totals") -> xr.Dataset:
@@ -44,6 +47,26 @@ def combine_partitions(parts: Sequence[xr.Dataset], origin: str = "totals") -> x
     out["n_observed_steps"] = sum(ds["n_observed_steps"] for ds in parts).astype(np.int32)
     out["n_observed_steps"].attrs = OBSERVED_ATTRS
     return out
+
+
+@contextlib.contextmanager
+def open_partitions(parts: Sequence[str | os.PathLike]) -> Iterator[tuple[xr.Dataset, list[xr.Dataset]]]:
+    """The partitions' files ``parts`` (in time order) opened without dask: ``(record, partitions)``.
+
+    ``record`` is :func:`combine_partitions` of everything but ``precip`` (the windows' coordinates, bounds and
+    completeness, the summed ``n_observed_steps``, the record's counts; read into memory, none of it larger than
+    a map or a series); ``partitions`` are the files themselves, whose ``precip`` :func:`precip_blocks` reads.
+    Closed on leaving the block."""
+    with contextlib.ExitStack() as stack:
+        opened = [stack.enter_context(open_netcdf(path)) for path in parts]
+        yield combine_partitions([ds.drop_vars("precip") for ds in opened], totals_origin(parts)), opened
+
+
+def precip_blocks(partition: xr.Dataset, windows: int) -> Iterator[xr.DataArray]:
+    """``precip(time, lat, lon)`` of one of the ``partitions`` of :func:`open_partitions`, read ``windows``
+    windows at a time (numpy): memory bounded by a block, not by the record."""
+    for start in range(0, partition.sizes["time"], windows):
+        yield partition["precip"].isel(time=slice(start, start + windows)).load()
 
 
 def totals_origin(parts: Sequence[str | os.PathLike]) -> str:

@@ -37,12 +37,11 @@ from precipmodes.io.readers import InProcessReader, ReaderProcesses
 from precipmodes.io.sources import ALREADY_ACCUMULATED_ATTR
 from precipmodes.io.sources.values import DeferredChecks
 from precipmodes.logs import log
-from precipmodes.preprocess.windows import WindowPlan, plan_blocks, plan_windows, resolve_anchor
+from precipmodes.preprocess.windows import (OBSERVED_ATTRS, WindowPlan, no_window_error, plan_blocks, plan_windows,
+                                            resolve_anchor)
 from precipmodes.steps.partitions import step_length
 
 BLOCK_MB = 32.0  # MB of input per block: 686 -> 461 MiB peak RSS from 128 MB, same speed (bench_accumulate_cdo)
-OBSERVED_ATTRS = {"long_name": "number of input steps with a value (not missing) at the cell, in the kept windows",
-                  "units": "1"}
 
 
 def accumulate(ds: xr.Dataset, hours: int = 72, anchor: str = "auto",
@@ -157,14 +156,6 @@ def _totals_dataset(ds: xr.Dataset, plan: WindowPlan, kept: np.ndarray, totals: 
                 "lat": ds["lat"], "lon": ds["lon"]},
         attrs={key: value for key, value in ds.attrs.items() if key in ("source", "title", "history")},
     )
-
-
-def no_window_error(origin: str, hours: int, min_completeness: float, completeness: np.ndarray) -> InputDataError:
-    """The error of a record without a complete window (``completeness``: of the windows it touches)."""
-    return InputDataError(
-        f"{origin}: no {hours}-hour window reaches accumulation.min_completeness={min_completeness} "
-        f"(best completeness {completeness.max() if completeness.size else 0:.3f}); lower "
-        "accumulation.min_completeness or check the record for gaps")
 
 
 def _totals_attrs(raw_attrs: Mapping, hours: int) -> dict:
