@@ -5,7 +5,8 @@ from precipmodes.steps.rulescript import rule_run
 
 def main(smk):
     with rule_run(smk) as params:
-        raw_files(source=params["source"], domain=params["domain"], output=smk.output[0], config=smk.config)
+        raw_files(source=params["source"], domain=params["domain"], output=smk.output[0], config=smk.config,
+                  processes=smk.threads)
 
 
 if __name__ == "__main__":

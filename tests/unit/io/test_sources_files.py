@@ -461,3 +461,19 @@ def test_declared_size_of_real_files_is_their_size(shared_data, tmp_path, name):
         cut.write_bytes(path.read_bytes()[:-1])
         with pytest.raises(InputDataError, match=r"cut\.nc: the file is truncated"):
             check_complete(cut)
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_types_checked_side_by_side_name_the_file_in_either_run(tmp_path, processes):
+    """40 files are checked in 2 child processes when 2 are allowed (20 each, at least FILES_PER_PROBE): a
+    float16 file (netCDF-C misreads its type) among the second child's files is named as with one child."""
+    from helpers.hdf5_float16 import float16_file
+    from helpers.reliability import precip_file
+    from precipmodes.io.sources.integrity import FILES_PER_PROBE, check_types
+
+    paths = [(float16_file if k == 33 else precip_file)(tmp_path / f"{k:02d}.nc", days=2) for k in range(40)]
+    assert 40 // FILES_PER_PROBE >= 2
+    with pytest.raises(InputDataError, match=r"33\.nc: variable 'precip', the precipitation variable "
+                                             r"\(source\.files\.variable\), is of type a variable-length type"):
+        check_types(paths, "precip", processes=processes)
+    check_types(paths[:33], "precip", processes=processes)

@@ -148,17 +148,19 @@ def load_source(source: Mapping, domain: Mapping) -> xr.Dataset:
     raise InputDataError(f"source.kind: unknown kind {kind!r}; use demo, files, http or seed_binary")
 
 
-def raw_files(*, source: Mapping, domain: Mapping, output: str | os.PathLike, config: Mapping | None = None) -> Path:
+def raw_files(*, source: Mapping, domain: Mapping, output: str | os.PathLike, config: Mapping | None = None,
+              processes: int = 1) -> Path:
     """Rule raw: for the kinds read in place (``files``, downloaded ``http``) and the generated ``demo``
     write the index (:func:`~precipmodes.io.sources.index.build_index`) to ``output``; for the others load the source
     (complete options of one kind, :func:`source_options`), check it is canonical and write it to
     ``output`` (NetCDF, atomic); the provenance names the local files it read.
 
-    ``config``, optional, is the whole config, digested into the provenance."""
+    ``config``, optional, is the whole config, digested into the provenance; ``processes``: how many child
+    processes may check the files side by side (the rule's threads)."""
     from precipmodes.io.sources.index import build_index
 
     with timed(f"raw ({source['kind']})"):
-        index = build_index(source, domain)
+        index = build_index(source, domain, processes)
         if index is not None:  # files read in place, or the demo generated where it is summed: no copy
             inputs = [entry["path"] for entry in json.loads(index.attrs["precipmodes_index"])["files"]]
             log.info("raw: index of %s, %d steps x %d lat x %d lon (%s .. %s)",

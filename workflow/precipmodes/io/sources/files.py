@@ -171,29 +171,30 @@ def open_one(path: str | Path, source: Mapping, error=InputDataError,
     return out, label
 
 
-def check_files(paths: Sequence[str | Path], source: Mapping) -> None:
+def check_files(paths: Sequence[str | Path], source: Mapping, processes: int = 1) -> None:
     """Before any library reads data: local NetCDF files must be as long as their headers declare
     (:func:`~precipmodes.io.sources.integrity.check_complete`) and hold numbers netCDF can read
-    (:func:`~precipmodes.io.sources.integrity.check_types`, one child process for all files)."""
+    (:func:`~precipmodes.io.sources.integrity.check_types`, in up to ``processes`` child processes)."""
     local = [Path(p) for p in paths if "://" not in str(p) and _engine(p) == "netcdf4" and Path(p).is_file()]
     for path in local:
         check_complete(path)
-    check_types(local, source["variable"], options_key(source))
+    check_types(local, source["variable"], options_key(source), processes)
 
 
 def open_in_order(paths: Sequence[str | Path], source: Mapping, origin: str,
                   error=InputDataError, checked: bool = False,
                   time_chunks: Sequence[tuple[int, ...]] | None = None,
-                  deflated: bool = False) -> list[tuple[xr.Dataset, str, str | Path]]:
+                  deflated: bool = False, processes: int = 1) -> list[tuple[xr.Dataset, str, str | Path]]:
     """Check and open ``paths`` (:func:`check_files`, :func:`open_one`), lazily: ``(dataset, time label,
     path)`` ordered by first time stamp; files that disagree in units or time labels or overlap in time
     are refused naming them. ``checked``: :func:`check_files` passed on these very files (an index's,
     unchanged since): not run again. ``time_chunks``: the dask chunks along time of each path (in the
-    order given) instead of ``source['chunks']['time']``. ``deflated``: as :func:`open_one`'s."""
+    order given) instead of ``source['chunks']['time']``. ``deflated``: as :func:`open_one`'s; ``processes``: as
+    :func:`check_files`'s."""
     if not paths:
         raise InputDataError(f"{options_key(source)}: no files to read")
     if not checked:
-        check_files(paths, source)
+        check_files(paths, source, processes)
     sources = ([source] * len(paths) if time_chunks is None else
                [{**source, "chunks": {**source["chunks"], "time": chunks}} for chunks in time_chunks])
     opened = [(*open_one(path, options, error, deflated), path) for path, options in zip(paths, sources)]

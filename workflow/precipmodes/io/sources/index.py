@@ -98,10 +98,11 @@ def inspect_file(path: str | os.PathLike, source: Mapping) -> dict:
                      "lon": [float(np.nanmin(lon)), float(np.nanmax(lon))]}}
 
 
-def build_index(source: Mapping, domain: Mapping) -> xr.Dataset | None:
+def build_index(source: Mapping, domain: Mapping, processes: int = 1) -> xr.Dataset | None:
     """The index of ``source`` (options of one kind, :func:`~precipmodes.io.sources.source_options`) over
     ``domain``, checked as :func:`~precipmodes.io.sources.canonical.standardise` checks (values aside);
-    the index of the generated demo; None for kinds whose data raw.nc holds (:func:`indexed_files`)."""
+    the index of the generated demo; None for kinds whose data raw.nc holds (:func:`indexed_files`).
+    ``processes``: as :func:`~precipmodes.io.sources.files.check_files`'s."""
     if source["kind"] == "demo":
         return _generated_index(source, domain)
     found = indexed_files(source)
@@ -109,7 +110,7 @@ def build_index(source: Mapping, domain: Mapping) -> xr.Dataset | None:
         return None
     paths, settings = found
     origin = paths_origin(paths)
-    opened = open_in_order(paths, settings, origin)
+    opened = open_in_order(paths, settings, origin, processes=processes)
     ds = standardise_opened(opened, settings, domain, origin, check_values=False)
     counts = [int(piece.sizes["time"]) for piece, _, _ in opened]
     files = [{"path": str(path), "steps": count, **_stamp(path)} for (_, _, path), count in zip(opened, counts)]

@@ -187,6 +187,8 @@ def check_complete(path: str | os.PathLike) -> None:
                              "(an interrupted copy or download): copy or download it again")
 
 
+#: files a probe child checks at least: its start (Python, netCDF4's import) costs about what 16 files do
+FILES_PER_PROBE = 16
 #: run in a child process (netCDF-C must not touch such a file in the rule's process): prints, for each
 #: path in argv[2:], the netCDF-C type of the variable argv[1] and of every variable xarray reads on
 #: opening (dimension coordinates and the ``coordinates``/``bounds`` they name), then leaves with
@@ -236,8 +238,10 @@ def odd_type(kind: str | None, dtype: str) -> str | None:
     return None
 
 
-def check_types(paths: Sequence[str | os.PathLike], variable: str, key: str = "source.files") -> None:
-    """Refuse files that netCDF cannot read as numbers, from their metadata, read in a child process.
+def check_types(paths: Sequence[str | os.PathLike], variable: str, key: str = "source.files",
+                processes: int = 1) -> None:
+    """Refuse files that netCDF cannot read as numbers, from their metadata, read in child processes: up to
+    ``processes`` side by side, each for a run of at least :data:`FILES_PER_PROBE` files.
 
     Checked: the precipitation ``variable`` and every variable xarray reads when it opens the file
     (dimension coordinates, the ``coordinates`` and ``bounds`` they name). Raises InputDataError naming
@@ -247,12 +251,19 @@ def check_types(paths: Sequence[str | os.PathLike], variable: str, key: str = "s
     paths = [str(p) for p in paths]
     if not paths:
         return
-    probe = subprocess.run([sys.executable, "-c", _PROBE, variable, *paths], capture_output=True, text=True)
-    if probe.returncode != 0:
-        raise InputDataError(f"{paths[0] if len(paths) == 1 else f'one of {paths}'}: netCDF-C crashed reading "
-                             f"the file's metadata ({probe.stderr.strip()[-300:] or f'exit {probe.returncode}'});"
-                             " the file is corrupt or of a type netCDF cannot read: write it again as NetCDF")
-    for path, types in json.loads(probe.stdout or "{}").items():
+    run = -(-len(paths) // max(1, min(processes, len(paths) // FILES_PER_PROBE)))
+    runs = [paths[start:start + run] for start in range(0, len(paths), run)]
+    children = [subprocess.Popen([sys.executable, "-c", _PROBE, variable, *files], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for files in runs]
+    found = {}
+    for files, child in zip(runs, children):
+        out, err = child.communicate()
+        if child.returncode != 0:
+            raise InputDataError(f"{files[0] if len(files) == 1 else f'one of {files}'}: netCDF-C crashed reading "
+                                 f"the file's metadata ({err.strip()[-300:] or f'exit {child.returncode}'}); the "
+                                 "file is corrupt or of a type netCDF cannot read: write it again as NetCDF")
+        found.update(json.loads(out or "{}"))
+    for path, types in found.items():
         for name, (kind, dtype) in types.items():
             why = odd_type(kind, dtype)
             if why is not None:
