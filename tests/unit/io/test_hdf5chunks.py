@@ -165,3 +165,15 @@ def test_a_file_h5py_cannot_open_is_read_through_netcdf_c(tmp_path, monkeypatch)
 
     monkeypatch.setattr(h5py.h5f, "open", refuse)
     np.testing.assert_array_equal(fast[1:6, 10:140].values, plain[1:6, 10:140].values)
+
+
+@pytest.mark.parametrize("dtype", ["i1", "<i2", ">u2", "<f4", ">f4", "<f8", ">i8"])
+def test_unshuffle_is_the_transpose_of_the_byte_planes(dtype):
+    """HDF5's shuffle stores byte k of every value in plane k: undoing it is transposing the planes."""
+    from precipmodes.io.hdf5chunks import _unshuffle
+
+    itemsize = np.dtype(dtype).itemsize
+    planes = np.random.default_rng(itemsize).integers(0, 256, 1000 * itemsize, dtype=np.uint8)
+    out = np.empty((10, 100), dtype)
+    _unshuffle(planes, out, itemsize)
+    assert out.tobytes() == planes.reshape(itemsize, -1).T.tobytes()
