@@ -72,7 +72,7 @@ def test_edited_or_replaced_source_reruns_raw_and_what_follows(tmp_path):
     precip_file(data, days=90, values=values)
     jobs = planned(workdir, config, [TOTALS])
     # the partitions are planned once the checkpoint raw has run (a dry run shows them as <TBD>)
-    assert set(jobs) == {"raw", "land_mask", "threshold"} and "Updated input files" in jobs["raw"], jobs
+    assert set(jobs) == {"raw", "threshold"} and "Updated input files" in jobs["raw"], jobs
     snakemake(workdir, config, [TOTALS])
     assert float(open_steps(workdir / RAW)["precip"].isel(time=3, lat=2, lon=2)) == 99.0
 
@@ -81,7 +81,7 @@ def test_edited_or_replaced_source_reruns_raw_and_what_follows(tmp_path):
     (tmp_path / "other.nc").replace(data)
     older_than(data, workdir / RAW)
     jobs = planned(workdir, config, [TOTALS])
-    assert set(jobs) == {"raw", "land_mask", "threshold"} and "Params have changed" in jobs["raw"], jobs
+    assert set(jobs) == {"raw", "threshold"} and "Params have changed" in jobs["raw"], jobs
     snakemake(workdir, config, [TOTALS])
     assert float(open_steps(workdir / RAW)["precip"].isel(time=3, lat=2, lon=2)) == 7.0
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from precipmodes.steps.partitions import partition_plan
 from precipmodes.plots import experiment_figure_names, figure_files
+from precipmodes.preprocess.landmask import FROM_DATA
 from precipmodes.config import rule_resources as config_rule_resources
 from precipmodes.errors import InputDataError, PrecipModesError
 from precipmodes.steps.runhooks import results_folders
@@ -151,7 +152,7 @@ def land_mask_inputs(wildcards):
 def land_mask_totals(wildcards):
     """The partitions of the totals, whose counts of observed steps per cell give the auto and data_nan masks
     (a function of its own: until the checkpoint raw has run it stands for raw.nc, not the grid as well)."""
-    return partition_outputs(wildcards) if config["land_mask"]["method"] in ("auto", "data_nan") else []
+    return partition_outputs(wildcards) if config["land_mask"]["method"] in FROM_DATA else []
 
 
 @functools.cache

@@ -9,7 +9,7 @@ SELECTION = f"{PREPARED}/selection.nc"
 # One job per partition of the windows (accumulation.partition_months), each reading only the files that
 # hold its windows: run side by side (--cores N) or as separate cluster jobs; a new or changed file reruns
 # only the partitions it touches (the index's fingerprints of their files are in params). land_mask,
-# threshold and split read the partitions' files as one dataset (precipmodes.steps.totals): no gathered copy.
+# threshold and split read the partitions' files (precipmodes.steps.totals): no gathered copy.
 rule accumulate_partition:
     input:
         partition_inputs,
@@ -36,14 +36,18 @@ rule accumulate_partition:
         "../scripts/accumulate.py"
 
 
+# threshold makes the land cells from the grid (and, for the methods taking the land from the data, the
+# partitions' counts) as land_mask does, rather than waiting for land_mask.nc: the two run side by side.
 rule threshold:
     input:
+        unpack(land_mask_inputs),
         totals=partition_outputs,
-        land_mask=LAND_MASK,
     output:
         SELECTION,
     params:
         threshold=section("threshold"),
+        land_mask=section("land_mask"),
+        mask_file=fingerprint_param(MASK_FILES),  # a replaced mask file reruns threshold
     log:
         f"{LOGS}/threshold.log",
     threads: rule_resources("threshold", "threads")

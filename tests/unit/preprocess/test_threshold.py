@@ -10,11 +10,13 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from helpers.preprocess_cases import canonical
 
+from precipmodes.config import section_defaults
 from precipmodes.errors import InputDataError
 from precipmodes.io.netcdf import open_netcdf, write_netcdf
 from precipmodes.preprocess.landmask import land_of
 from precipmodes.preprocess.threshold import select_windows, wet_area_fraction
 from precipmodes.steps.windowtotals import accumulate
+from precipmodes.steps.landmask import land_mask_files
 from precipmodes.steps.threshold import threshold_files
 from helpers.preprocess_cases import LAND, land_mask
 
@@ -71,22 +73,32 @@ def test_mask_on_another_grid_is_refused():
         land_of(land_mask([[1, 1], [1, 1]]), totals, "mask.nc", "totals.nc")
 
 
-def test_threshold_files_streams_and_writes_every_window(tmp_path):
+@pytest.mark.parametrize("method", ["file", "data_nan"])
+def test_threshold_files_streams_and_writes_every_window_on_the_land_masks_land(tmp_path, method):
+    """Two partitions read as one, on the land cells that land_mask finds from the same inputs: a mask file, or
+    the cells with data in the partitions' counts (the last column is sea: NaN throughout)."""
     rng = np.random.default_rng(3)
     windows = rng.gamma(0.5, 4.0, size=(150, 2, 3)) * (rng.random((150, 2, 3)) < 0.5)
+    windows[:, :, 2] = np.nan
     totals = totals_of(windows)
     paths = []
     for number, part in enumerate((totals.isel(time=slice(0, 70)), totals.isel(time=slice(70, None)))):
         part.attrs["n_windows"] = part.sizes["time"]  # two partitions, read as one
+        part["n_observed_steps"] = part["precip"].notnull().sum("time").astype(np.int32)
         paths.append(write_netcdf(part, tmp_path / f"{number}.nc"))
-    write_netcdf(land_mask(LAND), tmp_path / "land_mask.nc")
-    out = threshold_files(totals=paths, land_mask=tmp_path / "land_mask.nc",
-                          output=tmp_path / "selection.nc", threshold={"wet_mm": 0.0, "min_wet_fraction": 0.5})
+    grid = write_netcdf(totals, tmp_path / "grid.nc")
+    settings = section_defaults("land_mask", {"method": method,
+                                              "path": str(write_netcdf(land_mask(LAND), tmp_path / "mask.nc"))})
+    out = threshold_files(totals=paths, grid=grid, output=tmp_path / "selection.nc", land_mask=settings,
+                          threshold={"wet_mm": 0.0, "min_wet_fraction": 0.5})
     sel = open_netcdf(out)
     assert sel.sizes["time"] == 150
     expected = (windows[:, :, :2] > 0).mean(axis=(1, 2))
     np.testing.assert_allclose(sel["wet_area_fraction"].values, expected, rtol=1e-6)
     np.testing.assert_array_equal(sel["kept"].values, (expected >= 0.5).astype(np.int8))
+    mask = open_netcdf(land_mask_files(grid=grid, output=tmp_path / "land_mask.nc", land_mask=settings,
+                                       totals=paths if method == "data_nan" else None))
+    assert sel.attrs["n_land_cells"] == mask.attrs["n_land_cells"] == 4
 
 
 @settings(max_examples=40, deadline=None)

@@ -286,8 +286,8 @@ CASES = [
          r"experiments\.e1\.train: .* lies outside the data", targets=SPLIT, prepared=True),
     Case("truncated intermediate under its final name (a partition of the totals cut in half)",
          lambda tmp: tiny(), r"totals/2000-01\.nc: not a readable NetCDF file .*truncated or corrupt - delete it and rerun",
-         # land_mask (method auto: data_nan from the totals' counts) is the first job to read it
-         targets=[SELECTION], prepared=True, damage=TOTALS, failed=[LAND_MASK]),
+         # threshold (its land cells, method auto: data_nan from the totals' counts) is the job that reads it
+         targets=[SELECTION], prepared=True, damage=TOTALS, failed=[SELECTION]),
     Case("n_modes larger than the training matrix",
          lambda tmp: tiny(experiments={"e1": experiment(n_modes=500)}),
          r"experiments\.e1\.n_modes: 500 modes need at least as many training windows and cells, but the "
@@ -367,7 +367,7 @@ def test_bad_input(case: Case, tmp_path, request, server):
                 np.testing.assert_array_equal(now[name], values, err_msg=f"{path}:{name}")
 
 
-ORDER = [RAW, TOTALS, LAND_MASK, SELECTION, *SPLIT, SVD]  # land_mask's data_nan reads the totals' counts
+ORDER = [RAW, TOTALS, LAND_MASK, SELECTION, *SPLIT, SVD]  # land_mask and threshold read the totals' counts
 
 
 def _upstream_of(path: Path, failed: list[str]) -> bool:

@@ -40,6 +40,9 @@ import xarray as xr
 from precipmodes.errors import InputDataError
 from precipmodes.grid import same_axis
 
+#: the methods that take the land from the data: from the totals' counts of observed steps per cell
+FROM_DATA = ("auto", "data_nan")
+
 SEED_MASK_SHAPE = (320, 320)
 SEED_MASK_LON = (128.0, 148.0)
 SEED_MASK_LAT = (30.0, 46.0)

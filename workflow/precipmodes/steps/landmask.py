@@ -16,7 +16,7 @@ from precipmodes.io.globe import globe_land_fraction
 from precipmodes.io.landmask import open_streamed, read_mask_file
 from precipmodes.io.netcdf import open_netcdf, write_netcdf
 from precipmodes.logs import log, timed
-from precipmodes.preprocess.landmask import (data_nan_fraction, globe_source, land_mask_dataset,
+from precipmodes.preprocess.landmask import (FROM_DATA, data_nan_fraction, globe_source, land_mask_dataset,
                                              land_of_grid)
 from precipmodes.steps.totals import open_partitions, totals_origin
 
@@ -44,7 +44,7 @@ def land_fraction_for(grid: xr.Dataset, settings: Mapping, origin: str = "input"
     if method == "auto" and "seed_land" in grid:
         seed = grid["seed_land"].astype(np.float32).fillna(0.0).transpose("lat", "lon").load()
         return seed.clip(0, 1), "seed_land", f"variable seed_land of {origin} (the seed's land mask)"
-    if method in ("auto", "data_nan"):
+    if method in FROM_DATA:
         fraction = (data_nan_fraction(grid["precip"]) if observed is None
                     else (observed > 0).astype(np.float32).assign_coords(lat=lat, lon=lon))
         if not fraction.any():
@@ -71,23 +71,32 @@ def land_fraction_for(grid: xr.Dataset, settings: Mapping, origin: str = "input"
     return globe, "global_land_mask", globe_source(subsamples)
 
 
+def land_mask_of(grid: str | os.PathLike, land_mask: Mapping,
+                 totals: Sequence[str | os.PathLike] | None = None) -> tuple[xr.Dataset, str, str]:
+    """The land mask (:func:`~precipmodes.preprocess.landmask.land_mask_dataset`: ``land_fraction`` and
+    ``land`` on the grid of ``grid``, raw.nc, its index or upscaled.nc) by the complete ``land_mask`` config
+    section, with the method used and what it was made from. ``totals``: the partitions' files of window
+    totals, whose ``n_observed_steps`` gives the methods of
+    :data:`~precipmodes.preprocess.landmask.FROM_DATA` (:func:`land_fraction_for`); without them those read
+    the grid's values (streamed)."""
+    grid, totals = Path(grid), (totals or None) if land_mask["method"] in FROM_DATA else None
+    with (open_partitions(totals) if totals else contextlib.nullcontext((None, None))) as (counts, _), \
+            (open_netcdf(grid) if totals else open_streamed(grid)) as data:
+        observed = (None if counts is None
+                    else land_of_grid(counts["n_observed_steps"], data, totals_origin(totals), grid))
+        fraction, method, source = land_fraction_for(data, land_mask, origin=grid.name, observed=observed)
+        ds = land_mask_dataset(fraction, float(land_mask["min_fraction"]), method, source, land_mask["method"])
+        ds["lat"].attrs, ds["lon"].attrs = dict(data["lat"].attrs), dict(data["lon"].attrs)
+    return ds, method, source
+
+
 def land_mask_files(*, grid: str | os.PathLike, output: str | os.PathLike, land_mask: Mapping,
                     config: Mapping | None = None, totals: Sequence[str | os.PathLike] | None = None) -> Path:
-    """Rule land_mask: read the gridded input ``grid`` (raw.nc, its index or upscaled.nc, streamed), make
-    the mask by the complete ``land_mask`` config section, write ``output`` (NetCDF); ``config``, optional,
-    is the whole config, digested into the provenance. ``totals``: the partitions' files of window totals
-    (:func:`~precipmodes.steps.totals.open_totals`), whose ``n_observed_steps`` gives ``data_nan``
-    (:func:`land_fraction_for`)."""
-    grid = Path(grid)
+    """Rule land_mask: :func:`land_mask_of` ``grid`` by the complete ``land_mask`` config section (from the
+    partitions' ``totals`` for the methods that take the land from the data), written to ``output``
+    (NetCDF); ``config``, optional, is the whole config, digested into the provenance."""
     with timed(f"land_mask ({land_mask['method']})"):
-        with (open_partitions(totals) if totals else contextlib.nullcontext((None, None))) as (counts, _), \
-                (open_netcdf(grid) if totals else open_streamed(grid)) as data:
-            observed = (None if counts is None
-                        else land_of_grid(counts["n_observed_steps"], data, totals_origin(totals), grid))
-            fraction, method, source = land_fraction_for(data, land_mask, origin=grid.name, observed=observed)
-            ds = land_mask_dataset(fraction, float(land_mask["min_fraction"]), method, source,
-                                   land_mask["method"])
-            ds["lat"].attrs, ds["lon"].attrs = dict(data["lat"].attrs), dict(data["lon"].attrs)
+        ds, method, source = land_mask_of(grid, land_mask, totals)
         log.info("land mask: %d of %d cells are land (method %s)", ds.attrs["n_land_cells"], ds.attrs["n_cells"],
                  method)
         inputs = [grid] + ([land_mask["path"]] if method == "file" else []) + list(totals or [])
