@@ -149,14 +149,15 @@ def _generated_index(source: Mapping, domain: Mapping) -> xr.Dataset:
     return index
 
 
-def is_index(ds: xr.Dataset) -> bool:
-    """Whether ``ds`` (an opened raw.nc) is an index rather than the data."""
-    return INDEX_ATTR in ds.attrs
+def is_index(ds: xr.Dataset | Mapping) -> bool:
+    """Whether ``ds`` (an opened raw.nc, or its global attributes) is an index rather than the data."""
+    return INDEX_ATTR in getattr(ds, "attrs", ds)
 
 
-def is_generated(index: xr.Dataset) -> bool:
-    """Whether ``index`` (:func:`is_index`) is that of a generated source (the demo), not of files."""
-    return "generated" in json.loads(index.attrs[INDEX_ATTR])
+def is_generated(index: xr.Dataset | Mapping) -> bool:
+    """Whether ``index`` (:func:`is_index`, or its global attributes) is that of a generated source (the demo),
+    not of files."""
+    return "generated" in json.loads(getattr(index, "attrs", index)[INDEX_ATTR])
 
 
 def read_index(index: xr.Dataset, i0: int = 0, i1: int | None = None, origin: str = "index", *,
