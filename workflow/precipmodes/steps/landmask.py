@@ -79,7 +79,8 @@ def land_mask_of(grid: str | os.PathLike, land_mask: Mapping,
     totals, whose ``n_observed_steps`` gives the methods of
     :data:`~precipmodes.preprocess.landmask.FROM_DATA` (:func:`land_fraction_for`); without them those read
     the grid's values (streamed)."""
-    grid, totals = Path(grid), (totals or None) if land_mask["method"] in FROM_DATA else None
+    grid = Path(grid)
+    totals = (totals or None) if land_mask["method"] in FROM_DATA else None
     with (open_partitions(totals) if totals else contextlib.nullcontext((None, None))) as (counts, _), \
             (open_netcdf(grid) if totals else open_streamed(grid)) as data:
         observed = (None if counts is None

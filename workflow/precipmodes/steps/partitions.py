@@ -66,7 +66,8 @@ def _own_times(var, time, origin: str) -> np.ndarray:
     try:
         decoded = decode_cf_datetime(values, units, calendar)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise InputDataError(f"{origin}: {var.name} cannot be read as time stamps ({exc}); delete it and rerun") from exc
+        raise InputDataError(f"{origin}: {var.name} cannot be read as time stamps ({exc}); delete it and "
+                             "rerun") from exc
     if decoded.dtype.kind != "M":
         raise InputDataError(f"{origin}: {var.name} is in {units!r} ({calendar}), not in a calendar of numpy's "
                              f"time stamps as the workflow writes it ({TIME_UNITS!r}); delete it and rerun")

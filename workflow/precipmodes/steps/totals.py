@@ -1,9 +1,8 @@
 """The window totals as the rules after accumulate read them: the partitions' files (rule
 accumulate_partition, :func:`precipmodes.steps.accumulate.accumulate_files`) opened side by side as one
 dataset. No gathered copy is written: land_mask, threshold and split each open the partitions; split as
-one dask-backed dataset (:func:`open_totals`), land_mask and threshold without dask, the totals read a block of
-windows at a time (:func:`open_partitions`, :func:`precip_blocks`): dask's import and graph cost those small jobs
-a quarter of their time."""
+one dask-backed dataset (:func:`open_totals`), land_mask and threshold without dask (:func:`open_partitions`), the
+totals read a block of windows at a time (:func:`precip_blocks`): these small jobs need no task graph."""
 
 from __future__ import annotations
 
