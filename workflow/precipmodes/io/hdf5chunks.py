@@ -100,7 +100,7 @@ class DeflatedChunks(BackendArray):
                     elif out.size:
                         self._read_chunks(dataset, box, out)
             except (OSError, KeyError, ValueError) as exc:
-                raise self._corrupt(f"cannot be read at {_where(box)} ({type(exc).__name__}: {exc})") from exc
+                raise self._unreadable(box, exc) from exc
         return out[tuple(slice(None, None, k.step) if isinstance(k, slice) else 0 for k in key)]
 
     def _read_through_netcdf_c(self, box: tuple[tuple[int, int], ...], out: np.ndarray) -> None:
@@ -113,12 +113,16 @@ class DeflatedChunks(BackendArray):
                 variable.set_auto_maskandscale(False)
                 out[...] = variable[tuple(slice(*span) for span in box)]
         except (OSError, KeyError, IndexError, RuntimeError) as exc:
-            raise self._corrupt(f"cannot be read at {_where(box)} ({type(exc).__name__}: {exc})") from exc
+            raise self._unreadable(box, exc) from exc
 
     def _corrupt(self, what: str) -> InputDataError:
         """The error of a read that failed: ``what`` names where and why."""
         return InputDataError(f"{self.path}: variable {self.name!r} {what}; the file may be corrupt: download or "
                               "copy it again")
+
+    def _unreadable(self, box: tuple[tuple[int, int], ...], exc: Exception) -> InputDataError:
+        """The error of a read of ``box`` that the library refused with ``exc``."""
+        return self._corrupt(f"cannot be read at {_where(box)} ({type(exc).__name__}: {exc})")
 
     def _read_chunks(self, dataset, box: tuple[tuple[int, int], ...], out: np.ndarray) -> None:
         """Fill ``out`` (the values in ``box``: ``(start, stop)`` per dimension) from the chunks it overlaps."""

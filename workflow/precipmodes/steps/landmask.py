@@ -71,20 +71,19 @@ def land_fraction_for(grid: xr.Dataset, settings: Mapping, origin: str = "input"
     return globe, "global_land_mask", globe_source(subsamples)
 
 
-def land_mask_of(grid: str | os.PathLike, land_mask: Mapping,
-                 totals: Sequence[str | os.PathLike] | None = None) -> tuple[xr.Dataset, str, str]:
+def land_mask_of(grid: str | os.PathLike, land_mask: Mapping, record: xr.Dataset | None = None,
+                 record_origin: str = "totals") -> tuple[xr.Dataset, str, str]:
     """The land mask (:func:`~precipmodes.preprocess.landmask.land_mask_dataset`: ``land_fraction`` and
     ``land`` on the grid of ``grid``, raw.nc, its index or upscaled.nc) by the complete ``land_mask`` config
-    section, with the method used and what it was made from. ``totals``: the partitions' files of window
-    totals, whose ``n_observed_steps`` gives the methods of
-    :data:`~precipmodes.preprocess.landmask.FROM_DATA` (:func:`land_fraction_for`); without them those read
-    the grid's values (streamed)."""
+    section, with the method used and what it was made from. ``record``: the partitions' record
+    (:func:`~precipmodes.steps.totals.open_partitions`, named ``record_origin`` in messages), whose
+    ``n_observed_steps`` gives the methods of :data:`~precipmodes.preprocess.landmask.FROM_DATA`
+    (:func:`land_fraction_for`); without it those read the grid's values (streamed)."""
     grid = Path(grid)
-    totals = (totals or None) if land_mask["method"] in FROM_DATA else None
-    with (open_partitions(totals) if totals else contextlib.nullcontext((None, None))) as (counts, _), \
-            (open_netcdf(grid) if totals else open_streamed(grid)) as data:
-        observed = (None if counts is None
-                    else land_of_grid(counts["n_observed_steps"], data, totals_origin(totals), grid))
+    record = record if land_mask["method"] in FROM_DATA else None
+    with (open_netcdf(grid) if record is not None else open_streamed(grid)) as data:
+        observed = (None if record is None
+                    else land_of_grid(record["n_observed_steps"], data, record_origin, grid))
         fraction, method, source = land_fraction_for(data, land_mask, origin=grid.name, observed=observed)
         ds = land_mask_dataset(fraction, float(land_mask["min_fraction"]), method, source, land_mask["method"])
         ds["lat"].attrs, ds["lon"].attrs = dict(data["lat"].attrs), dict(data["lon"].attrs)
@@ -96,8 +95,9 @@ def land_mask_files(*, grid: str | os.PathLike, output: str | os.PathLike, land_
     """Rule land_mask: :func:`land_mask_of` ``grid`` by the complete ``land_mask`` config section (from the
     partitions' ``totals`` for the methods that take the land from the data), written to ``output``
     (NetCDF); ``config``, optional, is the whole config, digested into the provenance."""
-    with timed(f"land_mask ({land_mask['method']})"):
-        ds, method, source = land_mask_of(grid, land_mask, totals)
+    with timed(f"land_mask ({land_mask['method']})"), \
+            (open_partitions(totals) if totals else contextlib.nullcontext((None, None))) as (record, _):
+        ds, method, source = land_mask_of(grid, land_mask, record, totals_origin(totals) if totals else "totals")
         log.info("land mask: %d of %d cells are land (method %s)", ds.attrs["n_land_cells"], ds.attrs["n_cells"],
                  method)
         inputs = [grid] + ([land_mask["path"]] if method == "file" else []) + list(totals or [])

@@ -96,8 +96,12 @@ def read_record(input_path: str | os.PathLike) -> tuple[xr.Dataset, np.timedelta
     """The coordinates of the gridded input (:func:`read_planning_record`) as a dataset, its step length
     (None for already accumulated totals) and its number of grid cells."""
     record = read_planning_record(input_path)
-    step = None if ALREADY_ACCUMULATED_ATTR in record.attrs else _step_of(record.time, record.bounds, str(input_path))
-    return xr.Dataset(coords={"time": record.time}, attrs=record.attrs), step, record.cells
+    return xr.Dataset(coords={"time": record.time}, attrs=record.attrs), _record_step(record, input_path), record.cells
+
+
+def _record_step(record: Record, input_path: str | os.PathLike) -> np.timedelta64 | None:
+    """The step length of ``record`` (:func:`_step_of`); None when it holds window totals already."""
+    return None if ALREADY_ACCUMULATED_ATTR in record.attrs else _step_of(record.time, record.bounds, str(input_path))
 
 
 def plan_partitions(input_path: str | os.PathLike,
@@ -110,9 +114,9 @@ def plan_partitions(input_path: str | os.PathLike,
     record = None
     try:
         record = read_planning_record(input_path)
-        if ALREADY_ACCUMULATED_ATTR in record.attrs:
+        step = _record_step(record, input_path)
+        if step is None:
             return None, {WHOLE: (0, record.time.size)}, record
-        step = _step_of(record.time, record.bounds, str(input_path))
         _, _, plan = record_plan(record.time, step, accumulation, str(input_path))
     except PrecipModesError:
         return None, {WHOLE: (0, 0)}, record

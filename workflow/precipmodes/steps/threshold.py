@@ -34,8 +34,8 @@ def threshold_files(*, totals: Sequence[str | os.PathLike], grid: str | os.PathL
     """
     with timed("threshold"):
         origin = totals_origin(totals)
-        mask, method, _ = land_mask_of(grid, land_mask, totals)
         with open_partitions(totals) as (record, partitions):
+            mask, method, _ = land_mask_of(grid, land_mask, record, origin)
             wet, fractions = float(threshold["wet_mm"]), []
             for path, part in zip(totals, partitions):
                 land = land_of(mask, part, f"the land mask of {Path(grid).name}", str(path))

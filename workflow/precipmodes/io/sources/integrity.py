@@ -255,9 +255,9 @@ def check_types(paths: Sequence[str | os.PathLike], variable: str, key: str = "s
     runs = [paths[start:start + run] for start in range(0, len(paths), run)]
     children = [subprocess.Popen([sys.executable, "-c", _PROBE, variable, *files], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True) for files in runs]
+    answers = [child.communicate() for child in children]  # every child waited for, before any refusal
     found = {}
-    for files, child in zip(runs, children):
-        out, err = child.communicate()
+    for files, child, (out, err) in zip(runs, children, answers):
         if child.returncode != 0:
             raise InputDataError(f"{files[0] if len(files) == 1 else f'one of {files}'}: netCDF-C crashed reading "
                                  f"the file's metadata ({err.strip()[-300:] or f'exit {child.returncode}'}); the "
