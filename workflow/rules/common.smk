@@ -10,7 +10,7 @@ import os
 import re
 from pathlib import Path
 
-from precipmodes.steps.partitions import partition_plan
+from precipmodes.steps.partitions import partition_plan, partition_threads
 from precipmodes.plots import experiment_figure_names, figure_files
 from precipmodes.preprocess.landmask import FROM_DATA
 from precipmodes.config import rule_resources as config_rule_resources
@@ -177,6 +177,16 @@ def partition_outputs(wildcards):
 # used by preprocess.smk
 def partition_plan_of(label):
     return partitions().get(label, {})
+
+
+# used by preprocess.smk
+def accumulate_threads(wildcards):
+    """resources.accumulate_partition.threads; on one machine, more for the partitions of a last round that
+    would leave cores idle (precipmodes.steps.partitions.partition_threads)."""
+    labels = list(partitions())
+    cores = workflow.resource_settings.cores if workflow.local_exec else None
+    return partition_threads(labels.index(wildcards.partition), len(labels),
+                              rule_resources("accumulate_partition", "threads"), cores)
 
 
 # used by preprocess.smk

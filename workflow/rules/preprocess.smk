@@ -26,7 +26,7 @@ rule accumulate_partition:
         partition=r"\d{4}-\d{2}|all",
     log:
         f"{LOGS}/accumulate_partition/{{partition}}.log",
-    threads: rule_resources("accumulate_partition", "threads")
+    threads: accumulate_threads
     resources:
         mem_mb=rule_resources("accumulate_partition", "mem_mb"),
         runtime=rule_resources("accumulate_partition", "runtime"),

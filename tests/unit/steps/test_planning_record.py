@@ -12,7 +12,7 @@ import xarray as xr
 
 from precipmodes.errors import InputDataError
 from precipmodes.io.netcdf import write_netcdf
-from precipmodes.steps.partitions import read_planning_record
+from precipmodes.steps.partitions import partition_threads, read_planning_record
 
 
 @pytest.mark.parametrize("start, step, steps", [
@@ -48,3 +48,25 @@ def test_a_time_axis_the_workflow_does_not_write_is_refused_naming_the_file(tmp_
         time[:] = [0, 1, 2]
     with pytest.raises(InputDataError, match=r"raw\.nc: time (is in|cannot be read as time stamps)"):
         read_planning_record(path)
+
+
+@pytest.mark.parametrize(("count", "threads", "cores", "expected"), [
+    (3, 1, 2, [1, 1, 2]),  # the third would run alone on one of two cores
+    (4, 1, 2, [1, 1, 1, 1]),  # two full rounds
+    (5, 1, 4, [1, 1, 1, 1, 4]),
+    (6, 1, 4, [1, 1, 1, 1, 2, 2]),
+    (7, 1, 4, [1] * 7),  # 3 left for 4 cores: one each
+    (3, 2, 4, [2, 2, 4]),
+    (3, 1, 8, [2, 2, 2]),  # one round, 8 cores for 3
+    (1, 1, 2, [2]),
+    (3, 1, 1, [1, 1, 1]),
+    (3, 4, 2, [4, 4, 4]),  # more threads than cores: Snakemake scales them down
+    (3, 1, None, [1, 1, 1]),  # a cluster: each job as configured
+])
+def test_partition_threads_fill_the_last_round(count, threads, cores, expected):
+    given = [partition_threads(position, count, threads, cores) for position in range(count)]
+    assert given == expected
+    if cores is not None and threads <= cores:  # never more cores in a round than there are
+        side_by_side = cores // threads
+        for start in range(0, count, side_by_side):
+            assert sum(given[start:start + side_by_side]) <= max(cores, threads)

@@ -147,3 +147,18 @@ def partition_plan(input_path: str | os.PathLike, accumulation: Mapping) -> dict
             entry["files"] = [info["files"][k] for k in files]
         plan[label] = entry
     return plan
+
+
+def partition_threads(position: int, count: int, threads: int, cores: int | None) -> int:
+    """Threads of the partition at ``position`` (0-based, in plan order) of ``count`` partitions of ``threads``
+    threads each, run on ``cores`` cores by one machine (None: a cluster, where each job is sized alone).
+
+    ``cores // threads`` partitions run side by side; when ``count`` is not a multiple of that, the last
+    round would leave cores idle (3 partitions on 2 cores: the third runs alone on one), so its partitions,
+    the last ``count % (cores // threads)``, share the cores of the round (their reader processes use
+    them). The partitions and their totals stay the same; only the cores each job gets change."""
+    side_by_side = max(1, (cores or 0) // threads)
+    last_round = count % side_by_side
+    if cores is None or last_round == 0 or position < count - last_round:
+        return threads
+    return threads * (side_by_side // last_round)
