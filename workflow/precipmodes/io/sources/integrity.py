@@ -23,7 +23,7 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -239,9 +239,10 @@ def odd_type(kind: str | None, dtype: str) -> str | None:
 
 
 def check_types(paths: Sequence[str | os.PathLike], variable: str, key: str = "source.files",
-                processes: int = 1) -> None:
+                processes: int = 1, meanwhile: Callable[[], object] | None = None) -> None:
     """Refuse files that netCDF cannot read as numbers, from their metadata, read in child processes: up to
-    ``processes`` side by side, each for a run of at least :data:`FILES_PER_PROBE` files.
+    ``processes`` side by side, each for a run of at least :data:`FILES_PER_PROBE` files. ``meanwhile``: called
+    in this process while the children probe (work that does not read the files).
 
     Checked: the precipitation ``variable`` and every variable xarray reads when it opens the file
     (dimension coordinates, the ``coordinates`` and ``bounds`` they name). Raises InputDataError naming
@@ -255,6 +256,8 @@ def check_types(paths: Sequence[str | os.PathLike], variable: str, key: str = "s
     runs = [paths[start:start + run] for start in range(0, len(paths), run)]
     children = [subprocess.Popen([sys.executable, "-c", _PROBE, variable, *files], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True) for files in runs]
+    if meanwhile is not None:
+        meanwhile()
     answers = [child.communicate() for child in children]  # every child waited for, before any refusal
     found = {}
     for files, child, (out, err) in zip(runs, children, answers):
