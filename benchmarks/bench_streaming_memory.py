@@ -41,21 +41,18 @@ def commands(src: Path, folder: Path, years: int) -> dict[str, list[str]]:
     end = 2006 + years
     experiment = (f"{{'train': ['2006-01-01T00:00Z', '{end - 1}-10-01T00:00Z'], "
                   f"'test': ['{end - 1}-10-01T00:00Z', '{end}-01-01T00:00Z']}}")
-    sections = ("from precipmodes.config import section_defaults; "
-                f"threshold = {THRESHOLD}; land_mask = section_defaults('land_mask', {{'method': 'file', "
-                "'path': sys.argv[3]}); ")
     py = [sys.executable, "-c"]
     return {
         "accumulate": accumulate_command(src, totals, threads=2),
-        "threshold": py + ["import sys; from precipmodes.steps.threshold import threshold_files; " + sections +
-                           "threshold_files(totals=[sys.argv[1]], grid=sys.argv[2], output=sys.argv[4], "
-                           "threshold=threshold, land_mask=land_mask)",
-                           str(totals), str(src), str(mask), str(selection)],
-        "split": py + ["import sys; from precipmodes.steps.split import split_files; " + sections +
-                       "split_files(totals=[sys.argv[1]], grid=sys.argv[2], train=sys.argv[4], test=sys.argv[5], "
-                       f"name='bench', experiment={experiment}, coverage=section_defaults('coverage'), "
-                       "threshold=threshold, land_mask=land_mask)",
-                       str(totals), str(src), str(mask), str(folder / "train.nc"), str(folder / "test.nc")],
+        "threshold": py + ["import sys; from precipmodes.steps.threshold import threshold_files; "
+                           "threshold_files(totals=[sys.argv[1]], land_mask=sys.argv[2], output=sys.argv[3], "
+                           f"threshold={THRESHOLD})", str(totals), str(mask), str(selection)],
+        "split": py + ["import sys; from precipmodes.config import section_defaults; "
+                       "from precipmodes.steps.split import split_files; "
+                       "split_files(totals=[sys.argv[1]], land_mask=sys.argv[2], selection=sys.argv[3], "
+                       f"train=sys.argv[4], test=sys.argv[5], name='bench', experiment={experiment}, "
+                       "coverage=section_defaults('coverage'))",
+                       str(totals), str(mask), str(selection), str(folder / "train.nc"), str(folder / "test.nc")],
     }
 
 

@@ -15,16 +15,6 @@ rule accumulate_partition:
         partition_inputs,
     output:
         f"{PREPARED}/totals/{{partition}}.nc",
-    log:
-        f"{LOGS}/accumulate_partition/{{partition}}.log",
-    wildcard_constraints:
-        partition=r"\d{4}-\d{2}|all",
-    conda:
-        "../../envs/core.yaml"
-    threads: accumulate_threads
-    resources:
-        mem_mb=rule_resources("accumulate_partition", "mem_mb"),
-        runtime=rule_resources("accumulate_partition", "runtime"),
     params:
         accumulation=section("accumulation"),
         plausibility=lambda wildcards: json.dumps(plausibility(SOURCE), sort_keys=True),
@@ -32,6 +22,16 @@ rule accumulate_partition:
         reading=lambda wildcards: json.dumps({"source": SOURCE, "domain": config["domain"]}, sort_keys=True),
         grid=lambda wildcards: json.dumps(PREPARED_GRID),
         inputs=lambda wildcards: json.dumps(fingerprint(partition_inputs(wildcards))),  # a replaced file reruns it
+    wildcard_constraints:
+        partition=r"\d{4}-\d{2}|all",
+    log:
+        f"{LOGS}/accumulate_partition/{{partition}}.log",
+    threads: accumulate_threads
+    resources:
+        mem_mb=rule_resources("accumulate_partition", "mem_mb"),
+        runtime=rule_resources("accumulate_partition", "runtime"),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../scripts/accumulate.py"
 
@@ -44,44 +44,40 @@ rule threshold:
         totals=partition_outputs,
     output:
         SELECTION,
-    log:
-        f"{LOGS}/threshold.log",
-    conda:
-        "../../envs/core.yaml"
-    threads: rule_resources("threshold", "threads")
-    resources:
-        mem_mb=rule_resources("threshold", "mem_mb"),
-        runtime=rule_resources("threshold", "runtime"),
     params:
         threshold=section("threshold"),
         land_mask=section("land_mask"),
         mask_file=fingerprint_param(MASK_FILES),  # a replaced mask file reruns threshold
+    log:
+        f"{LOGS}/threshold.log",
+    threads: rule_resources("threshold", "threads")
+    resources:
+        mem_mb=rule_resources("threshold", "mem_mb"),
+        runtime=rule_resources("threshold", "runtime"),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../scripts/threshold.py"
 
 
-# split applies the threshold on the land cells itself (the functions of threshold and land_mask): the
-# experiments do not wait for selection.nc and land_mask.nc, which the figures and the decomposition read
 rule split:
     input:
-        unpack(land_mask_inputs),
         totals=partition_outputs,
+        land_mask=LAND_MASK,
+        selection=SELECTION,
     output:
         train=f"{EXPERIMENT_DIR}/train.nc",
         test=f"{EXPERIMENT_DIR}/test.nc",
+    params:
+        experiment=experiment_fields("train", "test", "months"),
+        coverage=section("coverage"),
     log:
         f"{LOGS}/split_{{experiment}}.log",
-    conda:
-        "../../envs/core.yaml"
     threads: rule_resources("split", "threads")
     resources:
         mem_mb=rule_resources("split", "mem_mb"),
         runtime=rule_resources("split", "runtime"),
-    params:
-        experiment=experiment_fields("train", "test", "months"),
-        coverage=section("coverage"),
-        threshold=section("threshold"),
-        land_mask=section("land_mask"),
-        mask_file=fingerprint_param(MASK_FILES),  # a replaced mask file reruns split
+    conda:
+        "../../envs/core.yaml"
     script:
         "../scripts/split.py"

@@ -5,9 +5,9 @@ from precipmodes.steps.split import split_files
 
 def main(smk):
     with rule_run(smk) as params:
-        split_files(totals=list(smk.input.totals), grid=smk.input.grid, train=smk.output.train, test=smk.output.test,
-                    name=smk.wildcards.experiment, experiment=params["experiment"], coverage=params["coverage"],
-                    threshold=params["threshold"], land_mask=params["land_mask"], config=smk.config)
+        split_files(totals=list(smk.input.totals), land_mask=smk.input.land_mask, selection=smk.input.selection,
+                    train=smk.output.train, test=smk.output.test, name=smk.wildcards.experiment,
+                    experiment=params["experiment"], coverage=params["coverage"], config=smk.config)
 
 
 if __name__ == "__main__":

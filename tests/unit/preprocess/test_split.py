@@ -86,23 +86,17 @@ def test_selection_from_other_totals_is_refused(prepared):
                          exp(["2006-01-01T00:00Z", "2006-01-20T00:00Z"], ["2006-01-20T00:00Z", "2006-02-20T00:00Z"]))
 
 
-def split_sections(tmp_path) -> dict:
-    """split_files' threshold and land_mask sections: the schema's threshold (wet_mm 0, min_wet_fraction 0.2,
-    as the fixtures' select_windows) and the land mask LAND from a file."""
-    write_netcdf(land_mask(LAND), tmp_path / "mask.nc")
-    return {"threshold": section_defaults("threshold"),
-            "land_mask": section_defaults("land_mask", {"method": "file", "path": str(tmp_path / "mask.nc")})}
-
-
 def test_split_files_write_lazy_matrices(tmp_path, prepared):
     totals, land, selection = prepared
     write_netcdf(totals, tmp_path / "totals.nc")
+    write_netcdf(land_mask(LAND), tmp_path / "land_mask.nc")
+    write_netcdf(selection, tmp_path / "selection.nc")
     experiment = exp(["2006-01-01T00:00+09:00", "2006-02-01T00:00+09:00"],
                      ["2006-02-01T00:00+09:00", "2006-03-01T00:00+09:00"])
-    train, test = split_files(totals=[tmp_path / "totals.nc"], grid=tmp_path / "totals.nc",
-                              train=tmp_path / "seed" / "train.nc", test=tmp_path / "seed" / "test.nc",
-                              name="seed", experiment=experiment, coverage=section_defaults("coverage"),
-                              **split_sections(tmp_path))
+    train, test = split_files(totals=[tmp_path / "totals.nc"], land_mask=tmp_path / "land_mask.nc",
+                              selection=tmp_path / "selection.nc", train=tmp_path / "seed" / "train.nc",
+                              test=tmp_path / "seed" / "test.nc", name="seed", experiment=experiment,
+                              coverage=section_defaults("coverage"))
     got = open_netcdf(train)
     assert got["precip"].dims == ("cell", "time") and set(got.coords) >= {"lat", "lon", "time"}
     assert got["time_bnds"].dims == ("time", "nv") and got.attrs["experiment"] == "seed"
@@ -263,13 +257,13 @@ def test_gappy_split_files_are_cf_and_logged(tmp_path, gappy, caplog):
 
     totals, land, selection = gappy
     write_netcdf(totals, tmp_path / "totals.nc", step="accumulate")
+    write_netcdf(land_mask(LAND), tmp_path / "land_mask.nc", step="land_mask")
+    write_netcdf(selection, tmp_path / "selection.nc", step="threshold")
     with caplog.at_level("INFO", logger="precipmodes"):
-        train, test = split_files(totals=[tmp_path / "totals.nc"], grid=tmp_path / "totals.nc",
-                                  train=tmp_path / "gaps" / "train.nc", test=tmp_path / "gaps" / "test.nc",
-                                  name="gaps", experiment=exp(TRAIN, TEST),
-                                  coverage=section_defaults("coverage", {"min_window_fraction": 0.6}),
-                                  **split_sections(tmp_path))
-    assert "threshold: 19 of 20 windows kept" in caplog.text
+        train, test = split_files(totals=[tmp_path / "totals.nc"], land_mask=tmp_path / "land_mask.nc",
+                                  selection=tmp_path / "selection.nc", train=tmp_path / "gaps" / "train.nc",
+                                  test=tmp_path / "gaps" / "test.nc", name="gaps", experiment=exp(TRAIN, TEST),
+                                  coverage=section_defaults("coverage", {"min_window_fraction": 0.6}))
     assert ("train = 3 cells x 9 windows; windows dropped: months 0, completeness 0, threshold 1, coverage 0; "
             "1 of 4 land cells below coverage.min_cell_fraction 0.8; 1 entries missing") in caplog.text
     assert "excluded cells (coverage): lat=1 lon=1 (0.778)" in caplog.text

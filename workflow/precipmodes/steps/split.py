@@ -1,5 +1,5 @@
-"""Rule split: the partitions' totals -> train.nc, test.nc, on the land cells and windows that the land_mask and
-threshold rules keep too (the split is :mod:`precipmodes.preprocess.split`)."""
+"""Rule split: the partitions' totals + land_mask.nc + selection.nc -> train.nc, test.nc (the split is
+:mod:`precipmodes.preprocess.split`)."""
 
 from __future__ import annotations
 
@@ -7,34 +7,29 @@ import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from precipmodes.io.netcdf import write_netcdf
+from precipmodes.io.netcdf import open_netcdf, write_netcdf
 from precipmodes.logs import log, timed
 from precipmodes.preprocess.landmask import land_of
 from precipmodes.preprocess.split import describe, split_experiment
-from precipmodes.steps.threshold import TIME_CHUNK, kept_windows
+from precipmodes.steps.threshold import TIME_CHUNK
 from precipmodes.steps.totals import open_totals, totals_origin
 
 
-def split_files(*, totals: Sequence[str | os.PathLike], grid: str | os.PathLike, train: str | os.PathLike,
-                test: str | os.PathLike, name: str, experiment: Mapping, coverage: Mapping, threshold: Mapping,
-                land_mask: Mapping, config: Mapping | None = None) -> tuple[Path, Path]:
-    """Rule split: the partitions' totals -> train.nc, test.nc of experiment ``name``.
+def split_files(*, totals: Sequence[str | os.PathLike], land_mask: str | os.PathLike, selection: str | os.PathLike,
+                train: str | os.PathLike, test: str | os.PathLike, name: str, experiment: Mapping,
+                coverage: Mapping, config: Mapping | None = None) -> tuple[Path, Path]:
+    """Rule split: the partitions' totals + land_mask.nc + selection.nc -> train.nc, test.nc of experiment ``name``.
 
     Parameters
     ----------
-    totals : paths
-        The partitions' window totals ``precip(time, lat, lon)`` mm, in time order.
-    grid : path
-        The gridded input (raw.nc, its index or upscaled.nc), on whose grid the land cells are made.
+    totals, land_mask, selection : path
+        Window totals ``precip(time, lat, lon)`` mm, the land mask and the threshold's ``kept(time)``.
     train, test : path
         The outputs: land-only ``precip(cell, time)`` float32 mm with coverage variables.
     name, experiment : str, mapping
         The experiment's name and its config fields (``train``, ``test``, optional ``months``).
-    coverage, threshold, land_mask : mapping
-        The validated ``coverage`` (``min_cell_fraction``, ``min_window_fraction``), ``threshold`` and
-        ``land_mask`` sections: the land cells and kept windows are those of land_mask.nc and selection.nc,
-        made here by the same function (:func:`~precipmodes.steps.threshold.kept_windows`), so that the
-        experiments do not wait for those two rules.
+    coverage : mapping
+        The validated ``coverage`` section (``min_cell_fraction``, ``min_window_fraction``).
     config : mapping, optional
         The whole config, digested into the provenance.
 
@@ -44,12 +39,13 @@ def split_files(*, totals: Sequence[str | os.PathLike], grid: str | os.PathLike,
         ``(train, test)``.
     """
     with timed(f"split ({name})"):
-        selected, mask, sources = kept_windows(totals, grid, threshold, land_mask)
         with open_totals(totals, chunks={"time": TIME_CHUNK}) as windows:
-            land = land_of(mask, windows, f"the land mask of {Path(grid).name}", totals_origin(totals))
-            parts = split_experiment(windows, land, selected, name, experiment, coverage)
+            origin = totals_origin(totals)
+            land = land_of(open_netcdf(land_mask), windows, str(land_mask), origin)
+            parts = split_experiment(windows, land, open_netcdf(selection), name, experiment, coverage)
+            inputs = [*totals, land_mask, selection]
             for part, path in (("train", train), ("test", test)):
                 log.info("split %s: %s", name, describe(parts[part]))
-                write_netcdf(parts[part], path, inputs=[*totals, *sources], config=config,
+                write_netcdf(parts[part], path, inputs=inputs, config=config,
                              step=f"split: {part} windows of experiment {name}")
     return Path(train), Path(test)
