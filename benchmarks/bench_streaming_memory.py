@@ -44,9 +44,12 @@ def commands(src: Path, folder: Path, years: int) -> dict[str, list[str]]:
     py = [sys.executable, "-c"]
     return {
         "accumulate": accumulate_command(src, totals, threads=2),
-        "threshold": py + ["import sys; from precipmodes.steps.threshold import threshold_files; "
-                           "threshold_files(totals=[sys.argv[1]], land_mask=sys.argv[2], output=sys.argv[3], "
-                           f"threshold={THRESHOLD})", str(totals), str(mask), str(selection)],
+        "threshold": py + ["import sys; from precipmodes.config import section_defaults; "
+                           "from precipmodes.steps.threshold import threshold_files; "
+                           "threshold_files(totals=[sys.argv[1]], grid=sys.argv[2], output=sys.argv[4], "
+                           f"threshold={THRESHOLD}, land_mask=section_defaults('land_mask', "
+                           "{'method': 'file', 'path': sys.argv[3]}))",
+                           str(totals), str(src), str(mask), str(selection)],
         "split": py + ["import sys; from precipmodes.config import section_defaults; "
                        "from precipmodes.steps.split import split_files; "
                        "split_files(totals=[sys.argv[1]], land_mask=sys.argv[2], selection=sys.argv[3], "

@@ -185,8 +185,9 @@ def accumulate_threads(wildcards):
     would leave cores idle (precipmodes.steps.partitions.partition_threads)."""
     labels = list(partitions())
     cores = workflow.resource_settings.cores if workflow.local_exec else None
-    return partition_threads(labels.index(wildcards.partition), len(labels),
-                              rule_resources("accumulate_partition", "threads"), cores)
+    return partition_threads(
+        labels.index(wildcards.partition), len(labels), rule_resources("accumulate_partition", "threads"), cores
+    )
 
 
 # used by preprocess.smk
