@@ -477,3 +477,32 @@ def test_types_checked_side_by_side_name_the_file_in_either_run(tmp_path, proces
                                              r"\(source\.files\.variable\), is of type a variable-length type"):
         check_types(paths, "precip", processes=processes)
     check_types(paths[:33], "precip", processes=processes)
+
+
+def test_work_meanwhile_runs_while_the_children_probe_and_a_failure_waits_for_them(tmp_path, monkeypatch):
+    """check_types calls ``meanwhile`` once, after starting its children and before reading their answers; when
+    it raises, every child is still waited for (none left running) and the error is the caller's."""
+    import subprocess
+
+    from helpers.reliability import precip_file
+    from precipmodes.io.sources import integrity
+
+    paths = [precip_file(tmp_path / f"{k:02d}.nc", days=2) for k in range(2)]
+    started, calls = [], []
+    real_popen = subprocess.Popen
+
+    def popen(*args, **kwargs):
+        started.append(real_popen(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(integrity.subprocess, "Popen", popen)
+
+    def meanwhile():
+        calls.append([child.returncode for child in started])  # started, not yet waited for
+        raise RuntimeError("meanwhile failed")
+
+    with pytest.raises(RuntimeError, match="meanwhile failed"):
+        integrity.check_types(paths, "precip", meanwhile=meanwhile)
+    assert calls == [[None]] and all(child.returncode == 0 for child in started)
+    integrity.check_types(paths, "precip", meanwhile=lambda: calls.append("again"))
+    assert calls[-1] == "again"

@@ -256,9 +256,11 @@ def check_types(paths: Sequence[str | os.PathLike], variable: str, key: str = "s
     runs = [paths[start:start + run] for start in range(0, len(paths), run)]
     children = [subprocess.Popen([sys.executable, "-c", _PROBE, variable, *files], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True) for files in runs]
-    if meanwhile is not None:
-        meanwhile()
-    answers = [child.communicate() for child in children]  # every child waited for, before any refusal
+    try:
+        if meanwhile is not None:
+            meanwhile()
+    finally:
+        answers = [child.communicate() for child in children]  # every child waited for, before any refusal
     found = {}
     for files, child, (out, err) in zip(runs, children, answers):
         if child.returncode != 0:
