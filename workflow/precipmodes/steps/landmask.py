@@ -100,6 +100,11 @@ def land_mask_files(*, grid: str | os.PathLike, output: str | os.PathLike, land_
         ds, method, source = land_mask_of(grid, land_mask, record, totals_origin(totals) if totals else "totals")
         log.info("land mask: %d of %d cells are land (method %s)", ds.attrs["n_land_cells"], ds.attrs["n_cells"],
                  method)
-        inputs = [grid] + ([land_mask["path"]] if method == "file" else []) + list(totals or [])
         return write_netcdf(ds, output, step=f"land_mask: method {method} ({source})", config=config,
-                            inputs=inputs)
+                            inputs=mask_inputs(grid, land_mask, method) + list(totals or []))
+
+
+def mask_inputs(grid: str | os.PathLike, land_mask: Mapping, method: str) -> list:
+    """The files a land mask made by :func:`land_mask_of` with ``method`` comes from, for the provenance:
+    ``grid``, and the mask file of ``land_mask.path`` when the method is ``file``."""
+    return [grid] + ([land_mask["path"]] if method == "file" else [])

@@ -155,8 +155,8 @@ def partition_threads(position: int, count: int, threads: int, cores: int | None
 
     ``cores // threads`` partitions run side by side; when ``count`` is not a multiple of that, the last
     round would leave cores idle (3 partitions on 2 cores: the third runs alone on one), so its partitions,
-    the last ``count % (cores // threads)``, share the cores of the round (their reader processes use
-    them). The partitions and their totals stay the same; only the cores each job gets change."""
+    the last ``count % (cores // threads)``, share the cores of the round (each reads its blocks with
+    that many threads). The partitions and their totals stay the same; only the cores each job gets change."""
     side_by_side = max(1, (cores or 0) // threads)
     last_round = count % side_by_side
     if cores is None or last_round == 0 or position < count - last_round:

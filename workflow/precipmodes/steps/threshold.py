@@ -13,7 +13,7 @@ from precipmodes.io.netcdf import write_netcdf
 from precipmodes.logs import log, timed
 from precipmodes.preprocess.landmask import land_of
 from precipmodes.preprocess.threshold import selection, wet_area_fraction
-from precipmodes.steps.landmask import land_mask_of
+from precipmodes.steps.landmask import land_mask_of, mask_inputs
 from precipmodes.steps.totals import open_partitions, precip_blocks, totals_origin
 
 TIME_CHUNK = 64  # windows read at a time
@@ -45,6 +45,5 @@ def threshold_files(*, totals: Sequence[str | os.PathLike], grid: str | os.PathL
         log.info("threshold: %d of %d windows kept (wet > %s mm on >= %s of %d land cells, land mask by %s)",
                  selected.attrs["n_kept"], selected.attrs["n_windows"], threshold["wet_mm"],
                  threshold["min_wet_fraction"], selected.attrs["n_land_cells"], method)
-        inputs = [*totals, grid] + ([land_mask["path"]] if method == "file" else [])
-        return write_netcdf(selected, output, inputs=inputs, config=config,
+        return write_netcdf(selected, output, inputs=[*totals, *mask_inputs(grid, land_mask, method)], config=config,
                             step="threshold: wet-area fraction and kept windows")
